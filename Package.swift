@@ -1,0 +1,45 @@
+// swift-tools-version:6.0
+// condseg: train, quantize and run ConDSeg (medical image segmentation) on Linux, x86-64 and aarch64.
+// Data flows one way: weights file -> network description (CondSegCore) -> executors -> masks.
+// Calibration (CondSegQuant) and training (CondSegTrain) read the same description.
+import PackageDescription
+
+let package = Package(
+    name: "condseg",
+    products: [
+        .executable(name: "condseg", targets: ["condseg"]),
+        .library(name: "CondSegCore", targets: ["CondSegCore"]),
+        .library(name: "CondSegRuntime", targets: ["CondSegRuntime"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // System libraries (pkg-config names as Debian ships them).
+        .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
+        .systemLibrary(name: "CV4L2", pkgConfig: "libv4l2", providers: [.apt(["libv4l-dev"])]),
+        .systemLibrary(name: "CTurboJPEG", pkgConfig: "libturbojpeg", providers: [.apt(["libturbojpeg0-dev"])]),
+        // Kernels that need intrinsics: one file per instruction set, chosen at run time.
+        .target(name: "CKernels", cSettings: [.unsafeFlags(["-O2"], .when(configuration: .debug))]),
+
+        .target(name: "CondSegCore", dependencies: ["COpenBLAS"]),
+        .target(name: "CondSegImage", dependencies: ["CPNG", "CTurboJPEG"]),
+        .target(name: "CondSegQuant", dependencies: ["CondSegCore", "CondSegImage", "CondSegRuntime", "CKernels"]),
+        .target(name: "CondSegRuntime", dependencies: ["CondSegCore", "CKernels", "COpenBLAS"]),
+        .target(name: "CondSegCapture", dependencies: ["CondSegImage", "CV4L2", "CTurboJPEG"]),
+        .target(name: "CondSegTrain", dependencies: ["CondSegCore", "CondSegImage", "COpenBLAS"]),
+        .executableTarget(name: "condseg", dependencies: [
+            "CondSegCore", "CondSegImage", "CondSegQuant", "CondSegRuntime", "CondSegCapture", "CondSegTrain",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+
+        .testTarget(name: "CondSegCoreTests", dependencies: ["CondSegCore", "CondSegImage"]),
+        .testTarget(name: "CondSegImageTests", dependencies: ["CondSegImage"]),
+        .testTarget(name: "CondSegQuantTests", dependencies: ["CondSegQuant", "CondSegCore", "CondSegRuntime"]),
+        .testTarget(name: "CondSegRuntimeTests", dependencies: ["CondSegRuntime", "CondSegCore", "CKernels"]),
+        .testTarget(name: "CondSegCaptureTests", dependencies: ["CondSegCapture", "CondSegImage"]),
+        .testTarget(name: "CondSegTrainTests", dependencies: ["CondSegTrain", "CondSegCore"]),
+        .testTarget(name: "CKernelsTests", dependencies: ["CKernels"]),
+    ]
+)

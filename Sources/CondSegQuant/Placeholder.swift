@@ -1,0 +1,1 @@
+// CondSegQuant: module placeholder until its first real file lands (see the open issues).

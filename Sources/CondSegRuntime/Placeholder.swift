@@ -1,0 +1,1 @@
+// CondSegRuntime: module placeholder until its first real file lands (see the open issues).

@@ -1,0 +1,1 @@
+// CondSegTrain: module placeholder until its first real file lands (see the open issues).
