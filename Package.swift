@@ -41,5 +41,7 @@ let package = Package(
         .testTarget(name: "CondSegCaptureTests", dependencies: ["CondSegCapture", "CondSegImage"]),
         .testTarget(name: "CondSegTrainTests", dependencies: ["CondSegTrain", "CondSegCore"]),
         .testTarget(name: "CKernelsTests", dependencies: ["CKernels"]),
-    ]
+    ],
+    // Swift 5 mode: the kernels hand unsafe pointers to worker threads by design (each chunk writes its own rows).
+    swiftLanguageModes: [.v5]
 )
