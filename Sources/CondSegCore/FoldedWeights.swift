@@ -1,0 +1,47 @@
+// FoldedWeights.swift — inference-time convolution weights: BatchNorm (eval mode, eps 1e-5) folded into the
+// preceding convolution, once at load. Shared by the float reference, the optimised float executor and the
+// quantizer (which quantizes these folded weights per output channel).
+
+/// One convolution's weights after folding: w'[o] = w[o]·γ[o]/√(var[o]+ε), b'[o] = (b[o] − mean[o])·γ[o]/√(var[o]+ε) + β[o].
+public struct FoldedConv: Sendable {
+    public let spec: ConvSpec
+    /// [outChannels][inChannels·kernel·kernel], row-major (PyTorch's OIHW order).
+    public let weights: [Float]
+    /// [outChannels]; zeros for a convolution without bias or BatchNorm.
+    public let bias: [Float]
+}
+
+/// BatchNorm epsilon of the release (PyTorch's default).
+public let batchNormEpsilon: Double = 1e-5
+
+extension ConDSegModel {
+    /// Folds every convolution of `graph`; the result is indexed by node id (nil for non-convolutions).
+    public func foldedConvolutions(of graph: Graph) throws -> [FoldedConv?] {
+        var cache: [String: FoldedConv] = [:]   // shared weights (channel attention's fc1/fc2) fold once
+        return try graph.nodes.map { node in
+            guard case .conv(let spec) = node.kind else { return nil }
+            let key = spec.weight + "|" + (spec.batchNorm ?? "")
+            if let done = cache[key] { return done }
+            let folded = try fold(spec)
+            cache[key] = folded
+            return folded
+        }
+    }
+
+    /// Folds one convolution's BatchNorm (computed in double precision, stored as float).
+    public func fold(_ spec: ConvSpec) throws -> FoldedConv {
+        var w = try floats(spec.weight)
+        var b = try spec.bias.map { try floats($0) } ?? [Float](repeating: 0, count: spec.outChannels)
+        if let bn = spec.batchNorm {
+            let gamma = try floats("\(bn).weight"), beta = try floats("\(bn).bias")
+            let mean = try floats("\(bn).running_mean"), variance = try floats("\(bn).running_var")
+            let perOut = w.count / spec.outChannels
+            for o in 0..<spec.outChannels {
+                let s = Double(gamma[o]) / (Double(variance[o]) + batchNormEpsilon).squareRoot()
+                for i in 0..<perOut { w[o * perOut + i] = Float(Double(w[o * perOut + i]) * s) }
+                b[o] = Float((Double(b[o]) - Double(mean[o])) * s + Double(beta[o]))
+            }
+        }
+        return FoldedConv(spec: spec, weights: w, bias: b)
+    }
+}

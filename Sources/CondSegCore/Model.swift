@@ -1,0 +1,74 @@
+// Model.swift — a ConDSeg weight file opened and checked against the graph its configuration describes:
+// every tensor the graph needs present with the right shape, unexpected tensors listed, the file's SHA-256
+// (the model's identity in calibration tables, logs and reports).
+
+/// A loaded ConDSeg model: weights, configuration and identity.
+public final class ConDSegModel: @unchecked Sendable {
+    /// The weight file (validated safetensors).
+    public let file: SafeTensorsFile
+    public let config: ModelConfig
+    /// Whether the file carries the auxiliary head (training only; shipped models do not).
+    public let hasAuxiliaryHead: Bool
+    /// Tensors in the file that no part of ConDSeg (auxiliary head included) reads.
+    public let unexpectedTensors: [String]
+
+    /// Lowercase hex SHA-256 of the whole weight file.
+    public var sha256: String { file.sha256 }
+    /// Path (or name) the model was loaded from.
+    public var path: String { file.name }
+
+    /// Opens `path`, validates it as safetensors, reads the configuration from its metadata (release
+    /// configuration when there is none) and checks every tensor the inference graph needs.
+    public static func load(path: String) throws -> ConDSegModel {
+        try ConDSegModel(file: SafeTensorsFile(path: path))
+    }
+
+    public init(file: SafeTensorsFile) throws {
+        self.file = file
+        config = try ModelConfig(metadata: file.metadata, file: file.name)
+        let full = Graph.conDSeg(config, auxiliaryHead: true)
+        let auxNames = full.parameters.keys.filter { $0.hasPrefix("aux_head.") }
+        hasAuxiliaryHead = !auxNames.isEmpty && auxNames.allSatisfy { file.entries[$0] != nil }
+        unexpectedTensors = file.names.filter { name in
+            full.parameters[name] == nil && !name.hasSuffix(".num_batches_tracked")
+        }
+        try check(graph: Graph.conDSeg(config, auxiliaryHead: false))
+    }
+
+    /// The inference graph (or the training graph with the auxiliary head).
+    public func graph(auxiliaryHead: Bool = false) throws -> Graph {
+        let g = Graph.conDSeg(config, auxiliaryHead: auxiliaryHead)
+        if auxiliaryHead { try check(graph: g) }
+        return g
+    }
+
+    /// Throws a `WeightsError` naming the first tensor `graph` needs that is missing or has the wrong shape
+    /// (with a count of the others), so one message tells the user what is wrong with the file.
+    public func check(graph: Graph) throws {
+        var problems: [(String, String)] = []
+        for (name, shape) in graph.parameters.sorted(by: { $0.key < $1.key }) {
+            guard let entry = file.entries[name] else {
+                problems.append((name, "missing (the \(config.encoder.rawValue) W\(config.width) M\(config.mid) configuration needs it)"))
+                continue
+            }
+            if entry.shape != shape {
+                problems.append((name, "shape \(entry.shape) but the configuration (\(config)) needs \(shape)"))
+            } else if ![.f32, .f16, .bf16].contains(entry.dtype) {
+                problems.append((name, "dtype \(entry.dtype.rawValue) but a float weight is needed"))
+            }
+        }
+        if let (name, problem) = problems.first {
+            let more = problems.count > 1 ? " (and \(problems.count - 1) more tensor problems)" : ""
+            throw WeightsError(file: file.name, tensor: name, problem: problem + more)
+        }
+    }
+
+    /// A float tensor of the file.
+    public func floats(_ name: String) throws -> [Float] { try file.floats(name) }
+
+    /// Number of parameters the graph reads (BatchNorm running statistics excluded, shared weights once).
+    public static func parameterCount(_ graph: Graph) -> Int {
+        graph.parameters.filter { !$0.key.hasSuffix("running_mean") && !$0.key.hasSuffix("running_var") }
+            .values.reduce(0) { $0 + $1.reduce(1, *) }
+    }
+}
