@@ -1,2 +1,131 @@
-#include "ckernels.h"
-int ck_placeholder(void) { return 0; }
+// Run-time choice of the GEMM kernel: detects the CPU's instruction sets once (cpuid + xgetbv on x86-64,
+// getauxval(AT_HWCAP) on aarch64) and routes ck_qgemm_u8s8 to the best kernel, or to a forced one for tests.
+#include "ck_internal.h"
+
+#if defined(__x86_64__)
+#include <cpuid.h>
+#endif
+#if defined(__aarch64__) && defined(__linux__)
+#include <sys/auxv.h>
+#ifndef HWCAP_ASIMDDP
+#define HWCAP_ASIMDDP (1UL << 20)
+#endif
+#endif
+
+#if defined(__x86_64__)
+// XCR0: which register states the OS saves on context switch.
+static uint64_t read_xcr0(void) {
+    uint32_t eax, edx;
+    __asm__ volatile("xgetbv" : "=a"(eax), "=d"(edx) : "c"(0));
+    return ((uint64_t)edx << 32) | eax;
+}
+#endif
+
+static ck_isa detect_isa(void) {
+#if defined(__x86_64__)
+    unsigned eax, ebx, ecx, edx;
+    if (!__get_cpuid(1, &eax, &ebx, &ecx, &edx)) return CK_ISA_GENERIC;
+    const int osxsave = (ecx >> 27) & 1, avx = (ecx >> 28) & 1;
+    if (!osxsave || !avx) return CK_ISA_GENERIC;
+    const uint64_t xcr0 = read_xcr0();
+    if ((xcr0 & 0x6) != 0x6) return CK_ISA_GENERIC;                 // XMM + YMM state
+    if (!__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx)) return CK_ISA_GENERIC;
+    const int avx2 = (ebx >> 5) & 1;
+    const int avx512f = (ebx >> 16) & 1, avx512bw = (ebx >> 30) & 1, avx512vl = (ebx >> 31) & 1;
+    const int avx512vnni = (ecx >> 11) & 1;
+    if (avx512f && avx512bw && avx512vl && avx512vnni && (xcr0 & 0xe6) == 0xe6) return CK_ISA_AVX512VNNI;
+    if (avx2) return CK_ISA_AVX2;
+    return CK_ISA_GENERIC;
+#elif defined(__aarch64__)
+#if defined(__linux__)
+    if (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) return CK_ISA_NEONDOT;
+#endif
+    return CK_ISA_NEON;   // Advanced SIMD is mandatory on AArch64
+#else
+    return CK_ISA_GENERIC;
+#endif
+}
+
+// -1 until the first call; then the ISA in use. Plain int accessed atomically (relaxed): all values are valid.
+static int active_isa = -1;
+static int detected_isa = -1;
+
+ck_isa ck_detected_isa(void) {
+    int isa = __atomic_load_n(&detected_isa, __ATOMIC_RELAXED);
+    if (isa < 0) {
+        isa = (int)detect_isa();
+        __atomic_store_n(&detected_isa, isa, __ATOMIC_RELAXED);
+    }
+    return (ck_isa)isa;
+}
+
+int ck_isa_supported(ck_isa isa) {
+    const ck_isa best = ck_detected_isa();
+    switch (isa) {
+    case CK_ISA_GENERIC: return 1;
+    case CK_ISA_AVX2: return best == CK_ISA_AVX2 || best == CK_ISA_AVX512VNNI;
+    case CK_ISA_AVX512VNNI: return best == CK_ISA_AVX512VNNI;
+    case CK_ISA_NEON: return best == CK_ISA_NEON || best == CK_ISA_NEONDOT;
+    case CK_ISA_NEONDOT: return best == CK_ISA_NEONDOT;
+    }
+    return 0;
+}
+
+ck_isa ck_active_isa(void) {
+    int isa = __atomic_load_n(&active_isa, __ATOMIC_RELAXED);
+    if (isa < 0) {
+        isa = (int)ck_detected_isa();
+        __atomic_store_n(&active_isa, isa, __ATOMIC_RELAXED);
+    }
+    return (ck_isa)isa;
+}
+
+int ck_force_isa(ck_isa isa) {
+    if (!ck_isa_supported(isa)) return 0;
+    __atomic_store_n(&active_isa, (int)isa, __ATOMIC_RELAXED);
+    return 1;
+}
+
+const char *ck_isa_name(ck_isa isa) {
+    switch (isa) {
+    case CK_ISA_GENERIC: return "generic";
+    case CK_ISA_AVX2: return "avx2";
+    case CK_ISA_AVX512VNNI: return "avx512vnni";
+    case CK_ISA_NEON: return "neon";
+    case CK_ISA_NEONDOT: return "neondot";
+    }
+    return "unknown";
+}
+
+static ck_qgemm_kernel kernel_for(ck_isa isa) {
+    switch (isa) {
+#if defined(__x86_64__)
+    case CK_ISA_AVX2: return ck_qgemm_u8s8_avx2;
+    case CK_ISA_AVX512VNNI: return ck_qgemm_u8s8_avx512vnni;
+#endif
+#if defined(__aarch64__)
+    case CK_ISA_NEON: return ck_qgemm_u8s8_neon;
+    case CK_ISA_NEONDOT: return ck_qgemm_u8s8_neondot;
+#endif
+    default: return ck_qgemm_u8s8_generic;
+    }
+}
+
+// Checks what the kernels rely on; they themselves trust their arguments.
+static int arguments_valid(const ck_qgemm_args *args) {
+    if (args == NULL || args->a == NULL || args->packed_b == NULL || args->multiplier == NULL) return 0;
+    if (args->out_f32 == NULL && args->out_u8 == NULL) return 0;
+    if (args->M < 0 || args->N < 1 || args->K < 1 || args->K > CK_QGEMM_MAX_K) return 0;
+    if (args->lda < args->K || args->ldc < args->N) return 0;
+    if ((args->residual_f32 || args->residual_u8) && args->ld_residual < args->N) return 0;
+    const ck_packed_header *header = ck_packed_header_of(args->packed_b);
+    return header->magic == CK_PACKED_MAGIC && header->n == args->N && header->k == args->K;
+}
+
+int ck_qgemm_u8s8(const ck_qgemm_args *args, int m_begin, int m_end) {
+    if (!arguments_valid(args)) return -1;
+    if (m_begin < 0) m_begin = 0;
+    if (m_end > args->M) m_end = args->M;
+    if (m_begin < m_end) kernel_for(ck_active_isa())(args, m_begin, m_end);
+    return 0;
+}

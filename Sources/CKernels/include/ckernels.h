@@ -1,3 +1,120 @@
-// CKernels: kernels that need intrinsics, one file per instruction set, selected at run time.
+// CKernels: exact int8 GEMM / convolution kernels for the int8 executor, one file per instruction set,
+// chosen at run time (cpuid/xgetbv on x86-64, getauxval on aarch64). This is the only public header.
+//
+// Convolution as GEMM: C[m][n] for m < M (output pixels), n < N (output channels), K = kh*kw*Cin.
+//   acc[m][n] = sum_k A[m][k] * B[n][k]                       exact int32 (A uint8, B int8)
+//   v = (float)(acc - a_zero_point * sum_k B[n][k]) * multiplier[n] + bias[n]
+//   v = v + residual_f32[m*ld_residual + n]                    (if residual_f32 != NULL)
+//   v = v + residual_scale * (float)(residual_u8[m*ld_residual + n] - residual_zero_point)   (if residual_u8 != NULL)
+//   v = max(v, 0)                                             (if relu; NaN becomes 0)
+//   out_f32[m*ldc + n] = v                                    (if out_f32 != NULL)
+//   out_u8[m*ldc + n]  = clamp(rint(v * out_inv_scale) + out_zero_point, 0, 255)   (if out_u8 != NULL)
+// Every float step is a separate IEEE single-precision operation (no FMA), rounding is to nearest-even, so the
+// results are bit-identical for every instruction set and for ck_qgemm_u8s8_reference.
 #pragma once
-int ck_placeholder(void);
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/// Instruction sets with a kernel. The numeric order is not a capability order across architectures.
+typedef enum {
+    CK_ISA_GENERIC = 0,     ///< portable C, every machine
+    CK_ISA_AVX2 = 1,        ///< x86-64 AVX2 (int16 widening + vpmaddwd: exact, no vpmaddubsw saturation)
+    CK_ISA_AVX512VNNI = 2,  ///< x86-64 AVX-512 F/BW/VL + VNNI (vpdpbusd)
+    CK_ISA_NEON = 3,        ///< aarch64 Advanced SIMD (every Armv8-A core)
+    CK_ISA_NEONDOT = 4,     ///< aarch64 Armv8.2 FEAT_DotProd (sdot)
+} ck_isa;
+
+/// The best instruction set this CPU (and OS) supports.
+ck_isa ck_detected_isa(void);
+/// The instruction set ck_qgemm_u8s8 uses now: ck_detected_isa() unless changed by ck_force_isa.
+ck_isa ck_active_isa(void);
+/// Makes ck_qgemm_u8s8 use `isa` (meant for tests and benchmarks; do not call while a GEMM runs on another
+/// thread). Returns 1 on success, 0 (and changes nothing) if this CPU cannot run it.
+int ck_force_isa(ck_isa isa);
+/// Returns 1 if this CPU can run `isa`, else 0.
+int ck_isa_supported(ck_isa isa);
+/// Short lowercase name ("generic", "avx2", "avx512vnni", "neon", "neondot"); "unknown" otherwise.
+const char *ck_isa_name(ck_isa isa);
+
+/// Largest K the kernels accept: with |A - a_zero_point| <= 255 and |B| <= 128 every int32 stays exact.
+#define CK_QGEMM_MAX_K 65536
+
+/// Bytes needed by ck_qgemm_pack_weights for N output channels of K weights; 0 if N < 1, K < 1 or
+/// K > CK_QGEMM_MAX_K. The packed layout is the same for every instruction set, so a packed buffer stays valid
+/// after ck_force_isa. Allocate it 64-byte aligned for best speed (any alignment works).
+size_t ck_qgemm_packed_size(int N, int K);
+
+/// Packs int8 weights `w` (N rows of K, row-major, row n = output channel n, k order = ky, kx, cin) into
+/// `packed` (ck_qgemm_packed_size(N, K) bytes) and stores sum_k w[n][k] alongside. Returns 0 on success, -1 if
+/// N/K are out of range or a pointer is NULL (nothing written).
+int ck_qgemm_pack_weights(const int8_t *w, int N, int K, void *packed);
+
+/// Arguments of one quantized GEMM (see the formula at the top of this header). Unused pointers are NULL.
+typedef struct {
+    int M;                          ///< rows of A / C (output pixels)
+    int N;                          ///< columns of C (output channels); must equal the packed N
+    int K;                          ///< reduction length; must equal the packed K
+    const uint8_t *a;               ///< A: M rows of K uint8 values
+    ptrdiff_t lda;                  ///< bytes between consecutive rows of A (>= K)
+    const void *packed_b;           ///< weights packed by ck_qgemm_pack_weights
+    int32_t a_zero_point;           ///< zero point of A (0...255)
+    const float *multiplier;        ///< N floats: a_scale * w_scale[n] (/ out scale folding is up to the caller)
+    const float *bias;              ///< N floats added after the multiply, or NULL for none
+    const float *residual_f32;      ///< float residual added to v, element m*ld_residual + n, or NULL
+    const uint8_t *residual_u8;     ///< uint8 residual, dequantized with residual_scale/zero point, or NULL
+    ptrdiff_t ld_residual;          ///< elements between consecutive rows of the residual (>= N)
+    float residual_scale;           ///< scale of residual_u8
+    int32_t residual_zero_point;    ///< zero point of residual_u8
+    int relu;                       ///< nonzero: v = max(v, 0) after the residual
+    float *out_f32;                 ///< float output, element m*ldc + n, or NULL
+    uint8_t *out_u8;                ///< uint8 output, element m*ldc + n, or NULL
+    ptrdiff_t ldc;                  ///< elements between consecutive output rows (>= N; wider for concat buffers)
+    float out_inv_scale;            ///< 1 / output scale (uint8 output)
+    int32_t out_zero_point;         ///< output zero point (uint8 output, 0...255)
+} ck_qgemm_args;
+
+/// Computes output rows [m_begin, m_end) (clipped to [0, M)) with the active instruction set. Rows are
+/// independent, so callers may split [0, M) among threads; the result does not depend on the split. Writes nothing
+/// outside those rows. Returns 0 on success, -1 (writing nothing) if args or a required pointer is NULL, the
+/// packed weights were not made by ck_qgemm_pack_weights for this N and K, or lda < K, ldc < N, ld_residual < N.
+int ck_qgemm_u8s8(const ck_qgemm_args *args, int m_begin, int m_end);
+
+/// Naive plain-C version of ck_qgemm_u8s8 reading the unpacked weights `w_unpacked` (N rows of K); args->packed_b
+/// is ignored. Slow; it is the reference the fast kernels are tested against.
+void ck_qgemm_u8s8_reference(const int8_t *w_unpacked, const ck_qgemm_args *args, int m_begin, int m_end);
+
+/// Arguments of im2col for a uint8 NHWC image (one image; channels innermost).
+typedef struct {
+    const uint8_t *input;           ///< pixel (y, x) channel c at input[y*row_stride + x*pixel_stride + c]
+    int height, width, channels;    ///< input size H, W, C
+    ptrdiff_t pixel_stride;         ///< bytes between horizontally adjacent pixels (>= channels)
+    ptrdiff_t row_stride;           ///< bytes between image rows (>= width*pixel_stride)
+    int kernel_h, kernel_w;         ///< kernel size
+    int stride_h, stride_w;         ///< convolution stride (>= 1)
+    int pad_top, pad_left;          ///< zero padding before the image (bottom/right follow from out_h/out_w)
+    int dilation_h, dilation_w;     ///< dilation (>= 1)
+    int out_width;                  ///< output width (rows per output image row)
+    uint8_t pad_value;              ///< value written for taps outside the image: the input zero point
+    uint8_t *rows;                  ///< destination: row r holds K = kernel_h*kernel_w*channels bytes, order (ky, kx, c)
+    ptrdiff_t ld_rows;              ///< bytes between destination rows (>= K)
+} ck_im2col_args;
+
+/// Writes the im2col rows of output image rows [oy_begin, oy_end): output pixel (oy, ox) lands in destination
+/// row (oy - oy_begin)*out_width + ox, with tap (ky, kx) reading input (oy*stride_h - pad_top + ky*dilation_h,
+/// ox*stride_w - pad_left + kx*dilation_w). (A 1x1 stride-1 convolution needs no im2col: pass the input as A
+/// with lda = pixel_stride.)
+void ck_im2col_u8_nhwc(const ck_im2col_args *args, int oy_begin, int oy_end);
+
+/// q[i] = clamp(rint(x[i] * inv_scale) + zero_point, 0, 255), with the epilogue's exact rounding (NaN gives 0).
+void ck_quantize_u8(const float *x, uint8_t *q, size_t n, float inv_scale, int32_t zero_point);
+/// x[i] = (float)(q[i] - zero_point) * scale.
+void ck_dequantize_u8(const uint8_t *q, float *x, size_t n, float scale, int32_t zero_point);
+
+#ifdef __cplusplus
+}
+#endif

@@ -1,0 +1,197 @@
+// Native self-test of CKernels, built by scripts/test-aarch64.sh with plain gcc (x86-64 and aarch64 cross):
+// deterministic pseudo-random GEMM cases run with the active (or forced) ISA and compared exactly with
+// ck_qgemm_u8s8_reference, plus im2col and quantize cases; one line per case, then an FNV-1a checksum of every
+// output. The checksum must be the same on every ISA and architecture.
+// Usage: ck_selftest [isa-name]      (isa-name: generic, avx2, avx512vnni, neon, neondot; default: detected)
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "ckernels.h"
+
+static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
+static uint32_t next_random(void) {   // splitmix64, upper half
+    uint64_t z = (rng_state += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return (uint32_t)((z ^ (z >> 31)) >> 32);
+}
+static int random_below(int n) { return (int)(next_random() % (uint32_t)n); }
+// A float with few significant bits, made exactly the same way on every machine: integer / 2^shift.
+static float random_float(int magnitude, int shift) {
+    return (float)(random_below(2 * magnitude + 1) - magnitude) / (float)(1 << shift);
+}
+
+static uint64_t checksum = 0xcbf29ce484222325ull;
+static void hash_bytes(const void *data, size_t count) {
+    const uint8_t *bytes = data;
+    for (size_t i = 0; i < count; i++) { checksum ^= bytes[i]; checksum *= 0x100000001b3ull; }
+}
+
+static int failures = 0;
+
+static int run_gemm_case(int index, int M, int N, int K, int extreme) {
+    const int lda = K + random_below(3) * 5, ldc = N + random_below(3) * 3, ld_residual = N + random_below(2) * 7;
+    uint8_t *a = malloc((size_t)M * lda);
+    int8_t *w = malloc((size_t)N * K);
+    for (size_t i = 0; i < (size_t)M * lda; i++) a[i] = extreme ? (random_below(2) ? 255 : 0) : (uint8_t)random_below(256);
+    for (size_t i = 0; i < (size_t)N * K; i++) w[i] = extreme ? (random_below(2) ? 127 : -128) : (int8_t)(random_below(256) - 128);
+    if (extreme == 2) { memset(a, 255, (size_t)M * lda); memset(w, 127, (size_t)N * K); }
+    if (extreme == 3) { memset(a, 255, (size_t)M * lda); memset(w, -128, (size_t)N * K); }
+    float *multiplier = malloc(sizeof(float) * N), *bias = malloc(sizeof(float) * N);
+    for (int n = 0; n < N; n++) {
+        multiplier[n] = (float)(1 + random_below(1000)) / (float)(1 << 20) / (extreme ? (float)(K / 4 + 1) : 1.0f);
+        bias[n] = random_float(4000, 10);
+    }
+    const int zero_points[3] = {0, 128, 255};
+    ck_qgemm_args args;
+    memset(&args, 0, sizeof args);
+    args.M = M; args.N = N; args.K = K; args.a = a; args.lda = lda;
+    args.a_zero_point = extreme ? zero_points[random_below(3)] : (random_below(2) ? zero_points[random_below(3)] : random_below(256));
+    args.multiplier = multiplier;
+    args.bias = random_below(4) ? bias : NULL;
+    args.relu = random_below(2);
+    const int residual_kind = random_below(3);   // 0 none, 1 float, 2 uint8
+    float *residual_f32 = malloc(sizeof(float) * (size_t)M * ld_residual);
+    uint8_t *residual_u8 = malloc((size_t)M * ld_residual);
+    for (size_t i = 0; i < (size_t)M * ld_residual; i++) { residual_f32[i] = random_float(3000, 9); residual_u8[i] = (uint8_t)random_below(256); }
+    args.ld_residual = ld_residual;
+    if (residual_kind == 1) args.residual_f32 = residual_f32;
+    if (residual_kind == 2) { args.residual_u8 = residual_u8; args.residual_scale = (float)(1 + random_below(64)) / 256.0f; args.residual_zero_point = random_below(256); }
+    const int out_kind = random_below(3);        // 0 uint8, 1 float, 2 both
+    args.ldc = ldc;
+    args.out_inv_scale = (float)(1 + random_below(400)) / 64.0f;
+    args.out_zero_point = zero_points[random_below(3)];
+
+    const size_t out_count = (size_t)M * ldc;
+    float *f_fast = malloc(sizeof(float) * out_count), *f_ref = malloc(sizeof(float) * out_count);
+    uint8_t *q_fast = malloc(out_count), *q_ref = malloc(out_count);
+    for (size_t i = 0; i < out_count; i++) { f_fast[i] = f_ref[i] = -7.25f; q_fast[i] = q_ref[i] = 0xa5; }
+
+    void *packed = malloc(ck_qgemm_packed_size(N, K));
+    if (ck_qgemm_pack_weights(w, N, K, packed) != 0) { printf("case %d: pack failed\n", index); failures++; return 0; }
+    args.packed_b = packed;
+
+    ck_qgemm_args reference = args;
+    if (out_kind != 1) { args.out_u8 = q_fast; reference.out_u8 = q_ref; }
+    if (out_kind != 0) { args.out_f32 = f_fast; reference.out_f32 = f_ref; }
+    ck_qgemm_u8s8_reference(w, &reference, 0, M);
+    // Uneven row chunks, as threads would use them.
+    const int split = M > 2 ? 1 + random_below(M - 1) : M;
+    int status = ck_qgemm_u8s8(&args, 0, split);
+    status |= ck_qgemm_u8s8(&args, split, M);
+
+    const int same = status == 0 && memcmp(q_fast, q_ref, out_count) == 0 && memcmp(f_fast, f_ref, sizeof(float) * out_count) == 0;
+    if (!same) failures++;
+    int saturated_low = 0, saturated_high = 0;
+    for (int m = 0; m < M; m++)
+        for (int n = 0; n < N; n++) { saturated_low += q_fast[(size_t)m * ldc + n] == 0; saturated_high += q_fast[(size_t)m * ldc + n] == 255; }
+    printf("gemm %3d M=%4d N=%4d K=%5d zp=%3d relu=%d residual=%d out=%d extreme=%d  u8@0=%d u8@255=%d  %s\n",
+           index, M, N, K, args.a_zero_point, args.relu, residual_kind, out_kind, extreme,
+           out_kind != 1 ? saturated_low : -1, out_kind != 1 ? saturated_high : -1, same ? "ok" : "MISMATCH");
+    hash_bytes(q_fast, out_count);
+    hash_bytes(f_fast, sizeof(float) * out_count);
+    free(a); free(w); free(multiplier); free(bias); free(residual_f32); free(residual_u8);
+    free(f_fast); free(f_ref); free(q_fast); free(q_ref); free(packed);
+    return same;
+}
+
+static void run_im2col_case(int index) {
+    ck_im2col_args args;
+    memset(&args, 0, sizeof args);
+    args.height = 1 + random_below(13); args.width = 1 + random_below(13); args.channels = 1 + random_below(9);
+    args.pixel_stride = args.channels + random_below(3);
+    args.row_stride = args.width * args.pixel_stride + random_below(4);
+    args.kernel_h = 1 + random_below(3) * 2; args.kernel_w = 1 + random_below(3) * 2;
+    args.stride_h = 1 + random_below(2); args.stride_w = 1 + random_below(2);
+    args.dilation_h = random_below(3) == 0 ? 6 : 1 + random_below(2); args.dilation_w = args.dilation_h;
+    args.pad_top = random_below(2) ? (args.kernel_h - 1) / 2 * args.dilation_h : 0;
+    args.pad_left = random_below(2) ? (args.kernel_w - 1) / 2 * args.dilation_w : 0;
+    int out_h = (args.height + 2 * args.pad_top - args.dilation_h * (args.kernel_h - 1) - 1) / args.stride_h + 1;
+    int out_w = (args.width + 2 * args.pad_left - args.dilation_w * (args.kernel_w - 1) - 1) / args.stride_w + 1;
+    if (out_h < 1) out_h = 1;
+    if (out_w < 1) out_w = 1;
+    args.out_width = out_w;
+    args.pad_value = (uint8_t)random_below(256);
+    const int K = args.kernel_h * args.kernel_w * args.channels;
+    args.ld_rows = K + random_below(3);
+    uint8_t *input = malloc((size_t)args.height * args.row_stride);
+    for (size_t i = 0; i < (size_t)args.height * args.row_stride; i++) input[i] = (uint8_t)random_below(256);
+    args.input = input;
+    const size_t rows_size = (size_t)out_h * out_w * args.ld_rows;
+    uint8_t *rows = malloc(rows_size), *expected = malloc(rows_size);
+    memset(rows, 0x5a, rows_size);
+    memset(expected, 0x5a, rows_size);
+    args.rows = rows;
+    const int split = random_below(out_h + 1);
+    ck_im2col_u8_nhwc(&args, 0, split);
+    args.rows = rows + (size_t)split * out_w * args.ld_rows;
+    ck_im2col_u8_nhwc(&args, split, out_h);
+    for (int oy = 0; oy < out_h; oy++)
+        for (int ox = 0; ox < out_w; ox++)
+            for (int ky = 0; ky < args.kernel_h; ky++)
+                for (int kx = 0; kx < args.kernel_w; kx++)
+                    for (int c = 0; c < args.channels; c++) {
+                        const int y = oy * args.stride_h - args.pad_top + ky * args.dilation_h;
+                        const int x = ox * args.stride_w - args.pad_left + kx * args.dilation_w;
+                        const int inside = y >= 0 && y < args.height && x >= 0 && x < args.width;
+                        expected[(size_t)(oy * out_w + ox) * args.ld_rows + (ky * args.kernel_w + kx) * args.channels + c] =
+                            inside ? input[(size_t)y * args.row_stride + (size_t)x * args.pixel_stride + c] : args.pad_value;
+                    }
+    const int same = memcmp(rows, expected, rows_size) == 0;
+    if (!same) failures++;
+    printf("im2col %2d H=%2d W=%2d C=%d k=%dx%d s=%d,%d d=%d pad=%d,%d out=%dx%d  %s\n", index, args.height, args.width,
+           args.channels, args.kernel_h, args.kernel_w, args.stride_h, args.stride_w, args.dilation_h, args.pad_top,
+           args.pad_left, out_h, out_w, same ? "ok" : "MISMATCH");
+    hash_bytes(rows, rows_size);
+    free(input); free(rows); free(expected);
+}
+
+static void run_quantize_case(void) {
+    enum { COUNT = 1000 };
+    float x[COUNT], back[COUNT];
+    uint8_t q[COUNT];
+    for (int i = 0; i < COUNT; i++) x[i] = random_float(100000, 8);
+    x[0] = 0.5f; x[1] = 1.5f; x[2] = 2.5f; x[3] = -0.5f; x[4] = 1e30f; x[5] = -1e30f;
+    ck_quantize_u8(x, q, COUNT, 0.25f, 128);
+    ck_dequantize_u8(q, back, COUNT, 4.0f, 128);
+    // rint ties to even: 0.5*1 -> 0, 1.5 -> 2, 2.5 -> 2 (inv_scale 0.25 is applied first, so check with 1.0 too)
+    uint8_t ties[4];
+    ck_quantize_u8(x, ties, 4, 1.0f, 10);
+    const int same = ties[0] == 10 && ties[1] == 12 && ties[2] == 12 && ties[3] == 10 && q[4] == 255 && q[5] == 0;
+    if (!same) failures++;
+    printf("quantize ties=%d,%d,%d,%d huge=%d,%d  %s\n", ties[0], ties[1], ties[2], ties[3], q[4], q[5], same ? "ok" : "MISMATCH");
+    hash_bytes(q, COUNT);
+    hash_bytes(back, sizeof back);
+}
+
+int main(int argc, char **argv) {
+    if (argc > 1) {
+        int found = 0;
+        for (int isa = CK_ISA_GENERIC; isa <= CK_ISA_NEONDOT; isa++) {
+            if (strcmp(argv[1], ck_isa_name((ck_isa)isa)) == 0) {
+                found = 1;
+                if (!ck_force_isa((ck_isa)isa)) { printf("isa %s not supported on this CPU\n", argv[1]); return 77; }
+            }
+        }
+        if (!found) { fprintf(stderr, "ck_selftest: unknown isa '%s'\n", argv[1]); return 2; }
+    }
+    printf("isa detected=%s active=%s\n", ck_isa_name(ck_detected_isa()), ck_isa_name(ck_active_isa()));
+    static const int sizes[] = {1, 3, 5, 7, 17, 31, 63, 65, 129};
+    int index = 0;
+    for (int i = 0; i < 40; i++) {
+        const int M = sizes[random_below(9)] + random_below(2) * random_below(40);
+        const int N = sizes[random_below(9)];
+        const int K = sizes[random_below(9)] * (1 + random_below(3));
+        run_gemm_case(index++, M, N, K, 0);
+    }
+    // Extreme values with large K: any int16 saturation in a kernel shows up here.
+    run_gemm_case(index++, 9, 33, 4099, 1);
+    run_gemm_case(index++, 5, 16, 2304, 2);
+    run_gemm_case(index++, 6, 17, 1153, 3);
+    run_gemm_case(index++, 70, 64, 576, 0);
+    run_gemm_case(index++, 37, 128, 1155, 0);
+    for (int i = 0; i < 20; i++) run_im2col_case(i);
+    run_quantize_case();
+    printf("checksum %016llx failures %d\n", (unsigned long long)checksum, failures);
+    return failures ? 1 : 0;
+}
