@@ -12,7 +12,7 @@
 #endif
 #endif
 
-#if defined(__x86_64__)
+#if defined(__x86_64__) && !defined(CK_EMULATE_AVX512)
 // XCR0: which register states the OS saves on context switch.
 static uint64_t read_xcr0(void) {
     uint32_t eax, edx;
@@ -22,7 +22,9 @@ static uint64_t read_xcr0(void) {
 #endif
 
 static ck_isa detect_isa(void) {
-#if defined(__x86_64__)
+#if defined(CK_EMULATE_AVX512)
+    return CK_ISA_AVX512VNNI;   // test build with the scalar AVX-512 stand-ins (see qgemm_u8s8_avx512vnni.c)
+#elif defined(__x86_64__)
     unsigned eax, ebx, ecx, edx;
     if (!__get_cpuid(1, &eax, &ebx, &ecx, &edx)) return CK_ISA_GENERIC;
     const int osxsave = (ecx >> 27) & 1, avx = (ecx >> 28) & 1;

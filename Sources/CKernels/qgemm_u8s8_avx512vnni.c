@@ -9,9 +9,15 @@
 #include "ck_internal.h"
 
 #if defined(__x86_64__)
+#if defined(CK_EMULATE_AVX512)
+// Test build only (scripts/test-aarch64.sh): scalar stand-ins from Tests/CKernelsNative let this kernel's
+// logic run on CPUs without AVX-512. SwiftPM never defines CK_EMULATE_AVX512.
+#include "ck_avx512_emulation.h"
+#define VNNI_TARGET
+#else
 #include <immintrin.h>
-
 #define VNNI_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni")))
+#endif
 #define VNNI_ROWS 8
 #define VNNI_ROW_BLOCK 64   // rows of A kept hot in L2 while every panel of B passes over them
 

@@ -1,4 +1,4 @@
-// Native self-test of CKernels, built by scripts/test-aarch64.sh with plain gcc (x86-64 and aarch64 cross):
+// Native self-test of CKernels (kept outside Tests/CKernelsTests: SwiftPM refuses C files in a Swift test target), built by scripts/test-aarch64.sh with plain gcc (x86-64 and aarch64 cross):
 // deterministic pseudo-random GEMM cases run with the active (or forced) ISA and compared exactly with
 // ck_qgemm_u8s8_reference, plus im2col and quantize cases; one line per case, then an FNV-1a checksum of every
 // output. The checksum must be the same on every ISA and architecture.
