@@ -1,0 +1,115 @@
+// LiveStatistics.swift: the run's counters and timing distributions. Latencies go into a fixed histogram
+// with 1 % wide logarithmic bins (10 µs … 100 s), so memory stays constant over runs of any length and the
+// median and p99 are exact to within 1 %.
+import Foundation
+
+/// A fixed-size log-binned histogram of durations in milliseconds.
+public struct DurationHistogram: Sendable {
+    static let lowestMilliseconds = 0.01
+    static let binGrowth = 1.01
+    static let binCount = Int((log(1e7) / log(1.01)).rounded(.up)) + 2
+    private var bins = [UInt32](repeating: 0, count: DurationHistogram.binCount)
+    public private(set) var count = 0
+    public private(set) var sum = 0.0
+    public private(set) var maximum = 0.0
+
+    public init() {}
+
+    public mutating func record(milliseconds: Double) {
+        let value = max(milliseconds, 0)
+        count += 1
+        sum += value
+        maximum = max(maximum, value)
+        let index: Int
+        if value <= Self.lowestMilliseconds { index = 0 } else {
+            index = min(Self.binCount - 1, 1 + Int(log(value / Self.lowestMilliseconds) / log(Self.binGrowth)))
+        }
+        bins[index] &+= 1
+    }
+
+    /// The q-quantile (0…1) in milliseconds (the geometric middle of its bin), or nil when empty.
+    public func quantile(_ q: Double) -> Double? {
+        guard count > 0 else { return nil }
+        let rank = max(1, Int((q * Double(count)).rounded(.up)))
+        var seen = 0
+        for (index, binCount) in bins.enumerated() {
+            seen += Int(binCount)
+            if seen >= rank {
+                if index == 0 { return Self.lowestMilliseconds }
+                let lower = Self.lowestMilliseconds * pow(Self.binGrowth, Double(index - 1))
+                return min(lower * sqrt(Self.binGrowth), maximum)
+            }
+        }
+        return maximum
+    }
+
+    public var mean: Double? { count > 0 ? sum / Double(count) : nil }
+}
+
+/// Counters and timings of a live run. `captured` counts every frame the source produced (including the
+/// ones the drain skipped); `dropped` those never segmented because a newer frame replaced them.
+public struct LiveStatistics: Sendable {
+    public var captured = 0
+    public var segmented = 0
+    public var dropped = 0
+    public var corrupt = 0
+    public var timeouts = 0
+    public var deviceFaults = 0
+    public var reconnects = 0
+    public var displayed = 0
+    public var formatChanges = 0
+    /// Capture timestamp → mask ready at the output stage.
+    public var latency = DurationHistogram()
+    /// Model call only.
+    public var inference = DurationHistogram()
+    /// Fused conversion of a frame to the model input.
+    public var conversion = DurationHistogram()
+    public var elapsedSeconds = 0.0
+
+    public init() {}
+
+    /// Segmented frames per second over the run.
+    public var segmentedPerSecond: Double { elapsedSeconds > 0 ? Double(segmented) / elapsedSeconds : 0 }
+    public var capturedPerSecond: Double { elapsedSeconds > 0 ? Double(captured) / elapsedSeconds : 0 }
+
+    private static func format(_ value: Double?) -> String {
+        guard let value else { return "n/a" }
+        return String(format: "%.2f", value)
+    }
+
+    /// One human line, e.g. for `--stats`.
+    public var summary: String {
+        "captured \(captured) segmented \(segmented) dropped \(dropped) corrupt \(corrupt) timeouts \(timeouts) "
+            + "faults \(deviceFaults) reconnects \(reconnects) | latency ms median \(Self.format(latency.quantile(0.5))) "
+            + "p99 \(Self.format(latency.quantile(0.99))) | inference ms median \(Self.format(inference.quantile(0.5))) "
+            + "mean \(Self.format(inference.mean)) | \(Self.format(segmentedPerSecond)) segmented/s "
+            + "\(Self.format(capturedPerSecond)) captured/s over \(Self.format(elapsedSeconds)) s"
+    }
+
+    /// The statistics as a JSON-ready dictionary (times in milliseconds; absent values are null).
+    public func jsonObject(identity: RunIdentity) -> [String: Any] {
+        func value(_ number: Double?) -> Any { number.map { ($0 * 1000).rounded() / 1000 } ?? NSNull() }
+        return [
+            "runtime_version": identity.runtimeVersion,
+            "model_sha256": identity.modelSHA256,
+            "calibration_hash": identity.calibrationHash,
+            "captured": captured, "segmented": segmented, "dropped": dropped, "corrupt": corrupt,
+            "timeouts": timeouts, "device_faults": deviceFaults, "reconnects": reconnects,
+            "displayed": displayed, "format_changes": formatChanges,
+            "latency_ms": ["median": value(latency.quantile(0.5)), "p99": value(latency.quantile(0.99)),
+                           "max": value(latency.count > 0 ? latency.maximum : nil)],
+            "inference_ms": ["median": value(inference.quantile(0.5)), "p99": value(inference.quantile(0.99)),
+                             "mean": value(inference.mean)],
+            "conversion_ms": ["median": value(conversion.quantile(0.5)), "mean": value(conversion.mean)],
+            "elapsed_s": value(elapsedSeconds),
+            "segmented_per_s": value(segmentedPerSecond),
+            "captured_per_s": value(capturedPerSecond),
+        ]
+    }
+
+    /// The statistics as one JSON document (sorted keys).
+    public func json(identity: RunIdentity) -> String {
+        let data = (try? JSONSerialization.data(withJSONObject: jsonObject(identity: identity), options: [.sortedKeys])) ?? Data()
+        return String(decoding: data, as: UTF8.self)
+    }
+}
