@@ -26,7 +26,7 @@ let package = Package(
         .target(name: "CondSegCore", dependencies: ["COpenBLAS"]),
         .target(name: "CondSegImage", dependencies: ["CPNG", "CTurboJPEG"]),
         .target(name: "CondSegQuant", dependencies: ["CondSegCore", "CondSegImage", "CondSegRuntime", "CKernels"]),
-        .target(name: "CondSegRuntime", dependencies: ["CondSegCore", "CKernels", "COpenBLAS"]),
+        .target(name: "CondSegRuntime", dependencies: ["CondSegCore", "CondSegImage", "CKernels", "COpenBLAS"]),
         .target(name: "CondSegCapture", dependencies: ["CondSegImage", "CV4L2", "CTurboJPEG"]),
         .target(name: "CondSegTrain", dependencies: ["CondSegCore", "CondSegImage", "COpenBLAS"]),
         .executableTarget(name: "condseg", dependencies: [
@@ -37,7 +37,7 @@ let package = Package(
         .testTarget(name: "CondSegCoreTests", dependencies: ["CondSegCore", "CondSegImage"]),
         .testTarget(name: "CondSegImageTests", dependencies: ["CondSegImage"]),
         .testTarget(name: "CondSegQuantTests", dependencies: ["CondSegQuant", "CondSegCore", "CondSegRuntime"]),
-        .testTarget(name: "CondSegRuntimeTests", dependencies: ["CondSegRuntime", "CondSegCore", "CKernels"]),
+        .testTarget(name: "CondSegRuntimeTests", dependencies: ["CondSegRuntime", "CondSegCore", "CondSegImage", "CKernels"]),
         .testTarget(name: "CondSegCaptureTests", dependencies: ["CondSegCapture", "CondSegImage"]),
         .testTarget(name: "CondSegTrainTests", dependencies: ["CondSegTrain", "CondSegCore"]),
         .testTarget(name: "CKernelsTests", dependencies: ["CKernels"]),
