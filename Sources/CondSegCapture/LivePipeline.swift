@@ -368,7 +368,9 @@ public final class LivePipeline: @unchecked Sendable {
                 log.info("source format changed: \(format) -> \(newFormat)")
                 format = newFormat
             case .endOfStream:
-                end(.endOfStream)
+                // Not a stop: the frames already handed on are still segmented and written.
+                ending.mutate { if $0 == nil { $0 = .endOfStream } }
+                return
             }
         }
     }

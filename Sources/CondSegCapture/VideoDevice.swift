@@ -98,15 +98,22 @@ public final class LibV4L2Device: VideoDeviceIO {
 
     public func open() throws -> DeviceCapabilities {
         close()
-        let fd = cv4l2_open(path, O_RDWR | O_NONBLOCK)
+        // Plain open + QUERYCAP first, so a missing node and a non-V4L2 file get distinct messages (libv4l2's
+        // own open prints to stderr), then hand the descriptor to libv4l2 for its format helpers.
+        let fd = Glibc.open(path, O_RDWR | O_NONBLOCK)
         guard fd >= 0 else { throw CaptureError.deviceMissing(path: path, reason: errnoDescription(cv4l2_errno())) }
-        descriptor = fd
         var caps = v4l2_capability()
-        let status = cv4l2_xioctl(fd, CV4L2_VIDIOC_QUERYCAP, &caps)
+        let status = cv4l2_raw_ioctl(fd, CV4L2_VIDIOC_QUERYCAP, &caps)
         guard status == 0 else {
-            close()
+            Glibc.close(fd)
             throw CaptureError.unsupported(path: path, reason: "not a V4L2 device (QUERYCAP: \(errnoDescription(Int32(status))))")
         }
+        guard v4l2_fd_open(fd, 0) == fd else {
+            let code = cv4l2_errno()
+            Glibc.close(fd)
+            throw CaptureError.unsupported(path: path, reason: "libv4l2 refused the device: \(errnoDescription(code))")
+        }
+        descriptor = fd
         let deviceCaps = (caps.capabilities & CV4L2_CAP_DEVICE_CAPS) != 0 ? caps.device_caps : caps.capabilities
         func text<T>(_ tuple: T) -> String {
             withUnsafeBytes(of: tuple) { raw in
