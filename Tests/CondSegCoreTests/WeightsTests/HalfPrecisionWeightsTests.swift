@@ -29,7 +29,7 @@ final class HalfPrecisionWeightsTests: XCTestCase {
         let patterns = allPatterns(finite: true, exponentMask: 0x7C00)
         XCTAssertEqual(patterns.count, 65536 - 2048)
         let bytes = craftSafeTensors(header: #"{"h":{"dtype":"F16","shape":[\#(patterns.count)],"data_offsets":[0,\#(patterns.count * 2)]}}"#,
-                                     data: patterns.flatMap(littleEndianBytes))
+                                     data: patterns.flatMap(weightsLittleEndian))
         let values = try SafeTensorsFile(bytes: bytes, name: "all-f16").floats("h")
         XCTAssertEqual(values.count, patterns.count)
         var mismatches = 0
@@ -54,7 +54,7 @@ final class HalfPrecisionWeightsTests: XCTestCase {
         let patterns = allPatterns(finite: true, exponentMask: 0x7F80)
         XCTAssertEqual(patterns.count, 65536 - 256)
         let bytes = craftSafeTensors(header: #"{"b":{"dtype":"BF16","shape":[\#(patterns.count)],"data_offsets":[0,\#(patterns.count * 2)]}}"#,
-                                     data: patterns.flatMap(littleEndianBytes))
+                                     data: patterns.flatMap(weightsLittleEndian))
         let values = try SafeTensorsFile(bytes: bytes, name: "all-bf16").floats("b")
         var mismatches = 0
         for (bits, value) in zip(patterns, values) {
@@ -75,7 +75,7 @@ final class HalfPrecisionWeightsTests: XCTestCase {
                 let isNaN = bits & ~exponentMask & 0x7FFF != 0
                 let expected = isNaN ? "NaN" : (bits & 0x8000 != 0 ? "-Inf" : "+Inf")
                 let bytes = craftSafeTensors(header: #"{"x":{"dtype":"\#(dtype)","shape":[2],"data_offsets":[0,4]}}"#,
-                                             data: littleEndianBytes(UInt16(0x0000)) + littleEndianBytes(bits))
+                                             data: weightsLittleEndian(UInt16(0x0000)) + weightsLittleEndian(bits))
                 assertRejected(bytes, tensor: "x", mentions: ["element 1", expected])
             }
         }

@@ -78,22 +78,22 @@ final class ReaderWeightsTests: XCTestCase {
             _ = try weights.floats("not.there")
             XCTFail("lookup of a missing tensor succeeded")
         } catch {
-            assertWellFormed(error, file: path, tensor: "not.there", mentions: ["missing tensor"])
+            assertWeightsError(error, file: path, tensor: "not.there", mentions: ["missing tensor"])
         }
 
-        let directory = try makeTemporaryDirectory(for: self)
+        let directory = try makeWeightsTestDirectory(for: self)
         let missing = directory.appendingPathComponent("absent.safetensors").path
         do throws(WeightsError) {
             _ = try SafeTensorsFile(path: missing)
             XCTFail("opening a missing file succeeded")
         } catch {
-            assertWellFormed(error, file: missing, tensor: nil, mentions: ["cannot open", "No such file"])
+            assertWeightsError(error, file: missing, tensor: nil, mentions: ["cannot open", "No such file"])
         }
         do throws(WeightsError) {
             _ = try SafeTensorsFile(path: directory.path)
             XCTFail("opening a directory succeeded")
         } catch {
-            assertWellFormed(error, file: directory.path, tensor: nil, mentions: ["not a regular file"])
+            assertWeightsError(error, file: directory.path, tensor: nil, mentions: ["not a regular file"])
         }
     }
 
@@ -102,7 +102,7 @@ final class ReaderWeightsTests: XCTestCase {
     func testAccessorsRefuseTheWrongDtypeAndMissingTensors() throws {
         let bytes = craftSafeTensors(
             header: #"{"w":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"q":{"dtype":"I8","shape":[2],"data_offsets":[8,10]}}"#,
-            data: float32Bytes([1, 2]) + [5, 251])
+            data: weightsFloat32Bytes([1, 2]) + [5, 251])
         let weights = try SafeTensorsFile(bytes: bytes, name: "two.safetensors")
         XCTAssertEqual(try weights.floats("w"), [1, 2])
         XCTAssertEqual(try weights.int8s("q"), [5, -5])
@@ -123,7 +123,7 @@ final class ReaderWeightsTests: XCTestCase {
                 try call(weights)
                 XCTFail("\(label): no error")
             } catch {
-                assertWellFormed(error, file: "two.safetensors", tensor: tensor, mentions: mentions)
+                assertWeightsError(error, file: "two.safetensors", tensor: tensor, mentions: mentions)
             }
         }
     }
@@ -171,7 +171,7 @@ final class ReaderWeightsTests: XCTestCase {
             assertRejected(craftSafeTensors(header: header, data: []), tensor: nil, mentions: mentions)
         }
         // Bytes that are not UTF-8 inside a string.
-        let badUTF8 = littleEndianBytes(UInt64(10)) + Array(#"{"a":""#.utf8) + [0xFF, 0xFE] + Array("\"}".utf8)
+        let badUTF8 = weightsLittleEndian(UInt64(10)) + Array(#"{"a":""#.utf8) + [0xFF, 0xFE] + Array("\"}".utf8)
         XCTAssertEqual(badUTF8.count, 18)
         assertRejected(badUTF8, tensor: nil, mentions: ["UTF-8"])
     }
@@ -277,7 +277,7 @@ final class ReaderWeightsTests: XCTestCase {
 
     func testOverlappingOffsetsAreRejected() {
         let header = #"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}}"#
-        assertRejected(craftSafeTensors(header: header, data: float32Bytes([1, 2, 3])), tensor: "b", mentions: ["overlap", "'a'", "8"])
+        assertRejected(craftSafeTensors(header: header, data: weightsFloat32Bytes([1, 2, 3])), tensor: "b", mentions: ["overlap", "'a'", "8"])
         // Same range twice under two names.
         let same = #"{"a":{"dtype":"U8","shape":[2],"data_offsets":[0,2]},"b":{"dtype":"U8","shape":[2],"data_offsets":[0,2]}}"#
         assertRejected(craftSafeTensors(header: same, data: [1, 2]), tensor: "b", mentions: ["overlap", "'a'"])
@@ -285,7 +285,7 @@ final class ReaderWeightsTests: XCTestCase {
 
     func testGapBetweenTensorsIsRejected() {
         let header = #"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"b":{"dtype":"F32","shape":[1],"data_offsets":[8,12]}}"#
-        assertRejected(craftSafeTensors(header: header, data: float32Bytes([1, 2, 3])), tensor: "b", mentions: ["gap", "4..<8"])
+        assertRejected(craftSafeTensors(header: header, data: weightsFloat32Bytes([1, 2, 3])), tensor: "b", mentions: ["gap", "4..<8"])
         // Nothing at the start.
         let late = #"{"a":{"dtype":"U8","shape":[1],"data_offsets":[1,2]}}"#
         assertRejected(craftSafeTensors(header: late, data: [1, 2]), tensor: "a", mentions: ["gap", "0..<1"])
@@ -293,7 +293,7 @@ final class ReaderWeightsTests: XCTestCase {
 
     func testTrailingBytesAreRejected() {
         let header = #"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}"#
-        assertRejected(craftSafeTensors(header: header, data: float32Bytes([1]) + [0, 0]), tensor: nil,
+        assertRejected(craftSafeTensors(header: header, data: weightsFloat32Bytes([1]) + [0, 0]), tensor: nil,
                        mentions: ["2 trailing bytes", "6 bytes"])
         // Data but no tensors.
         assertRejected(craftSafeTensors(header: "{}", data: [0]), tensor: nil, mentions: ["1 trailing bytes"])
@@ -302,23 +302,23 @@ final class ReaderWeightsTests: XCTestCase {
     func testNonFiniteFloatsAreRejected() {
         let nanBits: [UInt32] = [0x3F80_0000, 0, 0x7FC0_0000, 0x7F80_0000]
         assertRejected(craftSafeTensors(header: #"{"ok":{"dtype":"I8","shape":[1],"data_offsets":[16,17]},"w":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}}"#,
-                                        data: nanBits.flatMap(littleEndianBytes) + [0]),
+                                        data: nanBits.flatMap(weightsLittleEndian) + [0]),
                        tensor: "w", mentions: ["element 2", "NaN"])
         let infHalf: [UInt16] = [0x3C00, 0x7C00, 0xFC00]
-        assertRejected(craftSafeTensors(header: #"{"h":{"dtype":"F16","shape":[3],"data_offsets":[0,6]}}"#, data: infHalf.flatMap(littleEndianBytes)),
+        assertRejected(craftSafeTensors(header: #"{"h":{"dtype":"F16","shape":[3],"data_offsets":[0,6]}}"#, data: infHalf.flatMap(weightsLittleEndian)),
                        tensor: "h", mentions: ["element 1", "+Inf"])
         let negativeInfHalf: [UInt16] = [0xFC00]
-        assertRejected(craftSafeTensors(header: #"{"h":{"dtype":"F16","shape":[1],"data_offsets":[0,2]}}"#, data: negativeInfHalf.flatMap(littleEndianBytes)),
+        assertRejected(craftSafeTensors(header: #"{"h":{"dtype":"F16","shape":[1],"data_offsets":[0,2]}}"#, data: negativeInfHalf.flatMap(weightsLittleEndian)),
                        tensor: "h", mentions: ["element 0", "-Inf"])
         let nanHalf: [UInt16] = [0x0001, 0x7E00]
-        assertRejected(craftSafeTensors(header: #"{"h":{"dtype":"F16","shape":[2],"data_offsets":[0,4]}}"#, data: nanHalf.flatMap(littleEndianBytes)),
+        assertRejected(craftSafeTensors(header: #"{"h":{"dtype":"F16","shape":[2],"data_offsets":[0,4]}}"#, data: nanHalf.flatMap(weightsLittleEndian)),
                        tensor: "h", mentions: ["element 1", "NaN"])
         let bfloat: [UInt16] = [0x3F80, 0x4000, 0x7F7F, 0xFF81]
-        assertRejected(craftSafeTensors(header: #"{"b":{"dtype":"BF16","shape":[2,2],"data_offsets":[0,8]}}"#, data: bfloat.flatMap(littleEndianBytes)),
+        assertRejected(craftSafeTensors(header: #"{"b":{"dtype":"BF16","shape":[2,2],"data_offsets":[0,8]}}"#, data: bfloat.flatMap(weightsLittleEndian)),
                        tensor: "b", mentions: ["element 3", "NaN"])
         // Integer tensors holding the same bit patterns are fine.
         XCTAssertNoThrow(try SafeTensorsFile(bytes: craftSafeTensors(header: #"{"w":{"dtype":"I32","shape":[4],"data_offsets":[0,16]}}"#,
-                                                                     data: nanBits.flatMap(littleEndianBytes)), name: "ints"))
+                                                                     data: nanBits.flatMap(weightsLittleEndian)), name: "ints"))
     }
 
     // MARK: Robustness
@@ -333,7 +333,7 @@ final class ReaderWeightsTests: XCTestCase {
         }
         XCTAssertEqual(accepted, 0, "a strict prefix of a file cannot tile its data section")
 
-        var generator = SplitMix64(state: 42)
+        var generator = WeightsTestRandom(state: 42)
         var rejected = 0
         for _ in 0..<3000 {
             var mutated = original

@@ -24,20 +24,20 @@ func weightsFixture(_ name: String, file: StaticString = #filePath, line: UInt =
 }
 
 /// Little-endian bytes of a value.
-func littleEndianBytes<T: FixedWidthInteger>(_ value: T) -> [UInt8] {
+func weightsLittleEndian<T: FixedWidthInteger>(_ value: T) -> [UInt8] {
     (0..<(T.bitWidth / 8)).map { UInt8(truncatingIfNeeded: value >> (8 * $0)) }
 }
 
 /// Little-endian bytes of Float values.
-func float32Bytes(_ values: [Float]) -> [UInt8] {
-    values.flatMap { littleEndianBytes($0.bitPattern) }
+func weightsFloat32Bytes(_ values: [Float]) -> [UInt8] {
+    values.flatMap { weightsLittleEndian($0.bitPattern) }
 }
 
 /// A safetensors file built by hand: length prefix (the real one unless `declaredLength` is given),
 /// the header text exactly as written, then `data`.
 func craftSafeTensors(header: String, data: [UInt8], declaredLength: UInt64? = nil) -> [UInt8] {
     let headerBytes = Array(header.utf8)
-    return littleEndianBytes(declaredLength ?? UInt64(headerBytes.count)) + headerBytes + data
+    return weightsLittleEndian(declaredLength ?? UInt64(headerBytes.count)) + headerBytes + data
 }
 
 /// Asserts that reading `bytes` fails with a WeightsError for file `name`, naming `tensor` (or no
@@ -50,13 +50,13 @@ func assertRejected(_ bytes: [UInt8], name: String = "crafted.safetensors", tens
         XCTFail("expected a WeightsError, but the file was accepted with tensors \(accepted.names)", file: file, line: line)
         return nil
     } catch {
-        assertWellFormed(error, file: name, tensor: tensor, mentions: mentions, sourceFile: file, line: line)
+        assertWeightsError(error, file: name, tensor: tensor, mentions: mentions, sourceFile: file, line: line)
         return error
     }
 }
 
 /// Checks the fields and the one-line description of a WeightsError.
-func assertWellFormed(_ error: WeightsError, file name: String, tensor: String?, mentions: [String],
+func assertWeightsError(_ error: WeightsError, file name: String, tensor: String?, mentions: [String],
                       sourceFile: StaticString = #filePath, line: UInt = #line) {
     XCTAssertEqual(error.file, name, "error names the wrong file: \(error)", file: sourceFile, line: line)
     XCTAssertEqual(error.tensor, tensor, "error names the wrong tensor: \(error)", file: sourceFile, line: line)
@@ -74,8 +74,8 @@ func assertWellFormed(_ error: WeightsError, file name: String, tensor: String?,
     }
 }
 
-/// Small deterministic pseudo-random generator (SplitMix64) so mutation tests repeat exactly.
-struct SplitMix64: RandomNumberGenerator {
+/// Small deterministic pseudo-random generator (WeightsTestRandom) so mutation tests repeat exactly.
+struct WeightsTestRandom: RandomNumberGenerator {
     var state: UInt64
     mutating func next() -> UInt64 {
         state &+= 0x9E37_79B9_7F4A_7C15
@@ -87,7 +87,7 @@ struct SplitMix64: RandomNumberGenerator {
 }
 
 /// A fresh empty temporary directory, removed when the test ends.
-func makeTemporaryDirectory(for testCase: XCTestCase) throws -> URL {
+func makeWeightsTestDirectory(for testCase: XCTestCase) throws -> URL {
     let url = FileManager.default.temporaryDirectory
         .appendingPathComponent("condseg-weights-tests-\(UUID().uuidString)")
     try FileManager.default.createDirectory(at: url, withIntermediateDirectories: false)

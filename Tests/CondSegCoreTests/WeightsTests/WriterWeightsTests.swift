@@ -15,19 +15,19 @@ final class WriterWeightsTests: XCTestCase {
         var header = #"{"__metadata__":{"k":"v"},"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"#
             + #""b":{"dtype":"I8","shape":[2],"data_offsets":[4,6]}}"#
         while header.utf8.count % 8 != 0 { header += " " }
-        let expected = littleEndianBytes(UInt64(header.utf8.count)) + Array(header.utf8) + [0x00, 0x00, 0x80, 0x3F, 0x01, 0xFF]
+        let expected = weightsLittleEndian(UInt64(header.utf8.count)) + Array(header.utf8) + [0x00, 0x00, 0x80, 0x3F, 0x01, 0xFF]
         XCTAssertEqual(writer.serialize(), expected)
     }
 
     func testEmptyWriterMakesAValidEmptyFile() throws {
         let bytes = SafeTensorsWriter().serialize()
-        XCTAssertEqual(bytes, littleEndianBytes(UInt64(8)) + Array("{}      ".utf8))
+        XCTAssertEqual(bytes, weightsLittleEndian(UInt64(8)) + Array("{}      ".utf8))
         let weights = try SafeTensorsFile(bytes: bytes, name: "empty")
         XCTAssertEqual(weights.names, [])
     }
 
     func testRoundTripOfEveryDtype() throws {
-        var generator = SplitMix64(state: 7)
+        var generator = WeightsTestRandom(state: 7)
         let floats = (0..<24).map { _ in Float.random(in: -1000...1000, using: &generator) } + [0, -0.0, .leastNonzeroMagnitude, .greatestFiniteMagnitude]
         let int8s = (0..<10).map { _ in Int8.random(in: .min ... .max, using: &generator) } + [.min, .max]
         let int32s = (0..<6).map { _ in Int32.random(in: .min ... .max, using: &generator) } + [.min, .max]
@@ -44,8 +44,8 @@ final class WriterWeightsTests: XCTestCase {
         try writer.add("q.int32", int32s: int32s, shape: [8])
         try writer.add("q.int64", int64s: int64s, shape: [2, 4])
         try writer.add("pixels", uint8s: uint8s, shape: [16, 16])
-        try writer.add("half", dtype: .f16, rawBytes: halfBits.flatMap(littleEndianBytes), shape: [9])
-        try writer.add("brain", dtype: .bf16, rawBytes: bfloatBits.flatMap(littleEndianBytes), shape: [3, 2])
+        try writer.add("half", dtype: .f16, rawBytes: halfBits.flatMap(weightsLittleEndian), shape: [9])
+        try writer.add("brain", dtype: .bf16, rawBytes: bfloatBits.flatMap(weightsLittleEndian), shape: [3, 2])
         try writer.add("scalar", floats: [3.5], shape: [])
         try writer.add("nothing", int32s: [], shape: [0, 5])
 
@@ -60,7 +60,7 @@ final class WriterWeightsTests: XCTestCase {
         XCTAssertEqual(try weights.entry("q.int64").shape, [2, 4])
         XCTAssertEqual(try weights.uint8s("pixels"), uint8s)
         XCTAssertEqual(try weights.entry("half").dtype, .f16)
-        XCTAssertEqual(try weights.rawBytes("half"), halfBits.flatMap(littleEndianBytes))
+        XCTAssertEqual(try weights.rawBytes("half"), halfBits.flatMap(weightsLittleEndian))
         #if arch(x86_64) || arch(arm64)
         XCTAssertEqual(try weights.floats("half").map(\.bitPattern), halfBits.map { Float(Float16(bitPattern: $0)).bitPattern })
         #endif
@@ -104,7 +104,7 @@ final class WriterWeightsTests: XCTestCase {
                 try call(&writer)
                 XCTFail("\(label): no error")
             } catch {
-                assertWellFormed(error, file: SafeTensorsWriter.errorSource, tensor: tensor, mentions: mentions)
+                assertWeightsError(error, file: SafeTensorsWriter.errorSource, tensor: tensor, mentions: mentions)
             }
         }
         // The refused tensors were not added.
@@ -113,7 +113,7 @@ final class WriterWeightsTests: XCTestCase {
     }
 
     func testWriteIsAtomicAndLeavesNoTempFiles() throws {
-        let directory = try makeTemporaryDirectory(for: self)
+        let directory = try makeWeightsTestDirectory(for: self)
         let path = directory.appendingPathComponent("model.safetensors").path
         var writer = SafeTensorsWriter(metadata: ["v": "1"])
         try writer.add("w", floats: [1, 2], shape: [2])
@@ -133,7 +133,7 @@ final class WriterWeightsTests: XCTestCase {
             try writer.write(to: nowhere)
             XCTFail("writing into a missing folder succeeded")
         } catch {
-            assertWellFormed(error, file: nowhere, tensor: nil, mentions: ["No such file"])
+            assertWeightsError(error, file: nowhere, tensor: nil, mentions: ["No such file"])
         }
 
         // The destination is a directory: rename fails, the temp file is removed, the directory stays.
@@ -144,7 +144,7 @@ final class WriterWeightsTests: XCTestCase {
             try writer.write(to: occupied.path)
             XCTFail("writing over a directory succeeded")
         } catch {
-            assertWellFormed(error, file: occupied.path, tensor: nil, mentions: ["cannot replace"])
+            assertWeightsError(error, file: occupied.path, tensor: nil, mentions: ["cannot replace"])
         }
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: directory.path).sorted(), ["model.safetensors", "occupied"])
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: occupied.path), ["inside"])
