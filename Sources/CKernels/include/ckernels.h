@@ -63,7 +63,7 @@ typedef struct {
     ptrdiff_t lda;                  ///< bytes between consecutive rows of A (>= K)
     const void *packed_b;           ///< weights packed by ck_qgemm_pack_weights
     int32_t a_zero_point;           ///< zero point of A (0...255)
-    const float *multiplier;        ///< N floats: a_scale * w_scale[n] (/ out scale folding is up to the caller)
+    const float *multiplier;        ///< N floats, usually a_scale * w_scale[n], so v is in real units before out_inv_scale
     const float *bias;              ///< N floats added after the multiply, or NULL for none
     const float *residual_f32;      ///< float residual added to v, element m*ld_residual + n, or NULL
     const uint8_t *residual_u8;     ///< uint8 residual, dequantized with residual_scale/zero point, or NULL
