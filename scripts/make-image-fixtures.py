@@ -61,9 +61,11 @@ def png_chunk(kind: bytes, payload: bytes) -> bytes:
     return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload) & 0xFFFFFFFF)
 
 
-def raw_png(width, height, bit_depth, color_type, rows, palette=None, trns=None) -> bytes:
-    """A PNG written by hand (palette and low-bit-depth files, which cv2 cannot write)."""
+def raw_png(width, height, bit_depth, color_type, rows, palette=None, trns=None, extra=()) -> bytes:
+    """A PNG written by hand (palette, low-bit-depth and gamma-tagged files, which cv2 cannot write)."""
     data = b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, bit_depth, color_type, 0, 0, 0))
+    for kind, payload in extra:
+        data += png_chunk(kind, payload)
     if palette is not None:
         data += png_chunk(b"PLTE", bytes(np.asarray(palette, dtype=np.uint8).ravel()))
     if trns is not None:
@@ -153,6 +155,11 @@ def main() -> None:
     palette = rng.integers(0, 256, (16, 3), dtype=np.uint8)
     indices = rng.integers(0, 16, (10, 15), dtype=np.uint8)
     add_png("png-palette.png", raw_png(15, 10, 8, 3, [bytes(row) for row in indices], palette=palette))
+    # Gamma 1.0 and a chromaticity chunk: cv2 ignores both (libpng's simplified API would not).
+    tagged = rng.integers(0, 256, (8, 10, 3), dtype=np.uint8)
+    add_png("png-gamma10.png", raw_png(10, 8, 8, 2, [bytes(row.ravel()) for row in tagged],
+                                       extra=[(b"gAMA", struct.pack(">I", 100000)),
+                                              (b"cHRM", struct.pack(">8I", 31270, 32900, 64000, 33000, 30000, 60000, 15000, 6000))]))
     bits = rng.integers(0, 2, (6, 16), dtype=np.uint8)
     add_png("png-gray1.png", raw_png(16, 6, 1, 0, [np.packbits(row).tobytes() for row in bits]))
 

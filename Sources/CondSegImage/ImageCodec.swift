@@ -211,11 +211,41 @@ public enum ImageCodec {
         return Image8(width: Int(width), height: Int(height), channels: channels, pixels: pixels)
     }
 
-    /// PNG decode following cv2.imread: 16-bit samples keep their high byte, alpha is dropped (not composited),
+    /// The PNG bytes without gAMA, cHRM, sRGB and iCCP chunks, or nil when there are none. Parsing stops at
+    /// the first malformed or truncated chunk, whose bytes are kept for libpng to report.
+    static func withoutColorManagementChunks(_ data: [UInt8]) -> [UInt8]? {
+        let dropped: Set<[UInt8]> = [Array("gAMA".utf8), Array("cHRM".utf8), Array("sRGB".utf8), Array("iCCP".utf8)]
+        var ranges: [Range<Int>] = []  // chunks to drop
+        var position = 8
+        while position + 12 <= data.count {
+            let length = Int(data[position]) << 24 | Int(data[position + 1]) << 16 | Int(data[position + 2]) << 8 | Int(data[position + 3])
+            let end = position + 12 + length
+            guard length >= 0, end <= data.count else { break }
+            let kind = Array(data[(position + 4)..<(position + 8)])
+            if dropped.contains(kind) { ranges.append(position..<end) }
+            if kind == Array("IDAT".utf8) || kind == Array("IEND".utf8) { break }  // colour chunks precede IDAT
+            position = end
+        }
+        if ranges.isEmpty { return nil }
+        var kept: [UInt8] = []
+        kept.reserveCapacity(data.count)
+        var start = 0
+        for range in ranges {
+            kept.append(contentsOf: data[start..<range.lowerBound])
+            start = range.upperBound
+        }
+        kept.append(contentsOf: data[start...])
+        return kept
+    }
+
+    /// PNG decode following cv2.imread: no gamma or colour-profile handling, 16-bit samples keep their high
+    /// byte, alpha is dropped (not composited),
     /// palettes and low-bit gray are expanded; gray output from a colour PNG uses libpng's rgb_to_gray with
     /// OpenCV's weights (0.299, 0.587), which libpng truncates to 9797/32768 and 19234/32768.
     static func decodePNG(data: [UInt8], name: String, gray: Bool) throws -> Image8 {
-        try data.withUnsafeBufferPointer { (source: UnsafeBufferPointer<UInt8>) -> Image8 in
+        // OpenCV ignores gamma and colour-profile chunks; libpng's simplified API would apply them.
+        let data = withoutColorManagementChunks(data) ?? data
+        return try data.withUnsafeBufferPointer { (source: UnsafeBufferPointer<UInt8>) -> Image8 in
             var control = png_image()
             control.version = cpng_image_version()
             defer { png_image_free(&control) }

@@ -57,12 +57,11 @@ public enum Overlay {
                             mask: UnsafePointer<UInt8>, style: OverlayStyle) {
         guard width > 0, height > 0 else { return }
         let opacity = min(max(style.opacity, 0), 1)
-        let tint = [style.tint.0, style.tint.1, style.tint.2]
         let band = style.contour ? max(0, style.contourThickness) : 0
         withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 3 * 256) { blend in
             // Per-channel lookup table of the blended value for each input byte.
             for channel in 0..<3 {
-                let tintValue = Float(tint[channel])
+                let tintValue = Float(channel == 0 ? style.tint.0 : channel == 1 ? style.tint.1 : style.tint.2)
                 for value in 0..<256 {
                     let mixed = (1 - opacity) * Float(value) + opacity * tintValue
                     blend[channel * 256 + value] = UInt8(clamping: Int(mixed.rounded(.toNearestOrAwayFromZero)))
