@@ -96,6 +96,27 @@ def main() -> None:
     for key in KVASIR:
         write_png(f"{key}-mask.cv2-gray.png", cv2.imread(os.path.join(OUT, f"{key}-mask.jpg"), cv2.IMREAD_GRAYSCALE))
 
+    # --- EXIF orientation 1..8 on a small JPEG with four distinct quadrants (cv2.imread applies it).
+    quadrants = np.zeros((24, 40, 3), np.uint8)
+    quadrants[:12, :20] = (0, 0, 255)
+    quadrants[12:, 20:] = (255, 0, 0)
+    quadrants[:12, 20:] = (0, 255, 0)
+    quadrants[12:, :20] = (90, 160, 30)
+    plain = cv2.imencode(".jpg", quadrants, [cv2.IMWRITE_JPEG_QUALITY, 95])[1].tobytes()
+    manifest["exif"] = []
+    for orientation in range(1, 9):
+        order = ">" if orientation % 2 else "<"  # both TIFF byte orders
+        tiff = (b"MM" if order == ">" else b"II") + struct.pack(order + "HI", 42, 8) + struct.pack(order + "H", 1)
+        tiff += struct.pack(order + "HHIHH", 0x0112, 3, 1, orientation, 0) + struct.pack(order + "I", 0)
+        payload = b"Exif\x00\x00" + tiff
+        name = f"exif-{orientation}.jpg"
+        with open(os.path.join(OUT, name), "wb") as handle:
+            handle.write(plain[:2] + b"\xff\xe1" + struct.pack(">H", len(payload) + 2) + payload + plain[2:])
+        write_png(f"exif-{orientation}.cv2-color.png", cv2.imread(os.path.join(OUT, name), cv2.IMREAD_COLOR))
+        write_png(f"exif-{orientation}.cv2-gray.png", cv2.imread(os.path.join(OUT, name), cv2.IMREAD_GRAYSCALE))
+        manifest["exif"].append({"file": name, "color": f"exif-{orientation}.cv2-color.png",
+                                 "gray": f"exif-{orientation}.cv2-gray.png", "orientation": orientation})
+
     # --- uint8 resize: real images to the model size, a real crop upscaled, and random images of odd sizes.
     def add_resize(name, source, width, height, source_file=None):
         if source_file is None:

@@ -1,6 +1,7 @@
 // ImageCodec: PNG (libpng simplified API) and JPEG (TurboJPEG 2.x) decoding and encoding, chosen by magic
-// bytes. Decoding follows cv2.imread: JPEG with the accurate integer DCT and fancy upsampling, gray reads of
-// a JPEG take the decoded Y channel, gray reads of a colour PNG use libpng's rgb_to_gray as OpenCV sets it up.
+// bytes. Decoding follows cv2.imread: JPEG with the accurate integer DCT, fancy upsampling and EXIF
+// orientation; gray reads of a JPEG take the decoded Y channel; gray reads of a colour PNG use libpng's
+// rgb_to_gray as OpenCV sets it up; PNG gamma chunks are ignored as OpenCV does.
 import CPNG
 import CTurboJPEG
 
@@ -49,6 +50,7 @@ public enum ImageCodec {
     }
 
     /// Decodes JPEG bytes to RGB (used for MJPEG frames). Truncated or corrupt data is an error.
+    /// An EXIF orientation tag, if present, is applied as cv2.imdecode does.
     public static func decodeJPEG(data: [UInt8], name: String) throws -> Image8 {
         if data.isEmpty { throw ImageError(path: name, problem: "empty file (0 bytes)") }
         guard sniff(data) == .jpeg else { throw ImageError(path: name, problem: "not a JPEG (no FF D8 FF start marker)") }
@@ -171,8 +173,8 @@ public enum ImageCodec {
         }
     }
 
-    /// JPEG decode with cv2.imread's settings: accurate integer DCT, fancy upsampling; any libjpeg warning
-    /// (truncated or corrupt data) is treated as an error.
+    /// JPEG decode with cv2.imread's settings: accurate integer DCT, fancy upsampling, EXIF orientation applied;
+    /// any libjpeg warning (truncated or corrupt data) is treated as an error.
     static func decodeJPEG(data: [UInt8], name: String, gray: Bool) throws -> Image8 {
         guard let handle = tjInitDecompress() else {
             throw ImageError(path: name, problem: "cannot create a TurboJPEG decompressor")
@@ -208,7 +210,8 @@ public enum ImageCodec {
             }
             throw ImageError(path: name, problem: "cannot decode JPEG: \(message)")
         }
-        return Image8(width: Int(width), height: Int(height), channels: channels, pixels: pixels)
+        let decoded = Image8(width: Int(width), height: Int(height), channels: channels, pixels: pixels)
+        return ExifOrientation.apply(ExifOrientation.orientation(ofJPEG: data), to: decoded)
     }
 
     /// The PNG bytes without gAMA, cHRM, sRGB and iCCP chunks, or nil when there are none. Parsing stops at

@@ -1,4 +1,4 @@
-// Decoding tests: JPEG colour and gray decodes against cv2.imread references, PNG variants (gray, alpha,
+// Decoding tests: JPEG colour and gray decodes (and EXIF orientation) against cv2.imread references, PNG variants (gray, alpha,
 // 16-bit, palette, 1-bit) against cv2.imread, PNG and JPEG encode round trips.
 import Foundation
 import XCTest
@@ -42,6 +42,25 @@ final class CodecTests: XCTestCase {
             XCTAssertEqual(gray.channels, 1)
             XCTAssertNil(firstDifference(gray.pixels, grayReference.pixels), "\(key)-mask.jpg gray differs from cv2 IMREAD_GRAYSCALE")
         }
+    }
+
+    func testEXIFOrientationAppliedLikeOpenCV() throws {
+        let manifest = try Fixtures.manifest()
+        let entries = try XCTUnwrap(manifest["exif"] as? [[String: Any]])
+        XCTAssertEqual(entries.count, 8)
+        for entry in entries {
+            let name = try XCTUnwrap(entry["file"] as? String)
+            let path = try Fixtures.path(name)
+            XCTAssertEqual(ExifOrientation.orientation(ofJPEG: try Fixtures.bytes(name)), entry["orientation"] as? Int, name)
+            let color = try ImageCodec.decodeRGB(path: path)
+            let gray = try ImageCodec.decodeGray(path: path)
+            let colorReference = try ImageCodec.decodeRGB(path: try Fixtures.path(try XCTUnwrap(entry["color"] as? String)))
+            let grayReference = try ImageCodec.decodeGray(path: try Fixtures.path(try XCTUnwrap(entry["gray"] as? String)))
+            XCTAssertEqual(color, colorReference, "\(name): colour decode differs from cv2.imread")
+            XCTAssertEqual(gray, grayReference, "\(name): gray decode differs from cv2 IMREAD_GRAYSCALE")
+        }
+        // Real Kvasir files carry no EXIF.
+        XCTAssertEqual(ExifOrientation.orientation(ofJPEG: try Fixtures.bytes("kvasir-420.jpg")), 1)
     }
 
     func testPNGVariantsDecodeLikeOpenCV() throws {
