@@ -34,13 +34,15 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
-        .testTarget(name: "CondSegCoreTests", dependencies: ["CondSegCore", "CondSegImage"]),
-        .testTarget(name: "CondSegImageTests", dependencies: ["CondSegImage"]),
-        .testTarget(name: "CondSegQuantTests", dependencies: ["CondSegQuant", "CondSegCore", "CondSegRuntime"]),
-        .testTarget(name: "CondSegRuntimeTests", dependencies: ["CondSegRuntime", "CondSegCore", "CondSegImage", "CKernels"]),
-        .testTarget(name: "CondSegCaptureTests", dependencies: ["CondSegCapture", "CondSegImage"]),
-        .testTarget(name: "CondSegTrainTests", dependencies: ["CondSegTrain", "CondSegCore"]),
-        .testTarget(name: "CKernelsTests", dependencies: ["CKernels"]),
+        // Shared by the test targets: fixture lookup and comparisons.
+        .target(name: "CondSegTestSupport", path: "Tests/Support"),
+        .testTarget(name: "CondSegCoreTests", dependencies: ["CondSegCore", "CondSegImage", "CondSegTestSupport"]),
+        .testTarget(name: "CondSegImageTests", dependencies: ["CondSegImage", "CondSegTestSupport"]),
+        .testTarget(name: "CondSegQuantTests", dependencies: ["CondSegQuant", "CondSegCore", "CondSegRuntime", "CondSegTestSupport"]),
+        .testTarget(name: "CondSegRuntimeTests", dependencies: ["CondSegRuntime", "CondSegCore", "CondSegImage", "CKernels", "CondSegTestSupport"]),
+        .testTarget(name: "CondSegCaptureTests", dependencies: ["CondSegCapture", "CondSegImage", "CondSegTestSupport"]),
+        .testTarget(name: "CondSegTrainTests", dependencies: ["CondSegTrain", "CondSegCore", "CondSegTestSupport"]),
+        .testTarget(name: "CKernelsTests", dependencies: ["CKernels", "CondSegTestSupport"]),
     ],
     // Swift 5 mode: the kernels hand unsafe pointers to worker threads by design (each chunk writes its own rows).
     swiftLanguageModes: [.v5]

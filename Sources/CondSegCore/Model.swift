@@ -45,22 +45,30 @@ public final class ConDSegModel: @unchecked Sendable {
     /// Throws a `WeightsError` naming the first tensor `graph` needs that is missing or has the wrong shape
     /// (with a count of the others), so one message tells the user what is wrong with the file.
     public func check(graph: Graph) throws {
-        var problems: [(String, String)] = []
-        for (name, shape) in graph.parameters.sorted(by: { $0.key < $1.key }) {
-            guard let entry = file.entries[name] else {
-                problems.append((name, "missing (the \(config.encoder.rawValue) W\(config.width) M\(config.mid) configuration needs it)"))
-                continue
-            }
-            if entry.shape != shape {
-                problems.append((name, "shape \(entry.shape) but the configuration (\(config)) needs \(shape)"))
-            } else if ![.f32, .f16, .bf16].contains(entry.dtype) {
-                problems.append((name, "dtype \(entry.dtype.rawValue) but a float weight is needed"))
-            }
-        }
+        let problems = ConDSegModel.audit(file: file, config: config, graph: graph).problems
         if let (name, problem) = problems.first {
             let more = problems.count > 1 ? " (and \(problems.count - 1) more tensor problems)" : ""
             throw WeightsError(file: file.name, tensor: name, problem: problem + more)
         }
+    }
+
+    /// The tensors `graph` needs that `file` lacks or holds with the wrong shape or dtype, as (name, problem),
+    /// sorted by name. Does not throw: `condseg inspect` lists them all.
+    public static func audit(file: SafeTensorsFile, config: ModelConfig, graph: Graph) -> TensorAudit {
+        var audit = TensorAudit()
+        for (name, shape) in graph.parameters.sorted(by: { $0.key < $1.key }) {
+            guard let entry = file.entries[name] else {
+                audit.missing.append(name)
+                audit.problems.append((name, "missing (the \(config.encoder.rawValue) W\(config.width) M\(config.mid) configuration needs it)"))
+                continue
+            }
+            if entry.shape != shape {
+                audit.problems.append((name, "shape \(entry.shape) but the configuration (\(config)) needs \(shape)"))
+            } else if ![.f32, .f16, .bf16].contains(entry.dtype) {
+                audit.problems.append((name, "dtype \(entry.dtype.rawValue) but a float weight is needed"))
+            }
+        }
+        return audit
     }
 
     /// A float tensor of the file.
@@ -71,4 +79,12 @@ public final class ConDSegModel: @unchecked Sendable {
         graph.parameters.filter { !$0.key.hasSuffix("running_mean") && !$0.key.hasSuffix("running_var") }
             .values.reduce(0) { $0 + $1.reduce(1, *) }
     }
+}
+
+/// What a weight file lacks for a graph.
+public struct TensorAudit: Sendable {
+    /// Names of tensors that are absent.
+    public var missing: [String] = []
+    /// Every problem (absent, wrong shape, wrong dtype) as (tensor, description).
+    public var problems: [(String, String)] = []
 }

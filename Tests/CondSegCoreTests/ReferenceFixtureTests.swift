@@ -3,6 +3,7 @@
 // magnitude) from Tests/Fixtures/reference/tiny-forward.safetensors.
 
 import CondSegCore
+import CondSegTestSupport
 import XCTest
 
 final class ReferenceFixtureTests: XCTestCase {

@@ -24,6 +24,10 @@ public final class ReferenceExecutor: @unchecked Sendable {
     private var plan: ActivationPlan?
     private var arena: [Float] = []
     private var scratch: [Float] = []
+    /// When true, `nodeSeconds` accumulates the wall time of every node across runs (for `bench --profile`).
+    public var profiling = false
+    /// Seconds spent in each node (indexed by value id) while `profiling` was on.
+    public private(set) var nodeSeconds: [Double] = []
 
     /// Loads and folds the weights of `model`. `threads` is used by OpenBLAS and by the operators;
     /// `keepTaps` keeps every module output of `graph.taps` readable after a run (for layer-by-layer checks).
@@ -109,7 +113,14 @@ public final class ReferenceExecutor: @unchecked Sendable {
     private func execute(plan: ActivationPlan, arena: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>,
                          input: UnsafePointer<Float>) {
         func ptr(_ id: ValueID) -> UnsafeMutablePointer<Float> { arena + plan.offsets[id]! }
+        if profiling && nodeSeconds.count != graph.nodes.count {
+            nodeSeconds = [Double](repeating: 0, count: graph.nodes.count)
+        }
         for id in plan.schedule {
+            let started = profiling ? DispatchTime.now().uptimeNanoseconds : 0
+            defer {
+                if profiling { nodeSeconds[id] += Double(DispatchTime.now().uptimeNanoseconds - started) * 1e-9 }
+            }
             let node = graph.nodes[id]
             let out = plan.shapes[id]!
             let y = ptr(id)

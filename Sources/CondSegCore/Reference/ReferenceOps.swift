@@ -245,12 +245,32 @@ public enum ReferenceOps {
                                 let aRow = aij + py * width - ix
                                 let vRow = src + (py + jy) * width + jx - ix
                                 let yRow = dst + qy * width
-                                for qx in qxLo..<qxHi { yRow[qx] += aRow[qx] * vRow[qx] }
+                                multiplyAdd(yRow + qxLo, aRow + qxLo, vRow + qxLo, count: qxHi - qxLo)
                             }
                         }
                     }
                 }
             }
+        }
+    }
+
+    /// y[i] += a[i] · b[i] for i < count (a separate multiply and add, as the scalar loop: no FMA contraction).
+    @inline(__always)
+    static func multiplyAdd(_ y: UnsafeMutablePointer<Float>, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
+                            count: Int) {
+        var i = 0
+        let ry = UnsafeMutableRawPointer(y), ra = UnsafeRawPointer(a), rb = UnsafeRawPointer(b)
+        while i &+ 8 <= count {
+            let offset = i &* 4
+            let va = ra.loadUnaligned(fromByteOffset: offset, as: SIMD8<Float>.self)
+            let vb = rb.loadUnaligned(fromByteOffset: offset, as: SIMD8<Float>.self)
+            let vy = ry.loadUnaligned(fromByteOffset: offset, as: SIMD8<Float>.self)
+            ry.storeBytes(of: vy + va * vb, toByteOffset: offset, as: SIMD8<Float>.self)
+            i &+= 8
+        }
+        while i < count {
+            y[i] += a[i] * b[i]
+            i &+= 1
         }
     }
 }

@@ -1,1 +1,0 @@
-// CondSegRuntime: module placeholder until its first real file lands (see the open issues).

@@ -1,0 +1,88 @@
+// Common.swift — what every subcommand shares: the --model/--threads options, finding the bundled default
+// model, progress lines on stderr, JSON on stdout, and turning library errors into one-line messages.
+
+import ArgumentParser
+import CondSegCore
+import Foundation
+
+/// Options for choosing the model and the threads it runs on.
+struct ModelOptions: ParsableArguments {
+    @Option(name: .long, help: "Weight file (.safetensors). Default: the bundled model.")
+    var model: String?
+
+    @Option(name: .long, help: "Threads for inference (default 2).")
+    var threads: Int = 2
+
+    func validate() throws {
+        guard threads >= 1 && threads <= 256 else { throw ValidationError("--threads must be between 1 and 256") }
+    }
+
+    /// The model path: --model, else $CONDSEG_MODEL, else the bundled default model.
+    func modelPath() throws -> String {
+        if let model { return model }
+        return try DefaultModel.path()
+    }
+
+    func loadModel() throws -> ConDSegModel {
+        try ConDSegModel.load(path: modelPath())
+    }
+}
+
+enum DefaultModel {
+    static let fileName = "condseg-r18w64-kvasir.safetensors"
+
+    /// $CONDSEG_MODEL, or models/<default> found beside the executable's folders (a build inside the repository),
+    /// or under the current folder.
+    static func path() throws -> String {
+        if let env = ProcessInfo.processInfo.environment["CONDSEG_MODEL"], !env.isEmpty { return env }
+        var searched: [String] = []
+        var dir = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
+        for _ in 0..<6 {
+            let candidate = dir.appendingPathComponent("models/\(fileName)").path
+            searched.append(candidate)
+            if FileManager.default.fileExists(atPath: candidate) { return candidate }
+            dir = dir.deletingLastPathComponent()
+        }
+        let local = FileManager.default.currentDirectoryPath + "/models/\(fileName)"
+        searched.append(local)
+        if FileManager.default.fileExists(atPath: local) { return local }
+        throw ValidationError("no default model found (looked in \(searched.joined(separator: ", "))); pass --model FILE or set CONDSEG_MODEL")
+    }
+}
+
+/// A progress line on stderr that rewrites itself on a terminal and prints every 10% otherwise.
+struct Progress {
+    let label: String
+    let total: Int
+    let isTerminal = isatty(2) != 0
+    private var lastDecile = -1
+
+    init(_ label: String, total: Int) { self.label = label; self.total = total }
+
+    mutating func update(_ done: Int, detail: String = "") {
+        let percent = total > 0 ? done * 100 / total : 100
+        if isTerminal {
+            FileHandle.standardError.write("\r\(label) \(done)/\(total) (\(percent)%) \(detail)\u{1B}[K".data(using: .utf8)!)
+            if done == total { FileHandle.standardError.write("\n".data(using: .utf8)!) }
+        } else if percent / 10 != lastDecile || done == total {
+            lastDecile = percent / 10
+            FileHandle.standardError.write("\(label) \(done)/\(total) (\(percent)%) \(detail)\n".data(using: .utf8)!)
+        }
+    }
+}
+
+/// Writes a line to stderr.
+func printError(_ text: String) {
+    FileHandle.standardError.write((text + "\n").data(using: .utf8)!)
+}
+
+/// Prints a JSON object (sorted keys) on stdout.
+func printJSON(_ object: Any) throws {
+    let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
+    print(String(decoding: data, as: UTF8.self))
+}
+
+/// Formats a number with a fixed count of decimals (Foundation-free String(format:) stand-in).
+func fixed(_ value: Double, _ decimals: Int) -> String {
+    String(format: "%.\(decimals)f", value)
+}

@@ -1,2 +1,0 @@
-// condseg: the command-line tool. One subcommand per job; the work itself lives in the library modules.
-print("condseg")
