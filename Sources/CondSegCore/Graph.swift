@@ -125,6 +125,17 @@ public struct Graph: Sendable {
         return id
     }
 
+    /// A unique name for every value: the node's module path, with "#2", "#3", … appended to repeats (the
+    /// shared channel-attention layers run twice). Calibration tables and reports key tensors by these.
+    public var valueNames: [String] {
+        var seen: [String: Int] = [:]
+        return nodes.map { node in
+            let count = (seen[node.name] ?? 0) + 1
+            seen[node.name] = count
+            return count == 1 ? node.name : "\(node.name)#\(count)"
+        }
+    }
+
     /// Number of times each value is read by a later node (outputs count once more).
     public func useCounts() -> [Int] {
         var counts = [Int](repeating: 0, count: nodes.count)

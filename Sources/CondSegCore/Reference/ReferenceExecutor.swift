@@ -28,6 +28,10 @@ public final class ReferenceExecutor: @unchecked Sendable {
     public var profiling = false
     /// Seconds spent in each node (indexed by value id) while `profiling` was on.
     public private(set) var nodeSeconds: [Double] = []
+    /// Called after every node with its output (calibration collects activation statistics through this).
+    public var observer: ((Node, UnsafePointer<Float>, ValueShape) -> Void)?
+    /// Runs chosen convolutions another way (the int8 path); the float reference runs the rest.
+    public var convolutionOverride: ConvolutionOverride?
 
     /// Loads and folds the weights of `model`. `threads` is used by OpenBLAS and by the operators;
     /// `keepTaps` keeps every module output of `graph.taps` readable after a run (for layer-by-layer checks).
@@ -129,6 +133,10 @@ public final class ReferenceExecutor: @unchecked Sendable {
             case .input:
                 y.update(from: input, count: out.count)
             case .conv(let spec):
+                if let override = convolutionOverride,
+                   override.convolve(node: node, input: ptr(node.inputs[0]), inputShape: ins[0], output: y, outputShape: out) {
+                    break
+                }
                 let f = folded[id]!
                 f.weights.withUnsafeBufferPointer { w in
                     f.bias.withUnsafeBufferPointer { b in
@@ -178,6 +186,16 @@ public final class ReferenceExecutor: @unchecked Sendable {
                                              values: ptr(node.inputs[0]), logits: ptr(node.inputs[1]), output: y,
                                              weights: scratch, threads: threads)
             }
+            observer?(node, y, out)
         }
     }
+}
+
+/// Another implementation of some convolutions (e.g. int8), plugged into the reference executor so that every
+/// other op, the plan and the schedule stay the reference's own.
+public protocol ConvolutionOverride: AnyObject {
+    /// Computes `node` (a `.conv`) from `input` into `output` (NCHW, batch 1) and returns true, or returns false
+    /// to let the float reference compute it.
+    func convolve(node: Node, input: UnsafePointer<Float>, inputShape: ValueShape,
+                  output: UnsafeMutablePointer<Float>, outputShape: ValueShape) -> Bool
 }
