@@ -14,13 +14,15 @@ public enum ModelInput {
         let table = valueTable(scale: scale)
         let planeSize = image.width * image.height
         var output = [Float](repeating: 0, count: 3 * planeSize)
-        image.pixels.withUnsafeBufferPointer { pixels in
-            output.withUnsafeMutableBufferPointer { output in
-                for outputChannel in 0..<3 {
-                    let sourceChannel = bgr ? 2 - outputChannel : outputChannel
-                    let planeBase = outputChannel * planeSize
-                    for index in 0..<planeSize {
-                        output[planeBase + index] = table[Int(pixels[3 * index + sourceChannel])]
+        table.withUnsafeBufferPointer { table in
+            image.pixels.withUnsafeBufferPointer { pixels in
+                output.withUnsafeMutableBufferPointer { output in
+                    for outputChannel in 0..<3 {
+                        let sourceChannel = bgr ? 2 - outputChannel : outputChannel
+                        let planeBase = outputChannel * planeSize
+                        for index in 0..<planeSize {
+                            output[planeBase + index] = table[Int(pixels[3 * index + sourceChannel])]
+                        }
                     }
                 }
             }

@@ -56,6 +56,7 @@ public enum Overlay {
     public static func draw(onRGB buffer: UnsafeMutablePointer<UInt8>, width: Int, height: Int,
                             mask: UnsafePointer<UInt8>, style: OverlayStyle) {
         guard width > 0, height > 0 else { return }
+        let threshold = foregroundThreshold
         let opacity = min(max(style.opacity, 0), 1)
         let band = style.contour ? max(0, style.contourThickness) : 0
         withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 3 * 256) { blend in
@@ -68,7 +69,7 @@ public enum Overlay {
                 }
             }
             if band == 0 {
-                for index in 0..<(width * height) where mask[index] >= foregroundThreshold {
+                for index in 0..<(width * height) where mask[index] >= threshold {
                     tintPixel(buffer + 3 * index, blend)
                 }
                 return
@@ -82,11 +83,11 @@ public enum Overlay {
                     let slot = ring.baseAddress! + (row % window) * width
                     let maskRow = mask + row * width
                     var run = 0  // foreground pixels in [x-band, x+band] ∩ frame
-                    for x in 0..<min(band, width) where maskRow[x] >= foregroundThreshold { run += 1 }
+                    for x in 0..<min(band, width) where maskRow[x] >= threshold { run += 1 }
                     for x in 0..<width {
                         let entering = x + band, leaving = x - band - 1
-                        if entering < width && maskRow[entering] >= foregroundThreshold { run += 1 }
-                        if leaving >= 0 && maskRow[leaving] >= foregroundThreshold { run -= 1 }
+                        if entering < width && maskRow[entering] >= threshold { run += 1 }
+                        if leaving >= 0 && maskRow[leaving] >= threshold { run -= 1 }
                         slot[x] = (x - band >= 0 && x + band < width && run == window) ? 1 : 0
                     }
                 }
@@ -94,12 +95,15 @@ public enum Overlay {
                 for y in 0..<height {
                     if y + band < height { fillRing(row: y + band) }
                     let rowsInside = y - band >= 0 && y + band < height
-                    for x in 0..<width where mask[y * width + x] >= foregroundThreshold {
+                    let maskRow = mask + y * width
+                    let ringBase = ring.baseAddress!
+                    for x in 0..<width where maskRow[x] >= threshold {
                         var interior = rowsInside
                         if interior {
-                            for row in (y - band)...(y + band) where ring[(row % window) * width + x] == 0 {
-                                interior = false
-                                break
+                            var slot = (y + band) % window
+                            for _ in 0..<window {
+                                if ringBase[slot * width + x] == 0 { interior = false; break }
+                                slot = slot == 0 ? window - 1 : slot - 1
                             }
                         }
                         let pixel = buffer + 3 * (y * width + x)
