@@ -11,6 +11,12 @@
 //   out_u8[m*ldc + n]  = clamp(rint(v * out_inv_scale) + out_zero_point, 0, 255)   (if out_u8 != NULL)
 // Every float step is a separate IEEE single-precision operation (no FMA), rounding is to nearest-even, so the
 // results are bit-identical for every instruction set and for ck_qgemm_u8s8_reference.
+//
+// Typical use for one 3x3 convolution (NHWC uint8 input, int8 weights [Cout][ky][kx][Cin]):
+//   packed = aligned buffer of ck_qgemm_packed_size(Cout, 9*Cin) bytes; ck_qgemm_pack_weights(w, Cout, 9*Cin, packed)
+//   once per layer; per image: ck_im2col_u8_nhwc(rows for output rows [y0, y1)), then ck_qgemm_u8s8 with
+//   a = those rows (lda = ld_rows), M = out_h*out_w, rows [(y0*out_w), (y1*out_w)), out_u8 = output + channel offset,
+//   ldc = channels of the (concat) output buffer. Threads take disjoint row ranges of both calls.
 #pragma once
 
 #include <stddef.h>
