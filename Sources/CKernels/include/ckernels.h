@@ -14,9 +14,10 @@
 //
 // Typical use for one 3x3 convolution (NHWC uint8 input, int8 weights [Cout][ky][kx][Cin]):
 //   packed = aligned buffer of ck_qgemm_packed_size(Cout, 9*Cin) bytes; ck_qgemm_pack_weights(w, Cout, 9*Cin, packed)
-//   once per layer; per image: ck_im2col_u8_nhwc(rows for output rows [y0, y1)), then ck_qgemm_u8s8 with
-//   a = those rows (lda = ld_rows), M = out_h*out_w, rows [(y0*out_w), (y1*out_w)), out_u8 = output + channel offset,
-//   ldc = channels of the (concat) output buffer. Threads take disjoint row ranges of both calls.
+//   once per layer; per chunk of output rows [y0, y1) (one chunk per thread): ck_im2col_u8_nhwc(args, y0, y1) into
+//   a scratch buffer, then ck_qgemm_u8s8 over rows [0, M) with M = (y1-y0)*out_w, a = the scratch rows
+//   (lda = ld_rows), out_u8 = output + y0*out_w*ldc + channel offset, ldc = channels of the (concat) output buffer
+//   (a residual pointer is offset the same way). A 1x1 stride-1 convolution skips im2col (a = input, lda = pixel_stride).
 #pragma once
 
 #include <stddef.h>
