@@ -8,6 +8,7 @@ final class LatestSlot<Item>: @unchecked Sendable {
     private let condition = NSCondition()
     private var item: Item?
     private var closed = false
+    private var consumerBusy = false
 
     /// Puts an item, returning the one it replaced (a dropped item) if any.
     @discardableResult
@@ -19,14 +20,25 @@ final class LatestSlot<Item>: @unchecked Sendable {
         return replaced
     }
 
-    /// Waits for an item; nil once the slot is closed and empty.
+    /// Waits for an item; nil once the slot is closed and empty. The consumer counts as busy until it
+    /// calls `finishedItem()` or takes again.
     func take() -> Item? {
         condition.lock(); defer { condition.unlock() }
+        consumerBusy = false
+        condition.broadcast()
         while item == nil && !closed { condition.wait() }
         let taken = item
         item = nil
+        consumerBusy = taken != nil
         condition.broadcast()
         return taken
+    }
+
+    /// The consumer is done with the item it took.
+    func finishedItem() {
+        condition.lock(); defer { condition.unlock() }
+        consumerBusy = false
+        condition.broadcast()
     }
 
     /// Removes the waiting item, if any, and returns it.
@@ -39,11 +51,13 @@ final class LatestSlot<Item>: @unchecked Sendable {
         return removed
     }
 
-    /// Waits until the consumer has taken the waiting item (back-pressure for unpaced replays), or until
-    /// `stopped()` is true / the slot is closed.
-    func waitUntilEmpty(stopped: () -> Bool) {
+    /// Waits until the consumer has taken the waiting item and finished with it (back-pressure for
+    /// unpaced replays), or until `stopped()` is true / the slot is closed.
+    func waitUntilIdle(stopped: () -> Bool) {
         condition.lock(); defer { condition.unlock() }
-        while item != nil && !closed && !stopped() { _ = condition.wait(until: Date(timeIntervalSinceNow: 0.05)) }
+        while (item != nil || consumerBusy) && !closed && !stopped() {
+            _ = condition.wait(until: Date(timeIntervalSinceNow: 0.05))
+        }
     }
 
     /// Wakes the consumer for the last time: `take` returns what is left, then nil.

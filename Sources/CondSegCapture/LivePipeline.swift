@@ -327,6 +327,12 @@ public final class LivePipeline: @unchecked Sendable {
                 lastStatsLog = monotonicNanos()
                 log.info("stats: \(statistics.summary)")
             }
+            if options.waitForConsumer {
+                // Unpaced replay: fetch (and timestamp) the next frame only once the previous one is done,
+                // so every frame is segmented and the latency measures processing, not waiting.
+                inferenceSlot.waitUntilIdle { stopFlag.isSet }
+                mailbox.waitUntilEmpty { stopFlag.isSet }
+            }
             let event: SourceEvent
             do {
                 event = try source.next(timeoutMilliseconds: options.frameTimeoutMilliseconds)
@@ -347,10 +353,6 @@ public final class LivePipeline: @unchecked Sendable {
             case .frame(let frame, let skipped):
                 consecutiveTimeouts = 0
                 stats.mutate { $0.captured += 1 + skipped; $0.dropped += skipped }
-                if options.waitForConsumer {
-                    inferenceSlot.waitUntilEmpty { stopFlag.isSet }
-                    mailbox.waitUntilEmpty { stopFlag.isSet }
-                }
                 let tagged = TaggedFrame(frame: frame, generation: generation.read())
                 if inferenceSlot.put(tagged) != nil { stats.mutate { $0.dropped += 1 } }
                 if wantsDisplay { _ = mailbox.putDisplay(tagged) }
@@ -428,6 +430,7 @@ public final class LivePipeline: @unchecked Sendable {
             if mailbox.putMask(TaggedMask(frame: item.frame, probabilities: probabilities, generation: item.generation)) {
                 stats.mutate { $0.dropped += 1 }
             }
+            inferenceSlot.finishedItem()
         }
     }
 

@@ -1,0 +1,236 @@
+// LiveCommand.swift — `condseg live`: segment live video (a V4L2 device) or a replay (folder of images,
+// .y4m file) through the CondSegCapture pipeline, with overlays/masks/raw video/V4L2 output, statistics,
+// fault recovery and clean stop on SIGINT/SIGTERM. This file only parses options and wires the pieces.
+
+import ArgumentParser
+import CondSegCapture
+import CondSegCore
+import CondSegImage
+import CondSegRuntime
+import Foundation
+
+/// Adapts an inference engine (the float reference, later the int8 executor) to the pipeline's protocol.
+final class EngineFrameSegmenter: FrameSegmenter {
+    let engine: InferenceEngine
+    init(engine: InferenceEngine) { self.engine = engine }
+    var inputSize: Int { engine.config.inputSize }
+    var channelOrderBGR: Bool { engine.config.channelOrderBGR }
+    var inputScale: Float { engine.config.scale }
+    func segment(planar: [Float]) throws -> [Float] {
+        try engine.predict(input: planar, height: inputSize, width: inputSize)
+    }
+}
+
+/// Parses "WxH" (e.g. 1280x720).
+func parseFrameSize(_ text: String, option: String) throws -> (width: Int, height: Int) {
+    let parts = text.lowercased().split(separator: "x")
+    guard parts.count == 2, let width = Int(parts[0]), let height = Int(parts[1]), width > 0, height > 0,
+          width <= 16384, height <= 16384 else {
+        throw ValidationError("\(option) must look like 1280x720, not \"\(text)\"")
+    }
+    return (width, height)
+}
+
+/// Parses a device pixel format name.
+func parsePixelFormat(_ text: String?) throws -> PixelFormat? {
+    guard let text else { return nil }
+    guard let format = PixelFormat(rawValue: text.lowercased()), format.fourcc != nil else {
+        throw ValidationError("--format must be one of yuyv, uyvy, nv12, mjpeg, rgb24 (got \"\(text)\")")
+    }
+    return format
+}
+
+/// Parses "R,G,B".
+func parseColour(_ text: String, option: String) throws -> (UInt8, UInt8, UInt8) {
+    let parts = text.split(separator: ",").compactMap { UInt8($0.trimmingCharacters(in: .whitespaces)) }
+    guard parts.count == 3 else { throw ValidationError("\(option) must be R,G,B with values 0-255 (got \"\(text)\")") }
+    return (parts[0], parts[1], parts[2])
+}
+
+struct Live: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Segment live video from a V4L2 device, or a replayed folder/.y4m file, with low latency.",
+        discussion: """
+        The segmentation always works on the newest frame: frames that arrive while the model is busy are \
+        dropped (counted), never queued. Capture, inference and output run on their own threads.
+
+        Sources (one of):
+          --device /dev/videoN      a V4L2 capture device (--format, --size; default: its best format, current size)
+          --source DIR|FILE.y4m     replay images (in name order, at --fps) or a YUV4MPEG2 file (at its rate);
+                                    --no-pace replays as fast as the model goes and segments every frame
+        Outputs (any combination):
+          --overlay-out DIR         PNG overlay snapshots every --every segmented frames
+          --masks-out DIR           a 0/255 mask PNG for every segmented frame
+          --output -                raw RGB24 frames with the overlay on stdout (every captured frame), e.g.
+                                    condseg live --device /dev/video0 --output - | ffplay -f rawvideo -pixel_format rgb24 -video_size 1280x720 -
+          --v4l2-out /dev/videoM    the overlaid stream on a V4L2 output device (e.g. v4l2loopback)
+        Faults: a device error or unplug clears the overlay at once, logs "no video" and reopens the device \
+        with back-off (--give-up-after ends the run with exit code 3). --wait waits for a missing device.
+        Every log line (stderr) starts with [condseg VERSION model=SHA256 calib=HASH].
+        Examples:
+          condseg live --source samples --no-pace --overlay-out overlays --every 1 --stats
+          condseg live --device /dev/video0 --size 1280x720 --format yuyv --output - --stats
+        """)
+
+    @OptionGroup var modelOptions: ModelOptions
+
+    @Option(name: .long, help: "V4L2 capture device, e.g. /dev/video0.")
+    var device: String?
+
+    @Option(name: .long, help: "Replay source: a folder of PNG/JPEG images or a .y4m file.")
+    var source: String?
+
+    @Option(name: .long, help: "Capture format: yuyv, uyvy, nv12, mjpeg or rgb24 (default: the best offered).")
+    var format: String?
+
+    @Option(name: .long, help: "Capture size WxH (default: the device's current size).")
+    var size: String?
+
+    @Option(name: .long, help: "Replay rate for a folder of images, frames per second.")
+    var fps: Double = 30
+
+    @Flag(name: .customLong("no-pace"), help: "Replay as fast as the pipeline takes frames (every frame segmented).")
+    var noPace = false
+
+    @Flag(name: .long, help: "Replay the source again from the start when it ends.")
+    var loop = false
+
+    @Option(name: .customLong("overlay-out"), help: "Folder for PNG overlay snapshots.")
+    var overlayOut: String?
+
+    @Option(name: .long, help: "Write an overlay snapshot every N segmented frames.")
+    var every: Int = 30
+
+    @Option(name: .customLong("masks-out"), help: "Folder for mask PNGs (every segmented frame).")
+    var masksOut: String?
+
+    @Option(name: .long, help: "\"-\": raw RGB24 frames with the overlay on stdout.")
+    var output: String?
+
+    @Option(name: .customLong("v4l2-out"), help: "V4L2 output device for the overlaid stream.")
+    var v4l2Out: String?
+
+    @Option(name: .long, help: "Stop after this many segmented frames.")
+    var frames: Int?
+
+    @Option(name: .long, help: "Stop after this many seconds.")
+    var duration: Double?
+
+    @Flag(name: .long, help: "If the device is missing at start, keep retrying with back-off.")
+    var wait = false
+
+    @Option(name: .customLong("give-up-after"), help: "End the run (exit code 3) when the device stays away this many seconds.")
+    var giveUpAfter: Double?
+
+    @Option(name: .customLong("timeout-ms"), help: "Frame timeout in milliseconds (timeouts are counted and logged).")
+    var timeoutMs: Int = 1000
+
+    @Option(name: .customLong("max-mask-age-ms"), help: "Do not draw masks older than this on displayed frames.")
+    var maxMaskAgeMs: Double = 500
+
+    @Option(name: .long, help: "Probability threshold of the mask.")
+    var threshold: Float = 0.5
+
+    @Option(name: .long, help: "Overlay tint R,G,B.")
+    var tint: String = "0,255,0"
+
+    @Option(name: .long, help: "Overlay tint opacity, 0-1.")
+    var opacity: Float = 0.35
+
+    @Flag(name: .customLong("no-contour"), help: "Do not draw the mask contour.")
+    var noContour = false
+
+    @Option(name: .customLong("contour-color"), help: "Contour colour R,G,B.")
+    var contourColor: String = "255,255,0"
+
+    @Option(name: .customLong("contour-thickness"), help: "Contour thickness in pixels.")
+    var contourThickness: Int = 2
+
+    @Flag(name: .long, help: "Print the run's statistics (stderr) at the end.")
+    var stats = false
+
+    @Option(name: .customLong("stats-interval"), help: "Also log the statistics every this many seconds.")
+    var statsInterval: Double?
+
+    @Flag(name: .long, help: "Print the run's statistics as JSON on stdout at the end.")
+    var json = false
+
+    @Option(name: .long, help: "int8 calibration table (the int8 live path is not available yet).")
+    var calibration: String?
+
+    @Flag(name: .customLong("fake-segmenter"), help: "Test mode: no model; foreground where the frame is bright (used by the vivid VM tests).")
+    var fakeSegmenter = false
+
+    @Option(name: .customLong("fake-input-size"), help: "Input size of the --fake-segmenter.")
+    var fakeInputSize: Int = 64
+
+    func validate() throws {
+        guard (device == nil) != (source == nil) else { throw ValidationError("give exactly one of --device or --source") }
+        if let output, output != "-" { throw ValidationError("--output takes only \"-\" (stdout); use --v4l2-out for a device") }
+        if output == "-" && json { throw ValidationError("--json and --output - both want stdout; use --stats (stderr) instead") }
+        guard every >= 1 else { throw ValidationError("--every must be at least 1") }
+        guard fps > 0 && fps <= 1000 else { throw ValidationError("--fps must be in (0, 1000]") }
+        guard timeoutMs >= 10 else { throw ValidationError("--timeout-ms must be at least 10") }
+        guard (0...1).contains(opacity) else { throw ValidationError("--opacity must be within 0...1") }
+        if let frames, frames < 1 { throw ValidationError("--frames must be at least 1") }
+        if source != nil && (format != nil || size != nil) { throw ValidationError("--format/--size apply to --device only") }
+        if calibration != nil {
+            throw ValidationError("--calibration: the int8 live path is not wired yet; run without it (float reference)")
+        }
+    }
+
+    mutating func run() throws {
+        let segmenter: FrameSegmenter
+        let identity: RunIdentity
+        if fakeSegmenter {
+            segmenter = BrightnessSegmenter(inputSize: fakeInputSize)
+            identity = RunIdentity(runtimeVersion: condsegVersion, modelSHA256: "fake-brightness-segmenter")
+        } else {
+            let model = try modelOptions.loadModel()
+            segmenter = EngineFrameSegmenter(engine: try ReferenceExecutor(model: model, threads: modelOptions.threads))
+            identity = RunIdentity(runtimeVersion: condsegVersion, modelSHA256: model.sha256)
+        }
+
+        let frameSource: FrameSource
+        if let device {
+            frameSource = V4L2Capture(device: LibV4L2Device(path: device), format: try parsePixelFormat(format),
+                                      size: try size.map { try parseFrameSize($0, option: "--size") })
+        } else if let source, source.lowercased().hasSuffix(".y4m") {
+            frameSource = Y4MSource(path: source, paced: !noPace, loop: loop)
+        } else {
+            frameSource = ImageFolderSource(folder: source!, framesPerSecond: fps, paced: !noPace, loop: loop)
+        }
+
+        var sinks: [LiveSink] = []
+        if let overlayOut { sinks.append(try OverlaySnapshotSink(folder: overlayOut, every: every)) }
+        if let masksOut { sinks.append(try MaskFolderSink(folder: masksOut)) }
+        if output == "-" { sinks.append(RawVideoSink(descriptor: 1, name: "stdout")) }
+        if let v4l2Out { sinks.append(try V4L2OutputSink(path: v4l2Out)) }
+
+        var options = LiveOptions()
+        options.maskThreshold = threshold
+        options.overlayStyle = OverlayStyle(tint: try parseColour(tint, option: "--tint"), opacity: opacity,
+                                            contour: !noContour, contourColor: try parseColour(contourColor, option: "--contour-color"),
+                                            contourThickness: contourThickness)
+        options.frameTimeoutMilliseconds = timeoutMs
+        options.maxMaskAgeMilliseconds = maxMaskAgeMs
+        options.frameLimit = frames
+        options.durationLimitSeconds = duration
+        options.waitForDevice = wait
+        options.giveUpAfterSeconds = giveUpAfter
+        options.waitForConsumer = noPace && device == nil
+        options.statsIntervalSeconds = statsInterval
+
+        let log = LiveLog(identity: identity)
+        let pipeline = LivePipeline(source: frameSource, segmenter: segmenter, sinks: sinks, options: options, log: log)
+        let signals = StopSignals { number in
+            log.info("signal \(number): stopping")
+            pipeline.requestStop()
+        }
+        defer { signals.cancel() }
+        let (ending, statistics) = try pipeline.run()
+        if stats { printError("\(identity.prefix) stats: \(statistics.summary)") }
+        if json { print(statistics.json(identity: identity)) }
+        if ending == .deviceGone { throw ExitCode(3) }
+    }
+}
