@@ -9,6 +9,12 @@ public struct FoldedConv: Sendable {
     public let weights: [Float]
     /// [outChannels]; zeros for a convolution without bias or BatchNorm.
     public let bias: [Float]
+
+    public init(spec: ConvSpec, weights: [Float], bias: [Float]) {
+        precondition(weights.count == spec.outChannels * spec.inChannels * spec.kernel * spec.kernel, "weight count")
+        precondition(bias.count == spec.outChannels, "bias count")
+        self.spec = spec; self.weights = weights; self.bias = bias
+    }
 }
 
 /// BatchNorm epsilon of the release (PyTorch's default).

@@ -100,7 +100,7 @@ public struct Node: Sendable {
 public struct Graph: Sendable {
     public private(set) var nodes: [Node] = []
     /// Named results: "mask" (and "mask_fg", "mask_bg", "mask_uc" with the auxiliary head).
-    public internal(set) var outputs: [String: ValueID] = [:]
+    public var outputs: [String: ValueID] = [:]
     /// Module outputs for layer-by-layer checks, keyed like the fixtures: "act.layer0", "act.cdfa1", …
     public internal(set) var taps: [String: ValueID] = [:]
     /// Every parameter tensor the graph reads, with the shape it must have (BatchNorm statistics included).
@@ -109,8 +109,9 @@ public struct Graph: Sendable {
     public init() {}
 
     /// Appends a node and returns its value. Shapes of weights are recorded in `parameters`.
+    /// (ConDSegGraph.swift builds the network with this; tests build small graphs with it.)
     @discardableResult
-    mutating func add(_ kind: OpKind, _ inputs: [ValueID], name: String, channels: Int, stride: Int) -> ValueID {
+    public mutating func add(_ kind: OpKind, _ inputs: [ValueID], name: String, channels: Int, stride: Int) -> ValueID {
         let id = nodes.count
         nodes.append(Node(id: id, kind: kind, inputs: inputs, name: name, channels: channels, stride: stride))
         if case .conv(let spec) = kind {

@@ -1,0 +1,64 @@
+#!/usr/bin/env python3
+"""Side by side: `condseg bench` and ONNX Runtime on the same model, alternating, medians of several rounds.
+
+Usage:
+  python3 benchmarks/peer_compare.py --onnx ../shared/bench/condseg-r18w64-kvasir.onnx [--threads 1 2]
+         [--rounds 3] [--iterations 5] [--condseg .build/release/condseg] [--calibration TABLE] [--json]
+
+Each round runs condseg (float reference; int8 with --calibration) then ONNX Runtime float32 for each thread
+count, so both see the same machine state; the ratio is ORT median / condseg median (> 1: condseg is faster).
+Needs: pip install onnxruntime numpy. Absolute times drift on a shared machine: read the ratios.
+"""
+import argparse, json, statistics, subprocess, sys, time
+
+def ort_latency(path, threads, iterations, size=256):
+    import numpy as np, onnxruntime as ort
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = threads
+    so.inter_op_num_threads = 1
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    sess = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
+    x = np.random.default_rng(0).random((1, 3, size, size), dtype=np.float32)
+    name = sess.get_inputs()[0].name
+    sess.run(None, {name: x})
+    times = []
+    for _ in range(iterations):
+        t0 = time.perf_counter(); sess.run(None, {name: x}); times.append((time.perf_counter() - t0) * 1000)
+    return statistics.median(times)
+
+def condseg_latency(binary, threads, iterations, calibration):
+    cmd = [binary, "bench", "--threads", str(threads), "--iterations", str(iterations), "--json"]
+    if calibration:
+        cmd += ["--calibration", calibration]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    return json.loads(out)["median_ms"]
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--onnx", required=True)
+    ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--iterations", type=int, default=5)
+    ap.add_argument("--condseg", default=".build/release/condseg")
+    ap.add_argument("--calibration")
+    ap.add_argument("--json", action="store_true")
+    a = ap.parse_args()
+    results = {}
+    for t in a.threads:
+        ours, peer = [], []
+        for r in range(a.rounds):
+            ours.append(condseg_latency(a.condseg, t, a.iterations, a.calibration))
+            peer.append(ort_latency(a.onnx, t, a.iterations))
+            print(f"threads {t} round {r + 1}: condseg {ours[-1]:.1f} ms, onnxruntime {peer[-1]:.1f} ms", file=sys.stderr)
+        o, p = statistics.median(ours), statistics.median(peer)
+        results[t] = {"condseg_ms": o, "onnxruntime_fp32_ms": p, "ratio_ort_over_condseg": p / o}
+    if a.json:
+        print(json.dumps(results, indent=2))
+    else:
+        kind = "int8" if a.calibration else "float32 reference"
+        for t, r in results.items():
+            print(f"{t} thread(s): condseg {kind} {r['condseg_ms']:.1f} ms, ONNX Runtime fp32 {r['onnxruntime_fp32_ms']:.1f} ms,"
+                  f" ORT/condseg = {r['ratio_ort_over_condseg']:.2f}")
+
+if __name__ == "__main__":
+    main()
