@@ -33,6 +33,8 @@ public final class V4L2Capture: FrameSource {
     public private(set) var format: FrameFormat?
     private var chosenFormat: PixelFormat?
     private var lastSequence: UInt32?
+    /// Reports held back by a drain (an error-flagged older buffer), returned before the next poll.
+    private var deferredEvents: [SourceEvent] = []
 
     public var name: String { device.path }
     public var isLive: Bool { true }
@@ -100,6 +102,7 @@ public final class V4L2Capture: FrameSource {
         guard let currentFormat = format else {
             throw CaptureError.deviceLost(path: device.path, reason: "not streaming")
         }
+        if !deferredEvents.isEmpty { return deferredEvents.removeFirst() }
         let outcome = try device.poll(timeoutMilliseconds: timeoutMilliseconds)
         if outcome.failed && !outcome.frameReady && !outcome.eventPending {
             throw CaptureError.deviceLost(path: device.path, reason: "poll reported an error (POLLERR/POLLHUP)")
@@ -122,12 +125,20 @@ public final class V4L2Capture: FrameSource {
         var ready: [DequeuedBuffer] = []
         while ready.count <= bufferCount, let buffer = try device.dequeue() { ready.append(buffer) }
         guard let newest = ready.last else { return .timeout }
-        for older in ready.dropLast() { try device.requeue(index: older.index) }
+        var flaggedOlder = 0
+        for older in ready.dropLast() {
+            try device.requeue(index: older.index)
+            if older.hasError {
+                flaggedOlder += 1
+                deferredEvents.append(.corrupt(reason: "driver flagged buffer \(older.sequence) as erroneous (V4L2_BUF_FLAG_ERROR)"))
+            }
+        }
         var skipped = ready.count - 1
         if let previous = lastSequence, newest.sequence > previous {
             skipped = max(skipped, Int(newest.sequence - previous) - 1)
         }
         lastSequence = newest.sequence
+        skipped = max(0, skipped - flaggedOlder)  // reported as corrupt instead
         if newest.hasError {
             try device.requeue(index: newest.index)
             return .corrupt(reason: "driver flagged buffer \(newest.sequence) as erroneous (V4L2_BUF_FLAG_ERROR)")
@@ -139,14 +150,32 @@ public final class V4L2Capture: FrameSource {
         }
         let bytes = device.copyBuffer(index: newest.index, count: newest.bytesUsed)
         try device.requeue(index: newest.index)
-        let frame = Frame(format: currentFormat, bytes: bytes, captureTimeNanos: newest.timestampNanos ?? monotonicNanos(),
+        let frame = Frame(format: currentFormat, bytes: bytes, captureTimeNanos: captureTime(of: newest),
                           sequence: UInt64(newest.sequence))
         return .frame(frame, droppedBefore: skipped)
+    }
+
+    /// Largest plausible age of a frame when it is dequeued; beyond it (or in the future) the driver's
+    /// timestamp is not on this CLOCK_MONOTONIC (vivid, for one, offsets its clock) and is not used.
+    public static let plausibleTimestampAgeNanos: UInt64 = 2_000_000_000
+
+    /// True once a buffer timestamp was found implausible: capture times are then taken at dequeue.
+    public private(set) var usesDequeueTime = false
+
+    private func captureTime(of buffer: DequeuedBuffer) -> UInt64 {
+        let now = monotonicNanos()
+        guard !usesDequeueTime, let stamp = buffer.timestampNanos, stamp <= now,
+              now - stamp <= V4L2Capture.plausibleTimestampAgeNanos else {
+            usesDequeueTime = true
+            return now
+        }
+        return stamp
     }
 
     public func stop() {
         device.stopStreaming()
         device.close()
         format = nil
+        deferredEvents.removeAll()
     }
 }

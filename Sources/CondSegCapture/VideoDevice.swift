@@ -254,7 +254,9 @@ public final class LibV4L2Device: VideoDeviceIO {
         var buffer = v4l2_buffer()
         buffer.type = V4L2_BUF_TYPE_VIDEO_CAPTURE.rawValue
         buffer.memory = V4L2_MEMORY_MMAP.rawValue
-        let status = cv4l2_xioctl(descriptor, CV4L2_VIDIOC_DQBUF, &buffer)
+        // Straight to the kernel: only native formats are negotiated, so libv4l2 has nothing to convert,
+        // and its wrapper prints a line on stderr for every EAGAIN of a non-blocking drain.
+        let status = cv4l2_raw_ioctl(descriptor, CV4L2_VIDIOC_DQBUF, &buffer)
         if status == EAGAIN { return nil }
         guard status == 0 else {
             // EIO from DQBUF is a fault: the buffer (if any) is requeued by the reopen path.
@@ -278,7 +280,7 @@ public final class LibV4L2Device: VideoDeviceIO {
         buffer.index = UInt32(index)
         buffer.type = V4L2_BUF_TYPE_VIDEO_CAPTURE.rawValue
         buffer.memory = V4L2_MEMORY_MMAP.rawValue
-        let status = cv4l2_xioctl(descriptor, CV4L2_VIDIOC_QBUF, &buffer)
+        let status = cv4l2_raw_ioctl(descriptor, CV4L2_VIDIOC_QBUF, &buffer)
         guard status == 0 else { throw fail("VIDIOC_QBUF", Int32(status)) }
     }
 

@@ -27,8 +27,11 @@ struct Capture: ParsableCommand {
     @Option(name: .long, help: "Frame size WxH (default: the device's current size).")
     var size: String?
 
-    @Option(name: .long, help: "Frames to capture (0: only list/set controls).")
-    var frames: Int = 10
+    @Option(name: .long, help: "Frames to capture (default 10, or 0 with --list-controls/--set-ctrl).")
+    var frames: Int?
+
+    /// Frames to capture: --frames, else none when only handling controls, else 10.
+    var frameCount: Int { frames ?? (listControls || !setControls.isEmpty ? 0 : 10) }
 
     @Option(name: .long, help: "Output folder for the PNG files (needed when --frames > 0).")
     var out: String?
@@ -46,8 +49,8 @@ struct Capture: ParsableCommand {
     var json = false
 
     func validate() throws {
-        guard frames >= 0 else { throw ValidationError("--frames must be 0 or more") }
-        if frames > 0 && out == nil { throw ValidationError("--out is needed to write the captured frames") }
+        guard frameCount >= 0 else { throw ValidationError("--frames must be 0 or more") }
+        if frameCount > 0 && out == nil { throw ValidationError("--out is needed to write the captured frames") }
         for setting in setControls where !setting.contains("=") {
             throw ValidationError("--set-ctrl wants NAME=VALUE (got \"\(setting)\")")
         }
@@ -71,6 +74,7 @@ struct Capture: ParsableCommand {
                 }
             }
         }
+        let frames = frameCount
         guard frames > 0, let out else { return }
 
         let capture = V4L2Capture(device: LibV4L2Device(path: device), format: try parsePixelFormat(format),
@@ -79,6 +83,9 @@ struct Capture: ParsableCommand {
         defer { capture.stop() }
         if let caps = capture.capabilities {
             printError("\(device): \(caps.driver) \"\(caps.card)\" (\(caps.busInfo)), capturing \(negotiated)")
+        }
+        if let wanted = capture.requestedSize, wanted != (negotiated.width, negotiated.height) {
+            printError("\(device): note: the driver adjusted \(wanted.width)x\(wanted.height) to \(negotiated.width)x\(negotiated.height)")
         }
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
         var written = 0, timeouts = 0, corrupt = 0, skipped = 0

@@ -27,6 +27,10 @@ final class FakeVideoDevice: VideoDeviceIO, @unchecked Sendable {
     var steps: [Step]
     /// Used when `steps` runs out; nil means a timeout.
     var endless: (() -> Step)?
+    /// Added to every buffer timestamp (to mimic a driver clock that is not CLOCK_MONOTONIC).
+    var timestampOffsetNanos: Int64 = 0
+    /// The first poll completes this many `.frames` steps at once (buffers pile up before the reader wakes).
+    var completeStepsTogether = 1
     /// Seconds every poll waits before answering (a camera's frame period).
     var pollDelay = 0.0
     var isCapture = true
@@ -101,9 +105,18 @@ final class FakeVideoDevice: VideoDeviceIO, @unchecked Sendable {
 
     func poll(timeoutMilliseconds: Int) throws -> PollOutcome {
         if pollDelay > 0 { Thread.sleep(forTimeInterval: pollDelay) }
+        while completeStepsTogether > 1 {
+            completeStepsTogether -= 1
+            let step: Step? = synchronized { steps.isEmpty ? nil : steps.removeFirst() }
+            if let step { _ = try answer(step) }
+        }
         let step: Step? = synchronized { steps.isEmpty ? nil : steps.removeFirst() }
         guard let step = step ?? endless?() else { return .timeout }
-        return try synchronized {
+        return try answer(step)
+    }
+
+    private func answer(_ step: Step) throws -> PollOutcome {
+        try synchronized {
             switch step {
             case .timeout:
                 return .timeout
@@ -126,7 +139,7 @@ final class FakeVideoDevice: VideoDeviceIO, @unchecked Sendable {
                     let value = fill ?? UInt8(truncatingIfNeeded: nextSequence)
                     buffers[index] = [UInt8](repeating: value, count: buffers[index].count)
                     done.append(DequeuedBuffer(index: index, bytesUsed: bytesUsed ?? buffers[index].count,
-                                               timestampNanos: monotonicNanos(), sequence: nextSequence, hasError: errorFlag))
+                                               timestampNanos: UInt64(Int64(monotonicNanos()) + timestampOffsetNanos), sequence: nextSequence, hasError: errorFlag))
                     nextSequence += 1
                 }
                 return PollOutcome(frameReady: true)

@@ -63,6 +63,44 @@ final class V4L2CaptureTests: XCTestCase {
         XCTAssertEqual(device.protocolViolations, [])
     }
 
+    func testErrorFlaggedOlderBufferIsReportedAfterTheNewestFrame() throws {
+        let device = yuyvDevice([.frames(count: 1, errorFlag: true), .frames(count: 1)])
+        let capture = V4L2Capture(device: device)
+        _ = try capture.start()
+        guard case .corrupt = try capture.next(timeoutMilliseconds: 10) else { return XCTFail("flagged newest is corrupt") }
+        guard case .frame(let frame, _) = try capture.next(timeoutMilliseconds: 10) else { return XCTFail() }
+        XCTAssertEqual(frame.sequence, 1)
+
+        let batch = FakeVideoDevice(offered: [.yuyv], format: FrameFormat(pixelFormat: .yuyv, width: 8, height: 2),
+                                    steps: [.frames(count: 1, errorFlag: true), .frames(count: 1), .frames(count: 1)])
+        batch.completeStepsTogether = 2
+        let drained = V4L2Capture(device: batch)
+        _ = try drained.start()
+        guard case .frame(let newest, let skipped) = try drained.next(timeoutMilliseconds: 10) else { return XCTFail() }
+        XCTAssertEqual(newest.sequence, 1)
+        XCTAssertEqual(skipped, 0, "the flagged buffer counts as corrupt, not as dropped")
+        guard case .corrupt(let reason) = try drained.next(timeoutMilliseconds: 10) else { return XCTFail("deferred report") }
+        XCTAssertTrue(reason.contains("buffer 0"), reason)
+        guard case .frame(let next, _) = try drained.next(timeoutMilliseconds: 10) else { return XCTFail() }
+        XCTAssertEqual(next.sequence, 2)
+        XCTAssertEqual(batch.protocolViolations, [])
+    }
+
+    func testImplausibleDriverTimestampsFallBackToDequeueTime() throws {
+        let device = yuyvDevice([.frames(count: 1), .frames(count: 1)])
+        device.timestampOffsetNanos = -100_000_000_000  // 100 s in the past, as vivid's offset clock gives
+        let capture = V4L2Capture(device: device)
+        _ = try capture.start()
+        let before = monotonicNanos()
+        guard case .frame(let frame, _) = try capture.next(timeoutMilliseconds: 10) else { return XCTFail() }
+        XCTAssertGreaterThanOrEqual(frame.captureTimeNanos, before)
+        XCTAssertTrue(capture.usesDequeueTime)
+        let good = V4L2Capture(device: yuyvDevice([.frames(count: 1)]))
+        _ = try good.start()
+        _ = try good.next(timeoutMilliseconds: 10)
+        XCTAssertFalse(good.usesDequeueTime)
+    }
+
     func testResolutionChangeRenegotiatesAndRestartsStreaming() throws {
         let device = yuyvDevice([.frames(count: 1), .sourceChange(width: 128, height: 96), .frames(count: 1)])
         let capture = V4L2Capture(device: device)
