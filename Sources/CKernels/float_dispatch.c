@@ -1,0 +1,100 @@
+// Run-time choice of the float kernel set (ckernels_float.h): AVX2+FMA when the CPU has both and the OS saves YMM
+// state (cpuid + xgetbv), else the portable C set; tests may force the portable set. Also the argument checks of
+// the public float entry points.
+#include <stdint.h>
+#include "ckf_internal.h"
+
+#if defined(__x86_64__)
+#include <cpuid.h>
+static ckf_isa detect_float_isa(void) {
+    unsigned eax, ebx, ecx, edx;
+    if (!__get_cpuid(1, &eax, &ebx, &ecx, &edx)) return CKF_ISA_GENERIC;
+    const int fma = (ecx >> 12) & 1, osxsave = (ecx >> 27) & 1, avx = (ecx >> 28) & 1;
+    if (!fma || !osxsave || !avx) return CKF_ISA_GENERIC;
+    uint32_t xcr0_low, xcr0_high;
+    __asm__ volatile("xgetbv" : "=a"(xcr0_low), "=d"(xcr0_high) : "c"(0));
+    if ((xcr0_low & 0x6) != 0x6) return CKF_ISA_GENERIC;
+    if (!__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx)) return CKF_ISA_GENERIC;
+    return ((ebx >> 5) & 1) ? CKF_ISA_AVX2 : CKF_ISA_GENERIC;
+}
+#else
+static ckf_isa detect_float_isa(void) { return CKF_ISA_GENERIC; }
+#endif
+
+// -1 until first use; plain ints accessed atomically (relaxed): every stored value is valid.
+static int detected_float_isa = -1;
+static int active_float_isa = -1;
+
+ckf_isa ckf_detected_isa(void) {
+    int isa = __atomic_load_n(&detected_float_isa, __ATOMIC_RELAXED);
+    if (isa < 0) {
+        isa = (int)detect_float_isa();
+        __atomic_store_n(&detected_float_isa, isa, __ATOMIC_RELAXED);
+    }
+    return (ckf_isa)isa;
+}
+
+ckf_isa ckf_active_isa(void) {
+    int isa = __atomic_load_n(&active_float_isa, __ATOMIC_RELAXED);
+    if (isa < 0) {
+        isa = (int)ckf_detected_isa();
+        __atomic_store_n(&active_float_isa, isa, __ATOMIC_RELAXED);
+    }
+    return (ckf_isa)isa;
+}
+
+int ckf_force_isa(ckf_isa isa) {
+    if (isa != CKF_ISA_GENERIC && isa != ckf_detected_isa()) return 0;
+    __atomic_store_n(&active_float_isa, (int)isa, __ATOMIC_RELAXED);
+    return 1;
+}
+
+static const ckf_kernel_set *kernels(void) {
+#if defined(__x86_64__)
+    if (ckf_active_isa() == CKF_ISA_AVX2) return &ckf_avx2_kernels;
+#endif
+    return &ckf_generic_kernels;
+}
+
+void ckf_conv_epilogue(float *y, ptrdiff_t channel_stride, int channels, ptrdiff_t begin, ptrdiff_t count,
+                       const float *bias, const float *const *residuals, int residual_count, int relu) {
+    if (y == NULL || channels < 1 || count < 1) return;
+    kernels()->conv_epilogue(y, channel_stride, channels, begin, count, bias, residuals, residual_count, relu);
+}
+
+void ckf_add(float *y, const float *const *inputs, int input_count, size_t n, int relu) {
+    if (y == NULL || inputs == NULL || input_count < 1 || n == 0) return;
+    kernels()->add(y, inputs, input_count, n, relu);
+}
+
+void ckf_mul_channel_gate(float *y, const float *x, const float *gate, int channels, size_t plane) {
+    if (y == NULL || x == NULL || gate == NULL || channels < 1) return;
+    kernels()->mul_channel_gate(y, x, gate, channels, plane);
+}
+
+void ckf_mul_spatial_gate(float *y, const float *x, const float *gate, int channels, size_t plane) {
+    if (y == NULL || x == NULL || gate == NULL || channels < 1) return;
+    kernels()->mul_spatial_gate(y, x, gate, channels, plane);
+}
+
+void ckf_sigmoid(const float *x, float *y, size_t n) {
+    if (x == NULL || y == NULL) return;
+    kernels()->sigmoid(x, y, n);
+}
+
+size_t ckf_window_attention_scratch(const ckf_attention_args *args) {
+    if (args == NULL || args->window < 1) return 0;
+    const size_t kk = (size_t)args->window * (size_t)args->window;
+    return kk * kk * (size_t)(CKF_ATTENTION_BAND + 2 * (args->window / 2)) * (size_t)(args->width > 0 ? args->width : 0);
+}
+
+int ckf_window_attention(const ckf_attention_args *args, int row_begin, int row_end, float *scratch) {
+    if (args == NULL || scratch == NULL || args->values == NULL || args->logits == NULL || args->output == NULL) return -1;
+    if (args->window < 1 || args->window % 2 == 0 || args->window > CKF_MAX_WINDOW) return -1;
+    if (args->heads < 1 || args->channels < 1 || args->channels % args->heads != 0) return -1;
+    if (args->height < 1 || args->width < 1) return -1;
+    if (row_begin < 0) row_begin = 0;
+    if (row_end > args->height) row_end = args->height;
+    if (row_begin < row_end) kernels()->window_attention(args, row_begin, row_end, scratch);
+    return 0;
+}

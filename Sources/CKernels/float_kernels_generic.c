@@ -1,0 +1,127 @@
+// Portable C float kernels for the optimised float executor (ckernels_float.h): the fallback on every CPU and
+// the scalar pieces (edges, tails) the vector kernels share. The window attention here follows the reference's
+// order of operations exactly (expf, division, i-outer/j-inner separate multiply and add), so it is bit-identical
+// to CondSegCore's ReferenceOps.windowAttention; the tests check that.
+#pragma STDC FP_CONTRACT OFF
+#if defined(__clang__)
+#pragma clang fp contract(off)
+#endif
+#include <math.h>
+#include <string.h>
+#include "ckf_internal.h"
+
+#define CKF_TARGET
+#define CKF_NAME(x) generic_##x
+#include "ckf_elementwise_impl.h"
+#undef CKF_TARGET
+#undef CKF_NAME
+
+static void generic_sigmoid(const float *x, float *y, size_t n) {
+    for (size_t i = 0; i < n; i++) y[i] = 1.0f / (1.0f + expf(-x[i]));
+}
+
+void ckf_softmax_rows_scalar(const ckf_attention_args *args, int h, int p0, int p1, int x_begin, int x_end, float *a) {
+    const int k = args->window, kk = k * k, W = args->width;
+    const size_t plane = (size_t)args->height * (size_t)W, band = (size_t)(p1 - p0) * (size_t)W;
+    const float scale = args->scale;
+    const float *base = args->logits + (size_t)h * (size_t)kk * (size_t)kk * plane;
+    for (int i = 0; i < kk; i++) {
+        const float *row = base + (size_t)i * (size_t)kk * plane;
+        float *out = a + (size_t)i * (size_t)kk * band;
+        for (int py = p0; py < p1; py++) {
+            for (int x = x_begin; x < x_end; x++) {
+                const size_t p = (size_t)py * (size_t)W + (size_t)x, o = (size_t)(py - p0) * (size_t)W + (size_t)x;
+                float m = -INFINITY;
+                for (int j = 0; j < kk; j++) {
+                    const float t = row[(size_t)j * plane + p] * scale;
+                    m = t > m ? t : m;
+                }
+                float sum = 0.0f;
+                for (int j = 0; j < kk; j++) {
+                    const float e = expf(row[(size_t)j * plane + p] * scale - m);
+                    out[(size_t)j * band + o] = e;
+                    sum = sum + e;
+                }
+                for (int j = 0; j < kk; j++) out[(size_t)j * band + o] = out[(size_t)j * band + o] / sum;
+            }
+        }
+    }
+}
+
+void ckf_attention_row_scalar(const ckf_attention_args *args, int c0, int c1, int qy, int p0, int p1,
+                              int x_begin, int x_end, const float *a) {
+    const int k = args->window, kk = k * k, half = k / 2, W = args->width, H = args->height;
+    const size_t plane = (size_t)H * (size_t)W, band = (size_t)(p1 - p0) * (size_t)W;
+    for (int c = c0; c < c1; c++) {
+        const float *v = args->values + (size_t)c * plane;
+        float *y = args->output + (size_t)c * plane + (size_t)qy * (size_t)W;
+        for (int qx = x_begin; qx < x_end; qx++) {
+            float acc = 0.0f;
+            for (int i = 0; i < kk; i++) {
+                const int py = qy - (i / k - half), px = qx - (i % k - half);
+                if (py < 0 || py >= H || px < 0 || px >= W) continue;
+                for (int j = 0; j < kk; j++) {
+                    const int vy = py + j / k - half, vx = px + j % k - half;
+                    if (vy < 0 || vy >= H || vx < 0 || vx >= W) continue;
+                    const float aij = a[(size_t)(i * kk + j) * band + (size_t)(py - p0) * (size_t)W + (size_t)px];
+                    const float product = aij * v[(size_t)vy * (size_t)W + (size_t)vx];
+                    acc = acc + product;
+                }
+            }
+            y[qx] = acc;
+        }
+    }
+}
+
+static void generic_window_attention_band(const ckf_attention_args *args, int h, int qb, int qe, int p0, int p1, float *a) {
+    const int head_dim = args->channels / args->heads;
+    ckf_softmax_rows_scalar(args, h, p0, p1, 0, args->width, a);
+    for (int qy = qb; qy < qe; qy++)
+        ckf_attention_row_scalar(args, h * head_dim, (h + 1) * head_dim, qy, p0, p1, 0, args->width, a);
+}
+
+static void generic_window_attention(const ckf_attention_args *args, int row_begin, int row_end, float *scratch) {
+    const int half = args->window / 2;
+    for (int qb = row_begin; qb < row_end; qb += CKF_ATTENTION_BAND) {
+        const int qe = row_end - qb < CKF_ATTENTION_BAND ? row_end : qb + CKF_ATTENTION_BAND;
+        const int p0 = qb - half < 0 ? 0 : qb - half, p1 = qe + half > args->height ? args->height : qe + half;
+        for (int h = 0; h < args->heads; h++) generic_window_attention_band(args, h, qb, qe, p0, p1, scratch);
+    }
+}
+
+const ckf_kernel_set ckf_generic_kernels = {
+    generic_conv_epilogue, generic_add, generic_mul_channel_gate, generic_mul_spatial_gate, generic_sigmoid,
+    generic_window_attention,
+};
+
+void ckf_im2col(const float *x, int in_h, int in_w, int kernel, int stride, int padding, int dilation,
+                int out_w, int row_begin, int rows, int c_begin, int c_end, float *columns) {
+    const size_t width = (size_t)rows * (size_t)out_w;
+    for (int c = c_begin; c < c_end; c++) {
+        const float *plane = x + (size_t)c * (size_t)in_h * (size_t)in_w;
+        for (int ky = 0; ky < kernel; ky++) {
+            for (int kx = 0; kx < kernel; kx++) {
+                float *row = columns + ((size_t)(c * kernel + ky) * (size_t)kernel + (size_t)kx) * width;
+                const int off = kx * dilation - padding;
+                // Output columns whose input column ox·s + off lies inside [0, in_w).
+                int lo = off >= 0 ? 0 : (-off + stride - 1) / stride;
+                int hi = in_w - 1 - off < 0 ? 0 : (in_w - 1 - off) / stride + 1;
+                if (hi > out_w) hi = out_w;
+                if (lo > hi) lo = hi;
+                for (int r = 0; r < rows; r++) {
+                    float *dst = row + (size_t)r * (size_t)out_w;
+                    const int iy = (row_begin + r) * stride - padding + ky * dilation;
+                    if (iy < 0 || iy >= in_h) { memset(dst, 0, sizeof(float) * (size_t)out_w); continue; }
+                    const float *src = plane + (size_t)iy * (size_t)in_w;
+                    for (int ox = 0; ox < lo; ox++) dst[ox] = 0.0f;
+                    if (stride == 1) {
+                        if (hi > lo) memcpy(dst + lo, src + lo + off, sizeof(float) * (size_t)(hi - lo));
+                    } else {
+                        for (int ox = lo; ox < hi; ox++) dst[ox] = src[ox * stride + off];
+                    }
+                    for (int ox = hi; ox < out_w; ox++) dst[ox] = 0.0f;
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,79 @@
+// CKernels float side: the kernels of the optimised float executor (CondSegRuntime/FastFloat*.swift) that are not
+// a GEMM (the GEMMs are OpenBLAS sgemm): convolution epilogue with bias, residual additions and ReLU fused in one
+// pass, float im2col, elementwise add/mul, a vectorised sigmoid and the CDFA window attention (softmax, weighted
+// sum of neighbours and fold in one kernel). One implementation per instruction set (portable C and AVX2+FMA),
+// chosen at run time like ck_qgemm_u8s8. All buffers are NCHW float planes of one image.
+//
+// Accuracy: these are NOT bit-identical to the float reference (CondSegCore ReferenceOps): the AVX2 versions use
+// FMA and a polynomial exp (relative error below 4 ulp) and sum in a different order. The portable versions follow
+// the reference's order of operations except where a comment says otherwise.
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/// Float kernel sets.
+typedef enum {
+    CKF_ISA_GENERIC = 0,   ///< portable C
+    CKF_ISA_AVX2 = 1,      ///< x86-64 AVX2 + FMA
+} ckf_isa;
+
+/// The best float kernel set this CPU supports (AVX2 needs AVX2, FMA and the OS saving YMM state).
+ckf_isa ckf_detected_isa(void);
+/// The float kernel set in use now.
+ckf_isa ckf_active_isa(void);
+/// Makes the float kernels use `isa` (tests and benchmarks). Returns 1 on success, 0 if this CPU cannot run it.
+int ckf_force_isa(ckf_isa isa);
+
+/// Convolution epilogue over columns [begin, begin+count) of `channels` planes (plane c starts at
+/// y + c*channel_stride), in place: v = y + bias[c]; v = v + residuals[0][same index]; …; v = max(v, 0) if relu.
+/// The residual buffers have the same layout as y (channel stride `channel_stride`). `bias` may be NULL (no bias).
+/// Every step is one float operation in that order, so this is bit-identical to the reference's separate passes.
+void ckf_conv_epilogue(float *y, ptrdiff_t channel_stride, int channels, ptrdiff_t begin, ptrdiff_t count,
+                       const float *bias, const float *const *residuals, int residual_count, int relu);
+
+/// y[i] = ((x0[i] + x1[i]) + x2[i]) + …, then max(·, 0) if relu, for i < n (the reference's order).
+void ckf_add(float *y, const float *const *inputs, int input_count, size_t n, int relu);
+
+/// y[c][i] = x[c][i] · gate[c] (channel gate, N×C×1×1) for c < channels, i < plane.
+void ckf_mul_channel_gate(float *y, const float *x, const float *gate, int channels, size_t plane);
+/// y[c][i] = x[c][i] · gate[i] (spatial gate, N×1×H×W).
+void ckf_mul_spatial_gate(float *y, const float *x, const float *gate, int channels, size_t plane);
+
+/// y[i] = 1 / (1 + e^(−x[i])). AVX2: polynomial exp, |error| ≤ 4 ulp of the result plus 1e-38 absolute.
+void ckf_sigmoid(const float *x, float *y, size_t n);
+
+/// im2col of one NCHW image for output rows [row_begin, row_begin+rows) and input channels [c_begin, c_end):
+/// columns[((c·k + ky)·k + kx)·(rows·out_w) + r·out_w + ox] = x[c][oy·s − p + ky·d][ox·s − p + kx·d] (0 outside),
+/// oy = row_begin + r: the reference's layout (CondSegCore ReferenceOps.im2col). Copies only: exact.
+void ckf_im2col(const float *x, int in_h, int in_w, int kernel, int stride, int padding, int dilation,
+                int out_w, int row_begin, int rows, int c_begin, int c_end, float *columns);
+
+/// Arguments of the CDFA window attention (spec §3 steps 3–6), for one image.
+typedef struct {
+    int heads;              ///< attention heads; channels must be a multiple of it
+    int window;             ///< window side k (odd)
+    int channels;           ///< C
+    int height, width;      ///< H, W
+    const float *values;    ///< v: C×H×W
+    const float *logits;    ///< (heads·k⁴)×H×W, index h·k⁴ + i·k² + j
+    float *output;          ///< y: C×H×W (every element of the rows computed is written)
+    float scale;            ///< logits multiplier, (C/heads)^−½
+} ckf_attention_args;
+
+/// Floats of scratch one ckf_window_attention call needs (independent of the rows asked for).
+size_t ckf_window_attention_scratch(const ckf_attention_args *args);
+
+/// Output rows [row_begin, row_end) of y[c][q] = Σ_i Σ_j a[h][i][j](q − off_i) · v[c](q − off_i + off_j) over the
+/// slots with q − off_i and q − off_i + off_j inside the image, a = softmax_j(logits · scale) at p = q − off_i.
+/// Rows are independent: threads may split them (each with its own scratch of ckf_window_attention_scratch floats).
+/// Returns 0, or -1 (writing nothing) for invalid arguments.
+int ckf_window_attention(const ckf_attention_args *args, int row_begin, int row_end, float *scratch);
+
+#ifdef __cplusplus
+}
+#endif
