@@ -185,18 +185,43 @@ public enum FrameConversion {
             return Image8(width: width, height: height, channels: 3, pixels: pixels)
         }
         let table = LookupTables.shared(for: format.encoding)
-        let isRGB = format.pixelFormat == .rgb24
+        let stride = format.bytesPerLine
         source.bytes.withUnsafeBufferPointer { bytes in
             pixels.withUnsafeMutableBufferPointer { out in
-                for y in 0..<height {
-                    for x in 0..<width {
-                        let (a, b, c) = sampleOffsets(format, x: x, y: y)
-                        let o = (y * width + x) * 3
-                        if isRGB {
-                            out[o] = bytes[a]; out[o + 1] = bytes[b]; out[o + 2] = bytes[c]
-                        } else {
+                switch format.pixelFormat {
+                case .yuyv, .uyvy:
+                    // Packed 4:2:2: one chroma pair per two pixels; the chroma terms are looked up once per pair.
+                    let (lumaOffset, uOffset, vOffset) = format.pixelFormat == .yuyv ? (0, 1, 3) : (1, 0, 2)
+                    for y in 0..<height {
+                        let row = y * stride
+                        var o = y * width * 3
+                        var x = 0
+                        while x < width {
+                            let pair = row + (x >> 1) * 4
+                            let u = Int(bytes[pair + uOffset]), v = Int(bytes[pair + vOffset])
+                            let red = table.crToR[v], green = table.cbToG[u] + table.crToG[v], blue = table.cbToB[u]
+                            for half in 0..<min(2, width - x) {
+                                let l = table.luma[Int(bytes[pair + lumaOffset + 2 * half])] + 32768
+                                out[o] = UInt8(clamping: (l + red) >> 16)
+                                out[o + 1] = UInt8(clamping: (l + green) >> 16)
+                                out[o + 2] = UInt8(clamping: (l + blue) >> 16)
+                                o += 3
+                            }
+                            x += 2
+                        }
+                    }
+                case .rgb24:
+                    for y in 0..<height {
+                        for index in 0..<(width * 3) { out[y * width * 3 + index] = bytes[y * stride + index] }
+                    }
+                default:
+                    for y in 0..<height {
+                        var o = y * width * 3
+                        for x in 0..<width {
+                            let (a, b, c) = sampleOffsets(format, x: x, y: y)
                             let (r, g, bl) = table.rgb(y: bytes[a], u: bytes[b], v: bytes[c])
                             out[o] = r; out[o + 1] = g; out[o + 2] = bl
+                            o += 3
                         }
                     }
                 }

@@ -73,6 +73,8 @@ public struct SegmentedResult {
 public protocol LiveSink: AnyObject {
     /// True if the sink wants every captured frame (with the latest mask drawn), not only segmented ones.
     var wantsDisplayFrames: Bool { get }
+    /// True if the sink wants `segmented` calls (default: true unless it wants display frames).
+    var wantsSegmentedFrames: Bool { get }
     /// A frame was segmented.
     func segmented(_ result: SegmentedResult) throws
     /// A captured frame for the video path; `overlaid` tells whether a current mask was drawn on it.
@@ -85,6 +87,7 @@ public protocol LiveSink: AnyObject {
 
 extension LiveSink {
     public var wantsDisplayFrames: Bool { false }
+    public var wantsSegmentedFrames: Bool { !wantsDisplayFrames }
     public func segmented(_ result: SegmentedResult) throws {}
     public func display(_ image: Image8, sequence: UInt64, overlaid: Bool) throws {}
     public func videoLost() {}
@@ -245,6 +248,9 @@ public final class LivePipeline: @unchecked Sendable {
     }
 
     private var wantsDisplay: Bool { sinks.contains { $0.wantsDisplayFrames } }
+    /// Whether any sink takes segmented frames (display-only sinks such as raw video do not): without one,
+    /// the output stage does not build full-size masks and overlays for segmented frames.
+    private var wantsSegmentedImages: Bool { sinks.contains { $0.wantsSegmentedFrames } }
 
     /// Runs until the source ends, the frame/duration limit is reached, a stop is requested, or the device
     /// stays away longer than `giveUpAfterSeconds`. Returns how it ended and the final statistics.
@@ -464,13 +470,17 @@ public final class LivePipeline: @unchecked Sendable {
             do {
                 if let tagged = work.mask, tagged.generation == generation.read() {
                     currentMask = tagged
-                    let rgb = try FrameConversion.rgb(tagged.frame)
-                    let frameMask = mask(for: tagged, width: rgb.width, height: rgb.height)
-                    let overlay = Overlay.draw(on: rgb, mask: frameMask.pixels, style: options.overlayStyle)
-                    let result = SegmentedResult(frame: tagged.frame, rgb: rgb, probabilities: tagged.probabilities,
+                    var result: SegmentedResult?
+                    if wantsSegmentedImages {
+                        let rgb = try FrameConversion.rgb(tagged.frame)
+                        let frameMask = mask(for: tagged, width: rgb.width, height: rgb.height)
+                        let overlay = Overlay.draw(on: rgb, mask: frameMask.pixels, style: options.overlayStyle)
+                        result = SegmentedResult(frame: tagged.frame, rgb: rgb, probabilities: tagged.probabilities,
                                                  probabilitySize: segmenter.inputSize, mask: frameMask, overlay: overlay)
-                    for sink in sinks { try sink.segmented(result) }
+                    }
+                    // Capture → mask ready (overlay composed), before sinks spend time writing files.
                     let latency = Double(monotonicNanos() &- tagged.frame.captureTimeNanos) / 1e6
+                    if let result { for sink in sinks { try sink.segmented(result) } }
                     let count = stats.mutate { stats -> Int in
                         stats.segmented += 1
                         stats.latency.record(milliseconds: latency)

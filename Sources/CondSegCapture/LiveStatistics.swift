@@ -58,7 +58,7 @@ public struct LiveStatistics: Sendable {
     public var reconnects = 0
     public var displayed = 0
     public var formatChanges = 0
-    /// Capture timestamp → mask ready at the output stage.
+    /// Capture timestamp → mask ready at the output stage (overlay composed, before sinks write files).
     public var latency = DurationHistogram()
     /// Model call only.
     public var inference = DurationHistogram()

@@ -18,6 +18,7 @@ final class RecordingSink: LiveSink, @unchecked Sendable {
     private var recorded: [Event] = []
     private(set) var finished = false
     let wantsDisplayFrames: Bool
+    var wantsSegmentedFrames: Bool { true }
     /// Called after each event with all events so far (on the output thread).
     var onEvent: (([Event]) -> Void)?
 
