@@ -17,9 +17,9 @@ public final class TrainingNetwork: @unchecked Sendable {
     public var momentum: Float = 0.1
     public var epsilon: Float = 1e-5
 
-    private var values: [Tensor?] = []
+    var values: [Tensor?] = []
     private var normalised: [Tensor?] = []
-    private var batchNormSaved: [TrainOps.BatchNormSaved?] = []
+    var batchNormSaved: [TrainOps.BatchNormSaved?] = []
     private var trainedForward = false
 
     public init(graph: Graph, parameters: ParameterStore, threads: Int = 2) {
