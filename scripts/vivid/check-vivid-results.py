@@ -6,7 +6,7 @@ Checks: both captures wrote all frames at the requested size, and every frame sh
 bottom tenth, below vivid's on-screen text); the live run dropped and counted a buffer flagged
 V4L2_BUF_FLAG_ERROR, recovered from a fatal streaming error (EIO/POLLERR: overlay cleared, "no video",
 reopen) and stopped cleanly on SIGTERM (exit 0, JSON statistics); the live run whose device was unplugged
-(vivid's Disconnect) did the same and resumed when the node came back. Prints one line per check;
+(vivid's Disconnect) did the same and resumed when the node came back; `--v4l2-out` wrote the overlaid\nstream to vivid's output node. Prints one line per check;
 exit status 1 if any check failed.
 """
 import json
@@ -125,6 +125,14 @@ check(stats.get("device_faults", 0) >= 1 and stats.get("reconnects", 0) >= 1,
 lines = log.splitlines()
 back = next((i for i, line in enumerate(lines) if "video back on" in line), None)
 check(back is not None and stats.get("segmented", 0) >= 5, f"live (disconnect): segmented {stats.get('segmented')} frames in all")
+# The overlaid stream written to vivid's video output node.
+log = read("live-v4l2out.log")
+try:
+    stats = json.loads(read("live-v4l2out.json") or "{}")
+except ValueError:
+    stats = {}
+check(rc("live-v4l2out") == 0 and stats.get("displayed", 0) >= 5,
+      f"live --v4l2-out: exit status {rc('live-v4l2out')}, {stats.get('displayed')} frames handed to the /dev/video1 sink (mmap streaming, no error) ({log.strip()[-200:]})")
 for name in ("live-dqbuf", "live-disconnect"):
     try:
         stats = json.loads(read(name + ".json") or "{}")

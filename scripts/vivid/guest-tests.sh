@@ -1,5 +1,5 @@
 #!/bin/sh
-# guest-tests.sh: runs inside the vivid VM (busybox sh, /dev/video0 = vivid capture). Every step writes its
+# guest-tests.sh: runs inside the vivid VM (busybox sh, /dev/video0 = vivid capture, /dev/video1 = vivid output). Every step writes its
 # output, log and exit status into /results; check-vivid-results.py on the host judges them.
 R=/results
 step() { echo "== $* ($(cut -d' ' -f1 /proc/uptime) s)" | tee /dev/console; }
@@ -45,4 +45,9 @@ ctl "Disconnect=1"; echo $? >$R/inject-disconnect.rc
 sleep 5
 kill -TERM $pid
 wait $pid; echo $? >$R/live-disconnect.rc
+# 4. The overlaid stream on a V4L2 output device (vivid's video output node, /dev/video1), 6 s.
+step "live -> v4l2 output"
+timeout -s KILL 60 /bin/condseg live --device /dev/video0 --fake-segmenter --format yuyv --size 320x180 \
+    --v4l2-out /dev/video1 --duration 6 --stats --json >$R/live-v4l2out.json 2>$R/live-v4l2out.log
+echo $? >$R/live-v4l2out.rc
 step "done"

@@ -90,7 +90,7 @@ cat >"$initrd_root/init" <<'INIT'
 /bin/busybox --install -s /bin
 mount -t proc proc /proc; mount -t sysfs sysfs /sys; mount -t devtmpfs devtmpfs /dev
 for module in $(cat /modules/order); do
-    if [ "$module" = vivid ]; then insmod /modules/vivid.ko n_devs=1 node_types=0x1; else insmod /modules/$module.ko; fi
+    if [ "$module" = vivid ]; then insmod /modules/vivid.ko n_devs=1 node_types=0x101; else insmod /modules/$module.ko; fi
 done
 sh /guest-tests.sh > /results/guest-tests.log 2>&1
 stty -F /dev/ttyS1 raw -echo
