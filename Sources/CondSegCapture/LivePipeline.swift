@@ -372,8 +372,12 @@ public final class LivePipeline: @unchecked Sendable {
                 stats.mutate { $0.corrupt += 1 }
                 log.warning("dropped corrupt frame: \(reason)")
             case .formatChanged(let newFormat):
+                // A new picture geometry is a discontinuity: masks of the old one must not be drawn on it.
+                generation.mutate { $0 += 1 }
+                inferenceSlot.clear()
+                mailbox.videoLost()
                 stats.mutate { $0.formatChanges += 1 }
-                log.info("source format changed: \(format) -> \(newFormat)")
+                log.info("source format changed: \(format) -> \(newFormat); overlay cleared")
                 format = newFormat
             case .endOfStream:
                 // Not a stop: the frames already handed on are still segmented and written.

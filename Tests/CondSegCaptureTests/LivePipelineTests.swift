@@ -185,6 +185,32 @@ final class LivePipelineTests: XCTestCase {
         XCTAssertTrue(lines.contains { $0.contains("video back on /dev/fake0") })
     }
 
+    func testResolutionChangeClearsTheOverlayAndContinuesAtTheNewSize() throws {
+        let device = camera(period: 0.003, steps: Array(repeating: FakeVideoDevice.Step.frames(count: 1, fill: 200), count: 10)
+                            + [.sourceChange(width: 64, height: 48)])
+        let sink = RecordingSink(wantsDisplayFrames: true)
+        let pipeline = LivePipeline(source: V4L2Capture(device: device), segmenter: BrightnessSegmenter(inputSize: 8),
+                                    sinks: [sink], options: LiveOptions(), log: makeLog())
+        sink.onEvent = { events in
+            let afterChange = events.drop { $0 != .lost }
+            if afterChange.filter({ if case .segmented = $0 { return true } else { return false } }).count >= 2 {
+                pipeline.requestStop()
+            }
+        }
+        let wait = runInBackground(pipeline)
+        guard let (_, stats) = wait() else { return XCTFail("run failed") }
+        XCTAssertEqual(stats.formatChanges, 1)
+        XCTAssertEqual(stats.deviceFaults, 0)
+        let events = sink.events
+        let lostIndex = try XCTUnwrap(events.firstIndex(of: .lost), "the resolution change clears the overlay")
+        let afterLoss = events[(lostIndex + 1)...]
+        let firstNewMask = try XCTUnwrap(afterLoss.firstIndex { if case .segmented = $0 { return true } else { return false } })
+        for event in afterLoss[..<firstNewMask] {
+            if case .display(let sequence, let overlaid) = event { XCTAssertFalse(overlaid, "frame \(sequence) showed a mask of the old geometry") }
+        }
+        XCTAssertTrue(logLines.read().contains { $0.contains("source format changed: yuyv 32x24 -> yuyv 64x48; overlay cleared") })
+    }
+
     func testRunEndsWhenTheDeviceStaysAway() throws {
         let device = camera(steps: [.frames(count: 1), .frames(count: 1), .unplug])
         let sink = RecordingSink()
