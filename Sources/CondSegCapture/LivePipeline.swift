@@ -369,8 +369,8 @@ public final class LivePipeline: @unchecked Sendable {
                     log.warning("no frame from \(source.name) within \(options.frameTimeoutMilliseconds) ms (\(consecutiveTimeouts) in a row)")
                 }
             case .corrupt(let reason):
-                stats.mutate { $0.corrupt += 1 }
-                log.warning("dropped corrupt frame: \(reason)")
+                let count = stats.mutate { stats -> Int in stats.corrupt += 1; return stats.corrupt }
+                if LivePipeline.shouldLog(occurrence: count) { log.warning("dropped corrupt frame (\(count) so far): \(reason)") }
             case .formatChanged(let newFormat):
                 // A new picture geometry is a discontinuity: masks of the old one must not be drawn on it.
                 generation.mutate { $0 += 1 }
@@ -418,8 +418,10 @@ public final class LivePipeline: @unchecked Sendable {
                 planar = try FrameConversion.modelInput(item.frame, size: segmenter.inputSize,
                                                         bgr: segmenter.channelOrderBGR, scale: segmenter.inputScale)
             } catch {
-                stats.mutate { $0.corrupt += 1 }
-                log.warning("dropped corrupt frame \(item.frame.sequence): \(error)")
+                let count = stats.mutate { stats -> Int in stats.corrupt += 1; return stats.corrupt }
+                if LivePipeline.shouldLog(occurrence: count) {
+                    log.warning("dropped corrupt frame \(item.frame.sequence) (\(count) so far): \(error)")
+                }
                 continue
             }
             let converted = monotonicNanos()
@@ -443,6 +445,9 @@ public final class LivePipeline: @unchecked Sendable {
             inferenceSlot.finishedItem()
         }
     }
+
+    /// Repeated warnings are logged the first 10 times, then every 100th, so a broken stream cannot flood the log.
+    static func shouldLog(occurrence: Int) -> Bool { occurrence <= 10 || occurrence % 100 == 0 }
 
     /// The mask at the frame's size: bilinear upsampling of the probabilities, then the threshold.
     static func frameMask(_ probabilities: [Float], size: Int, width: Int, height: Int, threshold: Float) -> Image8 {

@@ -40,7 +40,9 @@ public final class OverlaySnapshotSink: LiveSink {
     public let folder: String
     public let every: Int
     private var seen = 0
-    public private(set) var written: [String] = []
+    /// Snapshots written so far, and the last one's path.
+    public private(set) var writtenCount = 0
+    public private(set) var lastWritten: String?
 
     public init(folder: String, every: Int = 1) throws {
         try ensureFolder(folder)
@@ -53,7 +55,8 @@ public final class OverlaySnapshotSink: LiveSink {
         guard seen % every == 0 else { return }
         let path = (folder as NSString).appendingPathComponent(result.fileStem + ".png")
         try writeAtomically(try ImageCodec.encodePNG(result.overlay), to: path)
-        written.append(path)
+        writtenCount += 1
+        lastWritten = path
     }
 }
 
