@@ -306,7 +306,10 @@ public final class LivePipeline: @unchecked Sendable {
                 let retry: Bool
                 switch error {
                 case .deviceMissing, .deviceLost: retry = source.isLive && (!firstTime || options.waitForDevice)
-                default: retry = false
+                // While recovering, a device that is back but not yet usable (EBUSY, a half-initialised driver)
+                // is retried too; at start such an error is a configuration problem and reported at once.
+                case .unsupported: retry = source.isLive && !firstTime
+                case .badSource: retry = false
                 }
                 guard retry else { throw error }
                 if let limit = options.giveUpAfterSeconds, Double(monotonicNanos() - began) / 1e9 >= limit {
@@ -400,7 +403,11 @@ public final class LivePipeline: @unchecked Sendable {
             format = try openSource(firstTime: false)
         } catch {
             if stopFlag.isSet { return false }
-            log.error("no video: \(source.name) did not come back within \(options.giveUpAfterSeconds ?? 0) s: \(error)")
+            if let limit = options.giveUpAfterSeconds {
+                log.error("no video: \(source.name) did not come back within \(limit) s: \(error)")
+            } else {
+                log.error("no video: \(source.name) cannot be reopened: \(error)")
+            }
             end(.deviceGone)
             return false
         }
