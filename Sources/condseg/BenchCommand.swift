@@ -19,6 +19,9 @@ struct Bench: ParsableCommand {
     @Option(name: .long, help: "Timed iterations after one warm-up (default 10).")
     var iterations: Int = 10
 
+    @Option(name: .long, help: "Calibration table: run the int8 path (a quantized --model needs none).")
+    var calibration: String?
+
     @Flag(name: .long, help: "Also print time and GMAC/s per module group.")
     var profile = false
 
@@ -27,10 +30,10 @@ struct Bench: ParsableCommand {
 
     mutating func run() throws {
         guard iterations >= 1 else { throw ValidationError("--iterations must be at least 1") }
-        let model = try modelOptions.loadModel()
-        let side = size ?? model.config.inputSize
+        let loaded = try modelOptions.loadEngine(calibration: calibration)
+        let side = size ?? loaded.config.inputSize
         guard side > 0, side % 16 == 0 else { throw ValidationError("--size must be a positive multiple of 16") }
-        let engine = try ReferenceExecutor(model: model, threads: modelOptions.threads)
+        let engine = loaded.executor
         var input = [Float](repeating: 0, count: 3 * side * side)
         var state: UInt32 = 12345
         for i in 0..<input.count {
@@ -60,7 +63,7 @@ struct Bench: ParsableCommand {
         }
         if json {
             var object: [String: Any] = [
-                "model_sha256": model.sha256, "engine": "float32-reference", "size": side, "threads": modelOptions.threads,
+                "model_sha256": loaded.modelSHA256, "engine": loaded.name, "size": side, "threads": modelOptions.threads,
                 "iterations": iterations, "median_ms": timing.median, "p90_ms": timing.p90, "min_ms": timing.min,
                 "fps": 1000 / timing.median, "gmac_per_frame": gmac, "gmac_per_s": gmacPerSecond,
                 "sgemm_ceiling_gflops": ceiling, "fraction_of_sgemm_ceiling": fraction,
@@ -73,8 +76,8 @@ struct Bench: ParsableCommand {
             }
             try printJSON(object)
         } else {
-            print("model: \(model.path) (\(model.config))")
-            print("engine: float32 reference, \(modelOptions.threads) threads, \(side)×\(side), \(iterations) iterations")
+            print("model: \(loaded.modelPath) (\(loaded.config))")
+            print("engine: \(loaded.name), \(modelOptions.threads) threads, \(side)×\(side), \(iterations) iterations")
             print("latency: median \(fixed(timing.median, 1)) ms, p90 \(fixed(timing.p90, 1)) ms, min \(fixed(timing.min, 1)) ms  → \(fixed(1000 / timing.median, 2)) frames/s")
             print("work: \(fixed(gmac, 2)) GMAC/frame → \(fixed(gmacPerSecond, 1)) GMAC/s = \(fixed(2 * gmacPerSecond, 1)) GFLOP/s")
             print("sgemm ceiling (same run, \(modelOptions.threads) threads): \(fixed(ceiling, 1)) GFLOP/s → \(fixed(100 * fraction, 1))% of it")

@@ -3,6 +3,7 @@
 
 import ArgumentParser
 import CondSegCore
+import CondSegRuntime
 import Foundation
 
 /// Options for choosing the model and the threads it runs on.
@@ -85,4 +86,44 @@ func printJSON(_ object: Any) throws {
 /// Formats a number with a fixed count of decimals (Foundation-free String(format:) stand-in).
 func fixed(_ value: Double, _ decimals: Int) -> String {
     String(format: "%.\(decimals)f", value)
+}
+
+/// The network an inference command runs: the float reference, or the int8 path (`--calibration TABLE`, or a
+/// quantized model file passed as `--model`).
+struct LoadedEngine {
+    let engine: InferenceEngine
+    /// The executor underneath (profiling, graph, planned memory).
+    let executor: ReferenceExecutor
+    let modelPath: String
+    let modelSHA256: String
+    let config: ModelConfig
+    /// "float32-reference" or "int8".
+    let name: String
+}
+
+extension ModelOptions {
+    /// Loads the engine: a quantized model file runs int8 directly; a float model runs float, or int8 with
+    /// `calibration` (a table made for that model).
+    func loadEngine(calibration: String?) throws -> LoadedEngine {
+        let path = try modelPath()
+        let file = try SafeTensorsFile(path: path)
+        if QuantizedModelFile.isQuantized(file) {
+            if calibration != nil {
+                throw ValidationError("\(path) is already quantized (its calibration is inside); drop --calibration")
+            }
+            let engine = try QuantizedModelFile.engine(file: file, threads: threads)
+            return LoadedEngine(engine: engine, executor: engine.executor, modelPath: path, modelSHA256: file.sha256,
+                                config: engine.config, name: "int8")
+        }
+        let model = try ConDSegModel(file: file)
+        if let calibration {
+            let table = try CalibrationTable.load(path: calibration)
+            let engine = try Int8Engine(model: model, table: table, tableFile: calibration, threads: threads)
+            return LoadedEngine(engine: engine, executor: engine.executor, modelPath: path, modelSHA256: model.sha256,
+                                config: model.config, name: "int8")
+        }
+        let executor = try ReferenceExecutor(model: model, threads: threads)
+        return LoadedEngine(engine: executor, executor: executor, modelPath: path, modelSHA256: model.sha256,
+                            config: model.config, name: "float32-reference")
+    }
 }

@@ -22,13 +22,16 @@ struct Eval: ParsableCommand {
     @Option(name: .long, help: "File listing the image names to use, one per line (default: every image).")
     var list: String?
 
+    @Option(name: .long, help: "Calibration table: run the int8 path (a quantized --model needs none).")
+    var calibration: String?
+
     @Flag(name: .long, help: "Print JSON: mDSC, mIoU, recall, precision, images, per_image.")
     var json = false
 
     mutating func run() throws {
         let items = try Dataset.items(directory: data, list: list, requireMasks: true)
-        let model = try modelOptions.loadModel()
-        let engine = try ReferenceExecutor(model: model, threads: modelOptions.threads)
+        let loaded = try modelOptions.loadEngine(calibration: calibration)
+        let engine = loaded.engine
         var progress = Progress("eval", total: items.count)
         let started = Date()
         let result = try Evaluation.run(Segmenter(engine: engine), items: items) { done, total in
@@ -41,10 +44,10 @@ struct Eval: ParsableCommand {
                 perImage[name] = ["dice": s.dice, "iou": s.iou, "recall": s.recall, "precision": s.precision]
             }
             try printJSON(["mDSC": mean.dice, "mIoU": mean.iou, "recall": mean.recall, "precision": mean.precision,
-                           "images": result.perImage.count, "per_image": perImage, "model_sha256": model.sha256,
-                           "engine": "float32-reference"])
+                           "images": result.perImage.count, "per_image": perImage, "model_sha256": loaded.modelSHA256,
+                           "engine": loaded.name])
         } else {
-            print("model: \(model.path) (sha256 \(model.sha256.prefix(16))…)")
+            print("model: \(loaded.modelPath) (sha256 \(loaded.modelSHA256.prefix(16))…, \(loaded.name))")
             print("images: \(result.perImage.count)  (\(fixed(Date().timeIntervalSince(started), 1)) s)")
             print("mDSC \(fixed(mean.dice, 4))  mIoU \(fixed(mean.iou, 4))  recall \(fixed(mean.recall, 4))  precision \(fixed(mean.precision, 4))")
         }

@@ -20,6 +20,9 @@ struct Segment: ParsableCommand {
 
     @OptionGroup var modelOptions: ModelOptions
 
+    @Option(name: .long, help: "Calibration table: run the int8 path (a quantized --model needs none).")
+    var calibration: String?
+
     @Flag(name: .long, help: "Also write NAME-overlay.png (mask contour and tint over the image).")
     var overlay = false
 
@@ -37,8 +40,8 @@ struct Segment: ParsableCommand {
 
     mutating func run() throws {
         let files = try Segment.expand(inputs)
-        let model = try modelOptions.loadModel()
-        let engine = try ReferenceExecutor(model: model, threads: modelOptions.threads)
+        let loaded = try modelOptions.loadEngine(calibration: calibration)
+        let engine = loaded.engine
         let segmenter = Segmenter(engine: engine)
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
 
@@ -81,13 +84,13 @@ struct Segment: ParsableCommand {
         let total = Date().timeIntervalSince(started)
         let timing = TimingSummary(milliseconds: inferenceMs)
         if json {
-            try printJSON(["model": model.path, "model_sha256": model.sha256, "images": written,
+            try printJSON(["model": loaded.modelPath, "model_sha256": loaded.modelSHA256, "images": written,
                            "failed": failures, "inference_ms_median": timing.median, "total_s": total,
-                           "engine": "float32-reference", "threads": modelOptions.threads])
+                           "engine": loaded.name, "threads": modelOptions.threads])
         } else {
-            print("model: \(model.path) (sha256 \(model.sha256.prefix(16))…, \(model.config))")
+            print("model: \(loaded.modelPath) (sha256 \(loaded.modelSHA256.prefix(16))…, \(loaded.config))")
             print("segmented \(written.count) of \(files.count) images in \(fixed(total, 2)) s: "
-                  + "inference median \(fixed(timing.median, 1)) ms/image (float32 reference, \(modelOptions.threads) threads)")
+                  + "inference median \(fixed(timing.median, 1)) ms/image (\(loaded.name), \(modelOptions.threads) threads)")
             print("masks\(overlay ? ", overlays" : "")\(probabilities ? ", probabilities" : "") written to \(out)/")
             if overlay, let first = written.first?["overlay"] as? String { print("first overlay: \(first)") }
         }

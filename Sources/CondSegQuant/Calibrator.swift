@@ -1,0 +1,116 @@
+// Calibrator.swift — runs the float reference over calibration images and collects, for every tensor a
+// convolution reads, a histogram of its values (through the executor's observer hook); then turns them into a
+// calibration table with a method (minmax, percentile, entropy) and the per-op precision policy below.
+//
+// Per-op decision (measured on the default model, see calibration/README.md for the numbers):
+//   - channel-attention fc1/fc2: float. Their input is 1×1 spatial (pooled vectors), so int8 saves no time, and
+//     their output goes through a sigmoid gate that multiplies a whole feature map.
+//   - spatial-attention conv1 (7×7, 2→1 channels): float. Tiny (98 MACs per pixel) and its output is a sigmoid gate.
+//   - CDFA attn_fg / attn_bg (per-pixel logits of the window attention): float. They feed a softmax, where an
+//     absolute error in a logit becomes a relative error in every attention weight of the window.
+//   - output_block.c3 (64→1, last layer): float. It feeds the final sigmoid thresholded at 0.5; 64 MACs per pixel.
+//   - every other convolution (the encoder, feature enhancement, decoupling, preprocess, CDFA value/projection and
+//     CBRs, decoder blocks, output block): int8.
+//   - the image (layer0's input) is pixel × scale, so scale = the model's input scale and zero point 0 represent
+//     it exactly; it is never calibrated.
+
+import CondSegCore
+import CondSegImage
+import CondSegRuntime
+import Foundation
+
+/// Which convolutions stay float by default, and why (see the file header).
+public enum PrecisionPolicy: String, Sendable, CaseIterable {
+    /// The measured default: attention gates, attention logits and the last layer stay float.
+    case standard
+    /// Every convolution in int8 (for measuring the policy).
+    case allInt8 = "all-int8"
+
+    /// The reason a convolution stays float under this policy, or nil when it runs in int8.
+    public func floatReason(conv node: Node, graph: Graph) -> String? {
+        guard self == .standard, case .conv(let spec) = node.kind else { return nil }
+        if graph.nodes[node.inputs[0]].stride == 0 { return "channel attention fc: 1x1 spatial, nothing to gain; feeds a sigmoid gate" }
+        if node.name.hasSuffix(".sa.conv1") || (spec.inChannels == 2 && spec.outChannels == 1) {
+            return "spatial attention 7x7 2->1 conv: feeds a sigmoid gate, negligible compute"
+        }
+        if node.name.hasSuffix(".attn_fg") || node.name.hasSuffix(".attn_bg") { return "CDFA attention logits: feed a softmax" }
+        if node.name == "output_block.c3" { return "last conv: feeds the final sigmoid" }
+        return nil
+    }
+}
+
+/// Collects activation statistics of every convolution input over calibration images.
+public final class Calibrator {
+    public let graph: Graph
+    public let names: [String]
+    /// Value ids read by some convolution, in graph order.
+    public let watched: [ValueID]
+    private var isWatched: [Bool]
+    /// Histogram per watched value id.
+    public private(set) var histograms: [ValueID: ActivationHistogram] = [:]
+    /// Image names seen, in order.
+    public private(set) var imageNames: [String] = []
+    public let binCount: Int
+
+    public init(graph: Graph, binCount: Int = 2048) {
+        self.graph = graph
+        self.binCount = binCount
+        names = graph.valueNames
+        var set = Set<ValueID>()
+        for node in graph.nodes { if case .conv = node.kind { set.insert(node.inputs[0]) } }
+        watched = set.sorted()
+        isWatched = [Bool](repeating: false, count: graph.nodes.count)
+        for id in watched { isWatched[id] = true }
+        for id in watched { histograms[id] = ActivationHistogram(binCount: binCount) }
+    }
+
+    /// The observer to install on a ReferenceExecutor (it adds every watched value of each run).
+    public func observe(_ node: Node, _ values: UnsafePointer<Float>, _ shape: ValueShape) {
+        guard isWatched[node.id] else { return }
+        histograms[node.id]!.add(values, count: shape.count)
+    }
+
+    /// Runs `executor` (float, no override) on `input` and records the statistics as image `name`.
+    public func add(executor: ReferenceExecutor, input: [Float], size: Int, name: String) throws {
+        let previous = executor.observer
+        executor.observer = { [unowned self] node, values, shape in self.observe(node, values, shape) }
+        defer { executor.observer = previous }
+        try executor.run(input: input, height: size, width: size)
+        imageNames.append(name)
+    }
+
+    /// The calibration table for `method`: one record per watched tensor. The network input gets the model's
+    /// input scale with zero point 0 (exact); tensors read only by convolutions the policy keeps float are flagged
+    /// `float`.
+    public func table(method: CalibrationMethod, policy: PrecisionPolicy = .standard, model: ConDSegModel,
+                      listFile: String, date: Date = Date(), toolVersion: String) -> CalibrationTable {
+        var entries: [CalibrationEntry] = []
+        for id in watched {
+            let node = graph.nodes[id]
+            let h = histograms[id]!
+            let consumers = graph.nodes.filter { n in
+                if case .conv = n.kind { return n.inputs[0] == id } else { return false }
+            }
+            let reasons = consumers.compactMap { policy.floatReason(conv: $0, graph: graph) }
+            let precision: TensorPrecision = reasons.count == consumers.count ? .float : .int8
+            var comment = "observed [\(h.minimum), \(h.maximum)]"
+            let quantization: ActivationQuantization
+            if case .input = node.kind {
+                let scale = model.config.scale
+                quantization = ActivationQuantization(scale: scale, zeroPoint: 0)
+                comment = "image: pixel x \(model.config.scaleText), exact (not calibrated)"
+            } else {
+                let (lo, hi) = method.range(of: h)
+                quantization = ActivationQuantization(low: lo, high: hi)
+            }
+            if precision == .float, let first = reasons.first { comment += "; float: \(first)" }
+            entries.append(CalibrationEntry(name: names[id], quantization: quantization, precision: precision, comment: comment))
+        }
+        let formatter = ISO8601DateFormatter()
+        var notes: [(String, String)] = [("policy", policy.rawValue), ("bins", String(binCount))]
+        notes.append(("model", URL(fileURLWithPath: model.path).lastPathComponent))
+        return CalibrationTable(toolVersion: toolVersion, modelSHA256: model.sha256, method: method.description,
+                                imageNames: imageNames, listFile: listFile, date: formatter.string(from: date),
+                                entries: entries, notes: notes)
+    }
+}

@@ -1,1 +1,0 @@
-// CondSegQuant: module placeholder until its first real file lands (see the open issues).

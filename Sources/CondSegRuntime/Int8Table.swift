@@ -1,0 +1,277 @@
+// Int8Table.swift — the calibration table: one quantization record per activation tensor (a graph value that a
+// convolution reads), in a human-editable text file headed by the model's SHA-256, the calibration method and
+// the images it came from. The int8 executor reads it (`--calibration TABLE`); `condseg calibrate` writes it;
+// `condseg quantize` embeds it in the deployable file.
+//
+// Format (one record per line; `#` starts a comment; header lines are `# key: value`):
+//   # condseg calibration table
+//   # tool: condseg 0.1.0
+//   # model_sha256: 3f5a…
+//   # method: percentile 99.99
+//   # images: 100
+//   # list: calib.txt
+//   # images_sha256: …            (SHA-256 of the image names joined by "\n")
+//   # image_names: a,b,c,…
+//   # date: 2026-11-26T21:00:00Z
+//   <tensor> <scale> <zero_point> <int8|float> [# comment]
+// A record flagged `float` makes every convolution reading that tensor run in float32 (hand edits welcome).
+
+import CondSegCore
+import Foundation
+
+/// Asymmetric uint8 quantization of one activation tensor: real = scale · (q − zeroPoint), q ∈ 0…255.
+public struct ActivationQuantization: Sendable, Equatable {
+    public var scale: Float
+    public var zeroPoint: Int32
+
+    public init(scale: Float, zeroPoint: Int32) {
+        self.scale = scale
+        self.zeroPoint = zeroPoint
+    }
+
+    /// The quantization covering [low, high], widened to include 0 (so zero is exact and padding is the zero
+    /// point); a degenerate range gets a tiny positive scale.
+    public init(low: Float, high: Float) {
+        let lo = min(low, 0), hi = max(high, 0)
+        let span = hi - lo
+        guard span.isFinite, span > 1e-30 else {
+            self.init(scale: 1e-8, zeroPoint: 0)
+            return
+        }
+        let scale = span / 255
+        let zp = (-lo / scale).rounded(.toNearestOrEven)
+        self.init(scale: scale, zeroPoint: Int32(max(0, min(255, zp))))
+    }
+
+    /// q = clamp(rint(x · (1/scale)) + zeroPoint, 0, 255), the rounding of the C kernels (NaN gives 0).
+    @inline(__always)
+    public func quantize(_ x: Float) -> UInt8 {
+        let v = (x * (1 / scale)).rounded(.toNearestOrEven)
+        guard !v.isNaN else { return 0 }
+        let q = v + Float(zeroPoint)
+        return UInt8(max(0, min(255, q)))
+    }
+
+    /// scale · (q − zeroPoint).
+    @inline(__always)
+    public func dequantize(_ q: UInt8) -> Float { Float(Int32(q) - zeroPoint) * scale }
+
+    /// Smallest and largest representable real values.
+    public var range: ClosedRange<Float> { dequantize(0)...dequantize(255) }
+}
+
+/// Whether the convolutions reading a tensor run in int8 or stay float32.
+public enum TensorPrecision: String, Sendable, Equatable {
+    case int8
+    case float
+}
+
+/// One line of the table.
+public struct CalibrationEntry: Sendable, Equatable {
+    /// The tensor's unique value name (`Graph.valueNames`).
+    public var name: String
+    public var quantization: ActivationQuantization
+    public var precision: TensorPrecision
+    /// Free text after `#` (why a layer is float, the observed range, refinement factor…).
+    public var comment: String
+
+    public init(name: String, quantization: ActivationQuantization, precision: TensorPrecision, comment: String = "") {
+        self.name = name
+        self.quantization = quantization
+        self.precision = precision
+        self.comment = comment
+    }
+}
+
+/// Errors reading or applying a calibration table: one line naming the file and the problem.
+public struct CalibrationTableError: Error, CustomStringConvertible, Equatable {
+    public let file: String
+    public let problem: String
+    public init(file: String, problem: String) { self.file = file; self.problem = problem }
+    public var description: String { "\(file): \(problem)" }
+}
+
+/// A calibration table: header facts and one record per activation tensor, in graph order.
+public struct CalibrationTable: Sendable, Equatable {
+    public var toolVersion: String
+    public var modelSHA256: String
+    /// "minmax", "percentile 99.99", "entropy" (plus refinement notes).
+    public var method: String
+    public var imageCount: Int
+    /// The list file the images came from ("" when a folder was used whole).
+    public var listFile: String
+    /// SHA-256 of the image names joined by "\n".
+    public var imagesSHA256: String
+    public var imageNames: [String]
+    /// ISO 8601 date of the calibration.
+    public var date: String
+    /// Extra header facts (`# key: value` lines with other keys), in file order.
+    public var notes: [(String, String)]
+    public var entries: [CalibrationEntry]
+
+    public init(toolVersion: String, modelSHA256: String, method: String, imageNames: [String], listFile: String,
+                date: String, entries: [CalibrationEntry], notes: [(String, String)] = []) {
+        self.toolVersion = toolVersion
+        self.modelSHA256 = modelSHA256
+        self.method = method
+        self.imageCount = imageNames.count
+        self.listFile = listFile
+        self.imagesSHA256 = SHA256.hex(Array(imageNames.joined(separator: "\n").utf8))
+        self.imageNames = imageNames
+        self.date = date
+        self.entries = entries
+        self.notes = notes
+    }
+
+    public static func == (a: CalibrationTable, b: CalibrationTable) -> Bool {
+        a.toolVersion == b.toolVersion && a.modelSHA256 == b.modelSHA256 && a.method == b.method
+            && a.imageCount == b.imageCount && a.listFile == b.listFile && a.imagesSHA256 == b.imagesSHA256
+            && a.imageNames == b.imageNames && a.date == b.date && a.entries == b.entries
+            && a.notes.map { $0.0 + "\u{0}" + $0.1 } == b.notes.map { $0.0 + "\u{0}" + $0.1 }
+    }
+
+    /// The record of tensor `name`, if any.
+    public func entry(_ name: String) -> CalibrationEntry? { entries.first { $0.name == name } }
+
+    /// Replaces (or appends) a record.
+    public mutating func set(_ entry: CalibrationEntry) {
+        if let i = entries.firstIndex(where: { $0.name == entry.name }) { entries[i] = entry } else { entries.append(entry) }
+    }
+
+    /// The table as text (see the file header for the format). Scales are written with the shortest decimal
+    /// that reads back to the same Float, so a round trip is exact.
+    public var text: String {
+        var lines = ["# condseg calibration table",
+                     "# tool: condseg \(toolVersion)",
+                     "# model_sha256: \(modelSHA256)",
+                     "# method: \(method)",
+                     "# images: \(imageCount)",
+                     "# list: \(listFile)",
+                     "# images_sha256: \(imagesSHA256)",
+                     "# image_names: \(imageNames.joined(separator: ","))",
+                     "# date: \(date)"]
+        for (key, value) in notes { lines.append("# \(key): \(value)") }
+        lines.append("# columns: tensor scale zero_point int8|float [# comment]; `float` keeps the convolutions reading it in float32")
+        let width = (entries.map(\.name.count).max() ?? 0) + 2
+        for e in entries {
+            var line = e.name.padding(toLength: max(width, e.name.count + 1), withPad: " ", startingAt: 0)
+            line += "\(e.quantization.scale) \(e.quantization.zeroPoint) \(e.precision.rawValue)"
+            if !e.comment.isEmpty { line += "  # \(e.comment)" }
+            lines.append(line)
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// Parses table text; `file` names the source in errors.
+    public static func parse(_ text: String, file: String) throws -> CalibrationTable {
+        var header: [String: String] = [:]
+        var notes: [(String, String)] = []
+        var entries: [CalibrationEntry] = []
+        var seen = Set<String>()
+        let known: Set<String> = ["tool", "model_sha256", "method", "images", "list", "images_sha256", "image_names", "date", "columns"]
+        for (index, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let line = raw.trimmingCharacters(in: .whitespaces)
+            if line.isEmpty { continue }
+            if line.hasPrefix("#") {
+                let body = line.dropFirst().trimmingCharacters(in: .whitespaces)
+                if let colon = body.firstIndex(of: ":") {
+                    let key = String(body[..<colon]).trimmingCharacters(in: .whitespaces)
+                    let value = String(body[body.index(after: colon)...]).trimmingCharacters(in: .whitespaces)
+                    if !key.isEmpty, !key.contains(" ") {
+                        if known.contains(key) { header[key] = value } else { notes.append((key, value)) }
+                    }
+                }
+                continue
+            }
+            var content = line
+            var comment = ""
+            // A comment starts at a '#' after whitespace ("name#2" is a tensor name).
+            if let hash = line.indices.first(where: { line[$0] == "#" && $0 > line.startIndex
+                                                      && line[line.index(before: $0)].isWhitespace }) {
+                content = String(line[..<hash]).trimmingCharacters(in: .whitespaces)
+                comment = String(line[line.index(after: hash)...]).trimmingCharacters(in: .whitespaces)
+            }
+            let fields = content.split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init)
+            let where_ = "line \(index + 1)"
+            guard fields.count == 4 else {
+                throw CalibrationTableError(file: file, problem: "\(where_): expected 'tensor scale zero_point int8|float', got '\(content)'")
+            }
+            guard let scale = Float(fields[1]), scale.isFinite, scale > 0 else {
+                throw CalibrationTableError(file: file, problem: "\(where_): scale '\(fields[1])' of \(fields[0]) is not a positive number")
+            }
+            guard let zp = Int32(fields[2]), (0...255).contains(zp) else {
+                throw CalibrationTableError(file: file, problem: "\(where_): zero point '\(fields[2])' of \(fields[0]) is not an integer 0…255")
+            }
+            guard let precision = TensorPrecision(rawValue: fields[3].lowercased()) else {
+                throw CalibrationTableError(file: file, problem: "\(where_): flag '\(fields[3])' of \(fields[0]) is neither int8 nor float")
+            }
+            guard seen.insert(fields[0]).inserted else {
+                throw CalibrationTableError(file: file, problem: "\(where_): tensor \(fields[0]) is listed twice")
+            }
+            entries.append(CalibrationEntry(name: fields[0], quantization: ActivationQuantization(scale: scale, zeroPoint: zp),
+                                            precision: precision, comment: comment))
+        }
+        guard let sha = header["model_sha256"], sha.count == 64 else {
+            throw CalibrationTableError(file: file, problem: "no '# model_sha256:' header line (is this a condseg calibration table?)")
+        }
+        guard !entries.isEmpty else { throw CalibrationTableError(file: file, problem: "the table has no tensor lines") }
+        let tool = (header["tool"] ?? "").replacingOccurrences(of: "condseg ", with: "")
+        let names = (header["image_names"] ?? "").split(separator: ",").map(String.init)
+        var table = CalibrationTable(toolVersion: tool, modelSHA256: sha, method: header["method"] ?? "",
+                                     imageNames: names, listFile: header["list"] ?? "", date: header["date"] ?? "",
+                                     entries: entries, notes: notes)
+        if let count = header["images"].flatMap({ Int($0) }) { table.imageCount = count }
+        if let hash = header["images_sha256"], !hash.isEmpty { table.imagesSHA256 = hash }
+        return table
+    }
+
+    /// Reads and parses a table file.
+    public static func load(path: String) throws -> CalibrationTable {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw CalibrationTableError(file: path, problem: "cannot read the calibration table")
+        }
+        guard let text = String(data: data, encoding: .utf8) else {
+            throw CalibrationTableError(file: path, problem: "not UTF-8 text")
+        }
+        return try parse(text, file: path)
+    }
+
+    /// Writes the table atomically (temporary file in the same folder, then rename).
+    public func write(to path: String) throws {
+        try writeAtomically(Array(text.utf8), to: path)
+    }
+
+    /// Throws unless the table was made for the model with SHA-256 `sha256` (from `model`, named in the error).
+    public func check(modelSHA256 sha256: String, model: String, file: String) throws {
+        guard sha256 == modelSHA256 else {
+            throw CalibrationTableError(file: file, problem: "made for the model with SHA-256 \(modelSHA256), but \(model) has SHA-256 \(sha256); calibrate this model (condseg calibrate)")
+        }
+    }
+
+    /// Throws unless every tensor a convolution of `graph` reads has a record (names as in `Graph.valueNames`).
+    public func check(graph: Graph, file: String) throws {
+        let names = graph.valueNames
+        let byName = Set(entries.map(\.name))
+        for node in graph.nodes {
+            guard case .conv = node.kind else { continue }
+            let input = names[node.inputs[0]]
+            if !byName.contains(input) {
+                throw CalibrationTableError(file: file, problem: "no record for tensor \(input) (read by \(names[node.id])); the table does not match this model's graph")
+            }
+        }
+    }
+}
+
+/// Writes `bytes` to `path` through a temporary file in the same folder and a rename, so a reader never sees a
+/// half-written file.
+public func writeAtomically(_ bytes: [UInt8], to path: String) throws {
+    let url = URL(fileURLWithPath: path)
+    let temp = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())")
+    guard FileManager.default.createFile(atPath: temp.path, contents: Data(bytes)) else {
+        throw CalibrationTableError(file: path, problem: "cannot write (folder missing or not writable?)")
+    }
+    if rename(temp.path, path) != 0 {
+        try? FileManager.default.removeItem(at: temp)
+        throw CalibrationTableError(file: path, problem: "cannot move the finished file into place")
+    }
+}

@@ -1,0 +1,125 @@
+// CalibrateCommand.swift — `condseg calibrate`: run the float network over calibration images, choose int8
+// ranges per tensor (minmax, percentile, entropy), optionally refine scales and fall back to float until a
+// mask-agreement target holds, and write the calibration table.
+
+import ArgumentParser
+import CondSegCore
+import CondSegImage
+import CondSegQuant
+import CondSegRuntime
+import Foundation
+
+struct Calibrate: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Calibrate int8 activation ranges on images and write a calibration table.",
+        discussion: """
+        Runs the float model over the images (DIR/images, or DIR itself; --list picks names) and records a \
+        histogram of every tensor a convolution reads. At least 10 images are required unless --count asks for \
+        fewer. Several methods can share one pass: --method minmax,percentile,entropy with {method} in --out.
+        Example: condseg calibrate --data kvasir-seg --list kvasir-seg/calib.txt --out calibration/table.txt
+        """)
+
+    @OptionGroup var modelOptions: ModelOptions
+
+    @Option(name: .long, help: "Data set folder (images/ inside, or a folder of images).")
+    var data: String
+
+    @Option(name: .long, help: "File listing the image names to use, one per line.")
+    var list: String?
+
+    @Option(name: .long, help: "Use the first N images (fewer than 10 allowed only when asked for here).")
+    var count: Int?
+
+    @Option(name: .long, help: "minmax, percentile or entropy (comma-separated for several; default percentile).")
+    var method: String = "percentile"
+
+    @Option(name: .long, help: "Percentile of |x| kept by the percentile method (default 99.99).")
+    var percentile: Double = 99.99
+
+    @Option(name: .long, help: "Which convolutions stay float: standard (measured default) or all-int8.")
+    var policy: String = "standard"
+
+    @Flag(name: .long, help: "Per-layer scale search (x0.5…x1.2, best cosine vs float on a few images).")
+    var refine = false
+
+    @Option(name: .long, help: "Flip the worst layers to float until 1 - mean Dice(int8 mask, float mask) <= X on a subset.")
+    var maxDiceDrop: Double?
+
+    @Option(name: .long, help: "Images used by --refine and --max-dice-drop (the first N; default 4).")
+    var refineImages: Int = 4
+
+    @Option(name: .long, help: "Output table (text). With several methods it must contain {method}.")
+    var out: String
+
+    mutating func run() throws {
+        let methods = try method.split(separator: ",").map { name -> CalibrationMethod in
+            switch name.trimmingCharacters(in: .whitespaces) {
+            case "minmax": return .minmax
+            case "percentile":
+                guard percentile > 50, percentile <= 100 else { throw ValidationError("--percentile must be in (50, 100]") }
+                return .percentile(percentile)
+            case "entropy": return .entropy
+            default: throw ValidationError("--method: unknown method '\(name)' (minmax, percentile, entropy)")
+            }
+        }
+        guard !methods.isEmpty else { throw ValidationError("--method names no method") }
+        if methods.count > 1 && !out.contains("{method}") {
+            throw ValidationError("--out must contain {method} when several methods are given")
+        }
+        guard let policy = PrecisionPolicy(rawValue: policy) else {
+            throw ValidationError("--policy must be one of \(PrecisionPolicy.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        if let maxDiceDrop, !(0...1).contains(maxDiceDrop) { throw ValidationError("--max-dice-drop must be between 0 and 1") }
+        guard refineImages >= 1 else { throw ValidationError("--refine-images must be at least 1") }
+
+        var items = try Dataset.items(directory: data, list: list)
+        if let count {
+            guard count >= 1 else { throw ValidationError("--count must be at least 1") }
+            guard count <= items.count else {
+                throw ValidationError("--count \(count) but only \(items.count) images in \(list ?? data)")
+            }
+            items = Array(items.prefix(count))
+            if count < 10 { printError("warning: calibrating on only \(count) images (asked for with --count); ranges may not generalise") }
+        } else if items.count < 10 {
+            throw ValidationError("only \(items.count) images in \(list ?? data): calibration needs at least 10 (pass --count \(items.count) to accept fewer)")
+        }
+
+        let model = try modelOptions.loadModel()
+        let executor = try ReferenceExecutor(model: model, threads: modelOptions.threads)
+        let segmenter = Segmenter(engine: executor)
+        let calibrator = Calibrator(graph: executor.graph)
+        var progress = Progress("calibrate", total: items.count)
+        var upsampled = 0
+        var firstInputs: [[Float]] = []
+        for (index, item) in items.enumerated() {
+            let image = try ImageCodec.decodeRGB(path: item.imagePath)
+            if image.width < segmenter.size || image.height < segmenter.size { upsampled += 1 }
+            let input = segmenter.modelInput(image)
+            try calibrator.add(executor: executor, input: input, size: segmenter.size, name: item.name)
+            if index < refineImages { firstInputs.append(input) }
+            progress.update(index + 1, detail: item.name)
+        }
+        if upsampled > 0 {
+            printError("warning: \(upsampled) images are smaller than the model input \(segmenter.size)x\(segmenter.size) and were upsampled")
+        }
+        let listName = list.map { URL(fileURLWithPath: $0).lastPathComponent } ?? ""
+        for m in methods {
+            var table = calibrator.table(method: m, policy: policy, model: model, listFile: listName, toolVersion: condsegVersion)
+            if refine || maxDiceDrop != nil {
+                let (refined, errors) = try Refinement.refine(model: model, table: table, inputs: firstInputs,
+                                                              size: segmenter.size, threads: modelOptions.threads,
+                                                              search: refine) { printError($0) }
+                table = refined
+                if let maxDiceDrop {
+                    table = try Refinement.fallback(model: model, table: table, errors: errors, inputs: firstInputs,
+                                                    size: segmenter.size, threads: modelOptions.threads,
+                                                    maxDrop: maxDiceDrop) { printError($0) }.0
+                }
+            }
+            let path = out.replacingOccurrences(of: "{method}", with: m.description.split(separator: " ")[0].description)
+            try table.write(to: path)
+            let int8Count = table.entries.filter { $0.precision == .int8 }.count
+            print("wrote \(path): \(table.entries.count) tensors (\(int8Count) int8, \(table.entries.count - int8Count) float), method \(table.method), \(items.count) images")
+        }
+    }
+}
