@@ -82,6 +82,10 @@ public final class Trainer {
     var schedule = ScheduleState()
     var startEpoch = 0
 
+    /// Number of training and validation images.
+    public var trainingCount: Int { training.samples.count }
+    public var validationCount: Int { validation.samples.count }
+
     /// Paths of the side files next to the output: checkpoint, CSV log, plot.
     public var checkpointPath: String { sidePath("checkpoint.safetensors") }
     public var logPath: String { sidePath("log.csv") }

@@ -1,0 +1,113 @@
+// TrainCommand.swift — `condseg train`: ConDSeg's two training stages (Consistency Reinforcement, then the whole
+// network with the decoupling losses), exporting float weights with `condseg.*` metadata. Parses options and
+// hands them to CondSegTrain.Trainer.
+
+import ArgumentParser
+import CondSegCore
+import CondSegTrain
+import Foundation
+
+struct Train: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Train ConDSeg (stage 1: encoder consistency; stage 2: whole network) and export float weights.",
+        discussion: """
+        DIR holds images/ and masks/ (Kvasir-SEG layout) or image/mask pairs; --train-list/--val-list name the \
+        images of each split (default: train on all, validate on the same). Stage 2 takes the stage-1 output (or \
+        any ConDSeg file, e.g. to fine-tune) as --init; tensors it lacks (the auxiliary head) are freshly \
+        initialised. Beside --out the trainer writes OUT.checkpoint.safetensors (resume with --resume), \
+        OUT.log.csv and OUT.curves.png. --out always holds the weights with the best validation mIoU.
+        Example: condseg train --stage 2 --data kvasir-seg --train-list kvasir-seg/train.txt \
+        --val-list kvasir-seg/val.txt --init stage1.safetensors --out model.safetensors
+        """)
+
+    @Option(name: .long, help: "1 (encoder + head, consistency reinforcement) or 2 (whole network).")
+    var stage: Int = 2
+    @Option(name: .long, help: "Data set folder (images/ and masks/).")
+    var data: String
+    @Option(name: .customLong("train-list"), help: "Names of the training images, one per line.")
+    var trainList: String?
+    @Option(name: .customLong("val-list"), help: "Names of the validation images, one per line.")
+    var valList: String?
+    @Option(name: .long, help: "Encoder: resnet18, resnet34 or resnet50 (default: from --init, else resnet18).")
+    var encoder: String?
+    @Option(name: .long, help: "Decoder width W (default: from --init, else 64).")
+    var width: Int?
+    @Option(name: .long, help: "Middle channels M of the decoupling branches (default: from --init, else 256).")
+    var mid: Int?
+    @Option(name: .long, help: "Input size, a multiple of 16 (default: from --init, else 256).")
+    var size: Int?
+    @Option(name: .long, help: "Images per batch.")
+    var batch: Int = 8
+    @Option(name: .long, help: "Epochs.")
+    var epochs: Int = 100
+    @Option(name: .long, help: "Learning rate of the decoder (and of everything in stage 1).")
+    var lr: Float = 1e-4
+    @Option(name: .customLong("encoder-lr"), help: "Learning rate of the encoder (default: 1e-5 in stage 2, --lr in stage 1).")
+    var encoderLR: Float?
+    @Option(name: .long, help: "Initial weights (safetensors); repeat to layer several files.")
+    var `init`: [String] = []
+    @Option(name: .long, help: "Checkpoint to resume (OUT.checkpoint.safetensors of an earlier run).")
+    var resume: String?
+    @Option(name: .long, help: "Where to write the trained weights.")
+    var out: String
+    @Option(name: .long, help: "Learning-rate schedule: plateau or cosine.")
+    var schedule: String = "plateau"
+    @Option(name: .long, help: "Epochs without a better validation mIoU before stopping.")
+    var patience: Int = 10
+    @Option(name: .long, help: "Random seed (initialisation, shuffling, augmentation).")
+    var seed: UInt64 = 1
+    @Option(name: .long, help: "Threads.")
+    var threads: Int = 2
+
+    mutating func run() throws {
+        var options = TrainingOptions()
+        options.stage = stage
+        options.dataDirectory = data
+        options.trainList = trainList
+        options.valList = valList
+        // Configuration: the first --init file's metadata, overridden by explicit options.
+        var config = ModelConfig(encoder: .resnet18, width: 64, mid: 256, heads: 4, inputSize: 256)
+        if let first = self.`init`.first {
+            let file = try SafeTensorsFile(path: first)
+            if file.metadata["condseg.encoder"] != nil || file.metadata.isEmpty {
+                config = try ModelConfig(metadata: file.metadata, file: first)
+            }
+        }
+        if let encoder {
+            guard let kind = EncoderKind(rawValue: encoder.lowercased()) else {
+                throw ValidationError("--encoder must be resnet18, resnet34 or resnet50, not \(encoder)")
+            }
+            config.encoder = kind
+        }
+        if let width { config.width = width }
+        if let mid { config.mid = mid }
+        if let size { config.inputSize = size }
+        guard config.width % config.heads == 0 else { throw ValidationError("--width must be divisible by \(config.heads)") }
+        options.config = config
+        options.batch = batch
+        options.epochs = epochs
+        options.lr = lr
+        options.encoderLR = encoderLR ?? (stage == 1 ? lr : 1e-5)
+        options.initFiles = self.`init`
+        options.resume = resume
+        options.output = out
+        guard let kind = LearningRateSchedule(rawValue: schedule) else {
+            throw ValidationError("--schedule must be plateau or cosine, not \(schedule)")
+        }
+        options.schedule = kind
+        options.patience = patience
+        options.seed = seed
+        options.threads = max(1, threads)
+        let trainer = try Trainer(options: options)
+        FileHandle.standardError.write(Data("""
+            training stage \(stage): \(config), \(trainer.trainingCount) training / \(trainer.validationCount) validation images, \
+            batch \(batch), \(ConDSegModel.parameterCount(trainer.graph)) parameters\
+            \(trainer.initialisedNames.isEmpty ? "" : ", \(trainer.initialisedNames.count) tensors freshly initialised")\n
+            """.utf8))
+        let history = try trainer.run()
+        if let best = history.max(by: { $0.valIoU < $1.valIoU }) {
+            print("best epoch \(best.epoch): val mDSC \(String(format: "%.4f", best.valDice)) mIoU \(String(format: "%.4f", best.valIoU)) -> \(out)")
+        }
+        print("log \(trainer.logPath), curves \(trainer.plotPath), checkpoint \(trainer.checkpointPath)")
+    }
+}
