@@ -108,15 +108,15 @@ final class FakeVideoDevice: VideoDeviceIO, @unchecked Sendable {
         while completeStepsTogether > 1 {
             completeStepsTogether -= 1
             let step: Step? = synchronized { steps.isEmpty ? nil : steps.removeFirst() }
-            if let step { _ = try answer(step) }
+            if let step { _ = answer(step) }
         }
         let step: Step? = synchronized { steps.isEmpty ? nil : steps.removeFirst() }
         guard let step = step ?? endless?() else { return .timeout }
-        return try answer(step)
+        return answer(step)
     }
 
-    private func answer(_ step: Step) throws -> PollOutcome {
-        try synchronized {
+    private func answer(_ step: Step) -> PollOutcome {
+        synchronized {
             switch step {
             case .timeout:
                 return .timeout
