@@ -155,7 +155,7 @@ struct Live: ParsableCommand {
     @Flag(name: .long, help: "Print the run's statistics as JSON on stdout at the end.")
     var json = false
 
-    @Option(name: .long, help: "int8 calibration table (the int8 live path is not available yet).")
+    @Option(name: .long, help: "Calibration table: run the int8 path (a quantized --model needs none).")
     var calibration: String?
 
     @Flag(name: .customLong("fake-segmenter"), help: "Test mode: no model; foreground where the frame is bright (used by the vivid VM tests).")
@@ -174,9 +174,7 @@ struct Live: ParsableCommand {
         guard (0...1).contains(opacity) else { throw ValidationError("--opacity must be within 0...1") }
         if let frames, frames < 1 { throw ValidationError("--frames must be at least 1") }
         if source != nil && (format != nil || size != nil) { throw ValidationError("--format/--size apply to --device only") }
-        if calibration != nil {
-            throw ValidationError("--calibration: the int8 live path is not wired yet; run without it (float reference)")
-        }
+        if calibration != nil && fakeSegmenter { throw ValidationError("--calibration needs a model, not --fake-segmenter") }
     }
 
     mutating func run() throws {
@@ -186,9 +184,20 @@ struct Live: ParsableCommand {
             segmenter = BrightnessSegmenter(inputSize: fakeInputSize)
             identity = RunIdentity(runtimeVersion: condsegVersion, modelSHA256: "fake-brightness-segmenter")
         } else {
-            let model = try modelOptions.loadModel()
-            segmenter = EngineFrameSegmenter(engine: try ReferenceExecutor(model: model, threads: modelOptions.threads))
-            identity = RunIdentity(runtimeVersion: condsegVersion, modelSHA256: model.sha256)
+            let loaded = try modelOptions.loadEngine(calibration: calibration)
+            segmenter = EngineFrameSegmenter(engine: loaded.engine)
+            // The calibration hash: SHA-256 of the table file; a quantized model file carries its table, so its
+            // own SHA-256 (the model= field) identifies both.
+            var calibrationHash = loaded.name == "int8" ? "in-model" : "none"
+            if let calibration {
+                guard let bytes = FileManager.default.contents(atPath: calibration) else {
+                    throw ValidationError("\(calibration): cannot read the calibration table")
+                }
+                calibrationHash = SHA256.hex([UInt8](bytes))
+            }
+            identity = RunIdentity(runtimeVersion: condsegVersion, modelSHA256: loaded.modelSHA256,
+                                   calibrationHash: calibrationHash)
+            printError("\(identity.prefix) engine \(loaded.name), input \(segmenter.inputSize)x\(segmenter.inputSize)")
         }
 
         let frameSource: FrameSource
