@@ -24,7 +24,7 @@ extern const ckf_kernel_set ckf_avx2_kernels;
 #endif
 
 /// Softmax of one band of pixel rows [p0, p1) for head h, the reference's arithmetic (expf, division), into
-/// a[(i·k² + j)·(p1−p0)·W + (py−p0)·W + x]; columns [x_begin, x_end) only.
+/// a[((py−p0)·k⁴ + i·k² + j)·W + x] (one pixel row's k⁴ weight rows together); columns [x_begin, x_end) only.
 void ckf_softmax_rows_scalar(const ckf_attention_args *args, int h, int p0, int p1, int x_begin, int x_end, float *a);
 
 /// Gather of the window attention for one output row qy, channels [c0, c1) of head h, columns [x_begin, x_end),

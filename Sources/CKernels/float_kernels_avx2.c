@@ -58,17 +58,17 @@ AVX2_TARGET static void avx2_sigmoid(const float *x, float *y, size_t n) {
 // Softmax of pixel rows [p0, p1), 8 pixels at a time (scalar tail): same steps as the scalar one but exp.
 AVX2_TARGET static void avx2_softmax_rows(const ckf_attention_args *args, int h, int p0, int p1, float *a) {
     const int k = args->window, kk = k * k, W = args->width;
-    const size_t plane = (size_t)args->height * (size_t)W, band = (size_t)(p1 - p0) * (size_t)W;
+    const size_t plane = (size_t)args->height * (size_t)W;
     const __m256 scale = _mm256_set1_ps(args->scale);
     const float *base = args->logits + (size_t)h * (size_t)kk * (size_t)kk * plane;
     const int vector_end = W / 8 * 8;
     __m256 t[CKF_MAX_WINDOW * CKF_MAX_WINDOW];
     for (int i = 0; i < kk; i++) {
         const float *row = base + (size_t)i * (size_t)kk * plane;
-        float *out = a + (size_t)i * (size_t)kk * band;
         for (int py = p0; py < p1; py++) {
+            float *out = a + ((size_t)(py - p0) * (size_t)kk * (size_t)kk + (size_t)i * (size_t)kk) * (size_t)W;
             for (int x = 0; x < vector_end; x += 8) {
-                const size_t p = (size_t)py * (size_t)W + (size_t)x, o = (size_t)(py - p0) * (size_t)W + (size_t)x;
+                const size_t p = (size_t)py * (size_t)W + (size_t)x, o = (size_t)x;
                 __m256 m = _mm256_set1_ps(-INFINITY);
                 for (int j = 0; j < kk; j++) {
                     t[j] = _mm256_mul_ps(_mm256_loadu_ps(row + (size_t)j * plane + p), scale);
@@ -79,29 +79,29 @@ AVX2_TARGET static void avx2_softmax_rows(const ckf_attention_args *args, int h,
                     t[j] = avx2_exp(_mm256_sub_ps(t[j], m));
                     sum = _mm256_add_ps(sum, t[j]);
                 }
-                for (int j = 0; j < kk; j++) _mm256_storeu_ps(out + (size_t)j * band + o, _mm256_div_ps(t[j], sum));
+                for (int j = 0; j < kk; j++) _mm256_storeu_ps(out + (size_t)j * (size_t)W + o, _mm256_div_ps(t[j], sum));
             }
         }
     }
     if (vector_end < W) ckf_softmax_rows_scalar(args, h, p0, p1, vector_end, W, a);
 }
 
-// One output row for channels [c0, c1): interior columns 8 at a time, 4 channels per softmax load; the columns
-// within 2·half of the border (where some slots fall outside) by the scalar code.
+// One output row for channels [c0, c1), 8 columns × 4 channels per inner step (one softmax load feeds four
+// FMAs). Segments start at 0, 8, 16, … and the last one at W − 8 (overlapping columns are recomputed with the
+// same terms in the same order, so they get the same bits). Segments touching the border load with per-lane
+// masks (slots outside the image read as 0 and add nothing); images narrower than 8 use the scalar code.
 AVX2_TARGET static void avx2_attention_row(const ckf_attention_args *args, int c0, int c1, int qy, int p0, int p1,
                                            const float *a) {
     const int k = args->window, kk = k * k, half = k / 2, W = args->width, H = args->height;
-    const size_t plane = (size_t)H * (size_t)W, band = (size_t)(p1 - p0) * (size_t)W;
-    const int interior_begin = 2 * half, interior_end = W - 2 * half;
-    const int vector_end = interior_end > interior_begin ? interior_begin + (interior_end - interior_begin) / 8 * 8
-                                                         : interior_begin;
-    if (vector_end == interior_begin) {
+    const size_t plane = (size_t)H * (size_t)W;
+    if (W < 8) {
         ckf_attention_row_scalar(args, c0, c1, qy, p0, p1, 0, W, a);
         return;
     }
     // The (i, j) slots whose rows are inside the image, in the reference's order, as offsets from column qx.
-    ptrdiff_t a_offset[CKF_MAX_WINDOW * CKF_MAX_WINDOW * CKF_MAX_WINDOW * CKF_MAX_WINDOW];
-    ptrdiff_t v_offset[CKF_MAX_WINDOW * CKF_MAX_WINDOW * CKF_MAX_WINDOW * CKF_MAX_WINDOW];
+    enum { MAX_TERMS = CKF_MAX_WINDOW * CKF_MAX_WINDOW * CKF_MAX_WINDOW * CKF_MAX_WINDOW };
+    ptrdiff_t a_offset[MAX_TERMS], v_offset[MAX_TERMS];
+    int column_shift[MAX_TERMS], value_shift[MAX_TERMS];   // px = qx − column_shift, vx = px + value_shift
     int terms = 0;
     for (int i = 0; i < kk; i++) {
         const int iy = i / k - half, ix = i % k - half, py = qy - iy;
@@ -109,43 +109,72 @@ AVX2_TARGET static void avx2_attention_row(const ckf_attention_args *args, int c
         for (int j = 0; j < kk; j++) {
             const int jy = j / k - half, jx = j % k - half, vy = py + jy;
             if (vy < 0 || vy >= H) continue;
-            a_offset[terms] = (ptrdiff_t)(i * kk + j) * (ptrdiff_t)band + (ptrdiff_t)(py - p0) * W - ix;
+            a_offset[terms] = ((ptrdiff_t)(py - p0) * kk * kk + i * kk + j) * W - ix;
             v_offset[terms] = (ptrdiff_t)vy * W - ix + jx;
+            column_shift[terms] = ix;
+            value_shift[terms] = jx;
             terms++;
         }
     }
-    int c = c0;
-    for (; c + 4 <= c1; c += 4) {
-        const float *v0 = args->values + (size_t)c * plane, *v1 = v0 + plane, *v2 = v1 + plane, *v3 = v2 + plane;
-        float *y0 = args->output + (size_t)c * plane + (size_t)qy * (size_t)W;
-        for (int x = interior_begin; x < vector_end; x += 8) {
-            __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0, acc2 = acc0, acc3 = acc0;
+    __m256i masks[MAX_TERMS];
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), minus_one = _mm256_set1_epi32(-1);
+    const __m256i width = _mm256_set1_epi32(W);
+    for (int x = 0;; x += 8) {
+        if (x > W - 8) x = W - 8;
+        const int interior = x >= 2 * half && x + 8 <= W - 2 * half;
+        if (!interior) {
+            const __m256i qx = _mm256_add_epi32(lane, _mm256_set1_epi32(x));
             for (int t = 0; t < terms; t++) {
-                const __m256 w = _mm256_loadu_ps(a + a_offset[t] + x);
-                const ptrdiff_t o = v_offset[t] + x;
-                acc0 = _mm256_fmadd_ps(w, _mm256_loadu_ps(v0 + o), acc0);
-                acc1 = _mm256_fmadd_ps(w, _mm256_loadu_ps(v1 + o), acc1);
-                acc2 = _mm256_fmadd_ps(w, _mm256_loadu_ps(v2 + o), acc2);
-                acc3 = _mm256_fmadd_ps(w, _mm256_loadu_ps(v3 + o), acc3);
+                const __m256i px = _mm256_sub_epi32(qx, _mm256_set1_epi32(column_shift[t]));
+                const __m256i vx = _mm256_add_epi32(px, _mm256_set1_epi32(value_shift[t]));
+                __m256i m = _mm256_and_si256(_mm256_cmpgt_epi32(px, minus_one), _mm256_cmpgt_epi32(width, px));
+                m = _mm256_and_si256(m, _mm256_cmpgt_epi32(vx, minus_one));
+                masks[t] = _mm256_and_si256(m, _mm256_cmpgt_epi32(width, vx));
             }
-            _mm256_storeu_ps(y0 + x, acc0);
-            _mm256_storeu_ps(y0 + plane + x, acc1);
-            _mm256_storeu_ps(y0 + 2 * plane + x, acc2);
-            _mm256_storeu_ps(y0 + 3 * plane + x, acc3);
         }
-    }
-    for (; c < c1; c++) {
-        const float *v0 = args->values + (size_t)c * plane;
-        float *y0 = args->output + (size_t)c * plane + (size_t)qy * (size_t)W;
-        for (int x = interior_begin; x < vector_end; x += 8) {
+        int c = c0;
+        for (; c + 4 <= c1; c += 4) {
+            const float *v0 = args->values + (size_t)c * plane + x, *v1 = v0 + plane, *v2 = v1 + plane, *v3 = v2 + plane;
+            const float *ax = a + x;
+            __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0, acc2 = acc0, acc3 = acc0;
+            if (interior) {
+                for (int t = 0; t < terms; t++) {
+                    const __m256 w = _mm256_loadu_ps(ax + a_offset[t]);
+                    const ptrdiff_t o = v_offset[t];
+                    acc0 = _mm256_fmadd_ps(w, _mm256_loadu_ps(v0 + o), acc0);
+                    acc1 = _mm256_fmadd_ps(w, _mm256_loadu_ps(v1 + o), acc1);
+                    acc2 = _mm256_fmadd_ps(w, _mm256_loadu_ps(v2 + o), acc2);
+                    acc3 = _mm256_fmadd_ps(w, _mm256_loadu_ps(v3 + o), acc3);
+                }
+            } else {
+                for (int t = 0; t < terms; t++) {
+                    const __m256i m = masks[t];
+                    const __m256 w = _mm256_maskload_ps(ax + a_offset[t], m);
+                    const ptrdiff_t o = v_offset[t];
+                    acc0 = _mm256_fmadd_ps(w, _mm256_maskload_ps(v0 + o, m), acc0);
+                    acc1 = _mm256_fmadd_ps(w, _mm256_maskload_ps(v1 + o, m), acc1);
+                    acc2 = _mm256_fmadd_ps(w, _mm256_maskload_ps(v2 + o, m), acc2);
+                    acc3 = _mm256_fmadd_ps(w, _mm256_maskload_ps(v3 + o, m), acc3);
+                }
+            }
+            float *y0 = args->output + (size_t)c * plane + (size_t)qy * (size_t)W + x;
+            _mm256_storeu_ps(y0, acc0);
+            _mm256_storeu_ps(y0 + plane, acc1);
+            _mm256_storeu_ps(y0 + 2 * plane, acc2);
+            _mm256_storeu_ps(y0 + 3 * plane, acc3);
+        }
+        for (; c < c1; c++) {
+            const float *v0 = args->values + (size_t)c * plane + x;
+            const float *ax = a + x;
             __m256 acc0 = _mm256_setzero_ps();
-            for (int t = 0; t < terms; t++)
-                acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + a_offset[t] + x), _mm256_loadu_ps(v0 + v_offset[t] + x), acc0);
-            _mm256_storeu_ps(y0 + x, acc0);
+            for (int t = 0; t < terms; t++) {
+                const __m256i m = interior ? minus_one : masks[t];
+                acc0 = _mm256_fmadd_ps(_mm256_maskload_ps(ax + a_offset[t], m), _mm256_maskload_ps(v0 + v_offset[t], m), acc0);
+            }
+            _mm256_storeu_ps(args->output + (size_t)c * plane + (size_t)qy * (size_t)W + x, acc0);
         }
+        if (x == W - 8) break;
     }
-    ckf_attention_row_scalar(args, c0, c1, qy, p0, p1, 0, interior_begin, a);
-    ckf_attention_row_scalar(args, c0, c1, qy, p0, p1, vector_end, W, a);
 }
 
 AVX2_TARGET static void avx2_window_attention(const ckf_attention_args *args, int row_begin, int row_end, float *scratch) {

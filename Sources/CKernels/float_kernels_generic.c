@@ -22,15 +22,15 @@ static void generic_sigmoid(const float *x, float *y, size_t n) {
 
 void ckf_softmax_rows_scalar(const ckf_attention_args *args, int h, int p0, int p1, int x_begin, int x_end, float *a) {
     const int k = args->window, kk = k * k, W = args->width;
-    const size_t plane = (size_t)args->height * (size_t)W, band = (size_t)(p1 - p0) * (size_t)W;
+    const size_t plane = (size_t)args->height * (size_t)W;
     const float scale = args->scale;
     const float *base = args->logits + (size_t)h * (size_t)kk * (size_t)kk * plane;
     for (int i = 0; i < kk; i++) {
         const float *row = base + (size_t)i * (size_t)kk * plane;
-        float *out = a + (size_t)i * (size_t)kk * band;
         for (int py = p0; py < p1; py++) {
+            float *out = a + ((size_t)(py - p0) * (size_t)kk * (size_t)kk + (size_t)i * (size_t)kk) * (size_t)W;
             for (int x = x_begin; x < x_end; x++) {
-                const size_t p = (size_t)py * (size_t)W + (size_t)x, o = (size_t)(py - p0) * (size_t)W + (size_t)x;
+                const size_t p = (size_t)py * (size_t)W + (size_t)x, o = (size_t)x;
                 float m = -INFINITY;
                 for (int j = 0; j < kk; j++) {
                     const float t = row[(size_t)j * plane + p] * scale;
@@ -39,10 +39,10 @@ void ckf_softmax_rows_scalar(const ckf_attention_args *args, int h, int p0, int 
                 float sum = 0.0f;
                 for (int j = 0; j < kk; j++) {
                     const float e = expf(row[(size_t)j * plane + p] * scale - m);
-                    out[(size_t)j * band + o] = e;
+                    out[(size_t)j * (size_t)W + o] = e;
                     sum = sum + e;
                 }
-                for (int j = 0; j < kk; j++) out[(size_t)j * band + o] = out[(size_t)j * band + o] / sum;
+                for (int j = 0; j < kk; j++) out[(size_t)j * (size_t)W + o] = out[(size_t)j * (size_t)W + o] / sum;
             }
         }
     }
@@ -51,20 +51,23 @@ void ckf_softmax_rows_scalar(const ckf_attention_args *args, int h, int p0, int 
 void ckf_attention_row_scalar(const ckf_attention_args *args, int c0, int c1, int qy, int p0, int p1,
                               int x_begin, int x_end, const float *a) {
     const int k = args->window, kk = k * k, half = k / 2, W = args->width, H = args->height;
-    const size_t plane = (size_t)H * (size_t)W, band = (size_t)(p1 - p0) * (size_t)W;
+    const size_t plane = (size_t)H * (size_t)W;
+    // Slot offsets (row, column) of the window, and the slots (i, j) whose rows are inside the image.
+    int dy[CKF_MAX_WINDOW * CKF_MAX_WINDOW], dx[CKF_MAX_WINDOW * CKF_MAX_WINDOW];
+    for (int s = 0; s < kk; s++) { dy[s] = s / k - half; dx[s] = s % k - half; }
     for (int c = c0; c < c1; c++) {
         const float *v = args->values + (size_t)c * plane;
         float *y = args->output + (size_t)c * plane + (size_t)qy * (size_t)W;
         for (int qx = x_begin; qx < x_end; qx++) {
             float acc = 0.0f;
             for (int i = 0; i < kk; i++) {
-                const int py = qy - (i / k - half), px = qx - (i % k - half);
+                const int py = qy - dy[i], px = qx - dx[i];
                 if (py < 0 || py >= H || px < 0 || px >= W) continue;
+                const float *a_row = a + ((size_t)(py - p0) * (size_t)kk * (size_t)kk + (size_t)i * (size_t)kk) * (size_t)W + (size_t)px;
                 for (int j = 0; j < kk; j++) {
-                    const int vy = py + j / k - half, vx = px + j % k - half;
+                    const int vy = py + dy[j], vx = px + dx[j];
                     if (vy < 0 || vy >= H || vx < 0 || vx >= W) continue;
-                    const float aij = a[(size_t)(i * kk + j) * band + (size_t)(py - p0) * (size_t)W + (size_t)px];
-                    const float product = aij * v[(size_t)vy * (size_t)W + (size_t)vx];
+                    const float product = a_row[(size_t)j * (size_t)W] * v[(size_t)vy * (size_t)W + (size_t)vx];
                     acc = acc + product;
                 }
             }
