@@ -1,0 +1,35 @@
+// FastFloatEngines.swift — what `condseg bench` needs from any float executor (timing profile, graph, planned
+// memory), so the reference and the optimised executor can be measured side by side in one run.
+
+import CondSegCore
+
+/// An inference engine that can profile itself per node.
+public protocol ProfiledEngine: InferenceEngine {
+    /// The graph it runs (MACs per node, module groups).
+    var graph: Graph { get }
+    /// When true, `nodeSeconds` accumulates per-node wall time.
+    var profiling: Bool { get set }
+    /// Seconds per node id accumulated while `profiling` was on.
+    var nodeSeconds: [Double] { get }
+    /// Activation and scratch bytes planned for the last input size.
+    var plannedBytes: Int { get }
+}
+
+extension ReferenceExecutor: ProfiledEngine {}
+extension FastFloatExecutor: ProfiledEngine {}
+
+/// Which float executor to run.
+public enum FloatEngineKind: String, CaseIterable, Sendable {
+    /// CondSegCore's float reference (the oracle).
+    case reference
+    /// The optimised float executor (`FastFloatExecutor`).
+    case fast
+
+    /// A new executor of this kind for `model`.
+    public func make(model: ConDSegModel, threads: Int) throws -> ProfiledEngine {
+        switch self {
+        case .reference: return try ReferenceExecutor(model: model, threads: threads)
+        case .fast: return try FastFloatExecutor(model: model, threads: threads)
+        }
+    }
+}
