@@ -2,9 +2,10 @@
 // driver and runs `condseg capture` / `condseg live` against a real V4L2 device (two formats and sizes with
 // a colour-bar content check, a DQBUF error-flagged buffer, a fatal EIO, unplug/replug, SIGTERM).
 // It needs `apt-get install -y qemu-system-x86 busybox-static cpio kmod` (and python3 with numpy/opencv);
-// without them the test fails and says so. When `swift test` has built a condseg that has the `live`
-// subcommand beside the test bundle, the VM uses it (the script copies its shared libraries); otherwise the
-// script builds one (.build-vivid, minutes the first time). The VM part takes about 1.5 minutes.
+// without them the test fails and says so. When a release condseg with the `live` subcommand exists in the
+// same build folder (`swift test -c release`, as CI runs), the VM uses it (the script copies its shared
+// libraries); otherwise the script builds one (.build-vivid, minutes the first time). The VM part takes
+// about 1.5 minutes.
 import Foundation
 import XCTest
 
@@ -38,10 +39,13 @@ final class VividVMTests: XCTestCase {
         }
     }
 
-    /// The condseg executable built beside this test bundle, if it exists and has the live subcommand.
+    /// A release condseg built in this build folder, if it exists and has the live subcommand. Debug builds
+    /// are not used: under software emulation they run too slowly for the VM's time budget.
     func builtCondseg() -> String? {
         let folder = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-        let candidates = [folder, folder.deletingLastPathComponent()].map { $0.appendingPathComponent("condseg").path }
+        let buildRoot = folder.deletingLastPathComponent()
+        let candidates = [folder.appendingPathComponent("condseg"), buildRoot.appendingPathComponent("release/condseg")]
+            .map(\.path).filter { $0.contains("/release/") }
         for path in candidates where FileManager.default.isExecutableFile(atPath: path) {
             let probe = Process()
             probe.executableURL = URL(fileURLWithPath: path)
