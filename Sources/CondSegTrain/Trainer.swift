@@ -35,6 +35,8 @@ public struct TrainingOptions: Sendable {
     public var stopAfterEpochs: Int?
     /// Print a progress line to standard error.
     public var progress = true
+    /// Print seconds per op kind (forward/backward) after each epoch.
+    public var profile = false
     /// Apply the augmentations (off only for tests that need a fixed objective).
     public var augment = true
     public init() {}
@@ -183,6 +185,8 @@ public final class Trainer {
     public func run() throws -> [EpochRecord] {
         let network = TrainingNetwork(graph: graph, parameters: store, threads: options.threads)
         let augmentedNetwork = TrainingNetwork(graph: graph, parameters: store, threads: options.threads)
+        network.profiling = options.profile
+        augmentedNetwork.profiling = options.profile
         var epochsThisRun = 0
         var epoch = startEpoch
         while epoch < options.epochs {
@@ -232,6 +236,14 @@ public final class Trainer {
                 }
             }
             let seconds = Date().timeIntervalSince(started)
+            if options.profile {
+                var total = network.profile
+                for (k, v) in augmentedNetwork.profile { total[k, default: 0] += v }
+                let lines = total.sorted { $0.value > $1.value }.map {
+                    "  " + $0.key.padding(toLength: 28, withPad: " ", startingAt: 0) + String(format: "%8.2f s", $0.value)
+                }
+                FileHandle.standardError.write(Data(("\nprofile (cumulative):\n" + lines.joined(separator: "\n") + "\n").utf8))
+            }
             let scores = validate(network: network)
             let record = EpochRecord(epoch: epoch + 1, trainLoss: lossSum / Double(max(images, 1)), valDice: scores.dice,
                                      valIoU: scores.iou, learningRate: options.lr * multiplier,

@@ -21,6 +21,21 @@ public final class TrainingNetwork: @unchecked Sendable {
     private var normalised: [Tensor?] = []
     var batchNormSaved: [TrainOps.BatchNormSaved?] = []
     private var trainedForward = false
+    /// When true, `profile` accumulates seconds per op kind ("forward conv", "backward attention", …).
+    public var profiling = false
+    /// Seconds per op kind and direction while `profiling` was on.
+    public private(set) var profile: [String: Double] = [:]
+
+    private func record(_ direction: String, _ node: Node, since start: UInt64) {
+        let kind: String
+        switch node.kind {
+        case .conv(let spec): kind = spec.batchNorm != nil ? "conv+bn" : "conv"
+        case .windowAttention: kind = "window attention"
+        case .upsample: kind = "upsample"
+        default: kind = "other"
+        }
+        profile[direction + " " + kind, default: 0] += Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9
+    }
 
     public init(graph: Graph, parameters: ParameterStore, threads: Int = 2) {
         self.graph = graph
@@ -52,6 +67,8 @@ public final class TrainingNetwork: @unchecked Sendable {
         for id in graph.outputs.values { remainingUses[id] += 1 }
         for node in nodes where live.contains(node.id) {
             let (n, c, h, w) = outputShape(node, batch: input.n, height: input.h, width: input.w)
+            let started = profiling ? DispatchTime.now().uptimeNanoseconds : 0
+            defer { if profiling { record("forward", node, since: started) } }
             let ins = node.inputs.map { values[$0]! }
             var y: Tensor
             switch node.kind {
@@ -160,6 +177,8 @@ public final class TrainingNetwork: @unchecked Sendable {
         }
         for node in nodes.reversed() {
             guard let dy = grads[node.id], let y = values[node.id] else { continue }
+            let started = profiling ? DispatchTime.now().uptimeNanoseconds : 0
+            defer { if profiling { record("backward", node, since: started) } }
             let ins = node.inputs.map { values[$0]! }
             switch node.kind {
             case .input:

@@ -58,6 +58,8 @@ struct Train: ParsableCommand {
     var seed: UInt64 = 1
     @Option(name: .long, help: "Threads.")
     var threads: Int = 2
+    @Flag(name: .long, help: "Print the seconds spent per op kind after each epoch.")
+    var profile = false
 
     mutating func run() throws {
         var options = TrainingOptions()
@@ -98,6 +100,7 @@ struct Train: ParsableCommand {
         options.patience = patience
         options.seed = seed
         options.threads = max(1, threads)
+        options.profile = profile
         let trainer = try Trainer(options: options)
         FileHandle.standardError.write(Data("""
             training stage \(stage): \(config), \(trainer.trainingCount) training / \(trainer.validationCount) validation images, \
