@@ -17,6 +17,7 @@
 import CondSegCore
 import CondSegImage
 import CondSegRuntime
+import Dispatch
 import Foundation
 
 /// Which convolutions stay float by default, and why (see the file header).
@@ -77,6 +78,52 @@ public final class Calibrator {
         defer { executor.observer = previous }
         try executor.run(input: input, height: size, width: size)
         imageNames.append(name)
+    }
+
+    /// Adds the statistics another calibrator (same graph) collected; exact, so the order of merging does not matter.
+    public func merge(_ other: Calibrator) {
+        for id in watched { histograms[id]!.merge(other.histograms[id]!) }
+        imageNames += other.imageNames
+    }
+
+    /// Calibrates over `count` images with `threads` workers, each running its own single-threaded float reference
+    /// on whole images (the float reference's results depend on its thread count in the last bits; one thread per
+    /// image makes every activation, hence the table, the same whatever `threads` is). `input(i)` loads image i
+    /// (called from worker threads) as (planar input, name); `progress` is called once per image, serialised.
+    public static func run(model: ConDSegModel, count: Int, threads: Int, size: Int,
+                           input: @escaping (Int) throws -> [Float], names: [String],
+                           progress: @escaping (Int) -> Void = { _ in }) throws -> Calibrator {
+        let workers = max(1, min(threads, count))
+        let graph = try model.graph()
+        let folded = try model.foldedConvolutions(of: graph)
+        let calibrators = (0..<workers).map { _ in Calibrator(graph: graph) }
+        let executors = try (0..<workers).map { _ in
+            try ReferenceExecutor(graph: graph, folded: folded, config: model.config, threads: 1)
+        }
+        let lock = NSLock()
+        var failure: Error?
+        var done = 0
+        DispatchQueue.concurrentPerform(iterations: workers) { w in
+            var i = w
+            while i < count {
+                lock.lock(); let stop = failure != nil; lock.unlock()
+                if stop { return }
+                do {
+                    let x = try input(i)
+                    try calibrators[w].add(executor: executors[w], input: x, size: size, name: names[i])
+                    lock.lock(); done += 1; progress(done); lock.unlock()
+                } catch {
+                    lock.lock(); if failure == nil { failure = error }; lock.unlock()
+                    return
+                }
+                i += workers
+            }
+        }
+        if let failure { throw failure }
+        let result = Calibrator(graph: graph)
+        for c in calibrators { result.merge(c) }
+        result.imageNames = Array(names.prefix(count))
+        return result
     }
 
     /// The calibration table for `method`: one record per watched tensor. The network input gets the model's

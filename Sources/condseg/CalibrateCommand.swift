@@ -85,34 +85,36 @@ struct Calibrate: ParsableCommand {
         }
 
         let model = try modelOptions.loadModel()
-        let executor = try ReferenceExecutor(model: model, threads: modelOptions.threads)
-        let segmenter = Segmenter(engine: executor)
-        let calibrator = Calibrator(graph: executor.graph)
+        let size = model.config.inputSize
+        let config = model.config
         var progress = Progress("calibrate", total: items.count)
         var upsampled = 0
-        var firstInputs: [[Float]] = []
-        for (index, item) in items.enumerated() {
+        let lock = NSLock()
+        let calibrator = try Calibrator.run(model: model, count: items.count, threads: modelOptions.threads, size: size,
+                                            input: { i in
+            let image = try ImageCodec.decodeRGB(path: items[i].imagePath)
+            if image.width < size || image.height < size { lock.lock(); upsampled += 1; lock.unlock() }
+            let resized = (image.width == size && image.height == size) ? image : Resize.bilinear(image, width: size, height: size)
+            return ModelInput.planar(resized, bgr: config.channelOrderBGR, scale: config.scale)
+        }, names: items.map(\.name), progress: { done in progress.update(done) })
+        let firstInputs = try items.prefix(refineImages).map { item -> [Float] in
             let image = try ImageCodec.decodeRGB(path: item.imagePath)
-            if image.width < segmenter.size || image.height < segmenter.size { upsampled += 1 }
-            let input = segmenter.modelInput(image)
-            try calibrator.add(executor: executor, input: input, size: segmenter.size, name: item.name)
-            if index < refineImages { firstInputs.append(input) }
-            progress.update(index + 1, detail: item.name)
+            return ModelInput.planar(Resize.bilinear(image, width: size, height: size), bgr: config.channelOrderBGR, scale: config.scale)
         }
         if upsampled > 0 {
-            printError("warning: \(upsampled) images are smaller than the model input \(segmenter.size)x\(segmenter.size) and were upsampled")
+            printError("warning: \(upsampled) images are smaller than the model input \(size)x\(size) and were upsampled")
         }
         let listName = list.map { URL(fileURLWithPath: $0).lastPathComponent } ?? ""
         for m in methods {
             var table = calibrator.table(method: m, policy: policy, model: model, listFile: listName, toolVersion: condsegVersion)
             if refine || maxDiceDrop != nil {
                 let (refined, errors) = try Refinement.refine(model: model, table: table, inputs: firstInputs,
-                                                              size: segmenter.size, threads: modelOptions.threads,
+                                                              size: size, threads: modelOptions.threads,
                                                               search: refine) { printError($0) }
                 table = refined
                 if let maxDiceDrop {
                     table = try Refinement.fallback(model: model, table: table, errors: errors, inputs: firstInputs,
-                                                    size: segmenter.size, threads: modelOptions.threads,
+                                                    size: size, threads: modelOptions.threads,
                                                     maxDrop: maxDiceDrop) { printError($0) }.0
                 }
             }
