@@ -1,0 +1,140 @@
+// CalibrationTableTests.swift — the calibration table format: exact text round trip (and through a file), a hand
+// edit flagging layers float takes effect in the int8 engine, a table for another model is rejected naming both
+// hashes, malformed lines name the file and the line, and the same images give the same table with 1 or 2 threads.
+
+import CondSegCore
+import CondSegQuant
+import CondSegRuntime
+import CondSegTestSupport
+import Foundation
+import XCTest
+
+final class CalibrationTableTests: XCTestCase {
+    var model: ConDSegModel!
+    var inputs: [[Float]] = []
+    var table: CalibrationTable!
+
+    override func setUpWithError() throws {
+        model = try QuantFixtures.tinyModel()
+        inputs = try QuantFixtures.inputs(size: 64, config: model.config)
+        table = try QuantFixtures.calibrate(model, inputs: inputs, size: 64)
+    }
+
+    func testTextRoundTripIsExact() throws {
+        let parsed = try CalibrationTable.parse(table.text, file: "t")
+        XCTAssertEqual(parsed, table)
+        XCTAssertEqual(parsed.text, table.text)
+        let path = NSTemporaryDirectory() + "/condseg-table-\(getpid()).txt"
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try table.write(to: path)
+        XCTAssertEqual(try CalibrationTable.load(path: path), table)
+        // Every tensor a convolution reads has a record; repeats of shared layers keep their "#2" names.
+        try table.check(graph: model.graph(), file: path)
+        XCTAssertTrue(table.entries.contains { $0.name.contains("#2") })
+        XCTAssertEqual(table.imageNames, ["image0", "image1", "image2"])
+        XCTAssertEqual(table.modelSHA256, model.sha256)
+    }
+
+    func testStandardPolicyKeepsAttentionLogitsGatesAndLastLayerFloat() throws {
+        let graph = try model.graph()
+        let engine = try Int8Engine(model: model, table: table, tableFile: "t", threads: 1)
+        let int8Names = Set(engine.convolutions.int8NodeIDs.map { graph.nodes[$0].name })
+        XCTAssertTrue(int8Names.contains("layer0"))
+        XCTAssertTrue(int8Names.contains("cdfa1.v"))
+        XCTAssertFalse(int8Names.contains("output_block.c3"))
+        XCTAssertFalse(int8Names.contains { $0.hasSuffix(".attn_fg") || $0.hasSuffix(".attn_bg") })
+        XCTAssertFalse(int8Names.contains { $0.hasSuffix(".fc1") || $0.hasSuffix(".fc2") || $0.hasSuffix(".sa.conv1") })
+        let all = try QuantFixtures.calibrate(model, inputs: inputs, size: 64, policy: .allInt8)
+        let everything = try Int8Engine(model: model, table: all, tableFile: "t", threads: 1)
+        let convCount = graph.nodes.filter { if case .conv = $0.kind { return true } else { return false } }.count
+        XCTAssertEqual(everything.convolutions.int8NodeIDs.count, convCount)
+    }
+
+    func testHandEditedFloatFlagsTakeEffect() throws {
+        let graph = try model.graph()
+        let names = graph.valueNames
+        // Flag one tensor float by editing its line as a user would.
+        let target = "layer1.1.0.conv1"
+        let lines = table.text.split(separator: "\n", omittingEmptySubsequences: false).map { line -> String in
+            line.hasPrefix(target + " ") ? line.replacingOccurrences(of: " int8", with: " float") : String(line)
+        }
+        let edited = try CalibrationTable.parse(lines.joined(separator: "\n"), file: "edited")
+        XCTAssertEqual(edited.entry(target)?.precision, .float)
+        let before = try Int8Engine(model: model, table: table, tableFile: "t", threads: 1).convolutions.int8NodeIDs
+        let after = try Int8Engine(model: model, table: edited, tableFile: "edited", threads: 1).convolutions.int8NodeIDs
+        let readers = graph.nodes.filter { n in
+            if case .conv = n.kind { return names[n.inputs[0]] == target } else { return false }
+        }.map(\.id)
+        XCTAssertFalse(readers.isEmpty)
+        XCTAssertEqual(Set(before).subtracting(after), Set(readers))
+        XCTAssertTrue(Set(after).isSubset(of: Set(before)))
+
+        // Everything flagged float: the "int8" engine is the float reference, bit for bit.
+        let allFloat = try CalibrationTable.parse(table.text.replacingOccurrences(of: " int8", with: " float"), file: "f")
+        let engine = try Int8Engine(model: model, table: allFloat, tableFile: "f", threads: 2)
+        XCTAssertTrue(engine.convolutions.int8NodeIDs.isEmpty)
+        let reference = try ReferenceExecutor(model: model, threads: 2)
+        XCTAssertEqual(try engine.predict(input: inputs[0], height: 64, width: 64),
+                       try reference.predict(input: inputs[0], height: 64, width: 64))
+        // …and with the int8 layers back, the output differs (the flags are what changed it).
+        let int8 = try Int8Engine(model: model, table: table, tableFile: "t", threads: 2)
+        XCTAssertNotEqual(try int8.predict(input: inputs[0], height: 64, width: 64),
+                          try reference.predict(input: inputs[0], height: 64, width: 64))
+    }
+
+    func testTableForAnotherModelIsRejectedNamingBothHashes() throws {
+        var other = table!
+        other.modelSHA256 = String(repeating: "ab", count: 32)
+        let text = other.text
+        let reparsed = try CalibrationTable.parse(text, file: "other.txt")
+        XCTAssertThrowsError(try Int8Engine(model: model, table: reparsed, tableFile: "other.txt", threads: 1)) { error in
+            let message = "\(error)"
+            XCTAssertTrue(message.contains("other.txt"), message)
+            XCTAssertTrue(message.contains(self.model.sha256), message)
+            XCTAssertTrue(message.contains(String(repeating: "ab", count: 32)), message)
+        }
+    }
+
+    func testMalformedTablesAreClearErrors() {
+        let header = "# model_sha256: \(String(repeating: "0", count: 64))\n"
+        let cases: [(String, String)] = [
+            (header + "layer0 abc 0 int8\n", "line 2: scale 'abc'"),
+            (header + "layer0 0.1 300 int8\n", "zero point '300'"),
+            (header + "layer0 0.1 0 int4\n", "flag 'int4'"),
+            (header + "layer0 0.1 0\n", "line 2: expected"),
+            (header + "layer0 0.1 0 int8\nlayer0 0.2 0 int8\n", "listed twice"),
+            ("layer0 0.1 0 int8\n", "model_sha256"),
+        ]
+        for (text, expected) in cases {
+            XCTAssertThrowsError(try CalibrationTable.parse(text, file: "bad.txt")) { error in
+                XCTAssertTrue("\(error)".hasPrefix("bad.txt: "), "\(error)")
+                XCTAssertTrue("\(error)".contains(expected), "\(error) should mention \(expected)")
+            }
+        }
+        XCTAssertThrowsError(try CalibrationTable.load(path: "/nonexistent/table.txt")) { error in
+            XCTAssertTrue("\(error)".contains("/nonexistent/table.txt"))
+        }
+        // A table missing a tensor of the graph is refused when the engine is made.
+        var partial = table!
+        partial.entries.removeAll { $0.name == "layer0" }
+        XCTAssertThrowsError(try Int8Engine(model: model, table: partial, tableFile: "partial.txt", threads: 1)) { error in
+            XCTAssertTrue("\(error)".contains("layer0"), "\(error)")
+        }
+    }
+
+    func testSameImagesGiveTheSameTableWithOneOrTwoThreads() throws {
+        // The float reference differs in the last bits between 1 and 2 threads; calibration runs one image per
+        // single-threaded worker, so the statistics (and every method's table) are identical.
+        let names = (0..<inputs.count).map { "image\($0)" }
+        let one = try Calibrator.run(model: model, count: inputs.count, threads: 1, size: 64, input: { self.inputs[$0] }, names: names)
+        let two = try Calibrator.run(model: model, count: inputs.count, threads: 2, size: 64, input: { self.inputs[$0] }, names: names)
+        XCTAssertEqual(one.histograms, two.histograms)
+        XCTAssertEqual(one.imageNames, names)
+        XCTAssertEqual(two.imageNames, names)
+        for method in [CalibrationMethod.minmax, .percentile(99.9)] {
+            let date = Date(timeIntervalSince1970: 0)
+            XCTAssertEqual(one.table(method: method, model: model, listFile: "l", date: date, toolVersion: "t").text,
+                           two.table(method: method, model: model, listFile: "l", date: date, toolVersion: "t").text, "\(method)")
+        }
+    }
+}
