@@ -136,9 +136,11 @@ public enum Calibration {
     }
 
     /// TensorRT-style entropy calibration: for each candidate threshold bin i ≥ `levels`, the reference
-    /// distribution P is the histogram up to i with everything above folded into bin i−1; Q is P merged into
-    /// `levels` groups and expanded back uniformly over each group's nonzero bins; the threshold with the smallest
-    /// KL(P‖Q) wins. Returns its upper edge (capped at the largest |x|).
+    /// distribution P is the histogram up to i with everything above folded into bin i−1; Q is the histogram up
+    /// to i without the outliers, merged into `levels` groups and spread back uniformly over each group's nonzero
+    /// bins; the threshold with the smallest KL(P‖Q) wins. Returns its upper edge (capped at the largest |x|).
+    /// Measured on the default model, this picks very small thresholds for peaked tensors (a spike at exactly 0),
+    /// see calibration/README.md: prefer percentile or minmax there.
     public static func entropyThreshold(_ h: ActivationHistogram, levels: Int) -> Float {
         let maxAbs = max(abs(h.minimum), abs(h.maximum))
         let used = h.usedBins
