@@ -44,39 +44,61 @@ public struct ActivationPlan: Sendable {
 
         // Greedy best-fit allocation in schedule order; a value's block is freed after its last reader ran.
         var offsets = [Int?](repeating: nil, count: graph.nodes.count)
-        var free: [(offset: Int, size: Int)] = []
-        var top = 0
+        var arena = ArenaAllocator()
         var releaseAt: [Int: [ValueID]] = [:]
         for (step, id) in schedule.enumerated() {
-            let size = (shapes[id]!.count + 15) & ~15          // 64-byte multiples keep rows aligned
-            if let best = free.indices.filter({ free[$0].size >= size }).min(by: { free[$0].size < free[$1].size }) {
-                offsets[id] = free[best].offset
-                if free[best].size == size { free.remove(at: best) } else {
-                    free[best] = (free[best].offset + size, free[best].size - size)
-                }
-            } else {
-                offsets[id] = top
-                top += size
-            }
+            let size = ArenaAllocator.roundedSize(shapes[id]!.count)
+            offsets[id] = arena.allocate(size)
             // A value nobody reads (not a target) is released right after it is written.
             let end = lastUse[id] == -1 ? step : lastUse[id]
             if end != Int.max { releaseAt[end, default: []].append(id) }
             for dead in releaseAt[step] ?? [] {
-                let size = (shapes[dead]!.count + 15) & ~15
-                free.append((offsets[dead]!, size))
+                arena.release(offset: offsets[dead]!, size: ArenaAllocator.roundedSize(shapes[dead]!.count))
             }
-            free.sort { $0.offset < $1.offset }
-            var merged: [(offset: Int, size: Int)] = []
-            for block in free {
-                if let last = merged.last, last.offset + last.size == block.offset {
-                    merged[merged.count - 1].size += block.size
-                } else { merged.append(block) }
-            }
-            free = merged
         }
         self.shapes = shapes
         self.offsets = offsets
-        self.arenaCount = top
+        self.arenaCount = arena.top
         self.schedule = schedule
+    }
+}
+
+/// Best-fit allocation of blocks in one arena (offsets in floats): a released block is merged with its free
+/// neighbours and reused by the smallest later request that fits. Used by every activation plan.
+public struct ArenaAllocator: Sendable {
+    /// Free blocks, sorted by offset, never adjacent (adjacent ones are merged).
+    private var free: [(offset: Int, size: Int)] = []
+    /// Floats the arena needs so far.
+    public private(set) var top = 0
+
+    public init() {}
+
+    /// Sizes are rounded to 16 floats (64 bytes) so every block starts on a cache line.
+    public static func roundedSize(_ count: Int) -> Int { (count + 15) & ~15 }
+
+    /// Offset of a block of `size` floats: the smallest free block that fits, else the end of the arena.
+    public mutating func allocate(_ size: Int) -> Int {
+        if let best = free.indices.filter({ free[$0].size >= size }).min(by: { free[$0].size < free[$1].size }) {
+            let offset = free[best].offset
+            if free[best].size == size { free.remove(at: best) } else {
+                free[best] = (offset + size, free[best].size - size)
+            }
+            return offset
+        }
+        top += size
+        return top - size
+    }
+
+    /// Returns a block to the free list.
+    public mutating func release(offset: Int, size: Int) {
+        free.append((offset, size))
+        free.sort { $0.offset < $1.offset }
+        var merged: [(offset: Int, size: Int)] = []
+        for block in free {
+            if let last = merged.last, last.offset + last.size == block.offset {
+                merged[merged.count - 1].size += block.size
+            } else { merged.append(block) }
+        }
+        free = merged
     }
 }

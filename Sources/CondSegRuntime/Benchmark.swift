@@ -17,7 +17,8 @@ public struct TimingSummary: Sendable, Codable {
         runs = sorted.count
         median = sorted.isEmpty ? 0 : (sorted.count % 2 == 1 ? sorted[sorted.count / 2]
             : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2)
-        p90 = sorted.isEmpty ? 0 : sorted[Int((0.9 * Double(sorted.count - 1)).rounded(.down))]
+        // Nearest rank: the smallest sample with at least 90% of the samples at or below it (never below the median).
+        p90 = sorted.isEmpty ? 0 : sorted[max(0, Int((0.9 * Double(sorted.count)).rounded(.up)) - 1)]
         min = sorted.first ?? 0
     }
 }

@@ -120,40 +120,22 @@ struct FastFloatPlan {
 
         var offsets = [Int?](repeating: nil, count: graph.nodes.count)
         var rootOffsets: [ValueID: Int] = [:]
-        var free: [(offset: Int, size: Int)] = []
-        var top = 0
+        var arena = ArenaAllocator()
         var releaseAt: [Int: [ValueID]] = [:]
-        func blockSize(_ root: ValueID) -> Int { (shapes[root]!.count + 15) & ~15 }
+        func blockSize(_ root: ValueID) -> Int { ArenaAllocator.roundedSize(shapes[root]!.count) }
         for (index, step) in steps.enumerated() {
             let root = blockOf[step.node]
             if firstStep[root] == index && rootOffsets[root] == nil {
-                let size = blockSize(root)
-                if let best = free.indices.filter({ free[$0].size >= size }).min(by: { free[$0].size < free[$1].size }) {
-                    rootOffsets[root] = free[best].offset
-                    if free[best].size == size { free.remove(at: best) } else {
-                        free[best] = (free[best].offset + size, free[best].size - size)
-                    }
-                } else {
-                    rootOffsets[root] = top
-                    top += size
-                }
+                rootOffsets[root] = arena.allocate(blockSize(root))
                 if let end = lastStep[root], end != Int.max { releaseAt[end, default: []].append(root) }
             }
-            for dead in releaseAt[index] ?? [] { free.append((rootOffsets[dead]!, blockSize(dead))) }
-            free.sort { $0.offset < $1.offset }
-            var merged: [(offset: Int, size: Int)] = []
-            for block in free {
-                if let last = merged.last, last.offset + last.size == block.offset {
-                    merged[merged.count - 1].size += block.size
-                } else { merged.append(block) }
-            }
-            free = merged
+            for dead in releaseAt[index] ?? [] { arena.release(offset: rootOffsets[dead]!, size: blockSize(dead)) }
         }
         for id in order where fusedInto[id] == nil {
             offsets[id] = rootOffsets[blockOf[id]]! + offsetInBlock[id]
         }
         self.shapes = shapes
         self.offsets = offsets
-        self.arenaCount = max(top, 16)
+        self.arenaCount = max(arena.top, 16)
     }
 }

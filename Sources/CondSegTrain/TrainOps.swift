@@ -435,22 +435,8 @@ public enum TrainOps {
                     for h in 0..<heads {
                         let base = logits.data + image * logits.itemCount + h * kk * kk * plane
                         // Softmax over j, as the forward.
-                        parallelChunks(kk, threads: threads) { range in
-                            for i in range {
-                                let row = base + i * kk * plane, out = a + i * kk * plane
-                                for p in 0..<plane {
-                                    var m = -Float.infinity
-                                    for j in 0..<kk { m = max(m, row[j * plane + p] * scale) }
-                                    var sum: Float = 0
-                                    for j in 0..<kk {
-                                        let e = exp(row[j * plane + p] * scale - m)
-                                        out[j * plane + p] = e
-                                        sum += e
-                                    }
-                                    for j in 0..<kk { out[j * plane + p] /= sum }
-                                }
-                            }
-                        }
+                        ReferenceOps.windowSoftmax(window: k, plane: plane, scale: scale, logits: base, weights: a,
+                                                   threads: threads)
                         // da[i][j](p) = Σ_c dy[c](p+off_i)·v[c](p+off_j).
                         parallelChunks(kk, threads: threads) { range in
                             for i in range {

@@ -205,25 +205,8 @@ public enum ReferenceOps {
         let half = k / 2
         for i in 0..<(channels * plane) { y[i] = 0 }
         for h in 0..<heads {
-            // Softmax over j for every (i, p): weights[(i·k² + j)·plane + p].
-            let base = logits + h * kk * kk * plane
-            parallelChunks(kk, threads: threads) { range in
-                for i in range {
-                    let row = base + i * kk * plane
-                    let out = a + i * kk * plane
-                    for p in 0..<plane {
-                        var m = -Float.infinity
-                        for j in 0..<kk { m = max(m, row[j * plane + p] * scale) }
-                        var sum: Float = 0
-                        for j in 0..<kk {
-                            let e = exp(row[j * plane + p] * scale - m)
-                            out[j * plane + p] = e
-                            sum += e
-                        }
-                        for j in 0..<kk { out[j * plane + p] /= sum }
-                    }
-                }
-            }
+            windowSoftmax(window: k, plane: plane, scale: scale, logits: logits + h * kk * kk * plane, weights: a,
+                          threads: threads)
             // Weighted sum of neighbours and fold, channel by channel of this head.
             parallelChunks(headDim, threads: threads) { range in
                 for cc in range {
@@ -249,6 +232,30 @@ public enum ReferenceOps {
                             }
                         }
                     }
+                }
+            }
+        }
+    }
+
+    /// One head's attention weights: weights[(i·k² + j)·plane + p] = softmax over j of logits[(i·k² + j)·plane + p]·scale
+    /// (max-subtracted), for every window slot i and pixel p. Shared with the trainer's backward.
+    public static func windowSoftmax(window k: Int, plane: Int, scale: Float, logits base: UnsafePointer<Float>,
+                                     weights a: UnsafeMutablePointer<Float>, threads: Int) {
+        let kk = k * k
+        parallelChunks(kk, threads: threads) { range in
+            for i in range {
+                let row = base + i * kk * plane
+                let out = a + i * kk * plane
+                for p in 0..<plane {
+                    var m = -Float.infinity
+                    for j in 0..<kk { m = max(m, row[j * plane + p] * scale) }
+                    var sum: Float = 0
+                    for j in 0..<kk {
+                        let e = exp(row[j * plane + p] * scale - m)
+                        out[j * plane + p] = e
+                        sum += e
+                    }
+                    for j in 0..<kk { out[j * plane + p] /= sum }
                 }
             }
         }
