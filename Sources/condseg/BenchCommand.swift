@@ -22,9 +22,6 @@ struct Bench: ParsableCommand {
     @Option(name: .long, help: "Calibration table: run the int8 path (a quantized --model needs none).")
     var calibration: String?
 
-    @Option(name: .long, help: "Float executor without --calibration: fast (optimised, default) or reference (the oracle).")
-    var engine: FloatEngineKind = .fast
-
     @Flag(name: .long, help: "Also print time and GMAC/s per module group.")
     var profile = false
 
@@ -36,12 +33,8 @@ struct Bench: ParsableCommand {
         let loaded = try modelOptions.loadEngine(calibration: calibration)
         let side = size ?? loaded.config.inputSize
         guard side > 0, side % 16 == 0 else { throw ValidationError("--size must be a positive multiple of 16") }
-        var engine: ProfiledEngine = loaded.executor
-        var engineName = loaded.name
-        if loaded.name == "float32-reference" && self.engine == .fast {
-            engine = try FloatEngineKind.fast.make(model: ConDSegModel.load(path: loaded.modelPath), threads: modelOptions.threads)
-            engineName = "float32-fast"
-        }
+        let engine = loaded.executor
+        let engineName = loaded.name
         var input = [Float](repeating: 0, count: 3 * side * side)
         var state: UInt32 = 12345
         for i in 0..<input.count {
@@ -100,4 +93,3 @@ struct Bench: ParsableCommand {
     }
 }
 
-extension FloatEngineKind: ExpressibleByArgument {}

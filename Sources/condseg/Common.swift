@@ -14,6 +14,9 @@ struct ModelOptions: ParsableArguments {
     @Option(name: .long, help: "Threads for inference (default 2).")
     var threads: Int = 2
 
+    @Option(name: .long, help: "Float executor (without --calibration): fast (optimised, checked op by op against the reference; default) or reference (the oracle).")
+    var engine: FloatEngineKind = .fast
+
     func validate() throws {
         guard threads >= 1 && threads <= 256 else { throw ValidationError("--threads must be between 1 and 256") }
     }
@@ -93,11 +96,11 @@ func fixed(_ value: Double, _ decimals: Int) -> String {
 struct LoadedEngine {
     let engine: InferenceEngine
     /// The executor underneath (profiling, graph, planned memory).
-    let executor: ReferenceExecutor
+    let executor: ProfiledEngine
     let modelPath: String
     let modelSHA256: String
     let config: ModelConfig
-    /// "float32-reference" or "int8".
+    /// "float32-fast", "float32-reference" or "int8".
     let name: String
 }
 
@@ -122,8 +125,10 @@ extension ModelOptions {
             return LoadedEngine(engine: engine, executor: engine.executor, modelPath: path, modelSHA256: model.sha256,
                                 config: model.config, name: "int8")
         }
-        let executor = try ReferenceExecutor(model: model, threads: threads)
+        let executor = try engine.make(model: model, threads: threads)
         return LoadedEngine(engine: executor, executor: executor, modelPath: path, modelSHA256: model.sha256,
-                            config: model.config, name: "float32-reference")
+                            config: model.config, name: "float32-\(engine.rawValue)")
     }
 }
+
+extension FloatEngineKind: ExpressibleByArgument {}
