@@ -96,7 +96,7 @@ extension LiveSink {
 
 /// How a live run behaves.
 public struct LiveOptions {
-    /// Probability at or above which a pixel is foreground.
+    /// Probability above which a pixel is foreground (spec §7: prediction > 0.5, as `condseg segment`).
     public var maskThreshold: Float = 0.5
     public var overlayStyle: OverlayStyle = .default
     /// Poll timeout for one frame; a timeout is counted and logged.
@@ -460,7 +460,7 @@ public final class LivePipeline: @unchecked Sendable {
     static func frameMask(_ probabilities: [Float], size: Int, width: Int, height: Int, threshold: Float) -> Image8 {
         let upsampled = (size == width && size == height) ? probabilities
             : Resize.bilinear(plane: probabilities, width: size, height: size, toWidth: width, toHeight: height)
-        return Image8(width: width, height: height, channels: 1, pixels: upsampled.map { $0 >= threshold ? 255 : 0 })
+        return Image8(width: width, height: height, channels: 1, pixels: upsampled.map { $0 > threshold ? 255 : 0 })
     }
 
     private func outputLoop() {
