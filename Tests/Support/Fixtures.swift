@@ -1,5 +1,5 @@
 // Fixtures.swift — shared by every test target: locating Tests/Fixtures/ and the repository root (tests
-// never read ../shared: a user's clone does not have it), and comparing float arrays.
+// never read the shared folder beside the checkout: a user's clone does not have it), and comparing float arrays.
 
 import Foundation
 
