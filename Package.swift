@@ -39,7 +39,7 @@ let package = Package(
         .testTarget(name: "CondSegCoreTests", dependencies: ["CondSegCore", "CondSegImage", "CondSegTestSupport"]),
         .testTarget(name: "CondSegImageTests", dependencies: ["CondSegImage", "CondSegTestSupport"]),
         .testTarget(name: "CondSegQuantTests", dependencies: ["CondSegQuant", "CondSegCore", "CondSegRuntime", "CondSegTestSupport"]),
-        .testTarget(name: "CondSegRuntimeTests", dependencies: ["CondSegRuntime", "CondSegCore", "CondSegImage", "CKernels", "CondSegTestSupport"]),
+        .testTarget(name: "CondSegRuntimeTests", dependencies: ["CondSegRuntime", "CondSegCore", "CondSegQuant", "CondSegImage", "CKernels", "CondSegTestSupport"]),
         .testTarget(name: "CondSegCaptureTests", dependencies: ["CondSegCapture", "CondSegImage", "CondSegTestSupport"]),
         .testTarget(name: "CondSegTrainTests", dependencies: ["CondSegTrain", "CondSegCore", "CondSegImage", "CondSegRuntime", "CondSegTestSupport"]),
         .testTarget(name: "CKernelsTests", dependencies: ["CKernels", "CondSegTestSupport"]),

@@ -93,6 +93,23 @@ public enum QuantizedModelFile {
     /// dequantized, BatchNorm as identity with the folded bias) for the ops that stay float, and the int8
     /// convolutions use the file's int8 weights exactly.
     public static func engine(file: SafeTensorsFile, threads: Int) throws -> Int8Engine {
+        let (model, table, weights) = try contents(file)
+        return try Int8Engine(model: model, table: table, tableFile: file.name + " (embedded calibration)",
+                              threads: threads, weights: weights)
+    }
+
+    /// The fast int8 executor (NHWC, uint8 between int8 layers) for a quantized model file, with the file's int8
+    /// weights exactly.
+    public static func fastEngine(file: SafeTensorsFile, threads: Int) throws -> Int8Executor {
+        let (model, table, weights) = try contents(file)
+        let graph = try model.graph()
+        return try Int8Executor(graph: graph, folded: model.foldedConvolutions(of: graph), config: model.config,
+                                table: table, tableFile: file.name + " (embedded calibration)", threads: threads,
+                                weights: weights)
+    }
+
+    /// The float model rebuilt from a quantized file, its calibration table and its int8 weights.
+    static func contents(_ file: SafeTensorsFile) throws -> (ConDSegModel, CalibrationTable, [String: Int8ConvWeights]) {
         guard isQuantized(file) else {
             throw WeightsError(file: file.name, tensor: nil, problem: "not a quantized model (no condseg.quantized = int8)")
         }
@@ -139,8 +156,6 @@ public enum QuantizedModelFile {
             }
         }
         let rebuilt = try SafeTensorsFile(bytes: floatWriter.serialize(), name: file.name)
-        let model = try ConDSegModel(file: rebuilt)
-        return try Int8Engine(model: model, table: table, tableFile: file.name + " (embedded calibration)",
-                              threads: threads, weights: weights)
+        return (try ConDSegModel(file: rebuilt), table, weights)
     }
 }

@@ -14,7 +14,7 @@ struct ModelOptions: ParsableArguments {
     @Option(name: .long, help: "Threads for inference (default 2).")
     var threads: Int = 2
 
-    @Option(name: .long, help: "Float executor (without --calibration): fast (optimised, checked op by op against the reference; default) or reference (the oracle).")
+    @Option(name: .long, help: "Executor: fast (optimised; float32, or int8 NHWC with --calibration or a quantized model; default) or reference (the oracle: the float reference, with the exact int8 convolutions plugged in for int8).")
     var engine: FloatEngineKind = .fast
 
     func validate() throws {
@@ -100,7 +100,7 @@ struct LoadedEngine {
     let modelPath: String
     let modelSHA256: String
     let config: ModelConfig
-    /// "float32-fast", "float32-reference" or "int8".
+    /// "float32-fast", "float32-reference", "int8-fast" or "int8-reference".
     let name: String
 }
 
@@ -114,16 +114,26 @@ extension ModelOptions {
             if calibration != nil {
                 throw ValidationError("\(path) is already quantized (its calibration is inside); drop --calibration")
             }
-            let engine = try QuantizedModelFile.engine(file: file, threads: threads)
-            return LoadedEngine(engine: engine, executor: engine.executor, modelPath: path, modelSHA256: file.sha256,
-                                config: engine.config, name: "int8")
+            if engine == .fast {
+                let executor = try QuantizedModelFile.fastEngine(file: file, threads: threads)
+                return LoadedEngine(engine: executor, executor: executor, modelPath: path, modelSHA256: file.sha256,
+                                    config: executor.config, name: "int8-fast")
+            }
+            let reference = try QuantizedModelFile.engine(file: file, threads: threads)
+            return LoadedEngine(engine: reference, executor: reference.executor, modelPath: path,
+                                modelSHA256: file.sha256, config: reference.config, name: "int8-reference")
         }
         let model = try ConDSegModel(file: file)
         if let calibration {
             let table = try CalibrationTable.load(path: calibration)
-            let engine = try Int8Engine(model: model, table: table, tableFile: calibration, threads: threads)
-            return LoadedEngine(engine: engine, executor: engine.executor, modelPath: path, modelSHA256: model.sha256,
-                                config: model.config, name: "int8")
+            if engine == .fast {
+                let executor = try Int8Executor(model: model, table: table, tableFile: calibration, threads: threads)
+                return LoadedEngine(engine: executor, executor: executor, modelPath: path, modelSHA256: model.sha256,
+                                    config: model.config, name: "int8-fast")
+            }
+            let reference = try Int8Engine(model: model, table: table, tableFile: calibration, threads: threads)
+            return LoadedEngine(engine: reference, executor: reference.executor, modelPath: path,
+                                modelSHA256: model.sha256, config: model.config, name: "int8-reference")
         }
         let executor = try engine.make(model: model, threads: threads)
         return LoadedEngine(engine: executor, executor: executor, modelPath: path, modelSHA256: model.sha256,

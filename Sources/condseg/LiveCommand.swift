@@ -188,7 +188,7 @@ struct Live: ParsableCommand {
             segmenter = EngineFrameSegmenter(engine: loaded.engine)
             // The calibration hash: SHA-256 of the table file; a quantized model file carries its table, so its
             // own SHA-256 (the model= field) identifies both.
-            var calibrationHash = loaded.name == "int8" ? "in-model" : "none"
+            var calibrationHash = loaded.name.hasPrefix("int8") ? "in-model" : "none"
             if let calibration {
                 guard let bytes = FileManager.default.contents(atPath: calibration) else {
                     throw ValidationError("\(calibration): cannot read the calibration table")

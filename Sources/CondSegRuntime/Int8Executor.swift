@@ -1,0 +1,496 @@
+// Int8Executor.swift — the fast int8 executor (`--calibration TABLE` and quantized model files, `--engine fast`):
+// walks the same Graph as every executor, keeps activations NHWC, and keeps the tensors int8 convolutions read as
+// uint8 between layers: a convolution's GEMM epilogue (ck_qgemm_u8s8) applies bias, the residual of a fused add,
+// ReLU and the requantization to the next layer's (scale, zero point) and writes uint8 (and float32 only where a
+// float op reads the value). 1×1 stride-1 convolutions are plain GEMMs on the NHWC input; the others im2col a
+// block of output rows per thread into an L2-sized buffer. Ops the quantizer keeps in float (sigmoid gates,
+// window attention and its softmax, pooling, upsampling, the float-fallback convolutions) run in float32 NHWC
+// (NHWCOps) and quantize their result in the same step when an int8 convolution reads it.
+// The int8 arithmetic is exactly that of the int8 reference (Int8Engine: the float reference with int8
+// convolutions plugged in); outputs are bit-identical for any thread count. Checked against it and, with an
+// all-float table, op by op against the float reference (Tests/CondSegRuntimeTests/Int8ExecutorTests.swift).
+
+import CKernels
+import COpenBLAS
+import CondSegCore
+import Dispatch
+
+/// A float-fallback convolution in NHWC: weights reordered to [out][ky][kx][in] (BatchNorm folded).
+final class PreparedFloatConv {
+    let spec: ConvSpec
+    let weights: [Float]
+    let bias: [Float]
+    let k: Int
+
+    init(spec: ConvSpec, folded: FoldedConv) {
+        self.spec = spec
+        let kk = spec.kernel * spec.kernel
+        k = spec.inChannels * kk
+        var reordered = [Float](repeating: 0, count: folded.weights.count)
+        for o in 0..<spec.outChannels {
+            for c in 0..<spec.inChannels {
+                for t in 0..<kk { reordered[o * k + t * spec.inChannels + c] = folded.weights[o * k + c * kk + t] }
+            }
+        }
+        weights = reordered
+        bias = folded.bias
+    }
+}
+
+/// Runs a ConDSeg graph with the int8 convolutions of a calibration table, NHWC, uint8 between int8 layers.
+public final class Int8Executor: ProfiledEngine, @unchecked Sendable {
+    public let graph: Graph
+    public let config: ModelConfig
+    public let table: CalibrationTable
+    public let threads: Int
+    let targets: [ValueID]
+    let pinned: Set<ValueID>
+    /// Per node: the prepared int8 convolution, or nil.
+    private let int8Convs: [PreparedInt8Conv?]
+    /// Per node: the prepared float convolution, or nil.
+    private let floatConvs: [PreparedFloatConv?]
+    /// Per value: its quantization when an int8 convolution reads it.
+    private let quantization: [ActivationQuantization?]
+    private var plan: Int8ExecutorPlan?
+    private var arena: UnsafeMutableRawPointer?
+    private var scratch: UnsafeMutableRawPointer?
+    private var scratchBytes = 0
+    private var arenaBytes = 0
+    // Byte offsets and sizes of the scratch regions (made by `prepare`).
+    private var im2colBytesPerThread = 0
+    private var floatColumnsOffset = 0
+    private var floatColumnsCount = 0
+    private var gemmOutOffset = 0
+    private var residualOffset = 0
+    private var attentionOffset = 0
+    private var attentionPerThread = 0
+    /// Bytes of im2col rows per thread and block (the block's rows stay in L2 while the GEMM reads them).
+    public var im2colBlockBytes = 1 << 17
+    /// Floats of float im2col columns per chunk.
+    public var floatChunkFloats = 1 << 18
+    public var profiling = false
+    public private(set) var nodeSeconds: [Double] = []
+    /// Called after every step with the value it wrote: its float32 NHWC buffer and its uint8 NHWC buffer (either
+    /// may be nil) and its NCHW shape (tests compare values with the reference executors).
+    public var stepObserver: ((Node, UnsafeMutablePointer<Float>?, UnsafeMutablePointer<UInt8>?, ValueShape) -> Void)?
+
+    /// An executor for `model` with `table` (checked: made for this model, covering its graph).
+    public convenience init(model: ConDSegModel, table: CalibrationTable, tableFile: String, threads: Int,
+                            keepTaps: Bool = false) throws {
+        try table.check(modelSHA256: model.sha256, model: model.path, file: tableFile)
+        let graph = try model.graph()
+        try self.init(graph: graph, folded: model.foldedConvolutions(of: graph), config: model.config, table: table,
+                      tableFile: tableFile, threads: threads, keepTaps: keepTaps)
+    }
+
+    /// An executor over `graph`. `weights` gives already-quantized int8 weights by weight-tensor name (a quantized
+    /// model file); the other int8 convolutions are quantized from `folded`.
+    public init(graph: Graph, folded: [FoldedConv?], config: ModelConfig, table: CalibrationTable,
+                tableFile: String, threads: Int, weights: [String: Int8ConvWeights] = [:], keepTaps: Bool = false) throws {
+        try table.check(graph: graph, file: tableFile)
+        self.graph = graph
+        self.config = config
+        self.table = table
+        self.threads = max(1, threads)
+        targets = graph.outputs.keys.sorted().map { graph.outputs[$0]! }
+        pinned = keepTaps ? Set(graph.taps.values) : []
+        let names = graph.valueNames
+        var byName: [String: CalibrationEntry] = [:]
+        for e in table.entries { byName[e.name] = e }
+        var int8Convs = [PreparedInt8Conv?](repeating: nil, count: graph.nodes.count)
+        var floatConvs = [PreparedFloatConv?](repeating: nil, count: graph.nodes.count)
+        var quantization = [ActivationQuantization?](repeating: nil, count: graph.nodes.count)
+        var cache = weights
+        for node in graph.nodes {
+            guard case .conv(let spec) = node.kind else { continue }
+            let inputName = names[node.inputs[0]]
+            guard let entry = byName[inputName] else {
+                throw CalibrationTableError(file: tableFile, problem: "no record for tensor \(inputName) (read by \(names[node.id]))")
+            }
+            if entry.precision == .int8 {
+                let w: Int8ConvWeights
+                if let done = cache[spec.weight] { w = done } else {
+                    guard node.id < folded.count, let f = folded[node.id] else {
+                        throw ExecutionError("convolution \(node.name) has no folded weights")
+                    }
+                    w = Int8ConvWeights(folded: f)
+                    cache[spec.weight] = w
+                }
+                int8Convs[node.id] = PreparedInt8Conv(spec: spec, weights: w, input: entry.quantization)
+                quantization[node.inputs[0]] = entry.quantization
+            } else {
+                guard node.id < folded.count, let f = folded[node.id] else {
+                    throw ExecutionError("convolution \(node.name) has no folded weights")
+                }
+                floatConvs[node.id] = PreparedFloatConv(spec: spec, folded: f)
+            }
+        }
+        self.int8Convs = int8Convs
+        self.floatConvs = floatConvs
+        self.quantization = quantization
+    }
+
+    deinit {
+        arena?.deallocate()
+        scratch?.deallocate()
+    }
+
+    /// Ids of the convolutions that run in int8.
+    public var int8NodeIDs: [ValueID] { int8Convs.indices.filter { int8Convs[$0] != nil } }
+
+    public func predict(input: [Float], height: Int, width: Int) throws -> [Float] {
+        try run(input: input, height: height, width: width)
+        return output("mask")
+    }
+
+    /// Runs the graph on one planar input (3×H×W); read results with `output(_:)` and `value(_:)`.
+    public func run(input: [Float], height: Int, width: Int) throws {
+        guard height > 0, width > 0, height % 16 == 0, width % 16 == 0 else {
+            throw ExecutionError("input size \(width)×\(height) is not a positive multiple of 16")
+        }
+        guard input.count == 3 * height * width else {
+            throw ExecutionError("input has \(input.count) values, expected 3×\(height)×\(width) = \(3 * height * width)")
+        }
+        if plan == nil || plan!.height != height || plan!.width != width { prepare(height: height, width: width) }
+        openblas_set_num_threads(Int32(threads))
+        input.withUnsafeBufferPointer { execute(plan: plan!, input: $0.baseAddress!) }
+    }
+
+    /// Peak activation and scratch memory of the current plan, in bytes.
+    public var plannedBytes: Int { arenaBytes + scratchBytes }
+
+    /// Convolutions computed inside the add that reads them in the current plan.
+    public var fusedConvolutions: Set<ValueID> { plan?.fusedConvolutions ?? [] }
+
+    /// The named output of the last run, flattened NCHW.
+    public func output(_ name: String) -> [Float] { value(graph.outputs[name]!) }
+
+    /// A value of the last run as NCHW floats (a tap or an output; others may have been overwritten).
+    public func value(_ id: ValueID) -> [Float] {
+        guard let plan, let arena, let shape = plan.shapes[id], let offset = plan.floatOffsets[id] else { return [] }
+        let x = (arena + offset).assumingMemoryBound(to: Float.self)
+        var out = [Float](repeating: 0, count: shape.count)
+        out.withUnsafeMutableBufferPointer { NHWCOps.toPlanar(x, $0.baseAddress!, channels: shape.c, plane: shape.plane, threads: 1) }
+        return out
+    }
+
+    // MARK: planning
+
+    /// Makes the plan and allocates arena and scratch for one input size (the first run of a size does this).
+    public func prepare(height: Int, width: Int) {
+        let int8Flags = graph.nodes.map { int8Convs[$0.id] != nil }
+        let plan = Int8ExecutorPlan(graph: graph, height: height, width: width, targets: targets, pinned: pinned,
+                                    int8Conv: int8Flags)
+        var im2colBytes = 0, floatColumns = 0, gemmOut = 0, residual = 0, attention = 0, attentionThread = 0
+        for step in plan.steps {
+            let node = graph.nodes[step.fusedConv ?? step.node]
+            let out = plan.shapes[node.id]!
+            switch node.kind {
+            case .conv(let spec):
+                if let conv = int8Convs[node.id] {
+                    if !Self.isPlainGEMM(spec) { im2colBytes = max(im2colBytes, int8BlockRows(conv, out) * out.w * conv.k) }
+                } else if let conv = floatConvs[node.id] {
+                    let rows = floatChunkRows(conv, out)
+                    if !Self.isPlainGEMM(spec) { floatColumns = max(floatColumns, rows * out.w * conv.k) }
+                    gemmOut = max(gemmOut, rows * out.w * spec.outChannels)
+                }
+                if step.fusedConv != nil && graph.nodes[step.node].inputs.count > 2 { residual = max(residual, out.count) }
+            case .windowAttention(let heads, let k):
+                let logits = plan.shapes[node.inputs[1]]!
+                attention = max(attention, 2 * out.count + logits.count)
+                var args = ckf_attention_args()
+                args.heads = Int32(heads); args.window = Int32(k); args.width = Int32(out.w)
+                attentionThread = max(attentionThread, ckf_window_attention_scratch(&args))
+            default: break
+            }
+        }
+        func rounded(_ bytes: Int) -> Int { (bytes + 63) & ~63 }
+        im2colBytesPerThread = rounded(im2colBytes)
+        var offset = im2colBytesPerThread * threads
+        floatColumnsOffset = offset; floatColumnsCount = floatColumns; offset += rounded(floatColumns * 4)
+        gemmOutOffset = offset; offset += rounded(gemmOut * 4)
+        residualOffset = offset; offset += rounded(residual * 4)
+        attentionOffset = offset; offset += rounded(attention * 4)
+        attentionPerThread = rounded(attentionThread * 4)
+        offset += attentionPerThread * threads
+        arena?.deallocate()
+        scratch?.deallocate()
+        arenaBytes = plan.arenaBytes
+        scratchBytes = max(offset, 64)
+        arena = UnsafeMutableRawPointer.allocate(byteCount: arenaBytes, alignment: 64)
+        arena!.initializeMemory(as: UInt8.self, repeating: 0, count: arenaBytes)
+        scratch = UnsafeMutableRawPointer.allocate(byteCount: scratchBytes, alignment: 64)
+        scratch!.initializeMemory(as: UInt8.self, repeating: 0, count: scratchBytes)
+        nodeSeconds = [Double](repeating: 0, count: graph.nodes.count)
+        self.plan = plan
+    }
+
+    static func isPlainGEMM(_ spec: ConvSpec) -> Bool { spec.kernel == 1 && spec.stride == 1 && spec.padding == 0 }
+
+    private func int8BlockRows(_ conv: PreparedInt8Conv, _ out: ValueShape) -> Int {
+        max(1, min(out.h, im2colBlockBytes / max(1, conv.k * out.w)))
+    }
+
+    private func floatChunkRows(_ conv: PreparedFloatConv, _ out: ValueShape) -> Int {
+        Self.isPlainGEMM(conv.spec) ? out.h : max(1, min(out.h, floatChunkFloats / max(1, conv.k * out.w)))
+    }
+
+    // MARK: execution
+
+    private func floats(_ plan: Int8ExecutorPlan, _ id: ValueID) -> UnsafeMutablePointer<Float>? {
+        plan.floatOffsets[id].map { (arena! + $0).assumingMemoryBound(to: Float.self) }
+    }
+
+    private func bytes(_ plan: Int8ExecutorPlan, _ id: ValueID) -> UnsafeMutablePointer<UInt8>? {
+        plan.byteOffsets[id].map { (arena! + $0).assumingMemoryBound(to: UInt8.self) }
+    }
+
+    private func execute(plan: Int8ExecutorPlan, input: UnsafePointer<Float>) {
+        for step in plan.steps {
+            let started = profiling ? DispatchTime.now().uptimeNanoseconds : 0
+            let node = graph.nodes[step.node]
+            let out = plan.shapes[step.node]!
+            let yf = floats(plan, step.node), yq = bytes(plan, step.node)
+            if let conv = step.fusedConv {
+                guard case .add(let relu) = node.kind else { preconditionFailure("fused into a non-add") }
+                convolve(node: graph.nodes[conv], plan: plan, residuals: Array(node.inputs.dropFirst()),
+                         reluAfter: relu, outFloat: yf, outBytes: yq, outQuantization: quantization[step.node])
+            } else if case .conv = node.kind {
+                convolve(node: node, plan: plan, residuals: [], reluAfter: false, outFloat: yf, outBytes: yq,
+                         outQuantization: quantization[step.node])
+            } else {
+                run(node: node, plan: plan, output: yf!, shape: out, input: input)
+                if let yq, let q = quantization[step.node] {
+                    let total = out.count
+                    NHWCOps.chunks((total + 4095) / 4096, threads: threads) { _, range in
+                        let begin = range.lowerBound * 4096, end = min(total, range.upperBound * 4096)
+                        ck_quantize_u8(yf! + begin, yq + begin, end - begin, 1 / q.scale, q.zeroPoint)
+                    }
+                }
+            }
+            if profiling { nodeSeconds[step.node] += Double(DispatchTime.now().uptimeNanoseconds - started) * 1e-9 }
+            stepObserver?(node, yf, yq, out)
+        }
+    }
+
+    private func run(node: Node, plan: Int8ExecutorPlan, output y: UnsafeMutablePointer<Float>, shape out: ValueShape,
+                     input: UnsafePointer<Float>) {
+        let threads = self.threads
+        func x(_ k: Int) -> UnsafeMutablePointer<Float> { floats(plan, node.inputs[k])! }
+        func shape(_ k: Int) -> ValueShape { plan.shapes[node.inputs[k]]! }
+        switch node.kind {
+        case .input:
+            NHWCOps.fromPlanar(input, y, channels: out.c, plane: out.plane, threads: threads)
+        case .conv:
+            preconditionFailure("convolutions run in convolve")
+        case .maxPool(let k, let s, let p):
+            NHWCOps.maxPool(kernel: k, stride: s, padding: p, channels: out.c, input: x(0), inH: shape(0).h,
+                            inW: shape(0).w, output: y, outH: out.h, outW: out.w, threads: threads)
+        case .add(let relu):
+            let pointers = node.inputs.indices.map { UnsafePointer<Float>?(x($0)) }
+            let total = out.count
+            pointers.withUnsafeBufferPointer { table in
+                NHWCOps.chunks((total + 4095) / 4096, threads: threads) { _, range in
+                    let begin = range.lowerBound * 4096, end = min(total, range.upperBound * 4096)
+                    withUnsafeTemporaryAllocation(of: UnsafePointer<Float>?.self, capacity: table.count) { shifted in
+                        for k in 0..<table.count { shifted[k] = table[k]! + begin }
+                        ckf_add(y + begin, shifted.baseAddress!, Int32(table.count), end - begin, relu ? 1 : 0)
+                    }
+                }
+            }
+        case .mul:
+            let gateNode = graph.nodes[node.inputs[1]]
+            NHWCOps.mul(x(0), gate: x(1), y, channels: out.c, plane: out.plane, channelGate: gateNode.stride == 0,
+                        threads: threads)
+        case .concat:
+            NHWCOps.concat(node.inputs.indices.map { (UnsafePointer(x($0)), shape($0).c) }, y, plane: out.plane,
+                           threads: threads)
+        case .upsample:
+            NHWCOps.upsampleAlignCorners(channels: out.c, input: x(0), inH: shape(0).h, inW: shape(0).w, output: y,
+                                         outH: out.h, outW: out.w, threads: threads)
+        case .globalAvgPool:
+            NHWCOps.globalPool(max: false, channels: out.c, input: x(0), plane: shape(0).plane, output: y, threads: threads)
+        case .globalMaxPool:
+            NHWCOps.globalPool(max: true, channels: out.c, input: x(0), plane: shape(0).plane, output: y, threads: threads)
+        case .channelMeanMax:
+            NHWCOps.channelMeanMax(channels: shape(0).c, input: x(0), plane: shape(0).plane, output: y, threads: threads)
+        case .sigmoid:
+            let src = x(0), total = out.count
+            NHWCOps.chunks((total + 4095) / 4096, threads: threads) { _, range in
+                let begin = range.lowerBound * 4096, end = min(total, range.upperBound * 4096)
+                ckf_sigmoid(src + begin, y + begin, end - begin)
+            }
+        case .windowAttention(let heads, let k):
+            // The CKernels window attention is planar: transpose values and logits in, the result out.
+            let logits = shape(1)
+            let base = (scratch! + attentionOffset).assumingMemoryBound(to: Float.self)
+            let values = base, logitsPlanar = base + out.count, result = base + out.count + logits.count
+            NHWCOps.toPlanar(x(0), values, channels: out.c, plane: out.plane, threads: threads)
+            NHWCOps.toPlanar(x(1), logitsPlanar, channels: logits.c, plane: logits.plane, threads: threads)
+            var args = ckf_attention_args()
+            args.heads = Int32(heads); args.window = Int32(k); args.channels = Int32(out.c)
+            args.height = Int32(out.h); args.width = Int32(out.w)
+            args.values = UnsafePointer(values)
+            args.logits = UnsafePointer(logitsPlanar)
+            args.output = result
+            args.scale = Float(1.0 / Double(out.c / heads).squareRoot())
+            let perThread = attentionPerThread
+            let threadScratch = scratch! + attentionOffset + ((2 * out.count + logits.count) * 4 + 63) & ~63
+            let chunks = max(1, min(threads, out.h))
+            DispatchQueue.concurrentPerformOrInline(chunks) { chunk in
+                var local = args
+                let begin = out.h * chunk / chunks, end = out.h * (chunk + 1) / chunks
+                _ = ckf_window_attention(&local, Int32(begin), Int32(end),
+                                         (threadScratch + chunk * perThread).assumingMemoryBound(to: Float.self))
+            }
+            NHWCOps.fromPlanar(result, y, channels: out.c, plane: out.plane, threads: threads)
+        }
+    }
+
+    /// The float residual of a fused add: the single other operand, or the sum of several (in scratch).
+    private func residual(_ ids: [ValueID], plan: Int8ExecutorPlan, count: Int) -> UnsafeMutablePointer<Float>? {
+        if ids.isEmpty { return nil }
+        if ids.count == 1 { return floats(plan, ids[0])! }
+        let sum = (scratch! + residualOffset).assumingMemoryBound(to: Float.self)
+        let pointers = ids.map { UnsafePointer<Float>?(floats(plan, $0)!) }
+        pointers.withUnsafeBufferPointer { table in
+            NHWCOps.chunks((count + 4095) / 4096, threads: threads) { _, range in
+                let begin = range.lowerBound * 4096, end = min(count, range.upperBound * 4096)
+                withUnsafeTemporaryAllocation(of: UnsafePointer<Float>?.self, capacity: table.count) { shifted in
+                    for k in 0..<table.count { shifted[k] = table[k]! + begin }
+                    ckf_add(sum + begin, shifted.baseAddress!, Int32(table.count), end - begin, 0)
+                }
+            }
+        }
+        return sum
+    }
+
+    /// One convolution (with the residual of a fused add), writing its float and/or uint8 NHWC outputs.
+    private func convolve(node: Node, plan: Int8ExecutorPlan, residuals: [ValueID], reluAfter: Bool,
+                          outFloat: UnsafeMutablePointer<Float>?, outBytes: UnsafeMutablePointer<UInt8>?,
+                          outQuantization: ActivationQuantization?) {
+        let out = plan.shapes[node.id]!, inShape = plan.shapes[node.inputs[0]]!
+        let res = residual(residuals, plan: plan, count: out.count)
+        precondition(outBytes == nil || outQuantization != nil, "uint8 output of \(node.name) without a quantization")
+        if let conv = int8Convs[node.id] {
+            convolveInt8(conv, input: bytes(plan, node.inputs[0])!, inShape: inShape, out: out, residual: res,
+                         relu: conv.spec.relu || reluAfter, outFloat: outFloat, outBytes: outBytes, q: outQuantization)
+        } else {
+            convolveFloat(floatConvs[node.id]!, input: floats(plan, node.inputs[0])!, inShape: inShape, out: out,
+                          residual: res, relu: floatConvs[node.id]!.spec.relu || reluAfter, outFloat: outFloat,
+                          outBytes: outBytes, q: outQuantization)
+        }
+    }
+
+    private func convolveInt8(_ conv: PreparedInt8Conv, input: UnsafeMutablePointer<UInt8>, inShape: ValueShape,
+                              out: ValueShape, residual: UnsafeMutablePointer<Float>?, relu: Bool,
+                              outFloat: UnsafeMutablePointer<Float>?, outBytes: UnsafeMutablePointer<UInt8>?,
+                              q: ActivationQuantization?) {
+        let spec = conv.spec, cout = spec.outChannels, k = conv.k
+        let direct = Self.isPlainGEMM(spec)
+        let blockRows = int8BlockRows(conv, out)
+        let scratch = self.scratch!, perThread = im2colBytesPerThread
+        conv.multipliers.withUnsafeBufferPointer { mul in
+            conv.bias.withUnsafeBufferPointer { bias in
+                NHWCOps.chunks(out.h, threads: threads) { chunk, rows in
+                    let columns = (scratch + chunk * perThread).assumingMemoryBound(to: UInt8.self)
+                    var oy0 = rows.lowerBound
+                    while oy0 < rows.upperBound {
+                        let count = direct ? rows.upperBound - oy0 : min(blockRows, rows.upperBound - oy0)
+                        let m0 = oy0 * out.w
+                        var a = ck_qgemm_args()
+                        a.M = Int32(count * out.w); a.N = Int32(cout); a.K = Int32(k)
+                        if direct {
+                            a.a = UnsafePointer(input + m0 * inShape.c); a.lda = inShape.c
+                        } else {
+                            var im = ck_im2col_args()
+                            im.input = UnsafePointer(input)
+                            im.height = Int32(inShape.h); im.width = Int32(inShape.w); im.channels = Int32(inShape.c)
+                            im.pixel_stride = inShape.c; im.row_stride = inShape.w * inShape.c
+                            im.kernel_h = Int32(spec.kernel); im.kernel_w = Int32(spec.kernel)
+                            im.stride_h = Int32(spec.stride); im.stride_w = Int32(spec.stride)
+                            im.pad_top = Int32(spec.padding); im.pad_left = Int32(spec.padding)
+                            im.dilation_h = Int32(spec.dilation); im.dilation_w = Int32(spec.dilation)
+                            im.out_width = Int32(out.w)
+                            im.pad_value = UInt8(conv.input.zeroPoint)
+                            im.rows = columns
+                            im.ld_rows = k
+                            ck_im2col_u8_nhwc(&im, Int32(oy0), Int32(oy0 + count))
+                            a.a = UnsafePointer(columns); a.lda = k
+                        }
+                        a.packed_b = UnsafeRawPointer(conv.packed)
+                        a.a_zero_point = conv.input.zeroPoint
+                        a.multiplier = mul.baseAddress
+                        a.bias = bias.baseAddress
+                        if let residual { a.residual_f32 = UnsafePointer(residual + m0 * cout); a.ld_residual = cout }
+                        a.relu = relu ? 1 : 0
+                        if let outFloat { a.out_f32 = outFloat + m0 * cout }
+                        if let outBytes, let q {
+                            a.out_u8 = outBytes + m0 * cout
+                            a.out_inv_scale = 1 / q.scale
+                            a.out_zero_point = q.zeroPoint
+                        }
+                        a.ldc = cout
+                        let status = ck_qgemm_u8s8(&a, 0, a.M)
+                        precondition(status == 0, "ck_qgemm_u8s8 rejected the arguments of \(spec.weight)")
+                        oy0 += count
+                    }
+                }
+            }
+        }
+    }
+
+    private func convolveFloat(_ conv: PreparedFloatConv, input: UnsafeMutablePointer<Float>, inShape: ValueShape,
+                               out: ValueShape, residual: UnsafeMutablePointer<Float>?, relu: Bool,
+                               outFloat: UnsafeMutablePointer<Float>?, outBytes: UnsafeMutablePointer<UInt8>?,
+                               q: ActivationQuantization?) {
+        let spec = conv.spec, cout = spec.outChannels, k = conv.k
+        let direct = Self.isPlainGEMM(spec)
+        let rows = floatChunkRows(conv, out)
+        let columns = (scratch! + floatColumnsOffset).assumingMemoryBound(to: Float.self)
+        let gemmScratch = (scratch! + gemmOutOffset).assumingMemoryBound(to: Float.self)
+        let threads = self.threads
+        conv.weights.withUnsafeBufferPointer { weights in
+            conv.bias.withUnsafeBufferPointer { biasBuffer in
+                let w = weights.baseAddress!, bias = biasBuffer.baseAddress!
+                var oy0 = 0
+                while oy0 < out.h {
+                    let count = min(rows, out.h - oy0)
+                    let m0 = oy0 * out.w, m = count * out.w
+                    let a: UnsafePointer<Float>
+                    if direct {
+                        a = UnsafePointer(input + m0 * inShape.c)
+                    } else {
+                        let first = oy0
+                        NHWCOps.chunks(count, threads: threads) { _, range in
+                            NHWCOps.im2col(spec, input: input, inH: inShape.h, inW: inShape.w, outW: out.w,
+                                           rows: (first + range.lowerBound)..<(first + range.upperBound),
+                                           firstRow: first, columns: columns)
+                        }
+                        a = UnsafePointer(columns)
+                    }
+                    // C[m][n] = Σ_k A[m][k] · W[n][k]
+                    let c = outFloat.map { $0 + m0 * cout } ?? gemmScratch
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(m), Int32(cout), Int32(k), 1, a,
+                                Int32(direct ? inShape.c : k), w, Int32(k), 0, c, Int32(cout))
+                    let res = residual.map { UnsafePointer($0 + m0 * cout) }
+                    let bytes = outBytes.map { $0 + m0 * cout }
+                    let inv: Float = q.map { 1 / $0.scale } ?? 1, zp = q?.zeroPoint ?? 0
+                    NHWCOps.chunks(m, threads: threads) { _, pixels in
+                        for p in pixels {
+                            let row = c + p * cout
+                            for n in 0..<cout {
+                                var v = row[n] + bias[n]
+                                if let res { v += res[p * cout + n] }
+                                if relu { v = v > 0 ? v : 0 }
+                                row[n] = v
+                            }
+                            if let bytes { ck_quantize_u8(row, bytes + p * cout, cout, inv, zp) }
+                        }
+                    }
+                    oy0 += count
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,191 @@
+// NHWCOps.swift — the float32 ops of the int8 executor on NHWC tensors (channels innermost), each the NHWC form
+// of the reference op in CondSegCore/Reference/ReferenceOps.swift with the same arithmetic per element (same
+// operand order, the same float64 sum for global average pooling), so an op given the same input agrees with the
+// reference bit for bit except where noted (sigmoid uses the CKernels vector exp; convolutions use OpenBLAS with
+// another summation order). Work is split by output pixel or channel; no result depends on the split.
+
+import CKernels
+import CondSegCore
+import Dispatch
+
+enum NHWCOps {
+    /// Runs `body(chunk, range)` over `count` items in `min(threads, count)` contiguous chunks.
+    static func chunks(_ count: Int, threads: Int, _ body: (Int, Range<Int>) -> Void) {
+        let n = max(1, min(threads, count))
+        if n == 1 {
+            if count > 0 { body(0, 0..<count) }
+            return
+        }
+        DispatchQueue.concurrentPerform(iterations: n) { chunk in
+            let begin = count * chunk / n, end = count * (chunk + 1) / n
+            if begin < end { body(chunk, begin..<end) }
+        }
+    }
+
+    /// Planar (C×H×W) → NHWC.
+    static func fromPlanar(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, channels c: Int, plane: Int) {
+        for p in 0..<plane { for k in 0..<c { y[p * c + k] = x[k * plane + p] } }
+    }
+
+    /// NHWC → planar, blocked so both sides stream through the cache.
+    static func toPlanar(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, channels c: Int, plane: Int,
+                         threads: Int) {
+        chunks((plane + 63) / 64, threads: threads) { _, blocks in
+            for block in blocks {
+                let p0 = block * 64, p1 = min(plane, p0 + 64)
+                for k in 0..<c { for p in p0..<p1 { y[k * plane + p] = x[p * c + k] } }
+            }
+        }
+    }
+
+    /// Planar → NHWC, blocked.
+    static func fromPlanar(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, channels c: Int, plane: Int,
+                           threads: Int) {
+        chunks((plane + 63) / 64, threads: threads) { _, blocks in
+            for block in blocks {
+                let p0 = block * 64, p1 = min(plane, p0 + 64)
+                for k in 0..<c { for p in p0..<p1 { y[p * c + k] = x[k * plane + p] } }
+            }
+        }
+    }
+
+    /// Max pooling with PyTorch semantics (out-of-image taps are ignored, as −∞ padding).
+    static func maxPool(kernel: Int, stride: Int, padding: Int, channels c: Int, input x: UnsafePointer<Float>,
+                        inH: Int, inW: Int, output y: UnsafeMutablePointer<Float>, outH: Int, outW: Int, threads: Int) {
+        chunks(outH, threads: threads) { _, rows in
+            for oy in rows {
+                for ox in 0..<outW {
+                    let dst = y + (oy * outW + ox) * c
+                    for k in 0..<c { dst[k] = -Float.infinity }
+                    for ky in 0..<kernel {
+                        let iy = oy * stride - padding + ky
+                        guard iy >= 0 && iy < inH else { continue }
+                        for kx in 0..<kernel {
+                            let ix = ox * stride - padding + kx
+                            guard ix >= 0 && ix < inW else { continue }
+                            let src = x + (iy * inW + ix) * c
+                            for k in 0..<c { dst[k] = max(dst[k], src[k]) }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// y = x · gate, the gate per channel (`channelGate`, C values) or per pixel (H·W values).
+    static func mul(_ x: UnsafePointer<Float>, gate: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
+                    channels c: Int, plane: Int, channelGate: Bool, threads: Int) {
+        chunks(plane, threads: threads) { _, pixels in
+            for p in pixels {
+                let src = x + p * c, dst = y + p * c
+                if channelGate {
+                    for k in 0..<c { dst[k] = src[k] * gate[k] }
+                } else {
+                    let g = gate[p]
+                    for k in 0..<c { dst[k] = src[k] * g }
+                }
+            }
+        }
+    }
+
+    /// Channel concatenation: each input's channels copied into its slice of every output pixel.
+    static func concat(_ inputs: [(pointer: UnsafePointer<Float>, channels: Int)], _ y: UnsafeMutablePointer<Float>,
+                       plane: Int, threads: Int) {
+        let total = inputs.reduce(0) { $0 + $1.channels }
+        chunks(plane, threads: threads) { _, pixels in
+            for p in pixels {
+                var offset = 0
+                for input in inputs {
+                    (y + p * total + offset).update(from: input.pointer + p * input.channels, count: input.channels)
+                    offset += input.channels
+                }
+            }
+        }
+    }
+
+    /// Bilinear upsampling with align_corners = true, the reference's expression per element.
+    static func upsampleAlignCorners(channels c: Int, input x: UnsafePointer<Float>, inH: Int, inW: Int,
+                                     output y: UnsafeMutablePointer<Float>, outH: Int, outW: Int, threads: Int) {
+        let (y0, y1, ly) = ReferenceOps.alignCornersTable(inSize: inH, outSize: outH)
+        let (x0, x1, lx) = ReferenceOps.alignCornersTable(inSize: inW, outSize: outW)
+        chunks(outH, threads: threads) { _, rows in
+            for oy in rows {
+                let r0 = x + y0[oy] * inW * c, r1 = x + y1[oy] * inW * c
+                let h1 = ly[oy], h0 = 1 - h1
+                for ox in 0..<outW {
+                    let w1 = lx[ox], w0 = 1 - w1
+                    let a = r0 + x0[ox] * c, b = r0 + x1[ox] * c, d = r1 + x0[ox] * c, e = r1 + x1[ox] * c
+                    let dst = y + (oy * outW + ox) * c
+                    for k in 0..<c {
+                        dst[k] = h0 * (w0 * a[k] + w1 * b[k]) + h1 * (w0 * d[k] + w1 * e[k])
+                    }
+                }
+            }
+        }
+    }
+
+    /// Per-channel mean (float64 sum in pixel order, as the reference) or max over all pixels.
+    static func globalPool(max useMax: Bool, channels c: Int, input x: UnsafePointer<Float>, plane: Int,
+                           output y: UnsafeMutablePointer<Float>, threads: Int) {
+        chunks(c, threads: threads) { _, range in
+            if useMax {
+                for k in range { y[k] = -Float.infinity }
+                for p in 0..<plane {
+                    let src = x + p * c
+                    for k in range { y[k] = max(y[k], src[k]) }
+                }
+            } else {
+                withUnsafeTemporaryAllocation(of: Double.self, capacity: range.count) { sums in
+                    for i in 0..<range.count { sums[i] = 0 }
+                    for p in 0..<plane {
+                        let src = x + p * c + range.lowerBound
+                        for i in 0..<range.count { sums[i] += Double(src[i]) }
+                    }
+                    for i in 0..<range.count { y[range.lowerBound + i] = Float(sums[i] / Double(plane)) }
+                }
+            }
+        }
+    }
+
+    /// Per pixel: [mean over channels (float sum in channel order, as the reference), max over channels].
+    static func channelMeanMax(channels c: Int, input x: UnsafePointer<Float>, plane: Int,
+                               output y: UnsafeMutablePointer<Float>, threads: Int) {
+        let inv = Float(c)
+        chunks(plane, threads: threads) { _, pixels in
+            for p in pixels {
+                let src = x + p * c
+                var sum: Float = 0, m = -Float.infinity
+                for k in 0..<c {
+                    sum += src[k]
+                    m = max(m, src[k])
+                }
+                y[2 * p] = sum / inv
+                y[2 * p + 1] = m
+            }
+        }
+    }
+
+    /// NHWC float im2col of output rows [oy0, oy0 + rows): row r = (oy − oy0)·outW + ox holds K = k·k·C floats in
+    /// (ky, kx, c) order; taps outside the image are 0.
+    static func im2col(_ spec: ConvSpec, input x: UnsafePointer<Float>, inH: Int, inW: Int, outW: Int,
+                       rows: Range<Int>, firstRow oy0: Int, columns: UnsafeMutablePointer<Float>) {
+        let c = spec.inChannels, k = spec.kernel, kk = k * k * c
+        for oy in rows {
+            for ox in 0..<outW {
+                var dst = columns + ((oy - oy0) * outW + ox) * kk
+                for ky in 0..<k {
+                    let iy = oy * spec.stride - spec.padding + ky * spec.dilation
+                    for kx in 0..<k {
+                        let ix = ox * spec.stride - spec.padding + kx * spec.dilation
+                        if iy >= 0 && iy < inH && ix >= 0 && ix < inW {
+                            dst.update(from: x + (iy * inW + ix) * c, count: c)
+                        } else {
+                            dst.update(repeating: 0, count: c)
+                        }
+                        dst += c
+                    }
+                }
+            }
+        }
+    }
+}
