@@ -126,6 +126,67 @@ public final class Calibrator {
         return result
     }
 
+    /// Writes the statistics as text (hidden `calibrate --save-histograms`): tables for other methods can then be
+    /// made with `--from-histograms` without running the network again. Lines: `model <sha256>`, `bins <n>`,
+    /// `image <name>` per image, then per tensor `tensor <name> <range> <min> <max> <total> <zeros>` followed by
+    /// `<bin>:<count>` pairs of its nonzero bins on one line.
+    public func writeHistograms(to path: String, modelSHA256: String) throws {
+        var text = "# condseg activation histograms\nmodel \(modelSHA256)\nbins \(binCount)\n"
+        for name in imageNames { text += "image \(name)\n" }
+        for id in watched {
+            let h = histograms[id]!
+            text += "tensor \(names[id]) \(h.range) \(h.minimum) \(h.maximum) \(h.total) \(h.zeros)\n"
+            text += h.counts.enumerated().filter { $0.element > 0 }.map { "\($0.offset):\($0.element)" }.joined(separator: " ") + "\n"
+        }
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+    }
+
+    /// Reads statistics written by `writeHistograms` for this graph; a file made for another model (other SHA-256)
+    /// or missing a tensor is an error naming the file.
+    public static func readHistograms(path: String, graph: Graph, modelSHA256: String) throws -> Calibrator {
+        struct Bad: Error, CustomStringConvertible { let description: String }
+        let text = try String(contentsOfFile: path, encoding: .utf8)
+        var lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)[...]
+        var model = "", bins = 0, images: [String] = []
+        var found: [String: ActivationHistogram] = [:]
+        while let line = lines.popFirst() {
+            let fields = line.split(separator: " ").map(String.init)
+            guard let key = fields.first, !key.hasPrefix("#") else { continue }
+            switch key {
+            case "model" where fields.count == 2: model = fields[1]
+            case "bins" where fields.count == 2: bins = Int(fields[1]) ?? 0
+            case "image": images.append(String(line.dropFirst(6)))
+            case "tensor" where fields.count == 7:
+                var counts = [UInt64](repeating: 0, count: bins)
+                for pair in (lines.popFirst() ?? "").split(separator: " ") {
+                    let parts = pair.split(separator: ":")
+                    guard parts.count == 2, let b = Int(parts[0]), let c = UInt64(parts[1]), b >= 0, b < bins else {
+                        throw Bad(description: "\(path): bad bin '\(pair)' of tensor \(fields[1])")
+                    }
+                    counts[b] = c
+                }
+                guard let range = Float(fields[2]), let lo = Float(fields[3]), let hi = Float(fields[4]),
+                      let total = UInt64(fields[5]), let zeros = UInt64(fields[6]),
+                      let h = ActivationHistogram(binCount: bins, range: range, minimum: lo, maximum: hi,
+                                                  total: total, zeros: zeros, counts: counts) else {
+                    throw Bad(description: "\(path): inconsistent histogram of tensor \(fields[1])")
+                }
+                found[fields[1]] = h
+            default: throw Bad(description: "\(path): unexpected line '\(line.prefix(60))'")
+            }
+        }
+        guard model == modelSHA256 else {
+            throw Bad(description: "\(path): histograms of model \(model), not of this model \(modelSHA256)")
+        }
+        let calibrator = Calibrator(graph: graph, binCount: bins)
+        for id in calibrator.watched {
+            guard let h = found[calibrator.names[id]] else { throw Bad(description: "\(path): no histogram of tensor \(calibrator.names[id])") }
+            calibrator.histograms[id] = h
+        }
+        calibrator.imageNames = images
+        return calibrator
+    }
+
     /// The calibration table for `method`: one record per watched tensor. The network input gets the model's
     /// input scale with zero point 0 (exact); tensors read only by convolutions the policy keeps float are flagged
     /// `float`.

@@ -16,11 +16,27 @@ public struct ActivationHistogram: Sendable, Equatable {
     public private(set) var minimum: Float = .infinity
     public private(set) var maximum: Float = -.infinity
     public private(set) var total: UInt64 = 0
+    /// How many of the values were exactly 0 (they are also counted in bin 0). Any asymmetric uint8 range
+    /// represents 0 exactly (the zero point is an integer), so the entropy search leaves them out.
+    public private(set) var zeros: UInt64 = 0
 
     public init(binCount: Int = 2048) {
         precondition(binCount >= 2 && binCount & (binCount - 1) == 0, "bin count must be a power of two")
         self.binCount = binCount
         counts = [UInt64](repeating: 0, count: binCount)
+    }
+
+    /// A histogram from its stored parts (`Calibrator.readHistograms`); nil when they are inconsistent.
+    public init?(binCount: Int, range: Float, minimum: Float, maximum: Float, total: UInt64, zeros: UInt64, counts: [UInt64]) {
+        guard binCount >= 2, binCount & (binCount - 1) == 0, counts.count == binCount,
+              counts.reduce(0, +) == total, zeros <= counts[0], range >= 0 else { return nil }
+        self.binCount = binCount
+        self.counts = counts
+        self.range = range
+        self.minimum = minimum
+        self.maximum = maximum
+        self.total = total
+        self.zeros = zeros
     }
 
     /// Width of one bin.
@@ -39,14 +55,17 @@ public struct ActivationHistogram: Sendable, Equatable {
         grow(toCover: maxAbs)
         let perUnit = range > 0 ? Float(binCount) / range : 0   // a power of two: exact scaling
         let last = binCount - 1
+        var nan: UInt64 = 0, zero: UInt64 = 0
         counts.withUnsafeMutableBufferPointer { c in
             for i in 0..<count {
                 let v = values[i]
-                if v.isNaN { continue }
+                if v.isNaN { nan += 1; continue }
+                if v == 0 { zero += 1 }
                 c[min(Int(abs(v) * perUnit), last)] += 1
             }
         }
-        total += UInt64(count)
+        total += UInt64(count) - nan
+        zeros += zero
     }
 
     /// Adds an array of values.
@@ -80,6 +99,7 @@ public struct ActivationHistogram: Sendable, Equatable {
         minimum = min(minimum, other.minimum)
         maximum = max(maximum, other.maximum)
         total += other.total
+        zeros += other.zeros
     }
 
     /// Index one past the last nonzero bin.
@@ -114,8 +134,8 @@ public enum CalibrationMethod: Sendable, Equatable, CustomStringConvertible {
         case .percentile(let p):
             threshold = Calibration.percentileThreshold(h, percentile: p)
         case .entropy:
-            // Post-ReLU tensors use all 256 levels on [0, T]; signed ones about 128 per side.
-            threshold = Calibration.entropyThreshold(h, levels: h.minimum >= 0 ? 256 : 128)
+            // The search models this very range: 255 steps over [max(min, −T), min(max, T)] (0 included).
+            threshold = Calibration.entropyThreshold(h, steps: 255)
         }
         return (max(h.minimum, -threshold), min(h.maximum, threshold))
     }
@@ -135,41 +155,73 @@ public enum Calibration {
         return maxAbs
     }
 
-    /// TensorRT-style entropy calibration: for each candidate threshold bin i ≥ `levels`, the reference
-    /// distribution P is the histogram up to i with everything above folded into bin i−1; Q is the histogram up
-    /// to i without the outliers, merged into `levels` groups and spread back uniformly over each group's nonzero
-    /// bins; the threshold with the smallest KL(P‖Q) wins. Returns its upper edge (capped at the largest |x|).
-    /// Measured on the default model, this picks very small thresholds for peaked tensors (a spike at exactly 0),
-    /// see calibration/README.md: prefer percentile or minmax there.
-    public static func entropyThreshold(_ h: ActivationHistogram, levels: Int) -> Float {
+    /// Entropy calibration (the KL-divergence threshold search of TensorRT and ncnn), fitted to the quantizer this
+    /// runtime uses: uint8 over [max(min, −T), min(max, T)] (0 included) in `steps` equal steps.
+    ///
+    /// For each candidate threshold T = i bin widths, the reference distribution P is the histogram of |x| up to
+    /// bin i with everything above folded into bin i−1 (clipped values land on T); the candidate Q is the same
+    /// histogram without the outliers, merged into groups one quantization step wide (the step of the range T
+    /// gives, so an asymmetric tensor's step is its clipped span / `steps`, not a fixed 128 or 256 levels on
+    /// |x|; group edges at multiples of the step from 0, fractional in bins as in ncnn) and spread back uniformly
+    /// over each group's nonzero bins (TensorRT); bins where P has mass and Q has none get a small ε. The threshold
+    /// with the smallest KL(P‖Q) wins; its upper edge is returned (capped at the largest |x|).
+    ///
+    /// Exact zeros (the spike of a post-ReLU tensor) are left out of P and Q, as ncnn's collector does: the zero
+    /// point represents 0 exactly whatever T is, and spreading that spike over the first group is what made the
+    /// unmodified search clip post-ReLU tensors at its first candidate (measured on the default model,
+    /// calibration/README.md). Candidates start where one step spans at least one histogram bin: below that the
+    /// histogram cannot see the rounding error, only the clipping.
+    public static func entropyThreshold(_ h: ActivationHistogram, steps: Int = 255) -> Float {
         let maxAbs = max(abs(h.minimum), abs(h.maximum))
-        let used = h.usedBins
-        guard used > levels else { return maxAbs }
-        let counts = h.counts.map { Double($0) }
-        var suffix = [Double](repeating: 0, count: h.binCount + 1)
-        for i in stride(from: h.binCount - 1, through: 0, by: -1) { suffix[i] = suffix[i + 1] + counts[i] }
+        guard h.total > 0, maxAbs.isFinite, maxAbs > 0, steps >= 1 else { return maxAbs.isFinite ? maxAbs : 0 }
+        var counts = h.counts.map { Double($0) }
+        counts[0] -= Double(h.zeros)
+        guard let lastUsed = counts.lastIndex(where: { $0 > 0 }) else { return maxAbs }   // only zeros
+        let used = lastUsed + 1
+        let width = Double(h.binWidth)
+        let positive = Double(max(0, h.maximum)), negative = Double(max(0, -h.minimum))
+        // Quantization step of candidate i, in bins.
+        func step(_ i: Int) -> Double {
+            let t = Double(i) * width
+            return (min(positive, t) + min(negative, t)) / Double(steps) / width
+        }
+        guard let first = (1...used).first(where: { step($0) >= 1 }) else { return maxAbs }
+        var suffix = [Double](repeating: 0, count: used + 1)
+        for i in stride(from: used - 1, through: 0, by: -1) { suffix[i] = suffix[i + 1] + counts[i] }
+        let epsilon = 1e-4
         var best = used, bestKL = Double.infinity
-        var p = [Double](repeating: 0, count: used)
         var q = [Double](repeating: 0, count: used)
-        for i in levels...used {
-            for j in 0..<i { p[j] = counts[j] }
-            p[i - 1] += suffix[i]
-            // Q: merge the clipped histogram (outliers NOT folded in, as TensorRT and ncnn do) into `levels`
-            // groups, spreading each group's mass over its nonzero bins; P keeps the outliers in its last bin, so
-            // clipping too early costs KL.
-            for g in 0..<levels {
-                let start = g * i / levels, end = (g + 1) * i / levels
-                var mass = 0.0, nonzero = 0
-                for j in start..<end { mass += counts[j]; if counts[j] > 0 { nonzero += 1 } }
-                for j in start..<end { q[j] = counts[j] > 0 ? mass / Double(nonzero) : 0 }
+        for i in first...used {
+            let g = step(i)
+            // Q: group k covers [k·g, (k+1)·g) bins (the last one cut at i); bin j takes the part it overlaps.
+            for j in 0..<i { q[j] = 0 }
+            var k = 0
+            while Double(k) * g < Double(i) {
+                let lo = Double(k) * g, hi = min(Double(k + 1) * g, Double(i))
+                let jLo = Int(lo.rounded(.down)), jHi = min(Int(hi.rounded(.up)), i)
+                var mass = 0.0, support = 0.0
+                for j in jLo..<jHi where counts[j] > 0 {
+                    let overlap = min(Double(j + 1), hi) - max(Double(j), lo)
+                    mass += counts[j] * overlap
+                    support += overlap
+                }
+                if support > 0 {
+                    for j in jLo..<jHi where counts[j] > 0 {
+                        q[j] += mass / support * (min(Double(j + 1), hi) - max(Double(j), lo))
+                    }
+                }
+                k += 1
             }
-            let pSum = p[0..<i].reduce(0, +), qSum = q[0..<i].reduce(0, +)
+            let pSum = suffix[0]
+            var qSum = 0.0
+            for j in 0..<i { qSum += q[j] }
             guard pSum > 0, qSum > 0 else { continue }
             var kl = 0.0
-            for j in 0..<i where p[j] > 0 {
-                let pj = p[j] / pSum
-                let qj = q[j] / qSum
-                kl += qj > 0 ? pj * log(pj / qj) : pj * log(pj / 1e-12)
+            for j in 0..<i {
+                let pj = (j == i - 1 ? counts[j] + suffix[i] : counts[j]) / pSum
+                guard pj > 0 else { continue }
+                let qj = q[j] > 0 ? q[j] / qSum : epsilon
+                kl += pj * log(pj / qj)
             }
             if kl < bestKL { bestKL = kl; best = i }
         }

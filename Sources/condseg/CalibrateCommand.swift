@@ -51,6 +51,12 @@ struct Calibrate: ParsableCommand {
     @Option(name: .long, help: "Output table (text). With several methods it must contain {method}.")
     var out: String
 
+    @Option(name: .long, help: ArgumentHelp("Also write the activation histograms to this file.", visibility: .hidden))
+    var saveHistograms: String?
+
+    @Option(name: .long, help: ArgumentHelp("Use histograms written by --save-histograms instead of running the network.", visibility: .hidden))
+    var fromHistograms: String?
+
     mutating func run() throws {
         let methods = try method.split(separator: ",").map { name -> CalibrationMethod in
             switch name.trimmingCharacters(in: .whitespaces) {
@@ -87,16 +93,22 @@ struct Calibrate: ParsableCommand {
         let model = try modelOptions.loadModel()
         let size = model.config.inputSize
         let config = model.config
-        var progress = Progress("calibrate", total: items.count)
         var upsampled = 0
-        let lock = NSLock()
-        let calibrator = try Calibrator.run(model: model, count: items.count, threads: modelOptions.threads, size: size,
+        let calibrator: Calibrator
+        if let fromHistograms {
+            calibrator = try Calibrator.readHistograms(path: fromHistograms, graph: try model.graph(), modelSHA256: model.sha256)
+        } else {
+            var progress = Progress("calibrate", total: items.count)
+            let lock = NSLock()
+            calibrator = try Calibrator.run(model: model, count: items.count, threads: modelOptions.threads, size: size,
                                             input: { i in
-            let image = try ImageCodec.decodeRGB(path: items[i].imagePath)
-            if image.width < size || image.height < size { lock.lock(); upsampled += 1; lock.unlock() }
-            let resized = (image.width == size && image.height == size) ? image : Resize.bilinear(image, width: size, height: size)
-            return ModelInput.planar(resized, bgr: config.channelOrderBGR, scale: config.scale)
-        }, names: items.map(\.name), progress: { done in progress.update(done) })
+                let image = try ImageCodec.decodeRGB(path: items[i].imagePath)
+                if image.width < size || image.height < size { lock.lock(); upsampled += 1; lock.unlock() }
+                let resized = (image.width == size && image.height == size) ? image : Resize.bilinear(image, width: size, height: size)
+                return ModelInput.planar(resized, bgr: config.channelOrderBGR, scale: config.scale)
+            }, names: items.map(\.name), progress: { done in progress.update(done) })
+        }
+        if let saveHistograms { try calibrator.writeHistograms(to: saveHistograms, modelSHA256: model.sha256) }
         let firstInputs = try items.prefix(refineImages).map { item -> [Float] in
             let image = try ImageCodec.decodeRGB(path: item.imagePath)
             return ModelInput.planar(Resize.bilinear(image, width: size, height: size), bgr: config.channelOrderBGR, scale: config.scale)

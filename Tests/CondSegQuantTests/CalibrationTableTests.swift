@@ -1,6 +1,7 @@
 // CalibrationTableTests.swift — the calibration table format: exact text round trip (and through a file), a hand
 // edit flagging layers float takes effect in the int8 engine, a table for another model is rejected naming both
-// hashes, malformed lines name the file and the line, and the same images give the same table with 1 or 2 threads.
+// hashes, malformed lines name the file and the line, the same images give the same table with 1 or 2 threads, and
+// the saved histograms read back exactly.
 
 import CondSegCore
 import CondSegQuant
@@ -131,10 +132,24 @@ final class CalibrationTableTests: XCTestCase {
         XCTAssertEqual(one.histograms, two.histograms)
         XCTAssertEqual(one.imageNames, names)
         XCTAssertEqual(two.imageNames, names)
-        for method in [CalibrationMethod.minmax, .percentile(99.9)] {
+        for method in [CalibrationMethod.minmax, .percentile(99.9), .entropy] {
             let date = Date(timeIntervalSince1970: 0)
             XCTAssertEqual(one.table(method: method, model: model, listFile: "l", date: date, toolVersion: "t").text,
                            two.table(method: method, model: model, listFile: "l", date: date, toolVersion: "t").text, "\(method)")
+        }
+    }
+
+    func testHistogramFileRoundTripGivesTheSameTables() throws {
+        let names = (0..<inputs.count).map { "image \($0)" }
+        let calibrator = try Calibrator.run(model: model, count: inputs.count, threads: 2, size: 64, input: { self.inputs[$0] }, names: names)
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("hist-\(UUID().uuidString).txt").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try calibrator.writeHistograms(to: path, modelSHA256: model.sha256)
+        let read = try Calibrator.readHistograms(path: path, graph: try model.graph(), modelSHA256: model.sha256)
+        XCTAssertEqual(read.histograms, calibrator.histograms)
+        XCTAssertEqual(read.imageNames, names)
+        XCTAssertThrowsError(try Calibrator.readHistograms(path: path, graph: try model.graph(), modelSHA256: "other")) { error in
+            XCTAssertTrue("\(error)".contains(path) && "\(error)".contains("other"), "\(error)")
         }
     }
 }
