@@ -2,7 +2,9 @@
 // machine's float ceiling measured in the same run (OpenBLAS sgemm on a convolution-shaped product), so a
 // speed figure is always stated next to what this machine can do at that moment.
 
+import CKernels
 import COpenBLAS
+import CondSegCore
 import Dispatch
 
 /// Summary of repeated timings, in milliseconds.
@@ -46,6 +48,53 @@ public enum Benchmark {
                             b, Int32(n), 0, &c, Int32(n))
             }
             if run > 0 { samples.append(ms) }   // the first run warms caches and threads
+        }
+        let median = TimingSummary(milliseconds: samples).median
+        return 2 * Double(m) * Double(n) * Double(k) / (median * 1e6)
+    }
+
+    /// Name of the int8 GEMM kernel in use ("avx2", "neondot", "generic", …).
+    public static var int8Kernel: String { String(cString: ck_isa_name(ck_active_isa())) }
+
+    /// Int8 GEMM throughput in GOP/s (2 operations per multiply-accumulate, median of `runs`) of the active
+    /// CKernels instruction set: ck_qgemm_u8s8 with uint8 output and the full epilogue on the same shape as
+    /// `sgemmCeiling` (16384 pixels × 64 outputs × 576), rows split among `threads` threads as the int8 executor
+    /// splits them.
+    public static func int8Ceiling(threads: Int, m: Int = 16384, n: Int = 64, k: Int = 576, runs: Int = 7) -> Double {
+        let a = (0..<(m * k)).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ 3) }
+        let w = (0..<(n * k)).map { Int8(truncatingIfNeeded: ($0 % 255) - 127) }
+        let packed = UnsafeMutableRawPointer.allocate(byteCount: ck_qgemm_packed_size(Int32(n), Int32(k)), alignment: 64)
+        defer { packed.deallocate() }
+        _ = w.withUnsafeBufferPointer { ck_qgemm_pack_weights($0.baseAddress, Int32(n), Int32(k), packed) }
+        let multiplier = [Float](repeating: 1e-4, count: n), bias = [Float](repeating: 0.5, count: n)
+        var out = [UInt8](repeating: 0, count: m * n)
+        var samples: [Double] = []
+        a.withUnsafeBufferPointer { aBuf in
+            multiplier.withUnsafeBufferPointer { mul in
+                bias.withUnsafeBufferPointer { b in
+                    out.withUnsafeMutableBufferPointer { o in
+                        var args = ck_qgemm_args()
+                        args.M = Int32(m); args.N = Int32(n); args.K = Int32(k)
+                        args.a = aBuf.baseAddress; args.lda = k
+                        args.packed_b = UnsafeRawPointer(packed)
+                        args.a_zero_point = 3
+                        args.multiplier = mul.baseAddress; args.bias = b.baseAddress
+                        args.relu = 1
+                        args.out_u8 = o.baseAddress; args.ldc = n
+                        args.out_inv_scale = 10; args.out_zero_point = 0
+                        let local = args
+                        for run in 0..<(runs + 1) {
+                            let ms = milliseconds {
+                                parallelChunks(m, threads: threads) { rows in
+                                    var copy = local
+                                    _ = ck_qgemm_u8s8(&copy, Int32(rows.lowerBound), Int32(rows.upperBound))
+                                }
+                            }
+                            if run > 0 { samples.append(ms) }
+                        }
+                    }
+                }
+            }
         }
         let median = TimingSummary(milliseconds: samples).median
         return 2 * Double(m) * Double(n) * Double(k) / (median * 1e6)

@@ -13,10 +13,28 @@ public protocol ProfiledEngine: InferenceEngine {
     var nodeSeconds: [Double] { get }
     /// Activation and scratch bytes planned for the last input size.
     var plannedBytes: Int { get }
+    /// Convolutions that run in int8 (their time and MACs are reported against the int8 ceiling).
+    var int8ConvolutionIDs: Set<ValueID> { get }
+    /// Convolutions computed inside the add that reads them (their time is counted on the add's node).
+    var fusedConvolutionIDs: Set<ValueID> { get }
 }
 
-extension ReferenceExecutor: ProfiledEngine {}
-extension FastFloatExecutor: ProfiledEngine {}
+extension ReferenceExecutor: ProfiledEngine {
+    public var int8ConvolutionIDs: Set<ValueID> {
+        Set((convolutionOverride as? Int8Convolutions)?.int8NodeIDs ?? [])
+    }
+    public var fusedConvolutionIDs: Set<ValueID> { [] }
+}
+
+extension FastFloatExecutor: ProfiledEngine {
+    public var int8ConvolutionIDs: Set<ValueID> { [] }
+    public var fusedConvolutionIDs: Set<ValueID> { fusedConvolutions }
+}
+
+extension Int8Executor {
+    public var int8ConvolutionIDs: Set<ValueID> { Set(int8NodeIDs) }
+    public var fusedConvolutionIDs: Set<ValueID> { fusedConvolutions }
+}
 
 /// Which float executor to run.
 public enum FloatEngineKind: String, CaseIterable, Sendable {

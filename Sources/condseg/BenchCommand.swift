@@ -1,6 +1,8 @@
 // BenchCommand.swift — `condseg bench`: latency of the network on this machine (median and p90 over
-// iterations), throughput, and the fraction of the machine's float ceiling (OpenBLAS sgemm, measured in the
-// same run), with an optional per-module-group profile.
+// iterations), throughput, and the fraction of the machine's ceilings measured in the same run (OpenBLAS sgemm for
+// float, the active int8 GEMM kernel for int8), with an optional per-module-group profile that also splits the
+// convolution time into int8 and float convolutions against their ceilings. `--compare-float` times the int8 path
+// and the fast float executor alternately in one run.
 
 import ArgumentParser
 import CondSegCore
@@ -9,7 +11,13 @@ import Foundation
 
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Measure inference speed on this machine (random input; no files needed).")
+        abstract: "Measure inference speed on this machine (random input; no files needed).",
+        discussion: """
+            Examples:
+              condseg bench --threads 1                       float32, the fast executor
+              condseg bench --calibration calibration/condseg-r18w64-kvasir.table.txt --compare-float --profile
+            Timings on a shared machine are noisy: compare runs made side by side, as ratios.
+            """)
 
     @OptionGroup var modelOptions: ModelOptions
 
@@ -22,7 +30,10 @@ struct Bench: ParsableCommand {
     @Option(name: .long, help: "Calibration table: run the int8 path (a quantized --model needs none).")
     var calibration: String?
 
-    @Flag(name: .long, help: "Also print time and GMAC/s per module group.")
+    @Flag(name: .long, help: "With the int8 path: also time the float32 fast executor, alternating frame by frame, and print the ratio.")
+    var compareFloat = false
+
+    @Flag(name: .long, help: "Also print time and GMAC/s per module group, and the convolutions against their ceilings.")
     var profile = false
 
     @Flag(name: .long, help: "Print JSON.")
@@ -34,7 +45,20 @@ struct Bench: ParsableCommand {
         let side = size ?? loaded.config.inputSize
         guard side > 0, side % 16 == 0 else { throw ValidationError("--size must be a positive multiple of 16") }
         let engine = loaded.executor
-        let engineName = loaded.name
+        let isInt8 = loaded.name.hasPrefix("int8")
+        if compareFloat && !isInt8 {
+            throw ValidationError("--compare-float compares the int8 path with float: pass --calibration TABLE or a quantized --model")
+        }
+        var floatEngine: ProfiledEngine?
+        if compareFloat {
+            let file = try SafeTensorsFile(path: loaded.modelPath)
+            let model: ConDSegModel
+            if QuantizedModelFile.isQuantized(file) {
+                throw ValidationError("--compare-float needs the float model: pass the float --model with --calibration TABLE")
+            }
+            model = try ConDSegModel(file: file)
+            floatEngine = try FloatEngineKind.fast.make(model: model, threads: modelOptions.threads)
+        }
         var input = [Float](repeating: 0, count: 3 * side * side)
         var state: UInt32 = 12345
         for i in 0..<input.count {
@@ -42,54 +66,99 @@ struct Bench: ParsableCommand {
             input[i] = Float(state >> 8) / Float(1 << 24)
         }
         _ = try engine.predict(input: input, height: side, width: side)   // warm-up: plan, caches, threads
+        _ = try floatEngine?.predict(input: input, height: side, width: side)
         engine.profiling = profile
-        var samples: [Double] = []
+        var samples: [Double] = [], floatSamples: [Double] = []
         for _ in 0..<iterations {
             samples.append(try Benchmark.milliseconds { _ = try engine.predict(input: input, height: side, width: side) })
+            if let floatEngine {
+                floatSamples.append(try Benchmark.milliseconds { _ = try floatEngine.predict(input: input, height: side, width: side) })
+            }
         }
         let timing = TimingSummary(milliseconds: samples)
+        let floatTiming = floatSamples.isEmpty ? nil : TimingSummary(milliseconds: floatSamples)
         let ceiling = Benchmark.sgemmCeiling(threads: modelOptions.threads)
+        let int8Ceiling = isInt8 ? Benchmark.int8Ceiling(threads: modelOptions.threads) : nil
         let macs = engine.graph.macs(inputSize: side)
         let gmac = Double(macs.reduce(0, +)) / 1e9
         let gmacPerSecond = gmac / (timing.median / 1000)
         let fraction = 2 * gmacPerSecond / ceiling
+
+        // Profile: per module group, and the convolutions by precision (a fused convolution's time is on its add).
         var groups: [(String, Double, Double)] = []   // name, ms per frame, GMAC
+        var convClasses: [String: (ms: Double, gmac: Double)] = [:]   // "int8", "float", "other"
         if profile {
-            for node in engine.graph.nodes where engine.nodeSeconds.indices.contains(node.id) {
+            let fused = engine.fusedConvolutionIDs, int8 = engine.int8ConvolutionIDs
+            for node in engine.graph.nodes where engine.nodeSeconds.indices.contains(node.id) && !fused.contains(node.id) {
                 let ms = engine.nodeSeconds[node.id] * 1000 / Double(iterations)
                 let g = Double(macs[node.id]) / 1e9
                 if let i = groups.firstIndex(where: { $0.0 == node.group }) { groups[i].1 += ms; groups[i].2 += g }
                 else { groups.append((node.group, ms, g)) }
+                var convID: ValueID?
+                if case .conv = node.kind { convID = node.id }
+                if case .add = node.kind, let first = node.inputs.first, fused.contains(first) { convID = first }
+                let cls = convID.map { int8.contains($0) ? "int8" : "float" } ?? "other"
+                let convMacs = convID.map { Double(macs[$0]) / 1e9 } ?? 0
+                convClasses[cls, default: (0, 0)].ms += ms
+                convClasses[cls, default: (0, 0)].gmac += convMacs
             }
         }
+        func rate(_ c: (ms: Double, gmac: Double)) -> Double { c.ms > 0 ? c.gmac / (c.ms / 1000) : 0 }
         if json {
             var object: [String: Any] = [
-                "model_sha256": loaded.modelSHA256, "engine": engineName, "size": side, "threads": modelOptions.threads,
+                "model_sha256": loaded.modelSHA256, "engine": loaded.name, "size": side, "threads": modelOptions.threads,
                 "iterations": iterations, "median_ms": timing.median, "p90_ms": timing.p90, "min_ms": timing.min,
                 "fps": 1000 / timing.median, "gmac_per_frame": gmac, "gmac_per_s": gmacPerSecond,
                 "sgemm_ceiling_gflops": ceiling, "fraction_of_sgemm_ceiling": fraction,
                 "peak_activation_bytes": engine.plannedBytes,
             ]
+            if let int8Ceiling { object["int8_ceiling_gops"] = int8Ceiling }
+            if let floatTiming {
+                object["float"] = ["median_ms": floatTiming.median, "p90_ms": floatTiming.p90, "min_ms": floatTiming.min]
+                object["speedup_over_float"] = floatTiming.median / timing.median
+            }
             if profile {
                 object["profile"] = Dictionary(uniqueKeysWithValues: groups.map {
                     ($0.0, ["ms": $0.1, "gmac": $0.2, "gmac_per_s": $0.1 > 0 ? $0.2 / ($0.1 / 1000) : 0])
                 })
+                var convs: [String: Any] = [:]
+                for (cls, c) in convClasses {
+                    var entry: [String: Any] = ["ms": c.ms, "gmac": c.gmac, "gmac_per_s": rate(c)]
+                    if cls == "int8", let int8Ceiling { entry["fraction_of_int8_ceiling"] = 2 * rate(c) / int8Ceiling }
+                    if cls == "float" { entry["fraction_of_sgemm_ceiling"] = 2 * rate(c) / ceiling }
+                    convs[cls] = entry
+                }
+                object["convolutions"] = convs
             }
             try printJSON(object)
         } else {
             print("model: \(loaded.modelPath) (\(loaded.config))")
-            print("engine: \(engineName), \(modelOptions.threads) threads, \(side)×\(side), \(iterations) iterations")
+            print("engine: \(loaded.name), \(modelOptions.threads) threads, \(side)×\(side), \(iterations) iterations")
             print("latency: median \(fixed(timing.median, 1)) ms, p90 \(fixed(timing.p90, 1)) ms, min \(fixed(timing.min, 1)) ms  → \(fixed(1000 / timing.median, 2)) frames/s")
-            print("work: \(fixed(gmac, 2)) GMAC/frame → \(fixed(gmacPerSecond, 1)) GMAC/s = \(fixed(2 * gmacPerSecond, 1)) GFLOP/s")
-            print("sgemm ceiling (same run, \(modelOptions.threads) threads): \(fixed(ceiling, 1)) GFLOP/s → \(fixed(100 * fraction, 1))% of it")
+            if let floatTiming {
+                print("float32 (fast executor, alternating in the same run): median \(fixed(floatTiming.median, 1)) ms, p90 \(fixed(floatTiming.p90, 1)) ms → int8 is \(fixed(floatTiming.median / timing.median, 2))× the float speed")
+            }
+            print("work: \(fixed(gmac, 2)) GMAC/frame → \(fixed(gmacPerSecond, 1)) GMAC/s = \(fixed(2 * gmacPerSecond, 1)) GOP/s")
+            print("sgemm ceiling (same run, \(modelOptions.threads) threads): \(fixed(ceiling, 1)) GFLOP/s → the whole frame runs at \(fixed(100 * fraction, 1))% of it")
+            if let int8Ceiling {
+                print("int8 GEMM ceiling (same run, \(modelOptions.threads) threads, \(Benchmark.int8Kernel)): \(fixed(int8Ceiling, 1)) GOP/s")
+            }
             print("activation memory: \(engine.plannedBytes / 1_000_000) MB (planned once)")
             if profile {
                 print("per module group (ms/frame, GMAC, GMAC/s):")
                 for (name, ms, g) in groups.sorted(by: { $0.1 > $1.1 }) {
                     print("  \(name.padding(toLength: 16, withPad: " ", startingAt: 0)) \(fixed(ms, 1).padding(toLength: 8, withPad: " ", startingAt: 0)) \(fixed(g, 3))  \(ms > 0 ? fixed(g / (ms / 1000), 1) : "-")")
                 }
+                print("by kind (ms/frame, GMAC, GMAC/s, share of the ceiling):")
+                for cls in ["int8", "float", "other"] {
+                    guard let c = convClasses[cls] else { continue }
+                    let label = cls == "other" ? "other ops" : "\(cls) convolutions"
+                    var share = ""
+                    if cls == "int8", let int8Ceiling { share = "  \(fixed(100 * 2 * rate(c) / int8Ceiling, 1))% of the int8 ceiling" }
+                    if cls == "float" { share = "  \(fixed(100 * 2 * rate(c) / ceiling, 1))% of the sgemm ceiling" }
+                    print("  \(label.padding(toLength: 20, withPad: " ", startingAt: 0)) \(fixed(c.ms, 1).padding(toLength: 8, withPad: " ", startingAt: 0)) \(fixed(c.gmac, 3))  \(fixed(rate(c), 1))\(share)")
+                }
             }
         }
     }
 }
-
