@@ -52,31 +52,51 @@ final class FixtureStepTests: XCTestCase {
         return (terms, mask, result)
     }
 
-    /// Stage 2 at 64×64 has 4×4 maps at H/16 with a batch of 2: one ReLU unit that rounding pushes across zero
-    /// moves some weight gradients by up to ~1 % (measured: our own 1-thread and 2-thread runs, which differ only
-    /// in summation order, disagree on `aux_head.branch_bg.0` by 1.2 %, on `layer0.0` by 0.7 %). So each gradient
-    /// must be within 1e-3 relative of PyTorch's, or — only where our two summation orders themselves disagree by
-    /// more — within 3× that measured disagreement. Losses and the mask are checked at the fixture's tolerances.
+    /// How far the fixture's own gradients (PyTorch, float32) are from the exact gradient, where that exceeds
+    /// 1e-3 relative (max-abs difference over max-abs exact value). Measured with an independent float64
+    /// implementation written from the spec (JAX autodiff, `jax_enable_x64`; it reproduces every fixture loss
+    /// within 3e-7 relative and the mask within 6e-6): for these three the fixture is further from the exact
+    /// gradient than the 1e-3 a faithful implementation is asked for, so no implementation — not even an exact
+    /// one — can be within 1e-3 of the fixture. The other 28 listed gradients are within 5.5e-4 of exact.
+    ///
+    /// Mechanism: at 64×64 with a batch of 2, the auxiliary head's first maps are 4×4 and 8×8, so one unit is 1/32
+    /// or 1/128 of its BatchNorm channel, and a few ReLU inputs lie within float32 noise of zero (exactly
+    /// −1.9e-6 for aux_head.branch_bg.2, image 1, channel 244, (2, 5); a float32 forward carries ~4e-6 relative
+    /// error there from the encoder). Which side of zero a float32 run lands on is decided by its rounding; one
+    /// unit crossing moves `aux_head.branch_bg.0` by up to 1.2 % and the encoder gradients by up to 0.7 %. A second
+    /// float32 implementation (JAX float32) lands within 7.8e-4 of the fixture, but 2.2e-3 from exact; our own run
+    /// lands on the exact side of every such unit with one thread (within 7.8e-4 of exact for all 31), while
+    /// two threads (OpenBLAS splits the GEMMs differently), or a ±1-ulp perturbation of the input in 4 of 5
+    /// trials, cross a unit and miss exact by up to 1.2e-2. That is a property of this fixture, not of a loss
+    /// or an op (every op's backward is checked against float64 finite differences in OpGradientTests).
+    static let fixtureDeviationFromExact: [String: Float] = [
+        "aux_head.branch_bg.0.conv.0.weight": 2.153e-3,
+        "layer3.1.bn2.bias": 1.012e-3,
+        "layer0.0.weight": 1.002e-3,
+    ]
+
+    /// Every loss term within 1e-4 relative, the mask within 1e-4, and every listed gradient within 1e-3 relative
+    /// of PyTorch's — except the three above, whose bound is 1e-3 from the exact gradient plus the fixture's proven
+    /// distance from it (triangle inequality). Single-threaded, so the run is reproducible and its rounding is the
+    /// one measured above (see `fixtureDeviationFromExact` for why a different summation order may cross a unit).
     func testStage2StepMatchesPyTorch() throws {
         let step = try SafeTensorsFile(path: fixturePath("train/tiny-stage2-step.safetensors"))
-        let two = try stage2Step(threads: 2), one = try stage2Step(threads: 1)
-        XCTAssertLessThan(maxAbsDiff(two.mask, try step.floats("mask")).diff, 1e-4, "train-mode mask")
+        let run = try stage2Step(threads: 1)
+        XCTAssertLessThan(maxAbsDiff(run.mask, try step.floats("mask")).diff, 1e-4, "train-mode mask")
         for name in ["loss", "loss_mask", "loss_fg", "loss_bg", "loss_comp", "beta1", "beta2"] {
             let expected = Double(try step.floats(name)[0])
-            XCTAssertEqual(two.terms[name]!, expected, accuracy: 1e-4 * abs(expected), name)
+            XCTAssertEqual(run.terms[name]!, expected, accuracy: 1e-4 * abs(expected), name)
         }
-        XCTAssertEqual(two.grads.count, 31)
-        var strict = 0
-        for (name, g) in two.grads.sorted(by: { $0.key < $1.key }) {
+        XCTAssertEqual(run.grads.count, 31)
+        var within = 0
+        for (name, g) in run.grads.sorted(by: { $0.key < $1.key }) {
             let expected = try step.floats("grad." + name)
             let (diff, magnitude) = maxAbsDiff(g, expected)
-            let spread = maxAbsDiff(g, one.grads[name]!).diff / magnitude
-            let tolerance = max(1e-3, 3 * spread)
-            if diff <= 1e-3 * magnitude { strict += 1 }
-            XCTAssertLessThanOrEqual(diff, tolerance * magnitude,
-                                     "grad \(name): relative error \(diff / magnitude), own summation-order spread \(spread)")
+            let tolerance = 1e-3 + (Self.fixtureDeviationFromExact[name] ?? 0)
+            if diff <= 1e-3 * magnitude { within += 1 }
+            XCTAssertLessThanOrEqual(diff, tolerance * magnitude, "grad \(name): relative error \(diff / magnitude)")
         }
-        print("stage-2 fixture: \(strict) of \(two.grads.count) gradients within 1e-3 relative of PyTorch")
+        print("stage-2 fixture: \(within) of \(run.grads.count) gradients within 1e-3 relative of PyTorch")
     }
 
     func testStage1StepMatchesPyTorch() throws {
