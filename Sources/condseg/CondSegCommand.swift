@@ -14,7 +14,7 @@ struct CondSeg: ParsableCommand {
         Set CONDSEG_MODEL to change the default.
         """,
         version: condsegVersion,
-        subcommands: [Segment.self, Live.self, Capture.self, Eval.self, Bench.self, Inspect.self, Calibrate.self, Quantize.self, Compare.self, Train.self]
+        subcommands: [Segment.self, Live.self, Capture.self, Eval.self, Bench.self, Inspect.self, Calibrate.self, Quantize.self, Compare.self, Train.self, Init.self]
     )
 }
 
