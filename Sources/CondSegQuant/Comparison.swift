@@ -143,9 +143,16 @@ public enum Comparison {
     /// Runs float and int8 on every item. `layerImages` of them (the first) also get the per-layer measurement.
     /// `floatCache`, if given, is a folder where float probabilities are kept as NAME.npy per model SHA-256, so
     /// comparing several tables on the same images runs the float network once.
-    public static func run(float: ReferenceExecutor, int8: Int8Engine, modelSHA256: String, items: [DatasetItem],
+    /// `int8` runs the images (the executor being shipped: `Int8Executor`, or the int8 reference); the per-layer
+    /// table needs the int8 reference's per-convolution outputs, so it comes from `layers` (default: `int8` when it
+    /// is the int8 reference).
+    public static func run(float: ReferenceExecutor, int8: InferenceEngine, layers layerEngine: Int8Engine? = nil,
+                           modelSHA256: String, items: [DatasetItem],
                            layerImages: Int = 3, worstCount: Int = 6, floatCache: String? = nil,
                            progress: (Int, Int) -> Void = { _, _ in }) throws -> ComparisonResult {
+        guard let layerEngine = layerEngine ?? (int8 as? Int8Engine) else {
+            preconditionFailure("Comparison.run needs the int8 reference engine for the per-layer table")
+        }
         let segmenter = Segmenter(engine: float)
         let size = segmenter.size
         var images: [ImageComparison] = []
@@ -174,7 +181,7 @@ public enum Comparison {
             if index < layerImages { layerInputs.append(input) }
             progress(index + 1, items.count)
         }
-        let layers = try LayerComparison.measure(float: float, int8: int8, inputs: layerInputs, size: size)
+        let layers = try LayerComparison.measure(float: float, int8: layerEngine, inputs: layerInputs, size: size)
         var result = ComparisonResult(images: images, layers: layers, worstProbabilities: [:], worstCount: worstCount)
         for w in result.worst { result.worstProbabilities[w.name] = probabilities[w.name] }
         return result

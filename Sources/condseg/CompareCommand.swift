@@ -62,10 +62,16 @@ struct Compare: ParsableCommand {
         let model = try modelOptions.loadModel()
         if floatOnly { try fillFloatCache(model: model, items: items); return }
         let table = try CalibrationTable.load(path: calibration)
-        let int8 = try Int8Engine(model: model, table: table, tableFile: calibration, threads: modelOptions.threads)
+        // The images run through the int8 executor being shipped (--engine fast, the default) or the int8
+        // reference; the per-layer table always comes from the int8 reference, the float side from the float
+        // reference (the oracle).
+        let reference = try Int8Engine(model: model, table: table, tableFile: calibration, threads: modelOptions.threads)
+        let int8: InferenceEngine = modelOptions.engine == .fast
+            ? try Int8Executor(model: model, table: table, tableFile: calibration, threads: modelOptions.threads)
+            : reference
         let float = try ReferenceExecutor(model: model, threads: modelOptions.threads)
         var progress = Progress("compare", total: items.count)
-        let result = try Comparison.run(float: float, int8: int8, modelSHA256: model.sha256, items: items,
+        let result = try Comparison.run(float: float, int8: int8, layers: reference, modelSHA256: model.sha256, items: items,
                                         layerImages: layerImages, floatCache: floatCache) { done, total in
             progress.update(done)
         }

@@ -37,6 +37,17 @@ final class CompareTests: XCTestCase {
         XCTAssertEqual(good.worst.count, 2)
         XCTAssertEqual(Set(good.worstProbabilities.keys), Set(good.worst.map(\.name)))
 
+        // The shipped int8 executor on the images (as `condseg compare` runs by default), the int8 reference for
+        // the layers: the same layer table, and agreement within the executors' documented difference (float
+        // ops in another order: a few mask pixels per image).
+        let fast = try Comparison.run(float: float, int8: Int8Executor(model: model, table: table, tableFile: "t", threads: 2),
+                                      layers: Int8Engine(model: model, table: table, tableFile: "t", threads: 2),
+                                      modelSHA256: model.sha256, items: items, layerImages: 1, worstCount: 2, floatCache: cache)
+        XCTAssertEqual(fast.layers.map(\.name), good.layers.map(\.name))
+        XCTAssertEqual(fast.layers.map(\.cosine), good.layers.map(\.cosine))
+        XCTAssertEqual(fast.agreement, good.agreement, accuracy: 0.005)
+        XCTAssertTrue(thresholds.check(fast).failures.isEmpty, "\(thresholds.check(fast))")
+
         let bad = try Comparison.run(float: float, int8: Int8Engine(model: model, table: broken(table), tableFile: "b", threads: 2),
                                      modelSHA256: model.sha256, items: items, layerImages: 1, worstCount: 2, floatCache: cache)
         // The float side came from the cache and is the same.
