@@ -315,8 +315,8 @@ public final class FastFloatExecutor: InferenceEngine, @unchecked Sendable {
 }
 
 extension DispatchQueue {
-    /// `concurrentPerform` for more than one iteration, a plain call for one (no thread hop).
+    /// `body(0)…body(iterations − 1)` on the worker pool (a plain call for one iteration; no allocation).
     static func concurrentPerformOrInline(_ iterations: Int, _ body: (Int) -> Void) {
-        if iterations == 1 { body(0) } else { concurrentPerform(iterations: iterations, execute: body) }
+        parallelChunksIndexed(iterations, threads: iterations) { chunk, _ in body(chunk) }
     }
 }

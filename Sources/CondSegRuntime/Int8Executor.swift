@@ -64,6 +64,8 @@ public final class Int8Executor: ProfiledEngine, @unchecked Sendable {
     private var residualOffset = 0
     private var attentionOffset = 0
     private var attentionPerThread = 0
+    /// Align-corners interpolation tables by (input size, output size) of an axis, made by `prepare`.
+    private var upsampleTables: [SIMD2<Int>: NHWCOps.AlignCornersTable] = [:]
     /// Bytes of im2col rows per thread and block (the block's rows stay in L2 while the GEMM reads them).
     public var im2colBlockBytes = 1 << 17
     /// Floats of float im2col columns per chunk.
@@ -181,6 +183,7 @@ public final class Int8Executor: ProfiledEngine, @unchecked Sendable {
         let int8Flags = graph.nodes.map { int8Convs[$0.id] != nil }
         let plan = Int8ExecutorPlan(graph: graph, height: height, width: width, targets: targets, pinned: pinned,
                                     int8Conv: int8Flags)
+        upsampleTables = [:]
         var im2colBytes = 0, floatColumns = 0, gemmOut = 0, residual = 0, attention = 0, attentionThread = 0
         for step in plan.steps {
             let node = graph.nodes[step.fusedConv ?? step.node]
@@ -195,6 +198,11 @@ public final class Int8Executor: ProfiledEngine, @unchecked Sendable {
                     gemmOut = max(gemmOut, rows * out.w * spec.outChannels)
                 }
                 if step.fusedConv != nil && graph.nodes[step.node].inputs.count > 2 { residual = max(residual, out.count) }
+            case .upsample:
+                let input = plan.shapes[node.inputs[0]]!
+                for (inSize, outSize) in [(input.h, out.h), (input.w, out.w)] where upsampleTables[SIMD2(inSize, outSize)] == nil {
+                    upsampleTables[SIMD2(inSize, outSize)] = NHWCOps.AlignCornersTable(inSize: inSize, outSize: outSize)
+                }
             case .windowAttention(let heads, let k):
                 let logits = plan.shapes[node.inputs[1]]!
                 attention = max(attention, 2 * out.count + logits.count)
@@ -253,10 +261,10 @@ public final class Int8Executor: ProfiledEngine, @unchecked Sendable {
             let yf = floats(plan, step.node), yq = bytes(plan, step.node)
             if let conv = step.fusedConv {
                 guard case .add(let relu) = node.kind else { preconditionFailure("fused into a non-add") }
-                convolve(node: graph.nodes[conv], plan: plan, residuals: Array(node.inputs.dropFirst()),
+                convolve(node: graph.nodes[conv], plan: plan, residuals: node.inputs.dropFirst(),
                          reluAfter: relu, outFloat: yf, outBytes: yq, outQuantization: quantization[step.node])
             } else if case .conv = node.kind {
-                convolve(node: node, plan: plan, residuals: [], reluAfter: false, outFloat: yf, outBytes: yq,
+                convolve(node: node, plan: plan, residuals: node.inputs[0..<0], reluAfter: false, outFloat: yf, outBytes: yq,
                          outQuantization: quantization[step.node])
             } else {
                 run(node: node, plan: plan, output: yf!, shape: out, input: input)
@@ -287,27 +295,21 @@ public final class Int8Executor: ProfiledEngine, @unchecked Sendable {
             NHWCOps.maxPool(kernel: k, stride: s, padding: p, channels: out.c, input: x(0), inH: shape(0).h,
                             inW: shape(0).w, output: y, outH: out.h, outW: out.w, threads: threads)
         case .add(let relu):
-            let pointers = node.inputs.indices.map { UnsafePointer<Float>?(x($0)) }
-            let total = out.count
-            pointers.withUnsafeBufferPointer { table in
-                NHWCOps.chunks((total + 4095) / 4096, threads: threads) { _, range in
-                    let begin = range.lowerBound * 4096, end = min(total, range.upperBound * 4096)
-                    withUnsafeTemporaryAllocation(of: UnsafePointer<Float>?.self, capacity: table.count) { shifted in
-                        for k in 0..<table.count { shifted[k] = table[k]! + begin }
-                        ckf_add(y + begin, shifted.baseAddress!, Int32(table.count), end - begin, relu ? 1 : 0)
-                    }
-                }
-            }
+            sumFloats(node.inputs[...], plan: plan, into: y, count: out.count, relu: relu)
         case .mul:
             let gateNode = graph.nodes[node.inputs[1]]
             NHWCOps.mul(x(0), gate: x(1), y, channels: out.c, plane: out.plane, channelGate: gateNode.stride == 0,
                         threads: threads)
         case .concat:
-            NHWCOps.concat(node.inputs.indices.map { (UnsafePointer(x($0)), shape($0).c) }, y, plane: out.plane,
-                           threads: threads)
+            withUnsafeTemporaryAllocation(of: (pointer: UnsafePointer<Float>, channels: Int).self,
+                                          capacity: node.inputs.count) { parts in
+                for k in node.inputs.indices { parts[k] = (UnsafePointer(x(k)), shape(k).c) }
+                NHWCOps.concat(UnsafeBufferPointer(parts), y, plane: out.plane, threads: threads)
+            }
         case .upsample:
-            NHWCOps.upsampleAlignCorners(channels: out.c, input: x(0), inH: shape(0).h, inW: shape(0).w, output: y,
-                                         outH: out.h, outW: out.w, threads: threads)
+            NHWCOps.upsampleAlignCorners(channels: out.c, input: x(0), rows: upsampleTables[SIMD2(shape(0).h, out.h)]!,
+                                         columns: upsampleTables[SIMD2(shape(0).w, out.w)]!, inW: shape(0).w, output: y, outW: out.w,
+                                         threads: threads)
         case .globalAvgPool:
             NHWCOps.globalPool(max: false, channels: out.c, input: x(0), plane: shape(0).plane, output: y, threads: threads)
         case .globalMaxPool:
@@ -348,25 +350,32 @@ public final class Int8Executor: ProfiledEngine, @unchecked Sendable {
     }
 
     /// The float residual of a fused add: the single other operand, or the sum of several (in scratch).
-    private func residual(_ ids: [ValueID], plan: Int8ExecutorPlan, count: Int) -> UnsafeMutablePointer<Float>? {
+    private func residual(_ ids: ArraySlice<ValueID>, plan: Int8ExecutorPlan, count: Int) -> UnsafeMutablePointer<Float>? {
         if ids.isEmpty { return nil }
-        if ids.count == 1 { return floats(plan, ids[0])! }
+        if ids.count == 1 { return floats(plan, ids.first!)! }
         let sum = (scratch! + residualOffset).assumingMemoryBound(to: Float.self)
-        let pointers = ids.map { UnsafePointer<Float>?(floats(plan, $0)!) }
-        pointers.withUnsafeBufferPointer { table in
-            NHWCOps.chunks((count + 4095) / 4096, threads: threads) { _, range in
-                let begin = range.lowerBound * 4096, end = min(count, range.upperBound * 4096)
-                withUnsafeTemporaryAllocation(of: UnsafePointer<Float>?.self, capacity: table.count) { shifted in
-                    for k in 0..<table.count { shifted[k] = table[k]! + begin }
-                    ckf_add(sum + begin, shifted.baseAddress!, Int32(table.count), end - begin, 0)
-                }
-            }
-        }
+        sumFloats(ids, plan: plan, into: sum, count: count, relu: false)
         return sum
     }
 
+    /// y = Σ values `ids` (in order), then ReLU if asked; no allocation (pointer tables on the stack).
+    private func sumFloats(_ ids: ArraySlice<ValueID>, plan: Int8ExecutorPlan, into y: UnsafeMutablePointer<Float>,
+                           count: Int, relu: Bool) {
+        withUnsafeTemporaryAllocation(of: UnsafePointer<Float>?.self, capacity: ids.count) { table in
+            for (k, id) in ids.enumerated() { table[k] = UnsafePointer(floats(plan, id)!) }
+            let operands = UnsafeBufferPointer(table)
+            NHWCOps.chunks((count + 4095) / 4096, threads: threads) { _, range in
+                let begin = range.lowerBound * 4096, end = min(count, range.upperBound * 4096)
+                withUnsafeTemporaryAllocation(of: UnsafePointer<Float>?.self, capacity: operands.count) { shifted in
+                    for k in 0..<operands.count { shifted[k] = operands[k]! + begin }
+                    ckf_add(y + begin, shifted.baseAddress!, Int32(operands.count), end - begin, relu ? 1 : 0)
+                }
+            }
+        }
+    }
+
     /// One convolution (with the residual of a fused add), writing its float and/or uint8 NHWC outputs.
-    private func convolve(node: Node, plan: Int8ExecutorPlan, residuals: [ValueID], reluAfter: Bool,
+    private func convolve(node: Node, plan: Int8ExecutorPlan, residuals: ArraySlice<ValueID>, reluAfter: Bool,
                           outFloat: UnsafeMutablePointer<Float>?, outBytes: UnsafeMutablePointer<UInt8>?,
                           outQuantization: ActivationQuantization?) {
         let out = plan.shapes[node.id]!, inShape = plan.shapes[node.inputs[0]]!

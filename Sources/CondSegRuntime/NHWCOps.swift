@@ -6,20 +6,11 @@
 
 import CKernels
 import CondSegCore
-import Dispatch
 
 enum NHWCOps {
     /// Runs `body(chunk, range)` over `count` items in `min(threads, count)` contiguous chunks.
     static func chunks(_ count: Int, threads: Int, _ body: (Int, Range<Int>) -> Void) {
-        let n = max(1, min(threads, count))
-        if n == 1 {
-            if count > 0 { body(0, 0..<count) }
-            return
-        }
-        DispatchQueue.concurrentPerform(iterations: n) { chunk in
-            let begin = count * chunk / n, end = count * (chunk + 1) / n
-            if begin < end { body(chunk, begin..<end) }
-        }
+        parallelChunksIndexed(count, threads: threads, body)
     }
 
     /// Planar (C×H×W) → NHWC.
@@ -89,7 +80,7 @@ enum NHWCOps {
     }
 
     /// Channel concatenation: each input's channels copied into its slice of every output pixel.
-    static func concat(_ inputs: [(pointer: UnsafePointer<Float>, channels: Int)], _ y: UnsafeMutablePointer<Float>,
+    static func concat(_ inputs: UnsafeBufferPointer<(pointer: UnsafePointer<Float>, channels: Int)>, _ y: UnsafeMutablePointer<Float>,
                        plane: Int, threads: Int) {
         let total = inputs.reduce(0) { $0 + $1.channels }
         chunks(plane, threads: threads) { _, pixels in
@@ -103,12 +94,23 @@ enum NHWCOps {
         }
     }
 
+    /// The reference's align-corners source indices and weights for one axis, made once per size.
+    struct AlignCornersTable {
+        let inSize: Int
+        let first: [Int], second: [Int], weight: [Float]
+        init(inSize: Int, outSize: Int) {
+            self.inSize = inSize
+            (first, second, weight) = ReferenceOps.alignCornersTable(inSize: inSize, outSize: outSize)
+        }
+    }
+
     /// Bilinear upsampling with align_corners = true, the reference's expression per element.
-    static func upsampleAlignCorners(channels c: Int, input x: UnsafePointer<Float>, inH: Int, inW: Int,
-                                     output y: UnsafeMutablePointer<Float>, outH: Int, outW: Int, threads: Int) {
-        let (y0, y1, ly) = ReferenceOps.alignCornersTable(inSize: inH, outSize: outH)
-        let (x0, x1, lx) = ReferenceOps.alignCornersTable(inSize: inW, outSize: outW)
-        chunks(outH, threads: threads) { _, rows in
+    static func upsampleAlignCorners(channels c: Int, input x: UnsafePointer<Float>, rows: AlignCornersTable,
+                                     columns: AlignCornersTable, inW: Int, output y: UnsafeMutablePointer<Float>,
+                                     outW: Int, threads: Int) {
+        let (y0, y1, ly) = (rows.first, rows.second, rows.weight)
+        let (x0, x1, lx) = (columns.first, columns.second, columns.weight)
+        chunks(y0.count, threads: threads) { _, rows in
             for oy in rows {
                 let r0 = x + y0[oy] * inW * c, r1 = x + y1[oy] * inW * c
                 let h1 = ly[oy], h0 = 1 - h1
