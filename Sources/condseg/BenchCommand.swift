@@ -21,6 +21,8 @@ struct Bench: ParsableCommand {
 
     @OptionGroup var modelOptions: ModelOptions
 
+    @OptionGroup var engineOptions: EngineOptions
+
     @Option(name: .long, help: "Input size (square, multiple of 16; default: the model's).")
     var size: Int?
 
@@ -41,7 +43,7 @@ struct Bench: ParsableCommand {
 
     mutating func run() throws {
         guard iterations >= 1 else { throw ValidationError("--iterations must be at least 1") }
-        let loaded = try modelOptions.loadEngine(calibration: calibration)
+        let loaded = try modelOptions.loadEngine(calibration: calibration, engine: engineOptions.engine)
         let side = size ?? loaded.config.inputSize
         guard side > 0, side % 16 == 0 else { throw ValidationError("--size must be a positive multiple of 16") }
         let engine = loaded.executor

@@ -6,6 +6,12 @@ import CondSegCore
 import CondSegRuntime
 import Foundation
 
+/// Which executor runs the network (commands that run inference: segment, eval, bench, live, compare).
+struct EngineOptions: ParsableArguments {
+    @Option(name: .long, help: "Executor: fast (optimised; float32, or int8 NHWC with --calibration or a quantized model; default) or reference (the oracle: the float reference, with the exact int8 convolutions plugged in for int8).")
+    var engine: FloatEngineKind = .fast
+}
+
 /// Options for choosing the model and the threads it runs on.
 struct ModelOptions: ParsableArguments {
     @Option(name: .long, help: "Weight file (.safetensors). Default: the bundled model.")
@@ -13,9 +19,6 @@ struct ModelOptions: ParsableArguments {
 
     @Option(name: .long, help: "Threads for inference (default 2).")
     var threads: Int = 2
-
-    @Option(name: .long, help: "Executor: fast (optimised; float32, or int8 NHWC with --calibration or a quantized model; default) or reference (the oracle: the float reference, with the exact int8 convolutions plugged in for int8).")
-    var engine: FloatEngineKind = .fast
 
     func validate() throws {
         guard threads >= 1 && threads <= 256 else { throw ValidationError("--threads must be between 1 and 256") }
@@ -107,7 +110,7 @@ struct LoadedEngine {
 extension ModelOptions {
     /// Loads the engine: a quantized model file runs int8 directly; a float model runs float, or int8 with
     /// `calibration` (a table made for that model).
-    func loadEngine(calibration: String?) throws -> LoadedEngine {
+    func loadEngine(calibration: String?, engine: FloatEngineKind) throws -> LoadedEngine {
         let path = try modelPath()
         let file = try SafeTensorsFile(path: path)
         if QuantizedModelFile.isQuantized(file) {

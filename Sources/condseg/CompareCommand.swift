@@ -20,6 +20,8 @@ struct Compare: ParsableCommand {
 
     @OptionGroup var modelOptions: ModelOptions
 
+    @OptionGroup var engineOptions: EngineOptions
+
     @Option(name: .long, help: "Calibration table for the model.")
     var calibration: String
 
@@ -66,7 +68,7 @@ struct Compare: ParsableCommand {
         // reference; the per-layer table always comes from the int8 reference, the float side from the float
         // reference (the oracle).
         let reference = try Int8Engine(model: model, table: table, tableFile: calibration, threads: modelOptions.threads)
-        let int8: InferenceEngine = modelOptions.engine == .fast
+        let int8: InferenceEngine = engineOptions.engine == .fast
             ? try Int8Executor(model: model, table: table, tableFile: calibration, threads: modelOptions.threads)
             : reference
         let float = try ReferenceExecutor(model: model, threads: modelOptions.threads)

@@ -16,6 +16,8 @@ struct Eval: ParsableCommand {
 
     @OptionGroup var modelOptions: ModelOptions
 
+    @OptionGroup var engineOptions: EngineOptions
+
     @Option(name: .long, help: "Data set folder with images/ and masks/.")
     var data: String
 
@@ -30,7 +32,7 @@ struct Eval: ParsableCommand {
 
     mutating func run() throws {
         let items = try Dataset.items(directory: data, list: list, requireMasks: true)
-        let loaded = try modelOptions.loadEngine(calibration: calibration)
+        let loaded = try modelOptions.loadEngine(calibration: calibration, engine: engineOptions.engine)
         let engine = loaded.engine
         var progress = Progress("eval", total: items.count)
         let started = Date()

@@ -74,6 +74,8 @@ struct Live: ParsableCommand {
 
     @OptionGroup var modelOptions: ModelOptions
 
+    @OptionGroup var engineOptions: EngineOptions
+
     @Option(name: .long, help: "V4L2 capture device, e.g. /dev/video0.")
     var device: String?
 
@@ -184,7 +186,7 @@ struct Live: ParsableCommand {
             segmenter = BrightnessSegmenter(inputSize: fakeInputSize)
             identity = RunIdentity(runtimeVersion: condsegVersion, modelSHA256: "fake-brightness-segmenter")
         } else {
-            let loaded = try modelOptions.loadEngine(calibration: calibration)
+            let loaded = try modelOptions.loadEngine(calibration: calibration, engine: engineOptions.engine)
             segmenter = EngineFrameSegmenter(engine: loaded.engine)
             // The calibration hash: SHA-256 of the table file; a quantized model file carries its table, so its
             // own SHA-256 (the model= field) identifies both.

@@ -20,6 +20,8 @@ struct Segment: ParsableCommand {
 
     @OptionGroup var modelOptions: ModelOptions
 
+    @OptionGroup var engineOptions: EngineOptions
+
     @Option(name: .long, help: "Calibration table: run the int8 path (a quantized --model needs none).")
     var calibration: String?
 
@@ -40,7 +42,7 @@ struct Segment: ParsableCommand {
 
     mutating func run() throws {
         let files = try Segment.expand(inputs)
-        let loaded = try modelOptions.loadEngine(calibration: calibration)
+        let loaded = try modelOptions.loadEngine(calibration: calibration, engine: engineOptions.engine)
         let engine = loaded.engine
         let segmenter = Segmenter(engine: engine)
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
