@@ -11,6 +11,7 @@ Usage (from the repository root; relative defaults are resolved against the repo
 What it measures, per thread count T and per round (engines in this order, so all see the same machine state):
   condseg int8        `condseg bench --calibration TABLE --threads T --iterations N --json`, field median_ms
   condseg float fast  `condseg bench --threads T --iterations N --json`, field median_ms
+  condseg float ref.  the same with `--engine reference` (the oracle; issue 4 asks int8 >= 3x faster than it)
   ORT fp32 / int8     ONNX Runtime, intra-op threads T, one warm-up run then N timed runs, median
   OpenVINO fp32/int8  OpenVINO CPU, INFERENCE_NUM_THREADS T, latency hint, one stream, same timing
 Every peer run uses one fixed random 1x3x256x256 input (condseg bench also times a random input).
@@ -32,14 +33,16 @@ import argparse, contextlib, hashlib, json, os, statistics, subprocess, sys, tim
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-ENGINES = ["condseg_int8", "condseg_float_fast", "ort_fp32", "ort_int8", "openvino_fp32", "openvino_int8"]
-LABELS = {"condseg_int8": "condseg int8", "condseg_float_fast": "condseg float (fast)", "ort_fp32": "ONNX Runtime fp32",
+ENGINES = ["condseg_int8", "condseg_float_fast", "condseg_float_reference", "ort_fp32", "ort_int8", "openvino_fp32", "openvino_int8"]
+LABELS = {"condseg_int8": "condseg int8", "condseg_float_fast": "condseg float (fast)",
+          "condseg_float_reference": "condseg float (reference)", "ort_fp32": "ONNX Runtime fp32",
           "ort_int8": "ONNX Runtime int8", "openvino_fp32": "OpenVINO fp32", "openvino_int8": "OpenVINO int8"}
 # (name, numerator = slower engine expected, denominator = condseg engine, target from issue 4 or None)
 RATIOS = [
     ("condseg int8 vs ONNX Runtime int8", "ort_int8", "condseg_int8", "target >= 2x at 1 thread"),
     ("condseg int8 vs OpenVINO int8", "openvino_int8", "condseg_int8", "target >= 1.5x at 1 thread"),
     ("condseg int8 vs condseg float (fast)", "condseg_float_fast", "condseg_int8", None),
+    ("condseg int8 vs condseg float (reference)", "condseg_float_reference", "condseg_int8", "target >= 3x at 1 thread"),
     ("condseg float (fast) vs ONNX Runtime fp32", "ort_fp32", "condseg_float_fast", "target >= 1x"),
     ("condseg float (fast) vs OpenVINO fp32", "openvino_fp32", "condseg_float_fast", "goal >= 1x"),
 ]
@@ -214,8 +217,8 @@ class Peer:
         return statistics.median(times)
 
 
-def condseg_bench(binary, threads, iterations, calibration=None):
-    cmd = [binary, "bench", "--threads", str(threads), "--iterations", str(iterations), "--json"]
+def condseg_bench(binary, threads, iterations, calibration=None, engine="fast"):
+    cmd = [binary, "bench", "--threads", str(threads), "--iterations", str(iterations), "--engine", engine, "--json"]
     if calibration:
         cmd[2:2] = ["--calibration", calibration]
     r = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
@@ -287,6 +290,8 @@ def main():
                     condseg_info["int8"] = {k: j.get(k) for k in ("engine", "size", "int8_ceiling_gops",
                                                                   "sgemm_ceiling_gflops", "gmac_per_frame")}
                     samples[e].append(j["median_ms"])
+                elif e == "condseg_float_reference":
+                    samples[e].append(condseg_bench(binary, t, a.iterations, engine="reference")["median_ms"])
                 elif e == "condseg_float_fast":
                     j = condseg_bench(binary, t, a.iterations)
                     condseg_info["float_fast"] = {k: j.get(k) for k in ("engine", "size", "sgemm_ceiling_gflops")}
