@@ -96,7 +96,8 @@ public enum Refinement {
         var drops: [Double] = []
         var order = errors.sorted { ($0.cosine, $0.name) < ($1.cosine, $1.name) }[...]
         while true {
-            let engine = try Int8Engine(model: model, table: current, tableFile: "refined table", threads: threads)
+            // The shipped int8 executor (about 3× faster than the int8 reference here; one candidate table per flip).
+            let engine = try Int8Executor(model: model, table: current, tableFile: "refined table", threads: threads)
             var total = 0.0
             for (k, input) in inputs.enumerated() {
                 total += Comparison.agreement(floatProbs[k], try engine.predict(input: input, height: size, width: size))
