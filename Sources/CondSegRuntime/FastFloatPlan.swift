@@ -46,20 +46,7 @@ struct FastFloatPlan {
         // Shapes as the reference plans them (same live set: the targets and the pinned values).
         let shapes = ActivationPlan(graph: graph, batch: 1, height: height, width: width, targets: targets,
                                     pinned: pinned).shapes
-        // Readers among the live nodes (outputs and pinned values count as readers that never finish).
-        var readers = [Int](repeating: 0, count: graph.nodes.count)
-        for id in order { for input in graph.nodes[id].inputs { readers[input] += 1 } }
-
-        // Fusion: conv (no ReLU) → add as its first operand, read by nothing else.
-        var fusedInto: [ValueID: ValueID] = [:]   // conv → add
-        for id in order {
-            let node = graph.nodes[id]
-            guard case .add = node.kind, node.inputs.count >= 2 else { continue }
-            let first = node.inputs[0]
-            guard case .conv(let spec) = graph.nodes[first].kind, !spec.relu, readers[first] == 1,
-                  !kept.contains(first), !node.inputs.dropFirst().contains(first) else { continue }
-            fusedInto[first] = id
-        }
+        let fusedInto = Self.convolutionsFusedIntoAdds(graph: graph, order: order, kept: kept)   // conv → add
         fusedConvolutions = Set(fusedInto.keys)
 
         var steps: [FastFloatStep] = []
@@ -137,5 +124,23 @@ struct FastFloatPlan {
         self.shapes = shapes
         self.offsets = offsets
         self.arenaCount = max(arena.top, 16)
+    }
+
+    /// Fusion shared by the optimised executors: a convolution without ReLU whose only reader among `order` is an
+    /// add, as its first operand, and that is not kept (`kept`: targets and pinned values) is computed inside that
+    /// add. Returns conv → add.
+    static func convolutionsFusedIntoAdds(graph: Graph, order: [ValueID], kept: Set<ValueID>) -> [ValueID: ValueID] {
+        var readers = [Int](repeating: 0, count: graph.nodes.count)
+        for id in order { for input in graph.nodes[id].inputs { readers[input] += 1 } }
+        var fusedInto: [ValueID: ValueID] = [:]
+        for id in order {
+            let node = graph.nodes[id]
+            guard case .add = node.kind, node.inputs.count >= 2 else { continue }
+            let first = node.inputs[0]
+            guard case .conv(let spec) = graph.nodes[first].kind, !spec.relu, readers[first] == 1,
+                  !kept.contains(first), !node.inputs.dropFirst().contains(first) else { continue }
+            fusedInto[first] = id
+        }
+        return fusedInto
     }
 }

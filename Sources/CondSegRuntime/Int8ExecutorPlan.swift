@@ -4,8 +4,9 @@
 //   • float32, when anything else reads it (float ops, float-fallback convolutions, the residual of an add) or it
 //     is an output. Convolutions write either or both straight from the GEMM epilogue; other ops compute float
 //     and quantize in the same step when a uint8 copy is needed.
-// Fusion: a convolution without ReLU whose only reader is the add after it (as the add's first operand) has no
-// buffer: the add's step runs the convolution with the other operands as the epilogue's residual.
+// Fusion (FastFloatPlan.convolutionsFusedIntoAdds, shared with the float executor): a convolution without ReLU whose
+// only reader is the add after it (as the add's first operand) has no buffer: the add's step runs the convolution
+// with the other operands as the epilogue's residual.
 // Buffers get offsets by greedy best-fit over the step order (CondSegCore's ArenaAllocator, in 4-byte units).
 
 import CondSegCore
@@ -38,21 +39,11 @@ struct Int8ExecutorPlan {
         self.height = height
         self.width = width
         let kept = Set(targets).union(pinned)
-        let order = graph.nodes.map(\.id).filter { graph.liveNodes(for: Array(kept)).contains($0) }
+        let live = graph.liveNodes(for: Array(kept))
+        let order = graph.nodes.map(\.id).filter { live.contains($0) }
         shapes = ActivationPlan(graph: graph, batch: 1, height: height, width: width, targets: targets,
                                 pinned: pinned).shapes
-        var readers = [Int](repeating: 0, count: graph.nodes.count)
-        for id in order { for input in graph.nodes[id].inputs { readers[input] += 1 } }
-
-        var fusedInto: [ValueID: ValueID] = [:]
-        for id in order {
-            let node = graph.nodes[id]
-            guard case .add = node.kind, node.inputs.count >= 2 else { continue }
-            let first = node.inputs[0]
-            guard case .conv(let spec) = graph.nodes[first].kind, !spec.relu, readers[first] == 1,
-                  !kept.contains(first), !node.inputs.dropFirst().contains(first) else { continue }
-            fusedInto[first] = id
-        }
+        let fusedInto = FastFloatPlan.convolutionsFusedIntoAdds(graph: graph, order: order, kept: kept)
         fusedConvolutions = Set(fusedInto.keys)
 
         // Which buffers each value needs.
