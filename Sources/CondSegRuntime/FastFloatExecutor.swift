@@ -81,12 +81,7 @@ public final class FastFloatExecutor: InferenceEngine, @unchecked Sendable {
 
     /// Runs the graph on one planar input; read results with `output(_:)` and `value(_:)`.
     public func run(input: [Float], height: Int, width: Int) throws {
-        guard height > 0, width > 0, height % 16 == 0, width % 16 == 0 else {
-            throw ExecutionError("input size \(width)×\(height) is not a positive multiple of 16")
-        }
-        guard input.count == 3 * height * width else {
-            throw ExecutionError("input has \(input.count) values, expected 3×\(height)×\(width) = \(3 * height * width)")
-        }
+        try ExecutionError.checkInput(count: input.count, height: height, width: width)
         if plan == nil || plan!.height != height || plan!.width != width { prepare(height: height, width: width) }
         openblas_set_num_threads(Int32(threads))
         input.withUnsafeBufferPointer { execute(plan: plan!, input: $0.baseAddress!) }
@@ -192,11 +187,8 @@ public final class FastFloatExecutor: InferenceEngine, @unchecked Sendable {
                                  inH: x.h, inW: x.w, output: y, outH: out.h, outW: out.w, threads: threads)
         case .add(let relu):
             for (k, id) in node.inputs.enumerated() { pointerTable[k] = UnsafePointer(pointer(plan, id)) }
-            let table = pointerTable, count = node.inputs.count, total = out.count
-            parallelChunks((total + 4095) / 4096, threads: threads) { range in
-                let begin = range.lowerBound * 4096, end = min(total, range.upperBound * 4096)
-                Self.addRange(y: y, table: table, count: count, begin: begin, end: end, relu: relu)
-            }
+            sumElementwise(UnsafeBufferPointer(start: pointerTable, count: node.inputs.count), into: y,
+                           count: out.count, relu: relu, threads: threads)
         case .mul:
             let x = pointer(plan, node.inputs[0]), gate = pointer(plan, node.inputs[1])
             let spatial = plan.shapes[node.inputs[1]]!.c == 1   // N×1×H×W (spatial) or N×C×1×1 (channel), as the reference
@@ -244,21 +236,10 @@ public final class FastFloatExecutor: InferenceEngine, @unchecked Sendable {
             args.output = y
             args.scale = Float(1.0 / Double(out.c / heads).squareRoot())
             let scratch = self.scratch!, perThread = attentionScratchPerThread
-            let chunks = max(1, min(threads, out.h))
-            DispatchQueue.concurrentPerformOrInline(chunks) { chunk in
+            parallelChunksIndexed(out.h, threads: threads) { chunk, rows in
                 var local = args
-                let begin = out.h * chunk / chunks, end = out.h * (chunk + 1) / chunks
-                _ = ckf_window_attention(&local, Int32(begin), Int32(end), scratch + chunk * perThread)
+                _ = ckf_window_attention(&local, Int32(rows.lowerBound), Int32(rows.upperBound), scratch + chunk * perThread)
             }
-        }
-    }
-
-    private static func addRange(y: UnsafeMutablePointer<Float>, table: UnsafeMutablePointer<UnsafePointer<Float>?>,
-                                 count: Int, begin: Int, end: Int, relu: Bool) {
-        // Offsets the operands by `begin` in a small stack-like buffer (at most 64 operands, checked at init).
-        withUnsafeTemporaryAllocation(of: UnsafePointer<Float>?.self, capacity: count) { shifted in
-            for k in 0..<count { shifted[k] = table[k]! + begin }
-            ckf_add(y + begin, shifted.baseAddress!, Int32(count), end - begin, relu ? 1 : 0)
         }
     }
 
@@ -314,9 +295,16 @@ public final class FastFloatExecutor: InferenceEngine, @unchecked Sendable {
     }
 }
 
-extension DispatchQueue {
-    /// `body(0)…body(iterations − 1)` on the worker pool (a plain call for one iteration; no allocation).
-    static func concurrentPerformOrInline(_ iterations: Int, _ body: (Int) -> Void) {
-        parallelChunksIndexed(iterations, threads: iterations) { chunk, _ in body(chunk) }
+/// y = Σ operands (summed in operand order, element by element), then ReLU if `relu`; any layout, since all
+/// operands and y share it. Blocks of 4096 elements are split among threads; the operand pointers are offset in a
+/// stack buffer, so nothing is allocated. Shared by the float and int8 executors.
+func sumElementwise(_ operands: UnsafeBufferPointer<UnsafePointer<Float>?>, into y: UnsafeMutablePointer<Float>,
+                    count: Int, relu: Bool, threads: Int) {
+    parallelChunks((count + 4095) / 4096, threads: threads) { range in
+        let begin = range.lowerBound * 4096, end = min(count, range.upperBound * 4096)
+        withUnsafeTemporaryAllocation(of: UnsafePointer<Float>?.self, capacity: operands.count) { shifted in
+            for k in 0..<operands.count { shifted[k] = operands[k]! + begin }
+            ckf_add(y + begin, shifted.baseAddress!, Int32(operands.count), end - begin, relu ? 1 : 0)
+        }
     }
 }

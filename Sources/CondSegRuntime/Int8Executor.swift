@@ -147,12 +147,7 @@ public final class Int8Executor: ProfiledEngine, @unchecked Sendable {
 
     /// Runs the graph on one planar input (3×H×W); read results with `output(_:)` and `value(_:)`.
     public func run(input: [Float], height: Int, width: Int) throws {
-        guard height > 0, width > 0, height % 16 == 0, width % 16 == 0 else {
-            throw ExecutionError("input size \(width)×\(height) is not a positive multiple of 16")
-        }
-        guard input.count == 3 * height * width else {
-            throw ExecutionError("input has \(input.count) values, expected 3×\(height)×\(width) = \(3 * height * width)")
-        }
+        try ExecutionError.checkInput(count: input.count, height: height, width: width)
         if plan == nil || plan!.height != height || plan!.width != width { prepare(height: height, width: width) }
         openblas_set_num_threads(Int32(threads))
         input.withUnsafeBufferPointer { execute(plan: plan!, input: $0.baseAddress!) }
@@ -270,7 +265,7 @@ public final class Int8Executor: ProfiledEngine, @unchecked Sendable {
                 run(node: node, plan: plan, output: yf!, shape: out, input: input)
                 if let yq, let q = quantization[step.node] {
                     let total = out.count
-                    NHWCOps.chunks((total + 4095) / 4096, threads: threads) { _, range in
+                    parallelChunks((total + 4095) / 4096, threads: threads) { range in
                         let begin = range.lowerBound * 4096, end = min(total, range.upperBound * 4096)
                         ck_quantize_u8(yf! + begin, yq + begin, end - begin, 1 / q.scale, q.zeroPoint)
                     }
@@ -318,7 +313,7 @@ public final class Int8Executor: ProfiledEngine, @unchecked Sendable {
             NHWCOps.channelMeanMax(channels: shape(0).c, input: x(0), plane: shape(0).plane, output: y, threads: threads)
         case .sigmoid:
             let src = x(0), total = out.count
-            NHWCOps.chunks((total + 4095) / 4096, threads: threads) { _, range in
+            parallelChunks((total + 4095) / 4096, threads: threads) { range in
                 let begin = range.lowerBound * 4096, end = min(total, range.upperBound * 4096)
                 ckf_sigmoid(src + begin, y + begin, end - begin)
             }
@@ -338,11 +333,9 @@ public final class Int8Executor: ProfiledEngine, @unchecked Sendable {
             args.scale = Float(1.0 / Double(out.c / heads).squareRoot())
             let perThread = attentionPerThread
             let threadScratch = scratch! + attentionOffset + ((2 * out.count + logits.count) * 4 + 63) & ~63
-            let chunks = max(1, min(threads, out.h))
-            DispatchQueue.concurrentPerformOrInline(chunks) { chunk in
+            parallelChunksIndexed(out.h, threads: threads) { chunk, rows in
                 var local = args
-                let begin = out.h * chunk / chunks, end = out.h * (chunk + 1) / chunks
-                _ = ckf_window_attention(&local, Int32(begin), Int32(end),
+                _ = ckf_window_attention(&local, Int32(rows.lowerBound), Int32(rows.upperBound),
                                          (threadScratch + chunk * perThread).assumingMemoryBound(to: Float.self))
             }
             NHWCOps.fromPlanar(result, y, channels: out.c, plane: out.plane, threads: threads)
@@ -358,19 +351,12 @@ public final class Int8Executor: ProfiledEngine, @unchecked Sendable {
         return sum
     }
 
-    /// y = Σ values `ids` (in order), then ReLU if asked; no allocation (pointer tables on the stack).
+    /// y = Σ values `ids` (in order), then ReLU if asked; no allocation (pointer table on the stack).
     private func sumFloats(_ ids: ArraySlice<ValueID>, plan: Int8ExecutorPlan, into y: UnsafeMutablePointer<Float>,
                            count: Int, relu: Bool) {
         withUnsafeTemporaryAllocation(of: UnsafePointer<Float>?.self, capacity: ids.count) { table in
             for (k, id) in ids.enumerated() { table[k] = UnsafePointer(floats(plan, id)!) }
-            let operands = UnsafeBufferPointer(table)
-            NHWCOps.chunks((count + 4095) / 4096, threads: threads) { _, range in
-                let begin = range.lowerBound * 4096, end = min(count, range.upperBound * 4096)
-                withUnsafeTemporaryAllocation(of: UnsafePointer<Float>?.self, capacity: operands.count) { shifted in
-                    for k in 0..<operands.count { shifted[k] = operands[k]! + begin }
-                    ckf_add(y + begin, shifted.baseAddress!, Int32(operands.count), end - begin, relu ? 1 : 0)
-                }
-            }
+            sumElementwise(UnsafeBufferPointer(table), into: y, count: count, relu: relu, threads: threads)
         }
     }
 
@@ -401,7 +387,7 @@ public final class Int8Executor: ProfiledEngine, @unchecked Sendable {
         let scratch = self.scratch!, perThread = im2colBytesPerThread
         conv.multipliers.withUnsafeBufferPointer { mul in
             conv.bias.withUnsafeBufferPointer { bias in
-                NHWCOps.chunks(out.h, threads: threads) { chunk, rows in
+                parallelChunksIndexed(out.h, threads: threads) { chunk, rows in
                     let columns = (scratch + chunk * perThread).assumingMemoryBound(to: UInt8.self)
                     var oy0 = rows.lowerBound
                     while oy0 < rows.upperBound {
@@ -471,7 +457,7 @@ public final class Int8Executor: ProfiledEngine, @unchecked Sendable {
                         a = UnsafePointer(input + m0 * inShape.c)
                     } else {
                         let first = oy0
-                        NHWCOps.chunks(count, threads: threads) { _, range in
+                        parallelChunks(count, threads: threads) { range in
                             NHWCOps.im2col(spec, input: input, inH: inShape.h, inW: inShape.w, outW: out.w,
                                            rows: (first + range.lowerBound)..<(first + range.upperBound),
                                            firstRow: first, columns: columns)
@@ -485,7 +471,7 @@ public final class Int8Executor: ProfiledEngine, @unchecked Sendable {
                     let res = residual.map { UnsafePointer($0 + m0 * cout) }
                     let bytes = outBytes.map { $0 + m0 * cout }
                     let inv: Float = q.map { 1 / $0.scale } ?? 1, zp = q?.zeroPoint ?? 0
-                    NHWCOps.chunks(m, threads: threads) { _, pixels in
+                    parallelChunks(m, threads: threads) { pixels in
                         for p in pixels {
                             let row = c + p * cout
                             for n in 0..<cout {

@@ -8,20 +8,10 @@ import CKernels
 import CondSegCore
 
 enum NHWCOps {
-    /// Runs `body(chunk, range)` over `count` items in `min(threads, count)` contiguous chunks.
-    static func chunks(_ count: Int, threads: Int, _ body: (Int, Range<Int>) -> Void) {
-        parallelChunksIndexed(count, threads: threads, body)
-    }
-
-    /// Planar (C×H×W) → NHWC.
-    static func fromPlanar(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, channels c: Int, plane: Int) {
-        for p in 0..<plane { for k in 0..<c { y[p * c + k] = x[k * plane + p] } }
-    }
-
     /// NHWC → planar, blocked so both sides stream through the cache.
     static func toPlanar(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, channels c: Int, plane: Int,
                          threads: Int) {
-        chunks((plane + 63) / 64, threads: threads) { _, blocks in
+        parallelChunks((plane + 63) / 64, threads: threads) { blocks in
             for block in blocks {
                 let p0 = block * 64, p1 = min(plane, p0 + 64)
                 for k in 0..<c { for p in p0..<p1 { y[k * plane + p] = x[p * c + k] } }
@@ -32,7 +22,7 @@ enum NHWCOps {
     /// Planar → NHWC, blocked.
     static func fromPlanar(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, channels c: Int, plane: Int,
                            threads: Int) {
-        chunks((plane + 63) / 64, threads: threads) { _, blocks in
+        parallelChunks((plane + 63) / 64, threads: threads) { blocks in
             for block in blocks {
                 let p0 = block * 64, p1 = min(plane, p0 + 64)
                 for k in 0..<c { for p in p0..<p1 { y[p * c + k] = x[k * plane + p] } }
@@ -43,7 +33,7 @@ enum NHWCOps {
     /// Max pooling with PyTorch semantics (out-of-image taps are ignored, as −∞ padding).
     static func maxPool(kernel: Int, stride: Int, padding: Int, channels c: Int, input x: UnsafePointer<Float>,
                         inH: Int, inW: Int, output y: UnsafeMutablePointer<Float>, outH: Int, outW: Int, threads: Int) {
-        chunks(outH, threads: threads) { _, rows in
+        parallelChunks(outH, threads: threads) { rows in
             for oy in rows {
                 for ox in 0..<outW {
                     let dst = y + (oy * outW + ox) * c
@@ -66,7 +56,7 @@ enum NHWCOps {
     /// y = x · gate, the gate per channel (`channelGate`, C values) or per pixel (H·W values).
     static func mul(_ x: UnsafePointer<Float>, gate: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
                     channels c: Int, plane: Int, channelGate: Bool, threads: Int) {
-        chunks(plane, threads: threads) { _, pixels in
+        parallelChunks(plane, threads: threads) { pixels in
             for p in pixels {
                 let src = x + p * c, dst = y + p * c
                 if channelGate {
@@ -83,7 +73,7 @@ enum NHWCOps {
     static func concat(_ inputs: UnsafeBufferPointer<(pointer: UnsafePointer<Float>, channels: Int)>, _ y: UnsafeMutablePointer<Float>,
                        plane: Int, threads: Int) {
         let total = inputs.reduce(0) { $0 + $1.channels }
-        chunks(plane, threads: threads) { _, pixels in
+        parallelChunks(plane, threads: threads) { pixels in
             for p in pixels {
                 var offset = 0
                 for input in inputs {
@@ -110,7 +100,7 @@ enum NHWCOps {
                                      outW: Int, threads: Int) {
         let (y0, y1, ly) = (rows.first, rows.second, rows.weight)
         let (x0, x1, lx) = (columns.first, columns.second, columns.weight)
-        chunks(y0.count, threads: threads) { _, rows in
+        parallelChunks(y0.count, threads: threads) { rows in
             for oy in rows {
                 let r0 = x + y0[oy] * inW * c, r1 = x + y1[oy] * inW * c
                 let h1 = ly[oy], h0 = 1 - h1
@@ -129,7 +119,7 @@ enum NHWCOps {
     /// Per-channel mean (float64 sum in pixel order, as the reference) or max over all pixels.
     static func globalPool(max useMax: Bool, channels c: Int, input x: UnsafePointer<Float>, plane: Int,
                            output y: UnsafeMutablePointer<Float>, threads: Int) {
-        chunks(c, threads: threads) { _, range in
+        parallelChunks(c, threads: threads) { range in
             if useMax {
                 for k in range { y[k] = -Float.infinity }
                 for p in 0..<plane {
@@ -153,7 +143,7 @@ enum NHWCOps {
     static func channelMeanMax(channels c: Int, input x: UnsafePointer<Float>, plane: Int,
                                output y: UnsafeMutablePointer<Float>, threads: Int) {
         let inv = Float(c)
-        chunks(plane, threads: threads) { _, pixels in
+        parallelChunks(plane, threads: threads) { pixels in
             for p in pixels {
                 let src = x + p * c
                 var sum: Float = 0, m = -Float.infinity

@@ -11,6 +11,17 @@ public struct ExecutionError: Error, CustomStringConvertible {
     public let problem: String
     public init(_ problem: String) { self.problem = problem }
     public var description: String { problem }
+
+    /// Checks one planar network input (3×height×width values, sides positive multiples of 16), as every executor
+    /// requires.
+    public static func checkInput(count: Int, height: Int, width: Int) throws {
+        guard height > 0, width > 0, height % 16 == 0, width % 16 == 0 else {
+            throw ExecutionError("input size \(width)×\(height) is not a positive multiple of 16")
+        }
+        guard count == 3 * height * width else {
+            throw ExecutionError("input has \(count) values, expected 3×\(height)×\(width) = \(3 * height * width)")
+        }
+    }
 }
 
 /// Runs a ConDSeg graph in float32, batch 1 per call (batches loop over the same plan).
@@ -61,12 +72,7 @@ public final class ReferenceExecutor: @unchecked Sendable {
 
     /// Runs the graph on one planar input; read results with `output(_:)` and `value(_:)`.
     public func run(input: [Float], height: Int, width: Int) throws {
-        guard height > 0, width > 0, height % 16 == 0, width % 16 == 0 else {
-            throw ExecutionError("input size \(width)×\(height) is not a positive multiple of 16")
-        }
-        guard input.count == 3 * height * width else {
-            throw ExecutionError("input has \(input.count) values, expected 3×\(height)×\(width) = \(3 * height * width)")
-        }
+        try ExecutionError.checkInput(count: input.count, height: height, width: width)
         if plan == nil || plan!.height != height || plan!.width != width { prepare(height: height, width: width) }
         let plan = self.plan!
         arena.withUnsafeMutableBufferPointer { arenaBuffer in
