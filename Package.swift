@@ -28,7 +28,7 @@ let package = Package(
         .target(name: "CondSegQuant", dependencies: ["CondSegCore", "CondSegImage", "CondSegRuntime", "CKernels"]),
         .target(name: "CondSegRuntime", dependencies: ["CondSegCore", "CondSegImage", "CKernels", "COpenBLAS"]),
         .target(name: "CondSegCapture", dependencies: ["CondSegImage", "CV4L2", "CTurboJPEG"]),
-        .target(name: "CondSegTrain", dependencies: ["CondSegCore", "CondSegImage", "CondSegRuntime", "COpenBLAS"]),
+        .target(name: "CondSegTrain", dependencies: ["CondSegCore", "CondSegImage", "CondSegRuntime", "CKernels", "COpenBLAS"]),
         .executableTarget(name: "condseg", dependencies: [
             "CondSegCore", "CondSegImage", "CondSegQuant", "CondSegRuntime", "CondSegCapture", "CondSegTrain",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),

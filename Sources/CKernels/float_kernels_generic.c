@@ -98,8 +98,8 @@ const ckf_kernel_set ckf_generic_kernels = {
 };
 
 void ckf_im2col(const float *x, int in_h, int in_w, int kernel, int stride, int padding, int dilation,
-                int out_w, int row_begin, int rows, int c_begin, int c_end, float *columns) {
-    const size_t width = (size_t)rows * (size_t)out_w;
+                int out_w, int row_begin, int rows, int c_begin, int c_end, float *columns, ptrdiff_t ld) {
+    const size_t width = (size_t)ld;
     for (int c = c_begin; c < c_end; c++) {
         const float *plane = x + (size_t)c * (size_t)in_h * (size_t)in_w;
         for (int ky = 0; ky < kernel; ky++) {
@@ -123,6 +123,36 @@ void ckf_im2col(const float *x, int in_h, int in_w, int kernel, int stride, int 
                         for (int ox = lo; ox < hi; ox++) dst[ox] = src[ox * stride + off];
                     }
                     for (int ox = hi; ox < out_w; ox++) dst[ox] = 0.0f;
+                }
+            }
+        }
+    }
+}
+
+void ckf_col2im(const float *columns, int in_h, int in_w, int kernel, int stride, int padding, int dilation,
+                int out_w, int row_begin, int rows, int c_begin, int c_end, float *dx, ptrdiff_t ld) {
+    const size_t width = (size_t)ld;
+    for (int c = c_begin; c < c_end; c++) {
+        float *plane = dx + (size_t)c * (size_t)in_h * (size_t)in_w;
+        for (int ky = 0; ky < kernel; ky++) {
+            for (int kx = 0; kx < kernel; kx++) {
+                const float *row = columns + ((size_t)(c * kernel + ky) * (size_t)kernel + (size_t)kx) * width;
+                const int off = kx * dilation - padding;
+                int lo = off >= 0 ? 0 : (-off + stride - 1) / stride;
+                int hi = in_w - 1 - off < 0 ? 0 : (in_w - 1 - off) / stride + 1;
+                if (hi > out_w) hi = out_w;
+                if (lo > hi) lo = hi;
+                for (int r = 0; r < rows; r++) {
+                    const int iy = (row_begin + r) * stride - padding + ky * dilation;
+                    if (iy < 0 || iy >= in_h) continue;
+                    const float *src = row + (size_t)r * (size_t)out_w;
+                    float *dst = plane + (size_t)iy * (size_t)in_w;
+                    if (stride == 1) {
+                        float *d = dst + off;
+                        for (int ox = lo; ox < hi; ox++) d[ox] += src[ox];
+                    } else {
+                        for (int ox = lo; ox < hi; ox++) dst[ox * stride + off] += src[ox];
+                    }
                 }
             }
         }

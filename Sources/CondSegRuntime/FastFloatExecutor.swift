@@ -283,7 +283,7 @@ public final class FastFloatExecutor: InferenceEngine, @unchecked Sendable {
                     parallelChunks(spec.inChannels, threads: threads) { range in
                         ckf_im2col(x, Int32(inShape.h), Int32(inShape.w), Int32(spec.kernel), Int32(spec.stride),
                                    Int32(spec.padding), Int32(spec.dilation), Int32(out.w), Int32(rowBegin), Int32(count),
-                                   Int32(range.lowerBound), Int32(range.upperBound), columns)
+                                   Int32(range.lowerBound), Int32(range.upperBound), columns, count * out.w)
                     }
                     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(cout), Int32(count * out.w), Int32(kk),
                                 1, w, Int32(kk), columns, Int32(count * out.w), 0, y + oy0 * out.w, Int32(plane))

@@ -1,10 +1,12 @@
 // TrainOps.swift — batch-aware forward and backward of every op ConDSeg uses, on NCHW Tensors.
-// Forwards reuse the reference operators (ReferenceOps) image by image or plane by plane; backwards are
-// written here from the same formulas: convolution gradients as OpenBLAS GEMMs over im2col columns (and a
-// col2im scatter), BatchNorm with batch statistics, pooling/upsampling scatters, and the CDFA window
-// attention's softmax and fold. Loops split over channels/planes with `parallelChunks` (each chunk writes
+// Forwards reuse the reference operators (ReferenceOps) image by image or plane by plane, except the convolution,
+// whose forward and backward split the batch's images among the threads (each with single-threaded OpenBLAS
+// GEMMs over its own im2col columns, the exact copy kernels ckf_im2col/ckf_col2im, and ConvScratch buffers);
+// backwards are written here from the same formulas: convolution gradients as GEMMs (and a col2im scatter),
+// BatchNorm with batch statistics, pooling/upsampling scatters, and the CDFA window attention's softmax and fold. Loops split over channels/planes with `parallelChunks` (each chunk writes
 // its own rows, so results do not depend on scheduling).
 
+import CKernels
 import COpenBLAS
 import CondSegCore
 import Foundation
@@ -14,29 +16,82 @@ public enum TrainOps {
     // MARK: convolution
 
     /// y = W ⊛ x + b for every image of the batch (no BatchNorm, no ReLU: the caller applies them).
+    /// Images are split among the threads (`ConvScratch.workers`); each thread packs its images' im2col columns
+    /// into groups (`ConvScratch.groups`) and multiplies each group with one single-threaded sgemm. A given thread
+    /// count always gives the same bits; another count may group differently, which changes only the order of the
+    /// GEMM's float32 additions (OpenBLAS blocks by the width).
     public static func convForward(_ spec: ConvSpec, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
-                                   x: Tensor, y: Tensor, threads: Int) {
-        var plain = spec
-        plain.relu = false
-        let zeros = [Float](repeating: 0, count: spec.outChannels)
-        var scratch = [Float](repeating: 0, count: max(1, ReferenceOps.convScratch(plain, outH: y.h, outW: y.w)))
-        zeros.withUnsafeBufferPointer { z in
-            scratch.withUnsafeMutableBufferPointer { s in
-                for image in 0..<x.n {
-                    ReferenceOps.conv(plain, weights: weight, bias: bias ?? z.baseAddress!,
-                                      input: x.data + image * x.itemCount, inH: x.h, inW: x.w,
-                                      output: y.data + image * y.itemCount, outH: y.h, outW: y.w,
-                                      scratch: s.baseAddress!, threads: threads)
+                                   x: Tensor, y: Tensor, threads: Int, scratch: ConvScratch? = nil) {
+        let scratch = scratch ?? ConvScratch(threads: threads)
+        let cin = spec.inChannels, cout = spec.outChannels, kk = cin * spec.kernel * spec.kernel
+        let outPlane = y.plane, outW = y.w
+        let workers = ConvScratch.workers(images: x.n, threads: threads)
+        parallelChunksIndexed(x.n, threads: workers) { worker, images in
+            for group in scratch.groups(spec, images: images, outH: y.h, outW: outW) {
+                let width = group.width
+                let (b, ldb) = columns(spec, x: x, group: group, outW: outW, into: { scratch.columns(worker, count: $0) })
+                if let only = group.single {
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(cout), Int32(width), Int32(kk),
+                                1, weight, Int32(kk), b, Int32(ldb), 0,
+                                y.data + only.image * y.itemCount + only.row * outW, Int32(outPlane))
+                } else {
+                    let out = scratch.output(worker, count: cout * width)
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(cout), Int32(width), Int32(kk),
+                                1, weight, Int32(kk), b, Int32(ldb), 0, out, Int32(width))
+                    for segment in group.segments {
+                        let yn = y.data + segment.image * y.itemCount + segment.row * outW
+                        for o in 0..<cout {
+                            (yn + o * outPlane).update(from: out + o * width + segment.column, count: segment.rows * outW)
+                        }
+                    }
+                }
+            }
+            if let bias {
+                for image in images {
+                    let yn = y.data + image * y.itemCount
+                    for o in 0..<cout {
+                        let b = bias[o], plane = yn + o * outPlane
+                        for i in 0..<outPlane { plane[i] += b }
+                    }
                 }
             }
         }
     }
 
-    /// Gradients of y = W ⊛ x + b given dy: dW += Σ_n dy_n · cols_nᵀ, db += Σ dy, dx += col2im(Wᵀ · dy_n).
-    /// `weight` is [out][in·k·k]; `dx` may be nil (the network input needs no gradient).
+    /// The B operand of a group's GEMM: the input itself for a 1×1 stride-1 convolution of one block, else the
+    /// group's im2col columns (kk × width) in `into(count)`.
+    private static func columns(_ spec: ConvSpec, x: Tensor, group: ConvScratch.Group, outW: Int,
+                                into buffer: (Int) -> UnsafeMutablePointer<Float>) -> (UnsafePointer<Float>, Int) {
+        let cin = spec.inChannels, kk = cin * spec.kernel * spec.kernel, plane = x.plane
+        if spec.isPointwise, let only = group.single {
+            return (UnsafePointer(x.data + only.image * x.itemCount + only.row * outW), plane)
+        }
+        let width = group.width
+        let cols = buffer(kk * width)
+        for segment in group.segments {
+            let xn = x.data + segment.image * x.itemCount
+            if spec.isPointwise {
+                for c in 0..<cin {
+                    (cols + c * width + segment.column).update(from: xn + c * plane + segment.row * outW,
+                                                               count: segment.rows * outW)
+                }
+            } else {
+                ckf_im2col(xn, Int32(x.h), Int32(x.w), Int32(spec.kernel), Int32(spec.stride), Int32(spec.padding),
+                           Int32(spec.dilation), Int32(outW), Int32(segment.row), Int32(segment.rows), 0, Int32(cin),
+                           cols + segment.column, width)
+            }
+        }
+        return (UnsafePointer(cols), width)
+    }
+
+    /// Gradients of `convForward`: dW (+=), db (+=) and dx (+=, when given) from dy, with the forward's split and
+    /// groups: dW += dY·colsᵀ and dcols = Wᵀ·dY per group, then col2im. The first thread accumulates into dWeight,
+    /// the others into their own buffers, added to dWeight in thread order at the end (so a given thread count
+    /// always gives the same bits; other counts differ only in the order of additions).
     public static func convBackward(_ spec: ConvSpec, weight: UnsafePointer<Float>, x: Tensor, dy: Tensor,
                                     dWeight: UnsafeMutablePointer<Float>, dBias: UnsafeMutablePointer<Float>?,
-                                    dx: Tensor?, threads: Int) {
+                                    dx: Tensor?, threads: Int, scratch: ConvScratch? = nil) {
+        let scratch = scratch ?? ConvScratch(threads: threads)
         let cin = spec.inChannels, cout = spec.outChannels, k = spec.kernel
         let kk = cin * k * k
         let outPlane = dy.plane, outW = dy.w
@@ -50,72 +105,64 @@ public enum TrainOps {
                 }
             }
         }
-        let pointwise = k == 1 && spec.stride == 1 && spec.padding == 0
-        let rowsPerChunk = max(1, min(dy.h, ReferenceOps.im2colLimit / max(1, kk * outW)))
-        var columns = [Float](repeating: 0, count: pointwise ? 1 : kk * rowsPerChunk * outW)
-        var dColumns = columns
-        columns.withUnsafeMutableBufferPointer { colBuffer in
-            dColumns.withUnsafeMutableBufferPointer { dColBuffer in
-                let cols = colBuffer.baseAddress!, dcols = dColBuffer.baseAddress!
-                for image in 0..<x.n {
-                    let xn = x.data + image * x.itemCount
-                    let gn = dy.data + image * dy.itemCount
-                    if pointwise {
-                        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(cout), Int32(cin), Int32(outPlane),
-                                    1, gn, Int32(outPlane), xn, Int32(outPlane), 1, dWeight, Int32(cin))
-                        if let dx {
-                            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(cin), Int32(outPlane), Int32(cout),
-                                        1, weight, Int32(cin), gn, Int32(outPlane), 1,
-                                        dx.data + image * dx.itemCount, Int32(outPlane))
+        let workers = ConvScratch.workers(images: x.n, threads: threads)
+        let weightCount = cout * kk
+        parallelChunksIndexed(x.n, threads: workers) { worker, images in
+            let dW: UnsafeMutablePointer<Float>
+            if worker == 0 {
+                dW = dWeight
+            } else {
+                dW = scratch.weightGradient(worker, count: weightCount)
+                dW.update(repeating: 0, count: weightCount)
+            }
+            for group in scratch.groups(spec, images: images, outH: dy.h, outW: outW) {
+                let width = group.width
+                // dY of the group: dy itself for one block, else its blocks side by side.
+                let g: UnsafePointer<Float>, ldg: Int
+                if let only = group.single {
+                    g = UnsafePointer(dy.data + only.image * dy.itemCount + only.row * outW)
+                    ldg = outPlane
+                } else {
+                    let gathered = scratch.output(worker, count: cout * width)
+                    for segment in group.segments {
+                        let gn = dy.data + segment.image * dy.itemCount + segment.row * outW
+                        for o in 0..<cout {
+                            (gathered + o * width + segment.column).update(from: gn + o * outPlane, count: segment.rows * outW)
                         }
-                        continue
                     }
-                    var oy0 = 0
-                    while oy0 < dy.h {
-                        let rows = min(rowsPerChunk, dy.h - oy0)
-                        let width = rows * outW
-                        ReferenceOps.im2col(spec, input: xn, inH: x.h, inW: x.w, outW: outW, rowBegin: oy0, rows: rows,
-                                            columns: cols, threads: threads)
-                        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(cout), Int32(kk), Int32(width),
-                                    1, gn + oy0 * outW, Int32(outPlane), cols, Int32(width), 1, dWeight, Int32(kk))
-                        if let dx {
-                            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(kk), Int32(width), Int32(cout),
-                                        1, weight, Int32(kk), gn + oy0 * outW, Int32(outPlane), 0, dcols, Int32(width))
-                            col2im(spec, columns: dcols, inH: x.h, inW: x.w, outW: outW, rowBegin: oy0, rows: rows,
-                                   dx: dx.data + image * dx.itemCount, threads: threads)
+                    g = UnsafePointer(gathered)
+                    ldg = width
+                }
+                let (b, ldb) = columns(spec, x: x, group: group, outW: outW, into: { scratch.columns(worker, count: $0) })
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(cout), Int32(kk), Int32(width),
+                            1, g, Int32(ldg), b, Int32(ldb), 1, dW, Int32(kk))
+                guard let dx else { continue }
+                if spec.isPointwise, let only = group.single {
+                    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(cin), Int32(width), Int32(cout),
+                                1, weight, Int32(cin), g, Int32(ldg), 1,
+                                dx.data + only.image * dx.itemCount + only.row * outW, Int32(outPlane))
+                    continue
+                }
+                let dcols = scratch.columnGradient(worker, count: kk * width)
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(kk), Int32(width), Int32(cout),
+                            1, weight, Int32(kk), g, Int32(ldg), 0, dcols, Int32(width))
+                for segment in group.segments {
+                    let dxn = dx.data + segment.image * dx.itemCount
+                    if spec.isPointwise {
+                        for c in 0..<cin {
+                            cblas_saxpy(Int32(segment.rows * outW), 1, dcols + c * width + segment.column, 1,
+                                        dxn + c * outPlane + segment.row * outW, 1)
                         }
-                        oy0 += rows
+                    } else {
+                        ckf_col2im(dcols + segment.column, Int32(x.h), Int32(x.w), Int32(k), Int32(spec.stride),
+                                   Int32(spec.padding), Int32(spec.dilation), Int32(outW), Int32(segment.row),
+                                   Int32(segment.rows), 0, Int32(cin), dxn, width)
                     }
                 }
             }
         }
-    }
-
-    /// The adjoint of `ReferenceOps.im2col`: dx[c][oy·s − p + ky·d][ox·s − p + kx·d] += columns[(c·k + ky)·k + kx][r·outW + ox].
-    public static func col2im(_ spec: ConvSpec, columns: UnsafePointer<Float>, inH: Int, inW: Int, outW: Int,
-                              rowBegin: Int, rows: Int, dx: UnsafeMutablePointer<Float>, threads: Int) {
-        let k = spec.kernel, s = spec.stride, p = spec.padding, d = spec.dilation
-        let width = rows * outW
-        parallelChunks(spec.inChannels, threads: threads) { range in
-            for c in range {
-                let plane = dx + c * inH * inW
-                for ky in 0..<k {
-                    for kx in 0..<k {
-                        let row = columns + ((c * k + ky) * k + kx) * width
-                        let off = kx * d - p
-                        for r in 0..<rows {
-                            let iy = (rowBegin + r) * s - p + ky * d
-                            if iy < 0 || iy >= inH { continue }
-                            let src = row + r * outW
-                            let dst = plane + iy * inW
-                            for ox in 0..<outW {
-                                let ix = ox * s + off
-                                if ix >= 0 && ix < inW { dst[ix] += src[ox] }
-                            }
-                        }
-                    }
-                }
-            }
+        for worker in 1..<max(workers, 1) {
+            cblas_saxpy(Int32(weightCount), 1, scratch.weightGradient(worker, count: weightCount), 1, dWeight, 1)
         }
     }
 

@@ -21,6 +21,8 @@ public final class TrainingNetwork: @unchecked Sendable {
     private var normalised: [Tensor?] = []
     var batchNormSaved: [TrainOps.BatchNormSaved?] = []
     private var trainedForward = false
+    /// Per-thread convolution buffers, kept from step to step.
+    private let convScratch: ConvScratch
     /// When true, `profile` accumulates seconds per op kind ("forward conv", "backward attention", …).
     public var profiling = false
     /// Seconds per op kind and direction while `profiling` was on.
@@ -41,6 +43,7 @@ public final class TrainingNetwork: @unchecked Sendable {
         self.graph = graph
         self.parameters = parameters
         self.threads = max(1, threads)
+        convScratch = ConvScratch(threads: self.threads)
         openblas_set_num_threads(Int32(self.threads))
     }
 
@@ -77,7 +80,8 @@ public final class TrainingNetwork: @unchecked Sendable {
             case .conv(let spec):
                 let z = Tensor(n: n, c: c, h: h, w: w)
                 TrainOps.convForward(spec, weight: parameters.value(spec.weight),
-                                     bias: spec.bias.map { parameters.value($0) }, x: ins[0], y: z, threads: threads)
+                                     bias: spec.bias.map { parameters.value($0) }, x: ins[0], y: z, threads: threads,
+                                     scratch: convScratch)
                 if let bn = spec.batchNorm {
                     let gamma = parameters.value(bn + ".weight"), beta = parameters.value(bn + ".bias")
                     let mean = parameters.value(bn + ".running_mean"), variance = parameters.value(bn + ".running_var")
@@ -198,7 +202,7 @@ public final class TrainingNetwork: @unchecked Sendable {
                 TrainOps.convBackward(spec, weight: parameters.value(spec.weight), x: ins[0], dy: dz,
                                       dWeight: parameters.gradient(spec.weight),
                                       dBias: spec.bias.map { parameters.gradient($0) },
-                                      dx: gradient(of: node.inputs[0]), threads: threads)
+                                      dx: gradient(of: node.inputs[0]), threads: threads, scratch: convScratch)
             case .maxPool(let k, let s, let p):
                 if let dx = gradient(of: node.inputs[0]) {
                     TrainOps.maxPoolBackward(kernel: k, stride: s, padding: p, x: ins[0], dy: dy, dx: dx, threads: threads)

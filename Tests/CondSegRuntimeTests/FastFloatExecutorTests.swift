@@ -394,9 +394,9 @@ final class FastFloatKernelTests: XCTestCase {
                 ReferenceOps.im2col(spec, input: x, inH: c.h, inW: c.w, outW: outW, rowBegin: rowBegin, rows: rows,
                                     columns: &expected, threads: 1)
                 ckf_im2col(x, Int32(c.h), Int32(c.w), Int32(c.k), Int32(c.s), Int32(c.p), Int32(c.d), Int32(outW),
-                           Int32(rowBegin), Int32(rows), 0, 2, &actual)
+                           Int32(rowBegin), Int32(rows), 0, 2, &actual, rows * outW)
                 ckf_im2col(x, Int32(c.h), Int32(c.w), Int32(c.k), Int32(c.s), Int32(c.p), Int32(c.d), Int32(outW),
-                           Int32(rowBegin), Int32(rows), 2, 3, &actual)
+                           Int32(rowBegin), Int32(rows), 2, 3, &actual, rows * outW)
                 XCTAssertEqual(actual, expected, "im2col \(c) rows \(rowBegin)+\(rows)")
             }
         }

@@ -65,7 +65,9 @@ final class OpGradientTests: XCTestCase {
         return y
     }
 
-    func checkConv(cin: Int, cout: Int, h: Int, w: Int, k: Int, s: Int, p: Int, d: Int, seed: UInt64) {
+    /// `threads` 2 gives each image its own thread (one block per GEMM, operands in place); 1 packs both images
+    /// side by side into one GEMM (gathered blocks).
+    func checkConv(cin: Int, cout: Int, h: Int, w: Int, k: Int, s: Int, p: Int, d: Int, seed: UInt64, threads: Int = 2) {
         var rng = SplitMix64(seed: seed)
         let n = 2
         let spec = ConvSpec(weight: "w", bias: "b", inChannels: cin, outChannels: cout, kernel: k, stride: s,
@@ -77,7 +79,7 @@ final class OpGradientTests: XCTestCase {
         let xt = Tensor(x, n: n, c: cin, h: h, w: w), yt = Tensor(n: n, c: cout, h: oh, w: ow)
         weight.withUnsafeBufferPointer { wp in
             bias.withUnsafeBufferPointer { bp in
-                TrainOps.convForward(spec, weight: wp.baseAddress!, bias: bp.baseAddress!, x: xt, y: yt, threads: 2)
+                TrainOps.convForward(spec, weight: wp.baseAddress!, bias: bp.baseAddress!, x: xt, y: yt, threads: threads)
             }
         }
         let expected = naiveConv(x.map(Double.init), weight.map(Double.init), bias.map(Double.init), n: n, cin: cin,
@@ -89,26 +91,81 @@ final class OpGradientTests: XCTestCase {
             dW.withUnsafeMutableBufferPointer { dwp in
                 dB.withUnsafeMutableBufferPointer { dbp in
                     TrainOps.convBackward(spec, weight: wp.baseAddress!, x: xt, dy: Tensor(u, n: n, c: cout, h: oh, w: ow),
-                                          dWeight: dwp.baseAddress!, dBias: dbp.baseAddress!, dx: dx, threads: 2)
+                                          dWeight: dwp.baseAddress!, dBias: dbp.baseAddress!, dx: dx, threads: threads)
                 }
             }
         }
         let numeric = numericGradients([x, weight, bias], upstream: u) { v in
             naiveConv(v[0], v[1], v[2], n: n, cin: cin, h: h, wd: w, cout: cout, k: k, s: s, p: p, d: d)
         }
-        let label = "conv k\(k) s\(s) p\(p) d\(d)"
+        let label = "conv k\(k) s\(s) p\(p) d\(d) threads \(threads)"
         assertGradientsClose(dx.array, numeric[0], label + " dx")
         assertGradientsClose(dW, numeric[1], label + " dW")
         assertGradientsClose(dB, numeric[2], label + " db")
     }
 
     func testConvolutionGradients() {
-        checkConv(cin: 3, cout: 4, h: 7, w: 6, k: 3, s: 2, p: 2, d: 2, seed: 1)
-        checkConv(cin: 2, cout: 3, h: 5, w: 7, k: 3, s: 1, p: 1, d: 1, seed: 2)
-        checkConv(cin: 3, cout: 2, h: 5, w: 5, k: 3, s: 1, p: 6, d: 6, seed: 3)    // padding beyond the image
-        checkConv(cin: 5, cout: 3, h: 3, w: 5, k: 1, s: 1, p: 0, d: 1, seed: 4)    // pointwise / linear
-        checkConv(cin: 3, cout: 2, h: 7, w: 7, k: 7, s: 2, p: 3, d: 1, seed: 5)    // stem-like
-        checkConv(cin: 2, cout: 3, h: 6, w: 5, k: 1, s: 2, p: 0, d: 1, seed: 6)    // strided 1×1 (downsample)
+        for threads in [1, 2] {
+            checkConv(cin: 3, cout: 4, h: 7, w: 6, k: 3, s: 2, p: 2, d: 2, seed: 1, threads: threads)
+            checkConv(cin: 2, cout: 3, h: 5, w: 7, k: 3, s: 1, p: 1, d: 1, seed: 2, threads: threads)
+            checkConv(cin: 3, cout: 2, h: 5, w: 5, k: 3, s: 1, p: 6, d: 6, seed: 3, threads: threads)    // padding beyond the image
+            checkConv(cin: 5, cout: 3, h: 3, w: 5, k: 1, s: 1, p: 0, d: 1, seed: 4, threads: threads)    // pointwise / linear
+            checkConv(cin: 3, cout: 2, h: 7, w: 7, k: 7, s: 2, p: 3, d: 1, seed: 5, threads: threads)    // stem-like
+            checkConv(cin: 2, cout: 3, h: 6, w: 5, k: 1, s: 2, p: 0, d: 1, seed: 6, threads: threads)    // strided 1×1 (downsample)
+        }
+    }
+
+    /// The convolution's split of a batch among threads and its packing of images into GEMM groups change y, dx
+    /// and dW only by the order of float32 additions (a GEMM's blocking depends on its width), never by a term:
+    /// every variant stays within the rounding bound of the one-block-per-GEMM result.
+    func testConvolutionSplitsAndGroupsAgree() {
+        let cases: [(cin: Int, cout: Int, h: Int, k: Int, s: Int, p: Int, d: Int)] = [
+            (6, 5, 9, 3, 1, 1, 1), (4, 7, 10, 3, 2, 1, 1), (6, 4, 8, 1, 1, 0, 1), (3, 4, 9, 3, 1, 2, 2), (5, 6, 9, 1, 2, 0, 1),
+        ]
+        var rng = SplitMix64(seed: 41)
+        for c in cases {
+            let n = 5
+            let spec = ConvSpec(weight: "w", bias: "b", inChannels: c.cin, outChannels: c.cout, kernel: c.k, stride: c.s,
+                                padding: c.p, dilation: c.d)
+            let oh = spec.outputSize(c.h)
+            let x = Tensor(randomFloats(n * c.cin * c.h * c.h, &rng), n: n, c: c.cin, h: c.h, w: c.h)
+            let weight = randomFloats(c.cout * c.cin * c.k * c.k, &rng), bias = randomFloats(c.cout, &rng)
+            let dy = Tensor(randomFloats(n * c.cout * oh * oh, &rng), n: n, c: c.cout, h: oh, w: oh)
+            func run(threads: Int, limit: Int) -> (y: [Float], dx: [Float], dW: [Float]) {
+                // limit 1: one block per group; the default packs all of a thread's images into one group.
+                let scratch = ConvScratch(threads: threads, columnLimit: limit)
+                let y = Tensor(n: n, c: c.cout, h: oh, w: oh), dx = Tensor(n: n, c: c.cin, h: c.h, w: c.h)
+                var dW = [Float](repeating: 0, count: weight.count)
+                weight.withUnsafeBufferPointer { wp in
+                    bias.withUnsafeBufferPointer { bp in
+                        TrainOps.convForward(spec, weight: wp.baseAddress!, bias: bp.baseAddress!, x: x, y: y,
+                                             threads: threads, scratch: scratch)
+                    }
+                    dW.withUnsafeMutableBufferPointer { dwp in
+                        TrainOps.convBackward(spec, weight: wp.baseAddress!, x: x, dy: dy, dWeight: dwp.baseAddress!,
+                                              dBias: nil, dx: dx, threads: threads, scratch: scratch)
+                    }
+                }
+                return (y.array, dx.array, dW)
+            }
+            let base = run(threads: 1, limit: 1)
+            let scale = base.dW.map(abs).max()!   // the check must see a non-zero gradient
+            for (threads, limit) in [(1, ConvScratch.defaultColumnLimit), (2, 1), (2, ConvScratch.defaultColumnLimit),
+                                     (3, ConvScratch.defaultColumnLimit), (7, 1)] {
+                let other = run(threads: threads, limit: limit)
+                let label = "\(c) threads \(threads) column limit \(limit)"
+                // Each element is a sum of N products of factors in [-1, 1] (y: N = cin·k² plus the bias; dx: at
+                // most cout·k² terms; dW: n·oh·ow terms). Any summation order is within γ_N·Σ|terms| ≤ N·u·N of
+                // the exact sum, so two orders differ by at most 2N²u.
+                func bound(_ terms: Int) -> Float { 2 * Float(terms * terms) * Float.ulpOfOne / 2 }
+                func worst(_ a: [Float], _ b: [Float]) -> Float { zip(a, b).map { abs($0 - $1) }.max()! }
+                XCTAssertLessThanOrEqual(worst(other.y, base.y), bound(c.cin * c.k * c.k + 1), "y " + label)
+                XCTAssertLessThanOrEqual(worst(other.dx, base.dx), bound(c.cout * c.k * c.k), "dx " + label)
+                XCTAssertLessThanOrEqual(worst(other.dW, base.dW), bound(n * oh * oh), "dW " + label)
+                XCTAssertGreaterThan(scale, 0)
+                XCTAssertEqual(other.y.count, base.y.count)
+            }
+        }
     }
 
     // MARK: BatchNorm

@@ -49,9 +49,16 @@ void ckf_sigmoid(const float *x, float *y, size_t n);
 
 /// im2col of one NCHW image for output rows [row_begin, row_begin+rows) and input channels [c_begin, c_end):
 /// columns[((c·k + ky)·k + kx)·(rows·out_w) + r·out_w + ox] = x[c][oy·s − p + ky·d][ox·s − p + kx·d] (0 outside),
-/// oy = row_begin + r: the reference's layout (CondSegCore ReferenceOps.im2col). Copies only: exact.
+/// oy = row_begin + r: the reference's layout (CondSegCore ReferenceOps.im2col) when `ld` = rows·out_w; a larger
+/// `ld` (the row stride of `columns`) places the block among other images' columns. Copies only: exact.
 void ckf_im2col(const float *x, int in_h, int in_w, int kernel, int stride, int padding, int dilation,
-                int out_w, int row_begin, int rows, int c_begin, int c_end, float *columns);
+                int out_w, int row_begin, int rows, int c_begin, int c_end, float *columns, ptrdiff_t ld);
+
+/// The adjoint of ckf_im2col: dx[c][oy·s − p + ky·d][ox·s − p + kx·d] += columns[((c·k + ky)·k + kx)·ld +
+/// r·out_w + ox] for input channels [c_begin, c_end), added in the order c, ky, kx, r, ox (each dx element takes
+/// at most one term per (ky, kx) and row block). Exact apart from the order of those additions.
+void ckf_col2im(const float *columns, int in_h, int in_w, int kernel, int stride, int padding, int dilation,
+                int out_w, int row_begin, int rows, int c_begin, int c_end, float *dx, ptrdiff_t ld);
 
 /// Arguments of the CDFA window attention (spec §3 steps 3–6), for one image.
 typedef struct {
