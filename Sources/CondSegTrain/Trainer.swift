@@ -159,9 +159,17 @@ public final class Trainer {
     /// One optimisation step on a batch; returns the loss terms.
     public func step(input: Tensor, augmented: Tensor?, target: Tensor, network: TrainingNetwork,
                      augmentedNetwork: TrainingNetwork) -> Losses.Terms {
+        Self.step(stage: options.stage, input: input, augmented: augmented, target: target, network: network,
+                  augmentedNetwork: augmentedNetwork, store: store, optimizer: optimizer)
+    }
+
+    /// One optimisation step of `stage` (1: both views through the stage-1 graph; 2: the whole network with every
+    /// loss): zero the gradients, forward, losses, backward, Adam. Shared by the training loop and `bench --train`.
+    public static func step(stage: Int, input: Tensor, augmented: Tensor?, target: Tensor, network: TrainingNetwork,
+                            augmentedNetwork: TrainingNetwork, store: ParameterStore, optimizer: Adam) -> Losses.Terms {
         store.zeroGradients()
         let terms: Losses.Terms
-        if options.stage == 1 {
+        if stage == 1 {
             let mask = network.forward(input, training: true)["mask"]!
             let maskAug = augmentedNetwork.forward(augmented!, training: true)["mask"]!
             let (t, g, ga) = Losses.stage1(mask: mask, augmentedMask: maskAug, target: target)

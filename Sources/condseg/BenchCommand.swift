@@ -7,6 +7,7 @@
 import ArgumentParser
 import CondSegCore
 import CondSegRuntime
+import CondSegTrain
 import Foundation
 
 struct Bench: ParsableCommand {
@@ -16,6 +17,7 @@ struct Bench: ParsableCommand {
             Examples:
               condseg bench --threads 1                       float32, the fast executor
               condseg bench --calibration calibration/condseg-r18w64-kvasir.table.txt --compare-float --profile
+              condseg bench --train --batch 8 --iterations 3     one training step (stage 2, every loss, Adam)
             Timings on a shared machine are noisy: compare runs made side by side, as ratios.
             """)
 
@@ -38,11 +40,33 @@ struct Bench: ParsableCommand {
     @Flag(name: .long, help: "Also print time and GMAC/s per module group, and the convolutions against their ceilings.")
     var profile = false
 
+    @Flag(name: .long, help: "Time training steps instead (forward, every loss, backward, Adam) on a random batch; --engine does not apply.")
+    var train = false
+
+    @Option(name: .long, help: "With --train: 1 or 2 (default 2).")
+    var stage: Int = 2
+
+    @Option(name: .long, help: "With --train: images per batch (default 8).")
+    var batch: Int = 8
+
+    @Option(name: .long, help: "With --train: encoder resnet18|34|50 of a freshly initialised network instead of the model's.")
+    var encoder: String?
+
+    @Option(name: .long, help: "With --train: decoder width W of a freshly initialised network instead of the model's.")
+    var width: Int?
+
+    @Option(name: .long, help: "With --train: middle channels M of a freshly initialised network instead of the model's.")
+    var mid: Int?
+
     @Flag(name: .long, help: "Print JSON.")
     var json = false
 
     mutating func run() throws {
         guard iterations >= 1 else { throw ValidationError("--iterations must be at least 1") }
+        if train { return try runTraining() }
+        guard encoder == nil, width == nil, mid == nil else {
+            throw ValidationError("--encoder/--width/--mid apply to --train; to time another configuration, make it with `condseg init`")
+        }
         let loaded = try modelOptions.loadEngine(calibration: calibration, engine: engineOptions.engine)
         let side = size ?? loaded.config.inputSize
         guard side > 0, side % 16 == 0 else { throw ValidationError("--size must be a positive multiple of 16") }
@@ -159,6 +183,72 @@ struct Bench: ParsableCommand {
                     if cls == "int8", let int8Ceiling { share = "  \(fixed(100 * 2 * rate(c) / int8Ceiling, 1))% of the int8 ceiling" }
                     if cls == "float" { share = "  \(fixed(100 * 2 * rate(c) / ceiling, 1))% of the sgemm ceiling" }
                     print("  \(label.padding(toLength: 20, withPad: " ", startingAt: 0)) \(fixed(c.ms, 1).padding(toLength: 8, withPad: " ", startingAt: 0)) \(fixed(c.gmac, 3))  \(fixed(rate(c), 1))\(share)")
+                }
+            }
+        }
+    }
+
+    /// `--train`: the median time of a training step of the model's configuration (its weights as the start,
+    /// the auxiliary head freshly initialised) or of a fresh --encoder/--width/--mid network.
+    func runTraining() throws {
+        guard stage == 1 || stage == 2 else { throw ValidationError("--stage must be 1 or 2") }
+        guard batch >= 1 else { throw ValidationError("--batch must be at least 1") }
+        guard calibration == nil, !compareFloat else {
+            throw ValidationError("--train times the float trainer: drop --calibration and --compare-float")
+        }
+        let path = try modelOptions.modelPath()
+        let file = try SafeTensorsFile(path: path)
+        var config = try ModelConfig(metadata: file.metadata, file: path)
+        let fresh = encoder != nil || width != nil || mid != nil
+        if let encoder {
+            guard let kind = EncoderKind(rawValue: encoder.lowercased()) else {
+                throw ValidationError("--encoder must be resnet18, resnet34 or resnet50, not \(encoder)")
+            }
+            config.encoder = kind
+        }
+        if let width { config.width = width }
+        if let mid { config.mid = mid }
+        if let size { config.inputSize = size }
+        guard config.inputSize > 0, config.inputSize % 16 == 0 else { throw ValidationError("--size must be a positive multiple of 16") }
+        guard config.width % config.heads == 0 else { throw ValidationError("--width must be divisible by \(config.heads)") }
+        let bench = try TrainingBenchmark(config: config, stage: stage, batch: batch, threads: modelOptions.threads,
+                                          initFiles: fresh ? [] : [path])
+        if !json { FileHandle.standardError.write(Data("warm-up step…\n".utf8)) }
+        bench.step()
+        bench.profiling = profile
+        var samples: [Double] = []
+        for i in 0..<iterations {
+            samples.append(Benchmark.milliseconds { bench.step() })
+            if !json { FileHandle.standardError.write(Data("step \(i + 1)/\(iterations): \(fixed(samples.last!, 0)) ms\n".utf8)) }
+        }
+        let timing = TimingSummary(milliseconds: samples)
+        let imagesPerSecond = Double(batch) / (timing.median / 1000)
+        let profileMs = bench.profile.mapValues { $0 * 1000 / Double(iterations) }
+        // Convolution work: forward MACs per image; the backward does about twice that (weight and input gradients).
+        let macs = bench.graph.macs(inputSize: config.inputSize)
+        var convMacs = 0
+        for node in bench.graph.nodes { if case .conv = node.kind { convMacs += macs[node.id] } }
+        let convGMAC = Double(convMacs) / 1e9
+        let stepGMAC = 3 * convGMAC * Double(batch)
+        if json {
+            var object: [String: Any] = [
+                "peer": "condseg", "mode": "train", "stage": stage, "batch": batch, "size": config.inputSize,
+                "threads": modelOptions.threads, "config": "\(config)", "initialised_from": fresh ? "seed" : path,
+                "step_ms": ["median": timing.median, "p90": timing.p90, "min": timing.min, "samples": samples],
+                "images_per_second": imagesPerSecond, "conv_gmac_forward_per_image": convGMAC,
+                "conv_gmac_per_step_estimate": stepGMAC,
+            ]
+            if profile { object["profile_ms_per_step"] = profileMs }
+            try printJSON(object)
+        } else {
+            print("training step, stage \(stage): \(config), batch \(batch), \(modelOptions.threads) threads, \(iterations) steps after one warm-up")
+            print("weights: \(fresh ? "seeded initialisation" : path + " (missing tensors seeded)")")
+            print("step: median \(fixed(timing.median, 0)) ms, p90 \(fixed(timing.p90, 0)) ms, min \(fixed(timing.min, 0)) ms → \(fixed(imagesPerSecond, 3)) images/s")
+            print("convolutions: \(fixed(convGMAC, 2)) GMAC per image forward, about \(fixed(stepGMAC, 0)) GMAC per step with the backward → \(fixed(stepGMAC / (timing.median / 1000), 1)) GMAC/s overall")
+            if profile {
+                print("per op kind (ms/step):")
+                for (name, ms) in profileMs.sorted(by: { $0.value > $1.value }) {
+                    print("  \(name.padding(toLength: 28, withPad: " ", startingAt: 0)) \(fixed(ms, 0))")
                 }
             }
         }
