@@ -4,6 +4,7 @@
 // into the ParameterStore. Batches are N×C×H×W with N ≥ 1. An evaluation-mode forward (running statistics)
 // serves validation.
 
+import CKernels
 import COpenBLAS
 import CondSegCore
 import Foundation
@@ -45,7 +46,14 @@ public final class TrainingNetwork: @unchecked Sendable {
         self.threads = max(1, threads)
         convScratch = ConvScratch(threads: self.threads)
         openblas_set_num_threads(Int32(self.threads))
+        Self.keepFreedMemory()
     }
+
+    /// A training step allocates and frees every activation and gradient (tens of megabytes each at 256×256,
+    /// batch 8). Above glibc's mmap threshold (at most 32 MB by default) each one is a fresh mmap whose pages the
+    /// kernel zeroes on first touch and unmaps on free: about a tenth of a step's CPU time went to page faults.
+    /// Serving them from the heap and not trimming it lets the next step reuse the same memory.
+    private static func keepFreedMemory() { _ = ck_keep_freed_memory() }
 
     /// Spatial size of a node's output for the input height/width.
     private func outputShape(_ node: Node, batch: Int, height: Int, width: Int) -> (Int, Int, Int, Int) {

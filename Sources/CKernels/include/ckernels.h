@@ -122,6 +122,10 @@ void ck_quantize_u8(const float *x, uint8_t *q, size_t n, float inv_scale, int32
 /// x[i] = (float)(q[i] - zero_point) * scale.
 void ck_dequantize_u8(const uint8_t *q, float *x, size_t n, float scale, int32_t zero_point);
 
+/// glibc only: serve allocations up to 1 GiB from the heap instead of fresh mmaps and never trim it, so memory freed
+/// by one training step is reused by the next without page faults. Returns 1 when applied, 0 elsewhere.
+int ck_keep_freed_memory(void);
+
 #ifdef __cplusplus
 }
 #endif
