@@ -14,7 +14,7 @@ public final class ConvScratch: @unchecked Sendable {
         var capacity = 0
     }
     private var buffers: [[Buffer]]
-    /// Floats a group's im2col matrix may hold (`defaultColumnLimit` unless a test forces small groups).
+    /// Floats a group's im2col or output matrix may hold (`defaultColumnLimit` unless a test forces small groups).
     let columnLimit: Int
 
     /// Scratch for up to `threads` threads.
@@ -45,9 +45,10 @@ public final class ConvScratch: @unchecked Sendable {
     /// A group's GEMM output (forward) or gathered output gradient (backward), cout × width (contents undefined).
     func output(_ thread: Int, count: Int) -> UnsafeMutablePointer<Float> { buffer(thread, 3, count: count) }
 
-    /// Floats a group's im2col matrix may hold: images are packed side by side up to this, so layers with small
-    /// planes (the encoder's last stages, 8×8 to 16×16 at 256×256) run one GEMM over several images instead of a
-    /// short one per image, and their weight gradient is read and written once per group, not once per image.
+    /// Floats a group's im2col matrix (and its output matrix) may hold: images are packed side by side up to this,
+    /// so layers with small planes (the encoder's last stages, 8×8 to 16×16 at 256×256) run one GEMM over several
+    /// images instead of a short one per image, and their weight gradient is read and written once per group, not
+    /// once per image.
     public static let defaultColumnLimit = 1 << 22
 
     /// Output rows `rows` from `row` of image `image`, at column `column` of its group's matrix.
@@ -64,11 +65,11 @@ public final class ConvScratch: @unchecked Sendable {
     }
 
     /// A thread's images cut into row chunks (the reference's chunking) and packed, in image order, into groups of
-    /// at most `columnLimit` im2col floats (one chunk at least).
+    /// at most `columnLimit` floats of im2col columns and of outputs (one chunk at least).
     func groups(_ spec: ConvSpec, images: Range<Int>, outH: Int, outW: Int) -> [Group] {
         let kk = spec.inChannels * spec.kernel * spec.kernel
         let rowsPerChunk = Self.rowsPerChunk(spec, outH: outH, outW: outW)
-        let maxWidth = max(rowsPerChunk * outW, columnLimit / max(1, kk))
+        let maxWidth = max(rowsPerChunk * outW, columnLimit / max(1, kk, spec.outChannels))
         var groups: [Group] = [], current = Group()
         for image in images {
             var row = 0

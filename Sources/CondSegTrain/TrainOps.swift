@@ -3,8 +3,9 @@
 // whose forward and backward split the batch's images among the threads (each with single-threaded OpenBLAS
 // GEMMs over its own im2col columns, the exact copy kernels ckf_im2col/ckf_col2im, and ConvScratch buffers);
 // backwards are written here from the same formulas: convolution gradients as GEMMs (and a col2im scatter),
-// BatchNorm with batch statistics, pooling/upsampling scatters, and the CDFA window attention's softmax and fold. Loops split over channels/planes with `parallelChunks` (each chunk writes
-// its own rows, so results do not depend on scheduling).
+// BatchNorm with batch statistics, pooling/upsampling scatters, and the CDFA window attention's softmax and fold.
+// Loops split over channels/planes with `parallelChunks` (each chunk writes its own rows, so results do not depend
+// on scheduling).
 
 import CKernels
 import COpenBLAS
