@@ -300,7 +300,8 @@ public final class FastFloatExecutor: InferenceEngine, @unchecked Sendable {
 /// stack buffer, so nothing is allocated. Shared by the float and int8 executors.
 func sumElementwise(_ operands: UnsafeBufferPointer<UnsafePointer<Float>?>, into y: UnsafeMutablePointer<Float>,
                     count: Int, relu: Bool, threads: Int) {
-    parallelChunks((count + 4095) / 4096, threads: threads) { range in
+    parallelChunks((count + 4095) / 4096, threads: threads, state: (operands, y, count, relu)) { s, _, range in
+        let (operands, y, count, relu) = s
         let begin = range.lowerBound * 4096, end = min(count, range.upperBound * 4096)
         withUnsafeTemporaryAllocation(of: UnsafePointer<Float>?.self, capacity: operands.count) { shifted in
             for k in 0..<operands.count { shifted[k] = operands[k]! + begin }

@@ -265,9 +265,10 @@ public final class Int8Executor: ProfiledEngine, @unchecked Sendable {
                 run(node: node, plan: plan, output: yf!, shape: out, input: input)
                 if let yq, let q = quantization[step.node] {
                     let total = out.count
-                    parallelChunks((total + 4095) / 4096, threads: threads) { range in
+                    parallelChunks((total + 4095) / 4096, threads: threads, state: (yf!, yq, total, q)) { s, _, range in
+                        let (yf, yq, total, q) = s
                         let begin = range.lowerBound * 4096, end = min(total, range.upperBound * 4096)
-                        ck_quantize_u8(yf! + begin, yq + begin, end - begin, 1 / q.scale, q.zeroPoint)
+                        ck_quantize_u8(yf + begin, yq + begin, end - begin, 1 / q.scale, q.zeroPoint)
                     }
                 }
             }
@@ -313,7 +314,8 @@ public final class Int8Executor: ProfiledEngine, @unchecked Sendable {
             NHWCOps.channelMeanMax(channels: shape(0).c, input: x(0), plane: shape(0).plane, output: y, threads: threads)
         case .sigmoid:
             let src = x(0), total = out.count
-            parallelChunks((total + 4095) / 4096, threads: threads) { range in
+            parallelChunks((total + 4095) / 4096, threads: threads, state: (src, y, total)) { s, _, range in
+                let (src, y, total) = s
                 let begin = range.lowerBound * 4096, end = min(total, range.upperBound * 4096)
                 ckf_sigmoid(src + begin, y + begin, end - begin)
             }
@@ -333,10 +335,10 @@ public final class Int8Executor: ProfiledEngine, @unchecked Sendable {
             args.scale = Float(1.0 / Double(out.c / heads).squareRoot())
             let perThread = attentionPerThread
             let threadScratch = scratch! + attentionOffset + ((2 * out.count + logits.count) * 4 + 63) & ~63
-            parallelChunksIndexed(out.h, threads: threads) { chunk, rows in
-                var local = args
+            parallelChunks(out.h, threads: threads, state: (args, threadScratch, perThread)) { s, chunk, rows in
+                var local = s.0
                 _ = ckf_window_attention(&local, Int32(rows.lowerBound), Int32(rows.upperBound),
-                                         (threadScratch + chunk * perThread).assumingMemoryBound(to: Float.self))
+                                         (s.1 + chunk * s.2).assumingMemoryBound(to: Float.self))
             }
             NHWCOps.fromPlanar(result, y, channels: out.c, plane: out.plane, threads: threads)
         }
@@ -387,50 +389,12 @@ public final class Int8Executor: ProfiledEngine, @unchecked Sendable {
         let scratch = self.scratch!, perThread = im2colBytesPerThread
         conv.multipliers.withUnsafeBufferPointer { mul in
             conv.bias.withUnsafeBufferPointer { bias in
-                parallelChunksIndexed(out.h, threads: threads) { chunk, rows in
-                    let columns = (scratch + chunk * perThread).assumingMemoryBound(to: UInt8.self)
-                    var oy0 = rows.lowerBound
-                    while oy0 < rows.upperBound {
-                        let count = direct ? rows.upperBound - oy0 : min(blockRows, rows.upperBound - oy0)
-                        let m0 = oy0 * out.w
-                        var a = ck_qgemm_args()
-                        a.M = Int32(count * out.w); a.N = Int32(cout); a.K = Int32(k)
-                        if direct {
-                            a.a = UnsafePointer(input + m0 * inShape.c); a.lda = inShape.c
-                        } else {
-                            var im = ck_im2col_args()
-                            im.input = UnsafePointer(input)
-                            im.height = Int32(inShape.h); im.width = Int32(inShape.w); im.channels = Int32(inShape.c)
-                            im.pixel_stride = inShape.c; im.row_stride = inShape.w * inShape.c
-                            im.kernel_h = Int32(spec.kernel); im.kernel_w = Int32(spec.kernel)
-                            im.stride_h = Int32(spec.stride); im.stride_w = Int32(spec.stride)
-                            im.pad_top = Int32(spec.padding); im.pad_left = Int32(spec.padding)
-                            im.dilation_h = Int32(spec.dilation); im.dilation_w = Int32(spec.dilation)
-                            im.out_width = Int32(out.w)
-                            im.pad_value = UInt8(conv.input.zeroPoint)
-                            im.rows = columns
-                            im.ld_rows = k
-                            ck_im2col_u8_nhwc(&im, Int32(oy0), Int32(oy0 + count))
-                            a.a = UnsafePointer(columns); a.lda = k
-                        }
-                        a.packed_b = UnsafeRawPointer(conv.packed)
-                        a.a_zero_point = conv.input.zeroPoint
-                        a.multiplier = mul.baseAddress
-                        a.bias = bias.baseAddress
-                        if let residual { a.residual_f32 = UnsafePointer(residual + m0 * cout); a.ld_residual = cout }
-                        a.relu = relu ? 1 : 0
-                        if let outFloat { a.out_f32 = outFloat + m0 * cout }
-                        if let outBytes, let q {
-                            a.out_u8 = outBytes + m0 * cout
-                            a.out_inv_scale = 1 / q.scale
-                            a.out_zero_point = q.zeroPoint
-                        }
-                        a.ldc = cout
-                        let status = ck_qgemm_u8s8(&a, 0, a.M)
-                        precondition(status == 0, "ck_qgemm_u8s8 rejected the arguments of \(spec.weight)")
-                        oy0 += count
-                    }
-                }
+                let job = Int8ConvJob(spec: spec, cout: cout, k: k, direct: direct, blockRows: blockRows, scratch: scratch,
+                                      perThread: perThread, input: input, inShape: inShape, out: out,
+                                      packed: UnsafeRawPointer(conv.packed), inputZeroPoint: conv.input.zeroPoint,
+                                      multipliers: mul.baseAddress!, bias: bias.baseAddress!, residual: residual,
+                                      relu: relu, outFloat: outFloat, outBytes: outBytes, q: q)
+                parallelChunks(out.h, threads: threads, state: job) { job, chunk, rows in job.run(chunk: chunk, rows: rows) }
             }
         }
     }
@@ -457,8 +421,9 @@ public final class Int8Executor: ProfiledEngine, @unchecked Sendable {
                         a = UnsafePointer(input + m0 * inShape.c)
                     } else {
                         let first = oy0
-                        parallelChunks(count, threads: threads) { range in
-                            NHWCOps.im2col(spec, input: input, inH: inShape.h, inW: inShape.w, outW: out.w,
+                        parallelChunks(count, threads: threads, state: (spec, input, inShape, out.w, first, columns)) { s, _, range in
+                            let (spec, input, inShape, outW, first, columns) = s
+                            NHWCOps.im2col(spec, input: input, inH: inShape.h, inW: inShape.w, outW: outW,
                                            rows: (first + range.lowerBound)..<(first + range.upperBound),
                                            firstRow: first, columns: columns)
                         }
@@ -471,7 +436,9 @@ public final class Int8Executor: ProfiledEngine, @unchecked Sendable {
                     let res = residual.map { UnsafePointer($0 + m0 * cout) }
                     let bytes = outBytes.map { $0 + m0 * cout }
                     let inv: Float = q.map { 1 / $0.scale } ?? 1, zp = q?.zeroPoint ?? 0
-                    parallelChunks(m, threads: threads) { pixels in
+                    let epilogue = (c: c, cout: cout, bias: bias, res: res, relu: relu, bytes: bytes, inv: inv, zp: zp)
+                    parallelChunks(m, threads: threads, state: epilogue) { e, _, pixels in
+                        let (c, cout, bias, res, relu, bytes, inv, zp) = (e.c, e.cout, e.bias, e.res, e.relu, e.bytes, e.inv, e.zp)
                         for p in pixels {
                             let row = c + p * cout
                             for n in 0..<cout {
@@ -486,6 +453,64 @@ public final class Int8Executor: ProfiledEngine, @unchecked Sendable {
                     oy0 += count
                 }
             }
+        }
+    }
+}
+
+/// The work of one int8 convolution, split by output rows (`parallelChunks(_:threads:state:_:)`: nothing is
+/// allocated per call). Each thread im2cols its rows in blocks into its own scratch and runs the GEMM with the fused
+/// epilogue.
+private struct Int8ConvJob {
+    let spec: ConvSpec, cout: Int, k: Int, direct: Bool, blockRows: Int
+    let scratch: UnsafeMutableRawPointer, perThread: Int
+    let input: UnsafeMutablePointer<UInt8>, inShape: ValueShape, out: ValueShape
+    let packed: UnsafeRawPointer, inputZeroPoint: Int32
+    let multipliers: UnsafePointer<Float>, bias: UnsafePointer<Float>
+    let residual: UnsafeMutablePointer<Float>?, relu: Bool
+    let outFloat: UnsafeMutablePointer<Float>?, outBytes: UnsafeMutablePointer<UInt8>?, q: ActivationQuantization?
+
+    func run(chunk: Int, rows: Range<Int>) {
+        let columns = (scratch + chunk * perThread).assumingMemoryBound(to: UInt8.self)
+        var oy0 = rows.lowerBound
+        while oy0 < rows.upperBound {
+            let count = direct ? rows.upperBound - oy0 : min(blockRows, rows.upperBound - oy0)
+            let m0 = oy0 * out.w
+            var a = ck_qgemm_args()
+            a.M = Int32(count * out.w); a.N = Int32(cout); a.K = Int32(k)
+            if direct {
+                a.a = UnsafePointer(input + m0 * inShape.c); a.lda = inShape.c
+            } else {
+                var im = ck_im2col_args()
+                im.input = UnsafePointer(input)
+                im.height = Int32(inShape.h); im.width = Int32(inShape.w); im.channels = Int32(inShape.c)
+                im.pixel_stride = inShape.c; im.row_stride = inShape.w * inShape.c
+                im.kernel_h = Int32(spec.kernel); im.kernel_w = Int32(spec.kernel)
+                im.stride_h = Int32(spec.stride); im.stride_w = Int32(spec.stride)
+                im.pad_top = Int32(spec.padding); im.pad_left = Int32(spec.padding)
+                im.dilation_h = Int32(spec.dilation); im.dilation_w = Int32(spec.dilation)
+                im.out_width = Int32(out.w)
+                im.pad_value = UInt8(inputZeroPoint)
+                im.rows = columns
+                im.ld_rows = k
+                ck_im2col_u8_nhwc(&im, Int32(oy0), Int32(oy0 + count))
+                a.a = UnsafePointer(columns); a.lda = k
+            }
+            a.packed_b = packed
+            a.a_zero_point = inputZeroPoint
+            a.multiplier = multipliers
+            a.bias = bias
+            if let residual { a.residual_f32 = UnsafePointer(residual + m0 * cout); a.ld_residual = cout }
+            a.relu = relu ? 1 : 0
+            if let outFloat { a.out_f32 = outFloat + m0 * cout }
+            if let outBytes, let q {
+                a.out_u8 = outBytes + m0 * cout
+                a.out_inv_scale = 1 / q.scale
+                a.out_zero_point = q.zeroPoint
+            }
+            a.ldc = cout
+            let status = ck_qgemm_u8s8(&a, 0, a.M)
+            precondition(status == 0, "ck_qgemm_u8s8 rejected the arguments of \(spec.weight)")
+            oy0 += count
         }
     }
 }

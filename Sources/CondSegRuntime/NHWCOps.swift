@@ -2,7 +2,8 @@
 // of the reference op in CondSegCore/Reference/ReferenceOps.swift with the same arithmetic per element (same
 // operand order, the same float64 sum for global average pooling), so an op given the same input agrees with the
 // reference bit for bit except where noted (sigmoid uses the CKernels vector exp; convolutions use OpenBLAS with
-// another summation order). Work is split by output pixel or channel; no result depends on the split.
+// another summation order). Work is split by output pixel or channel; no result depends on the split. They run
+// every frame, so they use the allocation-free `parallelChunks(_:threads:state:_:)` (capture-free bodies).
 
 import CKernels
 import CondSegCore
@@ -11,7 +12,8 @@ enum NHWCOps {
     /// NHWC → planar, blocked so both sides stream through the cache.
     static func toPlanar(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, channels c: Int, plane: Int,
                          threads: Int) {
-        parallelChunks((plane + 63) / 64, threads: threads) { blocks in
+        parallelChunks((plane + 63) / 64, threads: threads, state: (x, y, c, plane)) { s, _, blocks in
+            let (x, y, c, plane) = s
             for block in blocks {
                 let p0 = block * 64, p1 = min(plane, p0 + 64)
                 for k in 0..<c { for p in p0..<p1 { y[k * plane + p] = x[p * c + k] } }
@@ -22,7 +24,8 @@ enum NHWCOps {
     /// Planar → NHWC, blocked.
     static func fromPlanar(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, channels c: Int, plane: Int,
                            threads: Int) {
-        parallelChunks((plane + 63) / 64, threads: threads) { blocks in
+        parallelChunks((plane + 63) / 64, threads: threads, state: (x, y, c, plane)) { s, _, blocks in
+            let (x, y, c, plane) = s
             for block in blocks {
                 let p0 = block * 64, p1 = min(plane, p0 + 64)
                 for k in 0..<c { for p in p0..<p1 { y[p * c + k] = x[k * plane + p] } }
@@ -33,7 +36,10 @@ enum NHWCOps {
     /// Max pooling with PyTorch semantics (out-of-image taps are ignored, as −∞ padding).
     static func maxPool(kernel: Int, stride: Int, padding: Int, channels c: Int, input x: UnsafePointer<Float>,
                         inH: Int, inW: Int, output y: UnsafeMutablePointer<Float>, outH: Int, outW: Int, threads: Int) {
-        parallelChunks(outH, threads: threads) { rows in
+        let geometry = (kernel: kernel, stride: stride, padding: padding, c: c, inH: inH, inW: inW, outW: outW)
+        parallelChunks(outH, threads: threads, state: (x, y, geometry)) { s, _, rows in
+            let (x, y, g) = s
+            let (kernel, stride, padding, c, inH, inW, outW) = (g.kernel, g.stride, g.padding, g.c, g.inH, g.inW, g.outW)
             for oy in rows {
                 for ox in 0..<outW {
                     let dst = y + (oy * outW + ox) * c
@@ -56,7 +62,8 @@ enum NHWCOps {
     /// y = x · gate, the gate per channel (`channelGate`, C values) or per pixel (H·W values).
     static func mul(_ x: UnsafePointer<Float>, gate: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
                     channels c: Int, plane: Int, channelGate: Bool, threads: Int) {
-        parallelChunks(plane, threads: threads) { pixels in
+        parallelChunks(plane, threads: threads, state: (x, gate, y, c, channelGate)) { s, _, pixels in
+            let (x, gate, y, c, channelGate) = s
             for p in pixels {
                 let src = x + p * c, dst = y + p * c
                 if channelGate {
@@ -73,7 +80,8 @@ enum NHWCOps {
     static func concat(_ inputs: UnsafeBufferPointer<(pointer: UnsafePointer<Float>, channels: Int)>, _ y: UnsafeMutablePointer<Float>,
                        plane: Int, threads: Int) {
         let total = inputs.reduce(0) { $0 + $1.channels }
-        parallelChunks(plane, threads: threads) { pixels in
+        parallelChunks(plane, threads: threads, state: (inputs, y, total)) { s, _, pixels in
+            let (inputs, y, total) = s
             for p in pixels {
                 var offset = 0
                 for input in inputs {
@@ -98,10 +106,11 @@ enum NHWCOps {
     static func upsampleAlignCorners(channels c: Int, input x: UnsafePointer<Float>, rows: AlignCornersTable,
                                      columns: AlignCornersTable, inW: Int, output y: UnsafeMutablePointer<Float>,
                                      outW: Int, threads: Int) {
-        let (y0, y1, ly) = (rows.first, rows.second, rows.weight)
-        let (x0, x1, lx) = (columns.first, columns.second, columns.weight)
-        parallelChunks(y0.count, threads: threads) { rows in
-            for oy in rows {
+        parallelChunks(rows.first.count, threads: threads, state: (x, y, c, inW, outW, rows, columns)) { s, _, outRows in
+            let (x, y, c, inW, outW) = (s.0, s.1, s.2, s.3, s.4)
+            let (y0, y1, ly) = (s.5.first, s.5.second, s.5.weight)
+            let (x0, x1, lx) = (s.6.first, s.6.second, s.6.weight)
+            for oy in outRows {
                 let r0 = x + y0[oy] * inW * c, r1 = x + y1[oy] * inW * c
                 let h1 = ly[oy], h0 = 1 - h1
                 for ox in 0..<outW {
@@ -119,7 +128,8 @@ enum NHWCOps {
     /// Per-channel mean (float64 sum in pixel order, as the reference) or max over all pixels.
     static func globalPool(max useMax: Bool, channels c: Int, input x: UnsafePointer<Float>, plane: Int,
                            output y: UnsafeMutablePointer<Float>, threads: Int) {
-        parallelChunks(c, threads: threads) { range in
+        parallelChunks(c, threads: threads, state: (x, y, c, plane, useMax)) { s, _, range in
+            let (x, y, c, plane, useMax) = s
             if useMax {
                 for k in range { y[k] = -Float.infinity }
                 for p in 0..<plane {
@@ -143,7 +153,8 @@ enum NHWCOps {
     static func channelMeanMax(channels c: Int, input x: UnsafePointer<Float>, plane: Int,
                                output y: UnsafeMutablePointer<Float>, threads: Int) {
         let inv = Float(c)
-        parallelChunks(plane, threads: threads) { pixels in
+        parallelChunks(plane, threads: threads, state: (x, y, c, inv)) { s, _, pixels in
+            let (x, y, c, inv) = s
             for p in pixels {
                 let src = x + p * c
                 var sum: Float = 0, m = -Float.infinity
