@@ -2,7 +2,7 @@
 // iterations), throughput, and the fraction of the machine's ceilings measured in the same run (OpenBLAS sgemm for
 // float, the active int8 GEMM kernel for int8), with an optional per-module-group profile that also splits the
 // convolution time into int8 and float convolutions against their ceilings. `--compare-float` times the int8 path
-// and the fast float executor alternately in one run.
+// and the fast float executor alternately in one run. `--train` times the trainer's optimisation step instead.
 
 import ArgumentParser
 import CondSegCore
@@ -12,7 +12,7 @@ import Foundation
 
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Measure inference speed on this machine (random input; no files needed).",
+        abstract: "Measure inference speed on this machine, or with --train the training step's (random input; no files needed).",
         discussion: """
             Examples:
               condseg bench --threads 1                       float32, the fast executor
