@@ -198,19 +198,10 @@ struct Bench: ParsableCommand {
         }
         let path = try modelOptions.modelPath()
         let file = try SafeTensorsFile(path: path)
-        var config = try ModelConfig(metadata: file.metadata, file: path)
         let fresh = encoder != nil || width != nil || mid != nil
-        if let encoder {
-            guard let kind = EncoderKind(rawValue: encoder.lowercased()) else {
-                throw ValidationError("--encoder must be resnet18, resnet34 or resnet50, not \(encoder)")
-            }
-            config.encoder = kind
-        }
-        if let width { config.width = width }
-        if let mid { config.mid = mid }
-        if let size { config.inputSize = size }
+        let config = try ModelConfig(metadata: file.metadata, file: path)
+            .overridden(encoder: encoder, width: width, mid: mid, size: size)
         guard config.inputSize > 0, config.inputSize % 16 == 0 else { throw ValidationError("--size must be a positive multiple of 16") }
-        guard config.width % config.heads == 0 else { throw ValidationError("--width must be divisible by \(config.heads)") }
         let bench = try TrainingBenchmark(config: config, stage: stage, batch: batch, threads: modelOptions.threads,
                                           initFiles: fresh ? [] : [path])
         if !json { FileHandle.standardError.write(Data("warm-up step…\n".utf8)) }

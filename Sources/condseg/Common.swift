@@ -145,3 +145,22 @@ extension ModelOptions {
 }
 
 extension FloatEngineKind: ExpressibleByArgument {}
+
+extension ModelConfig {
+    /// This configuration with the command line's --encoder/--width/--mid/--size applied (each when given), after
+    /// checking that the encoder is known and the width divides among the heads (`train`, `bench --train`).
+    func overridden(encoder: String?, width: Int?, mid: Int?, size: Int?) throws -> ModelConfig {
+        var config = self
+        if let encoder {
+            guard let kind = EncoderKind(rawValue: encoder.lowercased()) else {
+                throw ValidationError("--encoder must be resnet18, resnet34 or resnet50, not \(encoder)")
+            }
+            config.encoder = kind
+        }
+        if let width { config.width = width }
+        if let mid { config.mid = mid }
+        if let size { config.inputSize = size }
+        guard config.width % config.heads == 0 else { throw ValidationError("--width must be divisible by \(config.heads)") }
+        return config
+    }
+}

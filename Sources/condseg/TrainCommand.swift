@@ -75,16 +75,7 @@ struct Train: ParsableCommand {
                 config = try ModelConfig(metadata: file.metadata, file: first)
             }
         }
-        if let encoder {
-            guard let kind = EncoderKind(rawValue: encoder.lowercased()) else {
-                throw ValidationError("--encoder must be resnet18, resnet34 or resnet50, not \(encoder)")
-            }
-            config.encoder = kind
-        }
-        if let width { config.width = width }
-        if let mid { config.mid = mid }
-        if let size { config.inputSize = size }
-        guard config.width % config.heads == 0 else { throw ValidationError("--width must be divisible by \(config.heads)") }
+        config = try config.overridden(encoder: encoder, width: width, mid: mid, size: size)
         options.config = config
         options.batch = batch
         options.epochs = epochs
