@@ -97,6 +97,16 @@ const ckf_kernel_set ckf_generic_kernels = {
     generic_window_attention,
 };
 
+/// Output columns [*lo, *hi) whose input column ox·stride + off lies inside [0, in_w) (im2col and col2im).
+static inline void inside_columns(int off, int stride, int in_w, int out_w, int *lo, int *hi) {
+    int l = off >= 0 ? 0 : (-off + stride - 1) / stride;
+    int h = in_w - 1 - off < 0 ? 0 : (in_w - 1 - off) / stride + 1;
+    if (h > out_w) h = out_w;
+    if (l > h) l = h;
+    *lo = l;
+    *hi = h;
+}
+
 void ckf_im2col(const float *x, int in_h, int in_w, int kernel, int stride, int padding, int dilation,
                 int out_w, int row_begin, int rows, int c_begin, int c_end, float *columns, ptrdiff_t ld) {
     const size_t width = (size_t)ld;
@@ -106,11 +116,8 @@ void ckf_im2col(const float *x, int in_h, int in_w, int kernel, int stride, int 
             for (int kx = 0; kx < kernel; kx++) {
                 float *row = columns + ((size_t)(c * kernel + ky) * (size_t)kernel + (size_t)kx) * width;
                 const int off = kx * dilation - padding;
-                // Output columns whose input column ox·s + off lies inside [0, in_w).
-                int lo = off >= 0 ? 0 : (-off + stride - 1) / stride;
-                int hi = in_w - 1 - off < 0 ? 0 : (in_w - 1 - off) / stride + 1;
-                if (hi > out_w) hi = out_w;
-                if (lo > hi) lo = hi;
+                int lo, hi;
+                inside_columns(off, stride, in_w, out_w, &lo, &hi);
                 for (int r = 0; r < rows; r++) {
                     float *dst = row + (size_t)r * (size_t)out_w;
                     const int iy = (row_begin + r) * stride - padding + ky * dilation;
@@ -138,10 +145,8 @@ void ckf_col2im(const float *columns, int in_h, int in_w, int kernel, int stride
             for (int kx = 0; kx < kernel; kx++) {
                 const float *row = columns + ((size_t)(c * kernel + ky) * (size_t)kernel + (size_t)kx) * width;
                 const int off = kx * dilation - padding;
-                int lo = off >= 0 ? 0 : (-off + stride - 1) / stride;
-                int hi = in_w - 1 - off < 0 ? 0 : (in_w - 1 - off) / stride + 1;
-                if (hi > out_w) hi = out_w;
-                if (lo > hi) lo = hi;
+                int lo, hi;
+                inside_columns(off, stride, in_w, out_w, &lo, &hi);
                 for (int r = 0; r < rows; r++) {
                     const int iy = (row_begin + r) * stride - padding + ky * dilation;
                     if (iy < 0 || iy >= in_h) continue;
