@@ -112,46 +112,44 @@ public final class WorkerPool: @unchecked Sendable {
     /// Runs `body(0)…body(chunks − 1)`, each exactly once, on the workers and the calling thread; returns when
     /// all have finished.
     public func run(_ chunks: Int, _ body: (Int) -> Void) {
-        pthread_mutex_lock(mutex)
-        if busy {
-            pthread_mutex_unlock(mutex)
+        guard claim(chunks) else {
             for i in 0..<chunks { body(i) }
             return
         }
-        busy = true
-        while workerCount < chunks - 1 { startWorker() }
         withoutActuallyEscaping(body) { escapable in
             box.body = escapable
-            hasJob = true
-            chunkCount = chunks
-            nextChunk = 0
-            running = 0
-            generation &+= 1
-            pthread_cond_broadcast(wake)
-            pthread_mutex_unlock(mutex)
-            work()
-            pthread_mutex_lock(mutex)
-            while nextChunk < chunkCount || running > 0 { pthread_cond_wait(finished, mutex) }
-            box.body = WorkerPool.idle
-            hasJob = false
+            runClaimedJob(chunks)
         }
-        busy = false
-        pthread_mutex_unlock(mutex)
     }
 
     /// Runs `invoke(context, 0)…invoke(context, chunks − 1)` like `run(_:_:)`. Nothing is allocated when `invoke`
     /// is a capture-free function (the closure form must box its closure to share it with the workers).
     public func run(_ chunks: Int, context: UnsafeRawPointer, invoke: @escaping (UnsafeRawPointer, Int) -> Void) {
-        pthread_mutex_lock(mutex)
-        if busy {
-            pthread_mutex_unlock(mutex)
+        guard claim(chunks) else {
             for i in 0..<chunks { invoke(context, i) }
             return
         }
-        busy = true
-        while workerCount < chunks - 1 { startWorker() }
         box.invoke = invoke
         box.context = context
+        runClaimedJob(chunks)
+    }
+
+    /// Takes the pool for one job and makes sure it has `chunks − 1` workers; false (pool untouched) when another
+    /// job holds it, so the caller runs its chunks inline. On true the mutex stays held for `runClaimedJob`.
+    private func claim(_ chunks: Int) -> Bool {
+        pthread_mutex_lock(mutex)
+        if busy {
+            pthread_mutex_unlock(mutex)
+            return false
+        }
+        busy = true
+        while workerCount < chunks - 1 { startWorker() }
+        return true
+    }
+
+    /// With the pool claimed (mutex held) and the job's body or context set in `box`: hands out the chunks, works
+    /// on them too, waits for the workers, then clears the job and releases the pool and the mutex.
+    private func runClaimedJob(_ chunks: Int) {
         hasJob = true
         chunkCount = chunks
         nextChunk = 0
@@ -162,6 +160,7 @@ public final class WorkerPool: @unchecked Sendable {
         work()
         pthread_mutex_lock(mutex)
         while nextChunk < chunkCount || running > 0 { pthread_cond_wait(finished, mutex) }
+        box.body = WorkerPool.idle
         box.invoke = WorkerPool.idleInvoke
         box.context = nil
         hasJob = false
