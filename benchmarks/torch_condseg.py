@@ -21,6 +21,15 @@ Usage:
       N timed steps of zero_grad → forward (train mode) → every loss → backward → Adam step (stage 2: encoder lr
       1e-5, the rest 1e-4; stage 1: 1e-4 for all, two forwards x and x' per step). Prints median/p90 ms per step
       and images/s; --json prints one JSON object.
+  python3 benchmarks/torch_condseg.py --replay DIR [--threads T] [--save PATH] [--json]
+      Repeats in PyTorch the steps that `condseg train ... --trace DIR` recorded: the same starting tensors
+      (start.safetensors, including the freshly initialised ones), the same batches (input-NNN.npy, target-NNN.npy),
+      Adam at the recorded learning rates. Prints each step's loss terms beside condseg's, and how far condseg's
+      update of every tensor (end − start) is from PyTorch's: ‖Δcondseg − Δpytorch‖ / ‖Δpytorch‖ per tensor and
+      over all tensors; and each step's gradients (gradients-NNN.safetensors) as the fixtures measure them, max-abs
+      error over max-abs value per tensor (step 0 has identical weights and batch). --float64 also runs step 0 in
+      float64 and shows how far each float32 implementation's gradients are from it. --save writes PyTorch's end weights with the condseg.* metadata (for `condseg eval`).
+      Exits 1 if the first step's loss terms differ by more than 1e-4 relative (same weights, same batch).
 Needs torch, numpy and safetensors.
 """
 import argparse, json, math, os, statistics, sys, time
@@ -619,11 +628,188 @@ def timing(a):
     return 0
 
 
+# ----------------------------------------------------------------------------------------------------------------
+# --replay: condseg's recorded steps (condseg train --trace DIR) repeated in PyTorch
+
+ENCODER_PREFIXES = ("layer0", "layer1", "layer2", "layer3")
+
+
+def float64_gradients(model, stage, x, y, x_aug):
+    """Gradients of one step of a float64 copy of `model` (its running statistics untouched): the exact step that
+    both float32 implementations approximate."""
+    import copy
+    m64 = copy.deepcopy(model).double().train()
+    if stage == 2:
+        loss, _ = stage2_loss(*m64(x.double()), y.double())
+    else:
+        loss, _ = stage1_loss(m64(x.double()), m64(x_aug.double()), y.double())
+    loss.backward()
+    return {n: p.grad.detach() for n, p in m64.named_parameters() if p.grad is not None}
+
+
+def compare_float64(exact, torch32, ours):
+    """Per tensor, condseg's and PyTorch float32's distance from the float64 gradient (max-abs / max-abs)."""
+    rows = []
+    for n, g64 in exact.items():
+        if n not in ours or n not in torch32:
+            continue
+        g64 = g64.reshape(-1)
+        scale = float(g64.abs().max())
+        if scale == 0:
+            continue
+        rows.append({"tensor": n,
+                     "condseg": float((ours[n].double().reshape(-1) - g64).abs().max()) / scale,
+                     "pytorch": float((torch32[n].detach().double().reshape(-1) - g64).abs().max()) / scale})
+    rows.sort(key=lambda r: -r["condseg"])
+
+    def stats(key):
+        v = [r[key] for r in rows]
+        return {"median": statistics.median(v), "p90": percentile(v, 90), "max": max(v)}
+    return {"tensors": len(rows), "condseg": stats("condseg"), "pytorch": stats("pytorch"),
+            "condseg_further_than_10x": sum(r["condseg"] > 10 * r["pytorch"] + 1e-7 for r in rows), "worst": rows[:8]}
+
+
+def replay(a):
+    torch.set_num_threads(a.threads)
+    d = a.replay
+    for name in ("start.safetensors", "end.safetensors", "losses.json"):
+        if not os.path.exists(os.path.join(d, name)):
+            raise SystemExit(f"{d}: no {name}; make the trace with condseg train ... --trace {d}")
+    start, meta = read_safetensors(os.path.join(d, "start.safetensors"))
+    end, _ = read_safetensors(os.path.join(d, "end.safetensors"))
+    with open(os.path.join(d, "losses.json")) as f:
+        ours = json.load(f)
+    stage, lr, elr = int(meta["train.stage"]), float(meta["train.lr"]), float(meta["train.encoder_lr"])
+    cfg = config_from_metadata(meta)
+    model = (ConDSeg(cfg["encoder"], cfg["width"], cfg["mid"], cfg["heads"], aux_head=True) if stage == 2
+             else Stage1Model(cfg["encoder"]))
+    load_weights(model, start, os.path.join(d, "start.safetensors"), allow_missing_prefix=())
+    named = list(model.named_parameters())
+    opt = torch.optim.Adam([{"params": [p for n, p in named if n.split(".")[0] in ENCODER_PREFIXES], "lr": elr},
+                            {"params": [p for n, p in named if n.split(".")[0] not in ENCODER_PREFIXES], "lr": lr}])
+    model.train()
+    print(f"pytorch {torch.__version__} replaying {len(ours)} stage-{stage} steps of {d}: {cfg['encoder']} "
+          f"W{cfg['width']} M{cfg['mid']} {cfg['size']}x{cfg['size']}, lr {lr:g}, encoder lr {elr:g}, {a.threads} thread(s)",
+          file=sys.stderr)
+    steps, first_bad, first_grads, float64_rows = [], [], [], None
+    for k, theirs_terms in enumerate(ours):
+        def load(prefix):
+            return torch.from_numpy(np.load(os.path.join(d, f"{prefix}-{k:03d}.npy")))
+        x, y = load("input"), load("target")
+        if k == 0 and a.float64:
+            exact = float64_gradients(model, stage, x, y, load("augmented") if stage == 1 else None)
+        opt.zero_grad(set_to_none=True)
+        t0 = time.perf_counter()
+        if stage == 2:
+            loss, terms = stage2_loss(*model(x), y)
+        else:
+            loss, terms = stage1_loss(model(x), model(load("augmented")), y)
+        loss.backward()
+        grad_rows = []
+        gpath = os.path.join(d, f"gradients-{k:03d}.safetensors")
+        if os.path.exists(gpath):
+            ours_grads, _ = read_safetensors(gpath)
+            for n, p in named:
+                if p.grad is None or n not in ours_grads:
+                    continue
+                g_t, g_c = p.grad.detach().double().reshape(-1), ours_grads[n].double().reshape(-1)
+                scale = float(g_t.abs().max())
+                err = float((g_c - g_t).abs().max())
+                grad_rows.append({"tensor": n, "relative": err / scale if scale > 0 else (0.0 if err == 0 else math.inf),
+                                  "max_abs": scale})
+            grad_rows.sort(key=lambda r: -r["relative"])
+        opt.step()
+        terms = {n: float(v.detach()) for n, v in terms.items()}
+        rel = {n: abs(terms[n] - theirs_terms[n]) / max(abs(terms[n]), 1e-12) for n in terms if n in theirs_terms}
+        grel = [r["relative"] for r in grad_rows]
+        steps.append({"step": k, "pytorch": terms, "condseg": {n: theirs_terms[n] for n in rel}, "relative": rel,
+                      "seconds": time.perf_counter() - t0,
+                      "gradients": {"tensors": len(grel), "median": statistics.median(grel) if grel else None,
+                                    "p90": percentile(grel, 90) if grel else None, "max": grel[0] if grel else None,
+                                    "within_1e-3": sum(r <= 1e-3 for r in grel), "worst": grad_rows[:8]}})
+        if k == 0:
+            first_grads = grad_rows
+            if a.float64 and os.path.exists(gpath):
+                float64_rows = compare_float64(exact, {n: p.grad for n, p in named if p.grad is not None}, ours_grads)
+        if k == 0:
+            first_bad = [n for n, r in rel.items() if r > 1e-4]
+        print(f"step {k}: loss pytorch {terms['loss']:.6f} condseg {theirs_terms['loss']:.6f} "
+              f"(largest relative difference of a term {max(rel.values()):.2e}), {steps[-1]['seconds']:.0f} s", file=sys.stderr)
+    state = {n: v.detach() for n, v in model.state_dict().items() if not n.endswith("num_batches_tracked")}
+    rows = []
+    num, den = 0.0, 0.0
+    for n, v in state.items():
+        s0, e_ours = start[n].double().reshape(-1), end[n].double().reshape(-1)
+        d_torch, d_ours = v.double().reshape(-1) - s0, e_ours - s0
+        diff, ref = float((d_ours - d_torch).norm()), float(d_torch.norm())
+        kind = "running" if n.endswith(("running_mean", "running_var")) else "parameter"
+        if kind == "parameter":
+            num += diff ** 2; den += ref ** 2
+        rows.append({"tensor": n, "kind": kind, "update_norm": ref, "difference_norm": diff,
+                     "relative": diff / ref if ref > 0 else (0.0 if diff == 0 else math.inf)})
+    overall = math.sqrt(num) / math.sqrt(den) if den > 0 else 0.0
+    params = sorted((r for r in rows if r["kind"] == "parameter"), key=lambda r: -r["relative"])
+    running = sorted((r for r in rows if r["kind"] == "running"), key=lambda r: -r["relative"])
+    rel_params = [r["relative"] for r in params]
+    if a.save:
+        from safetensors.torch import save_file
+        out = {n: v.contiguous() for n, v in model.state_dict().items()}
+        save_file(out, a.save, metadata={k: v for k, v in meta.items() if k.startswith("condseg.")})
+    summary = {"steps": len(ours), "stage": stage, "lr": lr, "encoder_lr": elr, "threads": a.threads,
+               "first_step_terms_within_1e-4": not first_bad,
+               "update_difference_all_parameters": overall,
+               "update_difference_per_tensor": {"median": statistics.median(rel_params), "p90": percentile(rel_params, 90),
+                                                "max": rel_params[0] if rel_params else 0.0},
+               "running_statistics_difference": {"median": statistics.median([r["relative"] for r in running]) if running else 0.0,
+                                                 "max": running[0]["relative"] if running else 0.0},
+               "worst_parameters": params[:8], "step_losses": steps}
+    if float64_rows is not None:
+        summary["step0_against_float64"] = float64_rows
+    if a.json:
+        print(json.dumps(summary))
+    else:
+        if float64_rows is not None:
+            f = float64_rows
+            print(f"step 0 gradients against a float64 PyTorch step (max-abs error / max-abs value per tensor, "
+                  f"{f['tensors']} tensors): condseg median {f['condseg']['median']:.2e} p90 {f['condseg']['p90']:.2e} "
+                  f"max {f['condseg']['max']:.2e}; pytorch float32 median {f['pytorch']['median']:.2e} "
+                  f"p90 {f['pytorch']['p90']:.2e} max {f['pytorch']['max']:.2e}; "
+                  f"{f['condseg_further_than_10x']} tensors where condseg is more than 10x further than pytorch float32")
+            for r in f["worst"][:5]:
+                print(f"    {r['tensor']:<48} condseg {r['condseg']:.2e} pytorch {r['pytorch']:.2e}")
+        print(f"{len(ours)} steps, stage {stage}: update of all parameters, condseg vs pytorch: "
+              f"‖Δc − Δt‖/‖Δt‖ = {overall:.2e}")
+        print(f"per tensor: median {summary['update_difference_per_tensor']['median']:.2e}, "
+              f"p90 {summary['update_difference_per_tensor']['p90']:.2e}, max {summary['update_difference_per_tensor']['max']:.2e}; "
+              f"running statistics: median {summary['running_statistics_difference']['median']:.2e}, "
+              f"max {summary['running_statistics_difference']['max']:.2e}")
+        for r in params[:8]:
+            print(f"  {r['tensor']:<48} {r['relative']:.2e} (update norm {r['update_norm']:.3e})")
+        for st in steps:
+            print(f"step {st['step']}: " + ", ".join(f"{n} {st['pytorch'][n]:.6f}/{st['condseg'][n]:.6f}" for n in st["relative"]))
+            g = st["gradients"]
+            if g["tensors"]:
+                print(f"  gradients (max-abs error / max-abs value per tensor): median {g['median']:.2e}, p90 {g['p90']:.2e}, "
+                      f"max {g['max']:.2e}; {g['within_1e-3']}/{g['tensors']} tensors within 1e-3")
+                if st["step"] == 0:
+                    for r in g["worst"][:5]:
+                        print(f"    {r['tensor']:<48} {r['relative']:.2e} (max-abs {r['max_abs']:.3e})")
+    if first_bad:
+        print(f"FAIL: first-step loss terms {first_bad} differ by more than 1e-4 relative", file=sys.stderr)
+        return 1
+    return 0
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     mode = ap.add_mutually_exclusive_group(required=True)
     mode.add_argument("--check", action="store_true", help="one step of each stage against the PyTorch fixtures")
     mode.add_argument("--time", action="store_true", help="time training steps on random data")
+    mode.add_argument("--replay", metavar="DIR", help="repeat the steps of a `condseg train --trace DIR` record")
+    ap.add_argument("--save", help="with --replay: write PyTorch's end weights here (safetensors, condseg metadata)")
+    ap.add_argument("--float64", action="store_true",
+                    help="with --replay: also run step 0 in float64 and show how far condseg's and PyTorch's float32 "
+                         "gradients each are from it")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--size", type=int, default=None, help="input size (default 256, or the --model's)")
@@ -639,6 +825,8 @@ def main():
     a = ap.parse_args()
     if a.threads < 1 or a.steps < 1 or a.batch < 1:
         ap.error("--threads, --steps and --batch must be positive")
+    if a.replay:
+        return replay(a)
     return check(a.threads) if a.check else timing(a)
 
 

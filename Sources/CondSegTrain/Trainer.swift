@@ -39,6 +39,9 @@ public struct TrainingOptions: Sendable {
     public var profile = false
     /// Apply the augmentations (off only for tests that need a fixed objective).
     public var augment = true
+    /// Write a trace of the first `traceSteps` steps (at most one epoch) to this folder, then stop (see TrainingTrace).
+    public var traceDirectory: String?
+    public var traceSteps = 5
     public init() {}
 }
 
@@ -195,6 +198,11 @@ public final class Trainer {
         let augmentedNetwork = TrainingNetwork(graph: graph, parameters: store, threads: options.threads)
         network.profiling = options.profile
         augmentedNetwork.profiling = options.profile
+        let trace = try options.traceDirectory.map { try TrainingTrace(directory: $0, steps: options.traceSteps) }
+        func writeTraceTensors(_ name: String) throws {
+            try trace?.writeTensors(store, name: name, config: options.config, stage: options.stage,
+                                    learningRates: optimizer.learningRates, stepCount: optimizer.stepCount)
+        }
         var epochsThisRun = 0
         var epoch = startEpoch
         while epoch < options.epochs {
@@ -229,9 +237,18 @@ public final class Trainer {
                 group.wait()
                 let batch = pending.batch!
                 pending.batch = nil
-                if k + 1 < batches.count { prepare(k + 1) }
+                if let trace {
+                    if trace.recorded == 0 { try writeTraceTensors("start.safetensors") }
+                    try trace.writeBatch(input: batch.input, augmented: batch.augmented, target: batch.target)
+                }
+                if k + 1 < batches.count && !(trace.map { $0.recorded + 1 >= $0.steps } ?? false) { prepare(k + 1) }
                 let terms = step(input: batch.input, augmented: batch.augmented, target: batch.target,
                                  network: network, augmentedNetwork: augmentedNetwork)
+                if let trace {
+                    try trace.writeGradients(store)
+                    try trace.recordLosses(terms)
+                    if trace.finished { break }
+                }
                 lossSum += terms["loss"]! * Double(batch.input.n)
                 images += batch.input.n
                 if options.progress {
@@ -242,6 +259,13 @@ public final class Trainer {
                         format: "\repoch %d/%d [%@] %d/%d loss %.4f %.2f img/s", epoch + 1, options.epochs, bar, k + 1,
                         batches.count, lossSum / Double(images), Double(images) / max(elapsed, 1e-9)).utf8))
                 }
+            }
+            if let trace {  // a trace ends within the first epoch, before validation and export
+                try writeTraceTensors("end.safetensors")
+                if options.progress {
+                    FileHandle.standardError.write(Data("\ntrace of \(trace.recorded) steps written to \(trace.directory)\n".utf8))
+                }
+                return history
             }
             let seconds = Date().timeIntervalSince(started)
             if options.profile {

@@ -49,7 +49,7 @@ struct Train: ParsableCommand {
     @Option(name: .long, help: "Checkpoint to resume (OUT.checkpoint.safetensors of an earlier run).")
     var resume: String?
     @Option(name: .long, help: "Where to write the trained weights.")
-    var out: String
+    var out: String?
     @Option(name: .long, help: "Learning-rate schedule: plateau or cosine.")
     var schedule: String = "plateau"
     @Option(name: .long, help: "Epochs without a better validation mIoU before stopping.")
@@ -60,6 +60,16 @@ struct Train: ParsableCommand {
     var threads: Int = 2
     @Flag(name: .long, help: "Print the seconds spent per op kind after each epoch.")
     var profile = false
+    @Option(name: .long, help: ArgumentHelp(
+        "Instead of training: record the first --trace-steps steps (at most one epoch) in this folder and stop.",
+        discussion: "The record holds the starting weights, each step's batch and loss terms, and the weights after the last step; benchmarks/torch_condseg.py --replay repeats the steps in PyTorch and compares."))
+    var trace: String?
+    @Option(name: .customLong("trace-steps"), help: "Steps recorded with --trace.")
+    var traceSteps: Int = 5
+
+    func validate() throws {
+        if out == nil && trace == nil { throw ValidationError("Missing expected argument '--out <out>'") }
+    }
 
     mutating func run() throws {
         var options = TrainingOptions()
@@ -83,7 +93,9 @@ struct Train: ParsableCommand {
         options.encoderLR = encoderLR ?? (stage == 1 ? lr : 1e-5)
         options.initFiles = self.`init`
         options.resume = resume
-        options.output = out
+        options.output = out ?? (trace! as NSString).appendingPathComponent("model.safetensors")
+        options.traceDirectory = trace
+        options.traceSteps = traceSteps
         guard let kind = LearningRateSchedule(rawValue: schedule) else {
             throw ValidationError("--schedule must be plateau or cosine, not \(schedule)")
         }
@@ -99,8 +111,12 @@ struct Train: ParsableCommand {
             \(trainer.initialisedNames.isEmpty ? "" : ", \(trainer.initialisedNames.count) tensors freshly initialised")\n
             """.utf8))
         let history = try trainer.run()
+        if let trace {
+            print("trace of the first \(traceSteps) steps in \(trace) (replay: python3 benchmarks/torch_condseg.py --replay \(trace))")
+            return
+        }
         if let best = history.max(by: { $0.valIoU < $1.valIoU }) {
-            print("best epoch \(best.epoch): val mDSC \(String(format: "%.4f", best.valDice)) mIoU \(String(format: "%.4f", best.valIoU)) -> \(out)")
+            print("best epoch \(best.epoch): val mDSC \(String(format: "%.4f", best.valDice)) mIoU \(String(format: "%.4f", best.valIoU)) -> \(options.output)")
         }
         print("log \(trainer.logPath), curves \(trainer.plotPath), checkpoint \(trainer.checkpointPath)")
     }

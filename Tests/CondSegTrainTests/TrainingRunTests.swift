@@ -107,6 +107,68 @@ final class TrainingRunTests: XCTestCase {
         }
     }
 
+    /// A trace (`train --trace`) is a faithful record: its start is the trainer's starting state, and repeating its
+    /// steps from start.safetensors on its batches gives its loss terms, gradients and end.safetensors bit for bit (same
+    /// thread count). A second trace into the same folder is refused.
+    func testTraceReplaysToItsRecordedEnd() throws {
+        for stage in [1, 2] {
+            let folder = scratch.appendingPathComponent("trace\(stage)").path
+            var o = try options(stage: stage, epochs: 3, output: "traced\(stage).safetensors")
+            o.traceDirectory = folder
+            o.traceSteps = stage == 1 ? 2 : 50  // stage 2 asks for more steps than the epoch's batches: one epoch
+            let fresh = try Trainer(options: o)
+            let traced = try Trainer(options: o)
+            XCTAssertEqual(try traced.run().count, 0)
+            XCTAssertFalse(FileManager.default.fileExists(atPath: o.output), "a trace exports no model")
+            let steps = min(o.traceSteps, (traced.trainingCount + o.batch - 1) / o.batch)
+            let start = try SafeTensorsFile(path: folder + "/start.safetensors")
+            let end = try SafeTensorsFile(path: folder + "/end.safetensors")
+            let losses = try exactLosses(folder + "/losses.json")
+            XCTAssertEqual(losses.count, steps)
+            XCTAssertEqual(start.metadata["train.lr"].flatMap(Float.init), o.lr)
+            for name in fresh.store.names { XCTAssertEqual(try start.floats(name), fresh.store.values[name]!.array, name) }
+
+            let store = ParameterStore(graph: fresh.graph)
+            XCTAssertEqual(try store.load(start), Set(store.names))
+            let adam = Adam(store: store, lr: o.lr, encoderLR: o.encoderLR)
+            let net = TrainingNetwork(graph: fresh.graph, parameters: store, threads: o.threads)
+            let augNet = TrainingNetwork(graph: fresh.graph, parameters: store, threads: o.threads)
+            func tensor(_ prefix: String, _ k: Int) throws -> Tensor {
+                let (values, shape) = try NPY.read(path: folder + "/" + prefix + String(format: "-%03d.npy", k))
+                return Tensor(values, n: shape[0], c: shape[1], h: shape[2], w: shape[3])
+            }
+            for k in 0..<steps {
+                let terms = Trainer.step(stage: stage, input: try tensor("input", k),
+                                         augmented: stage == 1 ? try tensor("augmented", k) : nil,
+                                         target: try tensor("target", k), network: net, augmentedNetwork: augNet,
+                                         store: store, optimizer: adam)
+                XCTAssertEqual(terms, losses[k], "stage \(stage) step \(k)")
+                let gradients = try SafeTensorsFile(path: folder + String(format: "/gradients-%03d.safetensors", k))
+                XCTAssertEqual(Set(gradients.names), Set(store.trainableNames))
+                for name in store.trainableNames {
+                    XCTAssertEqual(try gradients.floats(name), store.gradients[name]!.array, "gradient of \(name), step \(k)")
+                }
+            }
+            for name in store.names { XCTAssertEqual(try end.floats(name), store.values[name]!.array, name) }
+            XCTAssertThrowsError(try Trainer(options: o).run()) { XCTAssertTrue("\($0)".contains("already holds a trace"), "\($0)") }
+        }
+    }
+
+    /// losses.json read with Double(String), which is exact (Foundation's JSON parser may round the last digit).
+    func exactLosses(_ path: String) throws -> [[String: Double]] {
+        let text = try String(contentsOfFile: path, encoding: .utf8)
+        let pair = try NSRegularExpression(pattern: "\"(\\w+)\": ([-0-9.e+]+|null)")
+        return text.split(separator: "\n").filter { $0.contains("{") }.map { line in
+            let line = String(line)
+            var terms: [String: Double] = [:]
+            for m in pair.matches(in: line, range: NSRange(line.startIndex..., in: line)) {
+                let key = String(line[Range(m.range(at: 1), in: line)!]), value = String(line[Range(m.range(at: 2), in: line)!])
+                terms[key] = Double(value) ?? .nan
+            }
+            return terms
+        }
+    }
+
     func testMissingDataFolderIsAClearError() throws {
         var o = try options(stage: 2, epochs: 1, output: "x.safetensors")
         o.dataDirectory = scratch.appendingPathComponent("nowhere").path
