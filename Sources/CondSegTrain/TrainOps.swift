@@ -99,10 +99,7 @@ public enum TrainOps {
         if let dBias {
             for image in 0..<dy.n {
                 for o in 0..<cout {
-                    let g = dy.data + image * dy.itemCount + o * outPlane
-                    var s: Float = 0
-                    for i in 0..<outPlane { s += g[i] }
-                    dBias[o] += s
+                    dBias[o] += Float(doubleSum(dy.data + image * dy.itemCount + o * outPlane, count: outPlane))
                 }
             }
         }
@@ -167,6 +164,38 @@ public enum TrainOps {
         }
     }
 
+    // MARK: reductions
+
+    /// Σ p[0..<count] accumulated in Double. The trainer's reductions over a plane (up to N·H·W = 524288 terms at
+    /// 256×256, batch 8) feed differences that cancel — BatchNorm's backward subtracts the mean gradient from each
+    /// gradient — so a float32 running sum (relative error growing with the count) shows up as a gradient error of
+    /// order 1e-3; PyTorch's CPU kernels accumulate these sums in double too.
+    @inline(__always)
+    static func doubleSum(_ p: UnsafePointer<Float>, count: Int) -> Double {
+        var a0 = 0.0, a1 = 0.0, a2 = 0.0, a3 = 0.0
+        var i = 0
+        while i + 4 <= count {
+            a0 += Double(p[i]); a1 += Double(p[i + 1]); a2 += Double(p[i + 2]); a3 += Double(p[i + 3])
+            i += 4
+        }
+        while i < count { a0 += Double(p[i]); i += 1 }
+        return (a0 + a1) + (a2 + a3)
+    }
+
+    /// Σ a[i]·b[i] accumulated in Double (see `doubleSum`).
+    @inline(__always)
+    static func doubleDot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, count: Int) -> Double {
+        var a0 = 0.0, a1 = 0.0, a2 = 0.0, a3 = 0.0
+        var i = 0
+        while i + 4 <= count {
+            a0 += Double(a[i]) * Double(b[i]); a1 += Double(a[i + 1]) * Double(b[i + 1])
+            a2 += Double(a[i + 2]) * Double(b[i + 2]); a3 += Double(a[i + 3]) * Double(b[i + 3])
+            i += 4
+        }
+        while i < count { a0 += Double(a[i]) * Double(b[i]); i += 1 }
+        return (a0 + a1) + (a2 + a3)
+    }
+
     // MARK: BatchNorm (training mode)
 
     /// Batch statistics of one BatchNorm layer, kept for its backward.
@@ -188,12 +217,7 @@ public enum TrainOps {
             parallelChunks(channels, threads: threads) { range in
                 for c in range {
                     var sum = 0.0
-                    for image in 0..<z.n {
-                        let p = z.data + image * z.itemCount + c * plane
-                        var s: Float = 0
-                        for i in 0..<plane { s += p[i] }
-                        sum += Double(s)
-                    }
+                    for image in 0..<z.n { sum += doubleSum(z.data + image * z.itemCount + c * plane, count: plane) }
                     let mean = sum / Double(count)
                     var squares = 0.0
                     for image in 0..<z.n {
@@ -234,7 +258,7 @@ public enum TrainOps {
                                          saved: BatchNormSaved, dGamma: UnsafeMutablePointer<Float>,
                                          dBeta: UnsafeMutablePointer<Float>, dz: Tensor, threads: Int) {
         let channels = xhat.c, plane = xhat.plane
-        let count = Float(xhat.n * plane)
+        let count = xhat.n * plane
         saved.inverseStd.withUnsafeBufferPointer { invBuffer in
             let inv = invBuffer.baseAddress!
             parallelChunks(channels, threads: threads) { range in
@@ -243,19 +267,26 @@ public enum TrainOps {
                     for image in 0..<xhat.n {
                         let offset = image * xhat.itemCount + c * plane
                         let g = dy.data + offset, xh = xhat.data + offset, out = y.data + offset
-                        var s: Float = 0, sx: Float = 0
-                        for i in 0..<plane {
-                            let gi = (relu && out[i] <= 0) ? 0 : g[i]
-                            s += gi
-                            sx += gi * xh[i]
+                        var s0 = 0.0, s1 = 0.0, sx0 = 0.0, sx1 = 0.0
+                        var i = 0
+                        while i + 2 <= plane {
+                            let g0 = Double((relu && out[i] <= 0) ? 0 : g[i])
+                            let g1 = Double((relu && out[i + 1] <= 0) ? 0 : g[i + 1])
+                            s0 += g0; s1 += g1
+                            sx0 += g0 * Double(xh[i]); sx1 += g1 * Double(xh[i + 1])
+                            i += 2
                         }
-                        sumG += Double(s)
-                        sumGX += Double(sx)
+                        if i < plane {
+                            let g0 = Double((relu && out[i] <= 0) ? 0 : g[i])
+                            s0 += g0; sx0 += g0 * Double(xh[i])
+                        }
+                        sumG += s0 + s1
+                        sumGX += sx0 + sx1
                     }
                     dBeta[c] += Float(sumG)
                     dGamma[c] += Float(sumGX)
                     let gm = gamma[c]
-                    let meanG = Float(sumG) / count, meanGX = Float(sumGX) / count
+                    let meanG = Float(sumG / Double(count)), meanGX = Float(sumGX / Double(count))
                     let scale = gm * inv[c]
                     for image in 0..<xhat.n {
                         let offset = image * xhat.itemCount + c * plane
@@ -322,9 +353,7 @@ public enum TrainOps {
                     let gv = gate.data[image * gate.itemCount + c]
                     if let dx { let d = dx.data + offset; for i in 0..<x.plane { d[i] += g[i] * gv } }
                     if let dGate {
-                        var s: Float = 0
-                        for i in 0..<x.plane { s += g[i] * src[i] }
-                        dGate.data[image * dGate.itemCount + c] += s
+                        dGate.data[image * dGate.itemCount + c] += Float(doubleDot(g, src, count: x.plane))
                     }
                 }
             }
