@@ -3,7 +3,7 @@
 // Adam with an encoder group, a per-epoch schedule, validation with the paper's metrics (eval-mode forward,
 // prediction > 0.5 against the ground truth), best-checkpoint export, early stopping, resumable checkpoints
 // (weights + Adam moments + epoch + RNG + schedule state in one safetensors file), a progress line, a CSV log
-// and a PNG plot of the curves.
+// and a PNG plot of the curves; or, with a trace folder, a record of the first steps (TrainingTrace) instead.
 
 import CondSegCore
 import CondSegImage
