@@ -691,7 +691,7 @@ def replay(a):
     print(f"pytorch {torch.__version__} replaying {len(ours)} stage-{stage} steps of {d}: {cfg['encoder']} "
           f"W{cfg['width']} M{cfg['mid']} {cfg['size']}x{cfg['size']}, lr {lr:g}, encoder lr {elr:g}, {a.threads} thread(s)",
           file=sys.stderr)
-    steps, first_bad, first_grads, float64_rows = [], [], [], None
+    steps, first_bad, float64_rows = [], [], None
     for k, theirs_terms in enumerate(ours):
         def load(prefix):
             return torch.from_numpy(np.load(os.path.join(d, f"{prefix}-{k:03d}.npy")))
@@ -728,11 +728,9 @@ def replay(a):
                                     "p90": percentile(grel, 90) if grel else None, "max": grel[0] if grel else None,
                                     "within_1e-3": sum(r <= 1e-3 for r in grel), "worst": grad_rows[:8]}})
         if k == 0:
-            first_grads = grad_rows
-            if a.float64 and os.path.exists(gpath):
-                float64_rows = compare_float64(exact, {n: p.grad for n, p in named if p.grad is not None}, ours_grads)
-        if k == 0:
             first_bad = [n for n, r in rel.items() if r > 1e-4]
+            if a.float64 and os.path.exists(gpath):  # .grad still holds step 0's gradients (Adam does not touch them)
+                float64_rows = compare_float64(exact, {n: p.grad for n, p in named if p.grad is not None}, ours_grads)
         print(f"step {k}: loss pytorch {terms['loss']:.6f} condseg {theirs_terms['loss']:.6f} "
               f"(largest relative difference of a term {max(rel.values()):.2e}), {steps[-1]['seconds']:.0f} s", file=sys.stderr)
     state = {n: v.detach() for n, v in model.state_dict().items() if not n.endswith("num_batches_tracked")}
