@@ -241,7 +241,7 @@ public final class Trainer {
                     if trace.recorded == 0 { try writeTraceTensors("start.safetensors") }
                     try trace.writeBatch(input: batch.input, augmented: batch.augmented, target: batch.target)
                 }
-                if k + 1 < batches.count && !(trace.map { $0.recorded + 1 >= $0.steps } ?? false) { prepare(k + 1) }
+                if k + 1 < batches.count && trace?.recordingLastStep != true { prepare(k + 1) }
                 let terms = step(input: batch.input, augmented: batch.augmented, target: batch.target,
                                  network: network, augmentedNetwork: augmentedNetwork)
                 if let trace {

@@ -37,7 +37,11 @@ final class TrainingTrace {
 
     func path(_ name: String) -> String { (directory as NSString).appendingPathComponent(name) }
 
-    /// Every tensor of `store` with the configuration and learning rates as metadata.
+    /// Whether the step about to be recorded is the last one (the loader need not prepare another batch).
+    var recordingLastStep: Bool { recorded + 1 >= steps }
+
+    /// Every tensor of `store`, written as the trainer exports a model (so a trace's tensors load in the runtime and
+    /// in PyTorch), with the configuration and learning rates as metadata.
     func writeTensors(_ store: ParameterStore, name: String, config: ModelConfig, stage: Int,
                       learningRates: [String: Float], stepCount: Int) throws {
         var metadata = config.metadata
@@ -45,9 +49,7 @@ final class TrainingTrace {
         metadata["train.steps"] = String(stepCount)
         metadata["train.lr"] = String(learningRates["rest"]!)
         metadata["train.encoder_lr"] = String(learningRates["encoder"]!)
-        var writer = SafeTensorsWriter(metadata: metadata)
-        for (tensor, values, shape) in store.snapshot() { try writer.add(tensor, floats: values, shape: shape) }
-        try writer.write(to: path(name))
+        try store.export(to: path(name), metadata: metadata, batchesTracked: Int64(stepCount))
     }
 
     /// Step `recorded`'s batch, before it runs.

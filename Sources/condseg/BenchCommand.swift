@@ -201,7 +201,6 @@ struct Bench: ParsableCommand {
         let fresh = encoder != nil || width != nil || mid != nil
         let config = try ModelConfig(metadata: file.metadata, file: path)
             .overridden(encoder: encoder, width: width, mid: mid, size: size)
-        guard config.inputSize > 0, config.inputSize % 16 == 0 else { throw ValidationError("--size must be a positive multiple of 16") }
         let bench = try TrainingBenchmark(config: config, stage: stage, batch: batch, threads: modelOptions.threads,
                                           initFiles: fresh ? [] : [path])
         if !json { FileHandle.standardError.write(Data("warm-up step…\n".utf8)) }

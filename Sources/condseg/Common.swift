@@ -148,7 +148,8 @@ extension FloatEngineKind: ExpressibleByArgument {}
 
 extension ModelConfig {
     /// This configuration with the command line's --encoder/--width/--mid/--size applied (each when given), after
-    /// checking that the encoder is known and the width divides among the heads (`train`, `bench --train`).
+    /// checking that the encoder is known, the width divides among the heads and the size is a positive multiple
+    /// of 16 (`train`, `bench --train`).
     func overridden(encoder: String?, width: Int?, mid: Int?, size: Int?) throws -> ModelConfig {
         var config = self
         if let encoder {
@@ -161,6 +162,7 @@ extension ModelConfig {
         if let mid { config.mid = mid }
         if let size { config.inputSize = size }
         guard config.width % config.heads == 0 else { throw ValidationError("--width must be divisible by \(config.heads)") }
+        guard config.inputSize > 0, config.inputSize % 16 == 0 else { throw ValidationError("--size must be a positive multiple of 16") }
         return config
     }
 }
