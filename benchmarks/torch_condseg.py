@@ -32,7 +32,7 @@ Usage:
       Exits 1 if the first step's loss terms differ by more than 1e-4 relative (same weights, same batch).
 Needs torch, numpy and safetensors.
 """
-import argparse, json, math, os, statistics, sys, time
+import argparse, copy, json, math, os, statistics, sys, time
 from collections import OrderedDict
 
 import numpy as np
@@ -634,19 +634,6 @@ def timing(a):
 ENCODER_PREFIXES = ("layer0", "layer1", "layer2", "layer3")
 
 
-def float64_gradients(model, stage, x, y, x_aug):
-    """Gradients of one step of a float64 copy of `model` (its running statistics untouched): the exact step that
-    both float32 implementations approximate."""
-    import copy
-    m64 = copy.deepcopy(model).double().train()
-    if stage == 2:
-        loss, _ = stage2_loss(*m64(x.double()), y.double())
-    else:
-        loss, _ = stage1_loss(m64(x.double()), m64(x_aug.double()), y.double())
-    loss.backward()
-    return {n: p.grad.detach() for n, p in m64.named_parameters() if p.grad is not None}
-
-
 def compare_float64(exact, torch32, ours):
     """Per tensor, condseg's and PyTorch float32's distance from the float64 gradient (max-abs / max-abs)."""
     rows = []
@@ -659,7 +646,7 @@ def compare_float64(exact, torch32, ours):
             continue
         rows.append({"tensor": n,
                      "condseg": float((ours[n].double().reshape(-1) - g64).abs().max()) / scale,
-                     "pytorch": float((torch32[n].detach().double().reshape(-1) - g64).abs().max()) / scale})
+                     "pytorch": float((torch32[n].reshape(-1) - g64).abs().max()) / scale})
     rows.sort(key=lambda r: -r["condseg"])
 
     def stats(key):
@@ -695,31 +682,29 @@ def replay(a):
     for k, theirs_terms in enumerate(ours):
         def load(prefix):
             return torch.from_numpy(np.load(os.path.join(d, f"{prefix}-{k:03d}.npy")))
-        x, y = load("input"), load("target")
+        batch = {"input_bgr": load("input"), "target": load("target")}
+        if stage == 1:
+            batch["input_aug_bgr"] = load("augmented")
         if k == 0 and a.float64:
-            exact = float64_gradients(model, stage, x, y, load("augmented") if stage == 1 else None)
-        opt.zero_grad(set_to_none=True)
+            # The exact step both float32 implementations approximate: a float64 copy (the model's own running
+            # statistics untouched).
+            _, _, exact = run_step(copy.deepcopy(model), stage, batch, torch.float64)
         t0 = time.perf_counter()
-        if stage == 2:
-            loss, terms = stage2_loss(*model(x), y)
-        else:
-            loss, terms = stage1_loss(model(x), model(load("augmented")), y)
-        loss.backward()
+        terms, _, grads = run_step(model, stage, batch, torch.float32)
         grad_rows = []
         gpath = os.path.join(d, f"gradients-{k:03d}.safetensors")
         if os.path.exists(gpath):
             ours_grads, _ = read_safetensors(gpath)
-            for n, p in named:
-                if p.grad is None or n not in ours_grads:
+            for n, g in grads.items():
+                if n not in ours_grads:
                     continue
-                g_t, g_c = p.grad.detach().double().reshape(-1), ours_grads[n].double().reshape(-1)
+                g_t, g_c = g.reshape(-1), ours_grads[n].double().reshape(-1)
                 scale = float(g_t.abs().max())
                 err = float((g_c - g_t).abs().max())
                 grad_rows.append({"tensor": n, "relative": err / scale if scale > 0 else (0.0 if err == 0 else math.inf),
                                   "max_abs": scale})
             grad_rows.sort(key=lambda r: -r["relative"])
         opt.step()
-        terms = {n: float(v.detach()) for n, v in terms.items()}
         rel = {n: abs(terms[n] - theirs_terms[n]) / max(abs(terms[n]), 1e-12) for n in terms if n in theirs_terms}
         grel = [r["relative"] for r in grad_rows]
         steps.append({"step": k, "pytorch": terms, "condseg": {n: theirs_terms[n] for n in rel}, "relative": rel,
@@ -729,8 +714,8 @@ def replay(a):
                                     "within_1e-3": sum(r <= 1e-3 for r in grel), "worst": grad_rows[:8]}})
         if k == 0:
             first_bad = [n for n, r in rel.items() if r > 1e-4]
-            if a.float64 and os.path.exists(gpath):  # .grad still holds step 0's gradients (Adam does not touch them)
-                float64_rows = compare_float64(exact, {n: p.grad for n, p in named if p.grad is not None}, ours_grads)
+            if a.float64 and os.path.exists(gpath):
+                float64_rows = compare_float64(exact, grads, ours_grads)
         print(f"step {k}: loss pytorch {terms['loss']:.6f} condseg {theirs_terms['loss']:.6f} "
               f"(largest relative difference of a term {max(rel.values()):.2e}), {steps[-1]['seconds']:.0f} s", file=sys.stderr)
     state = {n: v.detach() for n, v in model.state_dict().items() if not n.endswith("num_batches_tracked")}
