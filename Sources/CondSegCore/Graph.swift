@@ -41,6 +41,9 @@ public struct ConvSpec: Sendable, Equatable {
         isLinear ? [outChannels, inChannels] : [outChannels, inChannels, kernel, kernel]
     }
 
+    /// A 1×1 convolution with stride 1 and no padding: a plain matrix product over the pixels (no im2col).
+    public var isPointwise: Bool { kernel == 1 && stride == 1 && padding == 0 }
+
     /// Output spatial size for an input of size `n` (PyTorch's formula).
     public func outputSize(_ n: Int) -> Int {
         (n + 2 * padding - dilation * (kernel - 1) - 1) / stride + 1

@@ -113,7 +113,7 @@ public final class FastFloatExecutor: InferenceEngine, @unchecked Sendable {
             let node = graph.nodes[step.fusedConv ?? step.node]
             let out = plan.shapes[node.id]!
             switch node.kind {
-            case .conv(let spec) where !Self.isPlainGEMM(spec):
+            case .conv(let spec) where !spec.isPointwise:
                 im2colFloats = max(im2colFloats, spec.inChannels * spec.kernel * spec.kernel * rowsPerChunk(spec, out) * out.w)
             case .windowAttention(let heads, let k):
                 var args = ckf_attention_args()
@@ -137,8 +137,6 @@ public final class FastFloatExecutor: InferenceEngine, @unchecked Sendable {
         let raw = UnsafeMutableRawPointer.allocate(byteCount: count * MemoryLayout<Float>.size, alignment: 64)
         return raw.initializeMemory(as: Float.self, repeating: 0, count: count)
     }
-
-    static func isPlainGEMM(_ spec: ConvSpec) -> Bool { spec.kernel == 1 && spec.stride == 1 && spec.padding == 0 }
 
     private func rowsPerChunk(_ spec: ConvSpec, _ out: ValueShape) -> Int {
         let kk = spec.inChannels * spec.kernel * spec.kernel
@@ -267,7 +265,7 @@ public final class FastFloatExecutor: InferenceEngine, @unchecked Sendable {
                         }
                     }
                 }
-                if Self.isPlainGEMM(spec) {
+                if spec.isPointwise {
                     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(cout), Int32(plane), Int32(spec.inChannels),
                                 1, w, Int32(spec.inChannels), x, Int32(plane), 0, y, Int32(plane))
                     epilogue(0, plane)

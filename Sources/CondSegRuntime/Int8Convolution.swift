@@ -172,7 +172,7 @@ public final class Int8Convolutions: ConvolutionOverride {
         if nhwcFloat.count < plane * cin { nhwcFloat = [Float](repeating: 0, count: plane * cin) }
         if nhwcBytes.count < plane * cin { nhwcBytes = [UInt8](repeating: 0, count: plane * cin) }
         if gemmOutput.count < m * cout { gemmOutput = [Float](repeating: 0, count: m * cout) }
-        let direct = spec.kernel == 1 && spec.stride == 1 && spec.padding == 0
+        let direct = spec.isPointwise
         if !direct && columns.count < m * conv.k { columns = [UInt8](repeating: 0, count: m * conv.k) }
 
         nhwcFloat.withUnsafeMutableBufferPointer { tBuf in

@@ -186,10 +186,10 @@ public final class Int8Executor: ProfiledEngine, @unchecked Sendable {
             switch node.kind {
             case .conv(let spec):
                 if let conv = int8Convs[node.id] {
-                    if !Self.isPlainGEMM(spec) { im2colBytes = max(im2colBytes, int8BlockRows(conv, out) * out.w * conv.k) }
+                    if !spec.isPointwise { im2colBytes = max(im2colBytes, int8BlockRows(conv, out) * out.w * conv.k) }
                 } else if let conv = floatConvs[node.id] {
                     let rows = floatChunkRows(conv, out)
-                    if !Self.isPlainGEMM(spec) { floatColumns = max(floatColumns, rows * out.w * conv.k) }
+                    if !spec.isPointwise { floatColumns = max(floatColumns, rows * out.w * conv.k) }
                     gemmOut = max(gemmOut, rows * out.w * spec.outChannels)
                 }
                 if step.fusedConv != nil && graph.nodes[step.node].inputs.count > 2 { residual = max(residual, out.count) }
@@ -228,14 +228,12 @@ public final class Int8Executor: ProfiledEngine, @unchecked Sendable {
         self.plan = plan
     }
 
-    static func isPlainGEMM(_ spec: ConvSpec) -> Bool { spec.kernel == 1 && spec.stride == 1 && spec.padding == 0 }
-
     private func int8BlockRows(_ conv: PreparedInt8Conv, _ out: ValueShape) -> Int {
         max(1, min(out.h, im2colBlockBytes / max(1, conv.k * out.w)))
     }
 
     private func floatChunkRows(_ conv: PreparedFloatConv, _ out: ValueShape) -> Int {
-        Self.isPlainGEMM(conv.spec) ? out.h : max(1, min(out.h, floatChunkFloats / max(1, conv.k * out.w)))
+        conv.spec.isPointwise ? out.h : max(1, min(out.h, floatChunkFloats / max(1, conv.k * out.w)))
     }
 
     // MARK: execution
@@ -384,7 +382,7 @@ public final class Int8Executor: ProfiledEngine, @unchecked Sendable {
                               outFloat: UnsafeMutablePointer<Float>?, outBytes: UnsafeMutablePointer<UInt8>?,
                               q: ActivationQuantization?) {
         let spec = conv.spec, cout = spec.outChannels, k = conv.k
-        let direct = Self.isPlainGEMM(spec)
+        let direct = spec.isPointwise
         let blockRows = int8BlockRows(conv, out)
         let scratch = self.scratch!, perThread = im2colBytesPerThread
         conv.multipliers.withUnsafeBufferPointer { mul in
@@ -404,7 +402,7 @@ public final class Int8Executor: ProfiledEngine, @unchecked Sendable {
                                outFloat: UnsafeMutablePointer<Float>?, outBytes: UnsafeMutablePointer<UInt8>?,
                                q: ActivationQuantization?) {
         let spec = conv.spec, cout = spec.outChannels, k = conv.k
-        let direct = Self.isPlainGEMM(spec)
+        let direct = spec.isPointwise
         let rows = floatChunkRows(conv, out)
         let columns = (scratch! + floatColumnsOffset).assumingMemoryBound(to: Float.self)
         let gemmScratch = (scratch! + gemmOutOffset).assumingMemoryBound(to: Float.self)

@@ -103,8 +103,3 @@ public final class ConvScratch: @unchecked Sendable {
         return workers
     }
 }
-
-extension ConvSpec {
-    /// A 1×1, stride-1, unpadded convolution: a plain GEMM on the input, no im2col.
-    var isPointwise: Bool { kernel == 1 && stride == 1 && padding == 0 }
-}

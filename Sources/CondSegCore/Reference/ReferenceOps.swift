@@ -13,7 +13,7 @@ public enum ReferenceOps {
 
     /// Scratch floats `conv` needs for this shape.
     public static func convScratch(_ spec: ConvSpec, outH: Int, outW: Int) -> Int {
-        if spec.kernel == 1 && spec.stride == 1 && spec.padding == 0 { return 0 }
+        if spec.isPointwise { return 0 }
         let k = spec.inChannels * spec.kernel * spec.kernel
         let rows = max(1, min(outH, im2colLimit / max(1, k * outW)))
         return k * rows * outW
