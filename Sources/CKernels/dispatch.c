@@ -1,48 +1,18 @@
-// Run-time choice of the GEMM kernel: detects the CPU's instruction sets once (cpuid + xgetbv on x86-64,
-// getauxval(AT_HWCAP) on aarch64) and routes ck_qgemm_u8s8 to the best kernel, or to a forced one for tests.
+// Run-time choice of the GEMM kernel: picks the best kernel this CPU runs (cpu_features.c) once and routes
+// ck_qgemm_u8s8 to it, or to a forced one for tests.
 #include "ck_internal.h"
-
-#if defined(__x86_64__)
-#include <cpuid.h>
-#endif
-#if defined(__aarch64__) && defined(__linux__)
-#include <sys/auxv.h>
-#ifndef HWCAP_ASIMDDP
-#define HWCAP_ASIMDDP (1UL << 20)
-#endif
-#endif
-
-#if defined(__x86_64__) && !defined(CK_EMULATE_AVX512)
-// XCR0: which register states the OS saves on context switch.
-static uint64_t read_xcr0(void) {
-    uint32_t eax, edx;
-    __asm__ volatile("xgetbv" : "=a"(eax), "=d"(edx) : "c"(0));
-    return ((uint64_t)edx << 32) | eax;
-}
-#endif
+#include "cpu_features.h"
 
 static ck_isa detect_isa(void) {
 #if defined(CK_EMULATE_AVX512)
     return CK_ISA_AVX512VNNI;   // test build with the scalar AVX-512 stand-ins (see qgemm_u8s8_avx512vnni.c)
 #elif defined(__x86_64__)
-    unsigned eax, ebx, ecx, edx;
-    if (!__get_cpuid(1, &eax, &ebx, &ecx, &edx)) return CK_ISA_GENERIC;
-    const int osxsave = (ecx >> 27) & 1, avx = (ecx >> 28) & 1;
-    if (!osxsave || !avx) return CK_ISA_GENERIC;
-    const uint64_t xcr0 = read_xcr0();
-    if ((xcr0 & 0x6) != 0x6) return CK_ISA_GENERIC;                 // XMM + YMM state
-    if (!__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx)) return CK_ISA_GENERIC;
-    const int avx2 = (ebx >> 5) & 1;
-    const int avx512f = (ebx >> 16) & 1, avx512bw = (ebx >> 30) & 1, avx512vl = (ebx >> 31) & 1;
-    const int avx512vnni = (ecx >> 11) & 1;
-    if (avx512f && avx512bw && avx512vl && avx512vnni && (xcr0 & 0xe6) == 0xe6) return CK_ISA_AVX512VNNI;
-    if (avx2) return CK_ISA_AVX2;
+    const ck_cpu_features f = ck_cpu_detect();
+    if (f.avx512vnni) return CK_ISA_AVX512VNNI;
+    if (f.avx2) return CK_ISA_AVX2;
     return CK_ISA_GENERIC;
 #elif defined(__aarch64__)
-#if defined(__linux__)
-    if (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) return CK_ISA_NEONDOT;
-#endif
-    return CK_ISA_NEON;   // Advanced SIMD is mandatory on AArch64
+    return ck_cpu_detect().neondot ? CK_ISA_NEONDOT : CK_ISA_NEON;   // Advanced SIMD is mandatory on AArch64
 #else
     return CK_ISA_GENERIC;
 #endif

@@ -1,25 +1,14 @@
 // Run-time choice of the float kernel set (ckernels_float.h): AVX2+FMA when the CPU has both and the OS saves YMM
-// state (cpuid + xgetbv), else the portable C set; tests may force the portable set. Also the argument checks of
+// state (cpu_features.c), else the portable C set; tests may force the portable set. Also the argument checks of
 // the public float entry points.
 #include <stdint.h>
 #include "ckf_internal.h"
+#include "cpu_features.h"
 
-#if defined(__x86_64__)
-#include <cpuid.h>
 static ckf_isa detect_float_isa(void) {
-    unsigned eax, ebx, ecx, edx;
-    if (!__get_cpuid(1, &eax, &ebx, &ecx, &edx)) return CKF_ISA_GENERIC;
-    const int fma = (ecx >> 12) & 1, osxsave = (ecx >> 27) & 1, avx = (ecx >> 28) & 1;
-    if (!fma || !osxsave || !avx) return CKF_ISA_GENERIC;
-    uint32_t xcr0_low, xcr0_high;
-    __asm__ volatile("xgetbv" : "=a"(xcr0_low), "=d"(xcr0_high) : "c"(0));
-    if ((xcr0_low & 0x6) != 0x6) return CKF_ISA_GENERIC;
-    if (!__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx)) return CKF_ISA_GENERIC;
-    return ((ebx >> 5) & 1) ? CKF_ISA_AVX2 : CKF_ISA_GENERIC;
+    const ck_cpu_features f = ck_cpu_detect();
+    return (f.avx2 && f.fma) ? CKF_ISA_AVX2 : CKF_ISA_GENERIC;
 }
-#else
-static ckf_isa detect_float_isa(void) { return CKF_ISA_GENERIC; }
-#endif
 
 // -1 until first use; plain ints accessed atomically (relaxed): every stored value is valid.
 static int detected_float_isa = -1;

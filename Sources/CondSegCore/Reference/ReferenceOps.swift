@@ -28,7 +28,7 @@ public enum ReferenceOps {
         let cin = spec.inChannels, cout = spec.outChannels, k = spec.kernel
         let kk = cin * k * k
         let outPlane = outH * outW
-        if k == 1 && spec.stride == 1 && spec.padding == 0 {
+        if spec.isPointwise {
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(cout), Int32(outPlane), Int32(cin),
                         1, weights, Int32(cin), x, Int32(outPlane), 0, y, Int32(outPlane))
         } else {
