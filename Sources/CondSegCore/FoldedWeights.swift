@@ -20,27 +20,17 @@ public struct FoldedConv: Sendable {
 /// BatchNorm epsilon of the release (PyTorch's default).
 public let batchNormEpsilon: Double = 1e-5
 
-extension ConDSegModel {
-    /// Folds every convolution of `graph`; the result is indexed by node id (nil for non-convolutions).
-    public func foldedConvolutions(of graph: Graph) throws -> [FoldedConv?] {
-        var cache: [String: FoldedConv] = [:]   // shared weights (channel attention's fc1/fc2) fold once
-        return try graph.nodes.map { node in
-            guard case .conv(let spec) = node.kind else { return nil }
-            let key = spec.weight + "|" + (spec.batchNorm ?? "")
-            if let done = cache[key] { return done }
-            let folded = try fold(spec)
-            cache[key] = folded
-            return folded
-        }
-    }
-
-    /// Folds one convolution's BatchNorm (computed in double precision, stored as float).
-    public func fold(_ spec: ConvSpec) throws -> FoldedConv {
-        var w = try floats(spec.weight)
-        var b = try spec.bias.map { try floats($0) } ?? [Float](repeating: 0, count: spec.outChannels)
+extension FoldedConv {
+    /// Folds one convolution's BatchNorm from the float tensors of `file` (computed in double precision, stored as
+    /// float); each tensor must have the shape `spec` needs.
+    public init(folding spec: ConvSpec, from file: SafeTensorsFile) throws {
+        let perChannel = [spec.outChannels]
+        var w = try file.floats(spec.weight, shape: spec.weightShape)
+        var b = try spec.bias.map { try file.floats($0, shape: perChannel) } ?? [Float](repeating: 0, count: spec.outChannels)
         if let bn = spec.batchNorm {
-            let gamma = try floats("\(bn).weight"), beta = try floats("\(bn).bias")
-            let mean = try floats("\(bn).running_mean"), variance = try floats("\(bn).running_var")
+            let gamma = try file.floats("\(bn).weight", shape: perChannel), beta = try file.floats("\(bn).bias", shape: perChannel)
+            let mean = try file.floats("\(bn).running_mean", shape: perChannel)
+            let variance = try file.floats("\(bn).running_var", shape: perChannel)
             let perOut = w.count / spec.outChannels
             for o in 0..<spec.outChannels {
                 let s = Double(gamma[o]) / (Double(variance[o]) + batchNormEpsilon).squareRoot()
@@ -48,6 +38,32 @@ extension ConDSegModel {
                 b[o] = Float((Double(b[o]) - Double(mean[o])) * s + Double(beta[o]))
             }
         }
-        return FoldedConv(spec: spec, weights: w, bias: b)
+        self.init(spec: spec, weights: w, bias: b)
     }
+
+    /// Every convolution of `graph` folded from `file`, indexed by node id (nil for non-convolutions); `given`
+    /// supplies ready ones (a quantized file's int8 convolutions), the others are folded. Shared weights (channel
+    /// attention's fc1/fc2) are folded once.
+    public static func folding(_ graph: Graph, from file: SafeTensorsFile,
+                               given: (ConvSpec) -> FoldedConv? = { _ in nil }) throws -> [FoldedConv?] {
+        var cache: [String: FoldedConv] = [:]
+        return try graph.nodes.map { node in
+            guard case .conv(let spec) = node.kind else { return nil }
+            let key = spec.weight + "|" + (spec.batchNorm ?? "")
+            if let done = cache[key] { return done }
+            let folded = try given(spec) ?? FoldedConv(folding: spec, from: file)
+            cache[key] = folded
+            return folded
+        }
+    }
+}
+
+extension ConDSegModel {
+    /// Folds every convolution of `graph`; the result is indexed by node id (nil for non-convolutions).
+    public func foldedConvolutions(of graph: Graph) throws -> [FoldedConv?] {
+        try FoldedConv.folding(graph, from: file)
+    }
+
+    /// Folds one convolution's BatchNorm (computed in double precision, stored as float).
+    public func fold(_ spec: ConvSpec) throws -> FoldedConv { try FoldedConv(folding: spec, from: file) }
 }

@@ -5,6 +5,7 @@
 /// Shape of a value: batch, channels, height, width (NCHW).
 public struct ValueShape: Sendable, Equatable {
     public var n: Int, c: Int, h: Int, w: Int
+    public init(n: Int, c: Int, h: Int, w: Int) { self.n = n; self.c = c; self.h = h; self.w = w }
     public var count: Int { n * c * h * w }
     public var plane: Int { h * w }
 }

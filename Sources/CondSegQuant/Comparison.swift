@@ -47,7 +47,7 @@ struct ErrorSums {
 public enum LayerComparison {
     /// Per-layer error of every int8 convolution of `int8` against the float network `float`, over `inputs`
     /// (planar model inputs of `size`×`size`). Both executors must be for the same graph.
-    public static func measure(float: ReferenceExecutor, int8: Int8Engine, inputs: [[Float]], size: Int) throws -> [LayerError] {
+    public static func measure(float: ReferenceExecutor, int8: Int8ReferenceExecutor, inputs: [[Float]], size: Int) throws -> [LayerError] {
         let graph = float.graph
         let names = graph.valueNames
         let layers = int8.convolutions.int8NodeIDs
@@ -143,14 +143,14 @@ public enum Comparison {
     /// Runs float and int8 on every item. `layerImages` of them (the first) also get the per-layer measurement.
     /// `floatCache`, if given, is a folder where float probabilities are kept as NAME.npy per model SHA-256, so
     /// comparing several tables on the same images runs the float network once.
-    /// `int8` runs the images (the executor being shipped: `Int8Executor`, or the int8 reference); the per-layer
+    /// `int8` runs the images (the executor being shipped: `FastInt8Executor`, or the int8 reference); the per-layer
     /// table needs the int8 reference's per-convolution outputs, so it comes from `layers` (default: `int8` when it
     /// is the int8 reference).
-    public static func run(float: ReferenceExecutor, int8: InferenceEngine, layers layerEngine: Int8Engine? = nil,
+    public static func run(float: ReferenceExecutor, int8: InferenceEngine, layers layerEngine: Int8ReferenceExecutor? = nil,
                            modelSHA256: String, items: [DatasetItem],
                            layerImages: Int = 3, worstCount: Int = 6, floatCache: String? = nil,
                            progress: (Int, Int) -> Void = { _, _ in }) throws -> ComparisonResult {
-        guard let layerEngine = layerEngine ?? (int8 as? Int8Engine) else {
+        guard let layerEngine = layerEngine ?? (int8 as? Int8ReferenceExecutor) else {
             preconditionFailure("Comparison.run needs the int8 reference engine for the per-layer table")
         }
         let segmenter = Segmenter(engine: float)

@@ -97,7 +97,7 @@ public enum Refinement {
         var order = errors.sorted { ($0.cosine, $0.name) < ($1.cosine, $1.name) }[...]
         while true {
             // The shipped int8 executor (about 3× faster than the int8 reference here; one candidate table per flip).
-            let engine = try Int8Executor(model: model, table: current, tableFile: "refined table", threads: threads)
+            let engine = try FastInt8Executor(model: model, table: current, tableFile: "refined table", threads: threads)
             var total = 0.0
             for (k, input) in inputs.enumerated() {
                 total += Comparison.agreement(floatProbs[k], try engine.predict(input: input, height: size, width: size))

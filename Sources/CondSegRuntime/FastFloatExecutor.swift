@@ -13,7 +13,7 @@ import Dispatch
 
 /// Runs a ConDSeg graph in float32, batch 1 per call, faster than `ReferenceExecutor` (and within the tolerances
 /// the tests derive from it, not bit-identical).
-public final class FastFloatExecutor: InferenceEngine, @unchecked Sendable {
+public final class FastFloatExecutor: FloatGraphExecutor, @unchecked Sendable {
     public let graph: Graph
     public let config: ModelConfig
     /// Threads for OpenBLAS and for the float kernels.
@@ -39,22 +39,13 @@ public final class FastFloatExecutor: InferenceEngine, @unchecked Sendable {
     /// Called after every step with the value it wrote (tests compare it with the reference and may overwrite it).
     public var stepObserver: ((Node, UnsafeMutablePointer<Float>, ValueShape) -> Void)?
 
-    /// Loads and folds the weights of `model`. `keepTaps` keeps every module output of `graph.taps` readable.
-    public convenience init(model: ConDSegModel, threads: Int = 2, auxiliaryHead: Bool = false,
-                            keepTaps: Bool = false) throws {
-        let graph = try model.graph(auxiliaryHead: auxiliaryHead)
-        try self.init(graph: graph, folded: model.foldedConvolutions(of: graph), config: model.config,
-                      threads: threads, keepTaps: keepTaps)
-    }
-
     /// An executor over `graph` with BatchNorm-folded convolutions `folded` (indexed by node id).
     public init(graph: Graph, folded: [FoldedConv?], config: ModelConfig, threads: Int, keepTaps: Bool = false) throws {
         self.graph = graph
         self.folded = folded
         self.config = config
         self.threads = max(1, threads)
-        targets = graph.outputs.keys.sorted().map { graph.outputs[$0]! }
-        pinned = keepTaps ? Set(graph.taps.values) : []
+        (targets, pinned) = graph.kept(keepTaps: keepTaps)
         for node in graph.nodes {
             if case .conv = node.kind, folded.count <= node.id || folded[node.id] == nil {
                 throw ExecutionError("convolution \(node.name) has no folded weights")
@@ -72,37 +63,24 @@ public final class FastFloatExecutor: InferenceEngine, @unchecked Sendable {
         pointerTable.deallocate()
     }
 
-    /// Probabilities (sigmoid of the mask logits), H×W, for one planar input (3×H×W, model channel order and
-    /// scale). H and W must be multiples of 16.
-    public func predict(input: [Float], height: Int, width: Int) throws -> [Float] {
-        try run(input: input, height: height, width: width)
-        return output("mask")
-    }
+    public var plannedSize: (height: Int, width: Int)? { plan.map { ($0.height, $0.width) } }
 
-    /// Runs the graph on one planar input; read results with `output(_:)` and `value(_:)`.
-    public func run(input: [Float], height: Int, width: Int) throws {
-        try ExecutionError.checkInput(count: input.count, height: height, width: width)
-        if plan == nil || plan!.height != height || plan!.width != width { prepare(height: height, width: width) }
+    public func execute(input: UnsafePointer<Float>) {
         openblas_set_num_threads(Int32(threads))
-        input.withUnsafeBufferPointer { execute(plan: plan!, input: $0.baseAddress!) }
+        execute(plan: plan!, input: input)
     }
 
     /// Peak activation and scratch memory of the current plan, in bytes.
     public var plannedBytes: Int { (arenaCount + scratchCount) * MemoryLayout<Float>.size }
 
     /// Convolutions computed inside the add that reads them (they have no value of their own) in the current plan.
-    public var fusedConvolutions: Set<ValueID> { plan?.fusedConvolutions ?? [] }
+    public var fusedConvolutionIDs: Set<ValueID> { plan?.fusedConvolutions ?? [] }
 
-    /// The named output of the last run ("mask", …), flattened NCHW.
-    public func output(_ name: String) -> [Float] { value(graph.outputs[name]!) }
-
-    /// A value of the last run (a tap or an output; others may have been overwritten by later values).
     public func value(_ id: ValueID) -> [Float] {
         guard let plan, let arena, let shape = plan.shapes[id], let offset = plan.offsets[id] else { return [] }
         return Array(UnsafeBufferPointer(start: arena + offset, count: shape.count))
     }
 
-    /// Shape of a value in the current plan.
     public func shape(_ id: ValueID) -> ValueShape? { plan?.shapes[id] }
 
     /// Makes the plan and allocates arena and scratch for one input size (the first run of a size does this).

@@ -1,20 +1,10 @@
 // Segmenter.swift — one image in, a mask out, the way the authors' release preprocesses: OpenCV-exact bilinear
 // resize of the 8-bit image to the model size, channel order and scale from the model's metadata; after the
 // network, probabilities upsampled (bilinear) to the image's own size and thresholded at 0.5.
-// Works with any InferenceEngine (the float reference, the int8 executor).
+// Works with any InferenceEngine (CondSegCore's GraphExecutor.swift): any of the four executors.
 
 import CondSegCore
 import CondSegImage
-
-/// Something that runs the network: planar model input in, H×W probabilities out.
-public protocol InferenceEngine: AnyObject {
-    /// The configuration of the model being run (input size, channel order, scale).
-    var config: ModelConfig { get }
-    /// Probabilities (H×W) for one planar input (3×H×W, model channel order and scale).
-    func predict(input: [Float], height: Int, width: Int) throws -> [Float]
-}
-
-extension ReferenceExecutor: InferenceEngine {}
 
 /// The result of segmenting one image.
 public struct Segmentation: Sendable {

@@ -83,7 +83,7 @@ struct Bench: ParsableCommand {
                 throw ValidationError("--compare-float needs the float model: pass the float --model with --calibration TABLE")
             }
             model = try ConDSegModel(file: file)
-            floatEngine = try FloatEngineKind.fast.make(model: model, threads: modelOptions.threads)
+            floatEngine = try ExecutorKind.fast.float(model: model, threads: modelOptions.threads)
         }
         var input = [Float](repeating: 0, count: 3 * side * side)
         var state: UInt32 = 12345

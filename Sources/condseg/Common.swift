@@ -9,7 +9,7 @@ import Foundation
 /// Which executor runs the network (commands that run inference: segment, eval, bench, live, compare).
 struct EngineOptions: ParsableArguments {
     @Option(name: .long, help: "Executor: fast (optimised; float32, or int8 NHWC with --calibration or a quantized model; default) or reference (the oracle: the float reference, with the exact int8 convolutions plugged in for int8).")
-    var engine: FloatEngineKind = .fast
+    var engine: ExecutorKind = .fast
 }
 
 /// Options for choosing the model and the threads it runs on.
@@ -94,57 +94,19 @@ func fixed(_ value: Double, _ decimals: Int) -> String {
     String(format: "%.\(decimals)f", value)
 }
 
-/// The network an inference command runs: the float reference, or the int8 path (`--calibration TABLE`, or a
-/// quantized model file passed as `--model`).
-struct LoadedEngine {
-    let engine: InferenceEngine
-    /// The executor underneath (profiling, graph, planned memory).
-    let executor: ProfiledEngine
-    let modelPath: String
-    let modelSHA256: String
-    let config: ModelConfig
-    /// "float32-fast", "float32-reference", "int8-fast" or "int8-reference".
-    let name: String
-}
-
 extension ModelOptions {
     /// Loads the engine: a quantized model file runs int8 directly; a float model runs float, or int8 with
     /// `calibration` (a table made for that model).
-    func loadEngine(calibration: String?, engine: FloatEngineKind) throws -> LoadedEngine {
-        let path = try modelPath()
-        let file = try SafeTensorsFile(path: path)
-        if QuantizedModelFile.isQuantized(file) {
-            if calibration != nil {
-                throw ValidationError("\(path) is already quantized (its calibration is inside); drop --calibration")
-            }
-            if engine == .fast {
-                let executor = try QuantizedModelFile.fastEngine(file: file, threads: threads)
-                return LoadedEngine(engine: executor, executor: executor, modelPath: path, modelSHA256: file.sha256,
-                                    config: executor.config, name: "int8-fast")
-            }
-            let reference = try QuantizedModelFile.engine(file: file, threads: threads)
-            return LoadedEngine(engine: reference, executor: reference.executor, modelPath: path,
-                                modelSHA256: file.sha256, config: reference.config, name: "int8-reference")
+    func loadEngine(calibration: String?, engine: ExecutorKind) throws -> LoadedEngine {
+        do {
+            return try LoadedEngine.load(modelPath: modelPath(), calibration: calibration, kind: engine, threads: threads)
+        } catch let error as EngineChoiceError {
+            throw ValidationError(error.description)
         }
-        let model = try ConDSegModel(file: file)
-        if let calibration {
-            let table = try CalibrationTable.load(path: calibration)
-            if engine == .fast {
-                let executor = try Int8Executor(model: model, table: table, tableFile: calibration, threads: threads)
-                return LoadedEngine(engine: executor, executor: executor, modelPath: path, modelSHA256: model.sha256,
-                                    config: model.config, name: "int8-fast")
-            }
-            let reference = try Int8Engine(model: model, table: table, tableFile: calibration, threads: threads)
-            return LoadedEngine(engine: reference, executor: reference.executor, modelPath: path,
-                                modelSHA256: model.sha256, config: model.config, name: "int8-reference")
-        }
-        let executor = try engine.make(model: model, threads: threads)
-        return LoadedEngine(engine: executor, executor: executor, modelPath: path, modelSHA256: model.sha256,
-                            config: model.config, name: "float32-\(engine.rawValue)")
     }
 }
 
-extension FloatEngineKind: ExpressibleByArgument {}
+extension ExecutorKind: ExpressibleByArgument {}
 
 extension ModelConfig {
     /// This configuration with the command line's --encoder/--width/--mid/--size applied (each when given), after

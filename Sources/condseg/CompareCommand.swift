@@ -67,9 +67,9 @@ struct Compare: ParsableCommand {
         // The images run through the int8 executor being shipped (--engine fast, the default) or the int8
         // reference; the per-layer table always comes from the int8 reference, the float side from the float
         // reference (the oracle).
-        let reference = try Int8Engine(model: model, table: table, tableFile: calibration, threads: modelOptions.threads)
+        let reference = try Int8ReferenceExecutor(model: model, table: table, tableFile: calibration, threads: modelOptions.threads)
         let int8: InferenceEngine = engineOptions.engine == .fast
-            ? try Int8Executor(model: model, table: table, tableFile: calibration, threads: modelOptions.threads)
+            ? try FastInt8Executor(model: model, table: table, tableFile: calibration, threads: modelOptions.threads)
             : reference
         let float = try ReferenceExecutor(model: model, threads: modelOptions.threads)
         var progress = Progress("compare", total: items.count)

@@ -38,7 +38,7 @@ final class CalibrationTableTests: XCTestCase {
 
     func testStandardPolicyKeepsAttentionLogitsGatesAndLastLayerFloat() throws {
         let graph = try model.graph()
-        let engine = try Int8Engine(model: model, table: table, tableFile: "t", threads: 1)
+        let engine = try Int8ReferenceExecutor(model: model, table: table, tableFile: "t", threads: 1)
         let int8Names = Set(engine.convolutions.int8NodeIDs.map { graph.nodes[$0].name })
         XCTAssertTrue(int8Names.contains("layer0"))
         XCTAssertTrue(int8Names.contains("cdfa1.v"))
@@ -46,7 +46,7 @@ final class CalibrationTableTests: XCTestCase {
         XCTAssertFalse(int8Names.contains { $0.hasSuffix(".attn_fg") || $0.hasSuffix(".attn_bg") })
         XCTAssertFalse(int8Names.contains { $0.hasSuffix(".fc1") || $0.hasSuffix(".fc2") || $0.hasSuffix(".sa.conv1") })
         let all = try QuantFixtures.calibrate(model, inputs: inputs, size: 64, policy: .allInt8)
-        let everything = try Int8Engine(model: model, table: all, tableFile: "t", threads: 1)
+        let everything = try Int8ReferenceExecutor(model: model, table: all, tableFile: "t", threads: 1)
         let convCount = graph.nodes.filter { if case .conv = $0.kind { return true } else { return false } }.count
         XCTAssertEqual(everything.convolutions.int8NodeIDs.count, convCount)
     }
@@ -61,8 +61,8 @@ final class CalibrationTableTests: XCTestCase {
         }
         let edited = try CalibrationTable.parse(lines.joined(separator: "\n"), file: "edited")
         XCTAssertEqual(edited.entry(target)?.precision, .float)
-        let before = try Int8Engine(model: model, table: table, tableFile: "t", threads: 1).convolutions.int8NodeIDs
-        let after = try Int8Engine(model: model, table: edited, tableFile: "edited", threads: 1).convolutions.int8NodeIDs
+        let before = try Int8ReferenceExecutor(model: model, table: table, tableFile: "t", threads: 1).convolutions.int8NodeIDs
+        let after = try Int8ReferenceExecutor(model: model, table: edited, tableFile: "edited", threads: 1).convolutions.int8NodeIDs
         let readers = graph.nodes.filter { n in
             if case .conv = n.kind { return names[n.inputs[0]] == target } else { return false }
         }.map(\.id)
@@ -72,13 +72,13 @@ final class CalibrationTableTests: XCTestCase {
 
         // Everything flagged float: the "int8" engine is the float reference, bit for bit.
         let allFloat = try CalibrationTable.parse(table.text.replacingOccurrences(of: " int8", with: " float"), file: "f")
-        let engine = try Int8Engine(model: model, table: allFloat, tableFile: "f", threads: 2)
+        let engine = try Int8ReferenceExecutor(model: model, table: allFloat, tableFile: "f", threads: 2)
         XCTAssertTrue(engine.convolutions.int8NodeIDs.isEmpty)
         let reference = try ReferenceExecutor(model: model, threads: 2)
         XCTAssertEqual(try engine.predict(input: inputs[0], height: 64, width: 64),
                        try reference.predict(input: inputs[0], height: 64, width: 64))
         // …and with the int8 layers back, the output differs (the flags are what changed it).
-        let int8 = try Int8Engine(model: model, table: table, tableFile: "t", threads: 2)
+        let int8 = try Int8ReferenceExecutor(model: model, table: table, tableFile: "t", threads: 2)
         XCTAssertNotEqual(try int8.predict(input: inputs[0], height: 64, width: 64),
                           try reference.predict(input: inputs[0], height: 64, width: 64))
     }
@@ -88,7 +88,7 @@ final class CalibrationTableTests: XCTestCase {
         other.modelSHA256 = String(repeating: "ab", count: 32)
         let text = other.text
         let reparsed = try CalibrationTable.parse(text, file: "other.txt")
-        XCTAssertThrowsError(try Int8Engine(model: model, table: reparsed, tableFile: "other.txt", threads: 1)) { error in
+        XCTAssertThrowsError(try Int8ReferenceExecutor(model: model, table: reparsed, tableFile: "other.txt", threads: 1)) { error in
             let message = "\(error)"
             XCTAssertTrue(message.contains("other.txt"), message)
             XCTAssertTrue(message.contains(self.model.sha256), message)
@@ -118,7 +118,7 @@ final class CalibrationTableTests: XCTestCase {
         // A table missing a tensor of the graph is refused when the engine is made.
         var partial = table!
         partial.entries.removeAll { $0.name == "layer0" }
-        XCTAssertThrowsError(try Int8Engine(model: model, table: partial, tableFile: "partial.txt", threads: 1)) { error in
+        XCTAssertThrowsError(try Int8ReferenceExecutor(model: model, table: partial, tableFile: "partial.txt", threads: 1)) { error in
             XCTAssertTrue("\(error)".contains("layer0"), "\(error)")
         }
     }

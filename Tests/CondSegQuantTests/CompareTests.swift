@@ -28,7 +28,7 @@ final class CompareTests: XCTestCase {
         let cache = NSTemporaryDirectory() + "/condseg-compare-cache-\(getpid())"
         defer { try? FileManager.default.removeItem(atPath: cache) }
 
-        let good = try Comparison.run(float: float, int8: Int8Engine(model: model, table: table, tableFile: "t", threads: 2),
+        let good = try Comparison.run(float: float, int8: Int8ReferenceExecutor(model: model, table: table, tableFile: "t", threads: 2),
                                       modelSHA256: model.sha256, items: items, layerImages: 1, worstCount: 2, floatCache: cache)
         XCTAssertTrue(good.hasGroundTruth)
         XCTAssertEqual(good.images.count, 2)
@@ -40,15 +40,15 @@ final class CompareTests: XCTestCase {
         // The shipped int8 executor on the images (as `condseg compare` runs by default), the int8 reference for
         // the layers: the same layer table, and agreement within the executors' documented difference (float
         // ops in another order: a few mask pixels per image).
-        let fast = try Comparison.run(float: float, int8: Int8Executor(model: model, table: table, tableFile: "t", threads: 2),
-                                      layers: Int8Engine(model: model, table: table, tableFile: "t", threads: 2),
+        let fast = try Comparison.run(float: float, int8: FastInt8Executor(model: model, table: table, tableFile: "t", threads: 2),
+                                      layers: Int8ReferenceExecutor(model: model, table: table, tableFile: "t", threads: 2),
                                       modelSHA256: model.sha256, items: items, layerImages: 1, worstCount: 2, floatCache: cache)
         XCTAssertEqual(fast.layers.map(\.name), good.layers.map(\.name))
         XCTAssertEqual(fast.layers.map(\.cosine), good.layers.map(\.cosine))
         XCTAssertEqual(fast.agreement, good.agreement, accuracy: 0.005)
         XCTAssertTrue(thresholds.check(fast).failures.isEmpty, "\(thresholds.check(fast))")
 
-        let bad = try Comparison.run(float: float, int8: Int8Engine(model: model, table: broken(table), tableFile: "b", threads: 2),
+        let bad = try Comparison.run(float: float, int8: Int8ReferenceExecutor(model: model, table: broken(table), tableFile: "b", threads: 2),
                                      modelSHA256: model.sha256, items: items, layerImages: 1, worstCount: 2, floatCache: cache)
         // The float side came from the cache and is the same.
         XCTAssertEqual(bad.floatMean, good.floatMean)

@@ -40,8 +40,8 @@ final class EndToEndTests: XCTestCase {
         let model = try QuantFixtures.tinyModel()
         let inputs = try QuantFixtures.inputs(size: 64, config: model.config)
         let table = try QuantFixtures.calibrate(model, inputs: inputs, size: 64)
-        let one = try Int8Engine(model: model, table: table, tableFile: "t", threads: 1)
-        let two = try Int8Engine(model: model, table: table, tableFile: "t", threads: 2)
+        let one = try Int8ReferenceExecutor(model: model, table: table, tableFile: "t", threads: 1)
+        let two = try Int8ReferenceExecutor(model: model, table: table, tableFile: "t", threads: 2)
         let float = try ReferenceExecutor(model: model, threads: 2)
         for input in inputs {
             let a = try one.predict(input: input, height: 64, width: 64)
@@ -71,8 +71,8 @@ final class EndToEndTests: XCTestCase {
         XCTAssertEqual(file.metadata["condseg.calibration_sha256"], SHA256.hex(Array(table.text.utf8)))
         XCTAssertEqual(file.entries["layer0.0.weight"]?.dtype, .i8)
         XCTAssertEqual(file.entries["output_block.c3.weight"]?.dtype, .f32)   // float fallback keeps float weights
-        let fromFile = try QuantizedModelFile.engine(file: file, threads: 2)
-        let fromTable = try Int8Engine(model: model, table: table, tableFile: "t", threads: 2)
+        let fromFile = try Int8ReferenceExecutor(quantizedFile: file, threads: 2)
+        let fromTable = try Int8ReferenceExecutor(model: model, table: table, tableFile: "t", threads: 2)
         for input in inputs {
             XCTAssertEqual(try fromFile.predict(input: input, height: 64, width: 64),
                            try fromTable.predict(input: input, height: 64, width: 64))
@@ -82,7 +82,7 @@ final class EndToEndTests: XCTestCase {
         other.modelSHA256 = String(repeating: "1", count: 64)
         XCTAssertThrowsError(try QuantizedModelFile.serialize(model: model, table: other, tableFile: "other"))
         // A float model is not a quantized one.
-        XCTAssertThrowsError(try QuantizedModelFile.engine(file: model.file, threads: 1))
+        XCTAssertThrowsError(try Int8ReferenceExecutor(quantizedFile: model.file, threads: 1))
     }
 
     func testDefaultModelInt8AgreesWithFloatAndIsThreadIndependent() throws {
@@ -90,8 +90,8 @@ final class EndToEndTests: XCTestCase {
         let size = 128   // half the model size keeps the test short; the ops do not depend on the size
         let inputs = try QuantFixtures.inputs(size: size, config: model.config, count: 2)
         let table = try QuantFixtures.calibrate(model, inputs: inputs, size: size, method: .percentile(99.99))
-        let one = try Int8Engine(model: model, table: table, tableFile: "t", threads: 1)
-        let two = try Int8Engine(model: model, table: table, tableFile: "t", threads: 2)
+        let one = try Int8ReferenceExecutor(model: model, table: table, tableFile: "t", threads: 1)
+        let two = try Int8ReferenceExecutor(model: model, table: table, tableFile: "t", threads: 2)
         let float = try ReferenceExecutor(model: model, threads: 2)
         for input in inputs {
             let a = try one.predict(input: input, height: size, width: size)

@@ -1,31 +1,13 @@
 // ReferenceExecutor.swift — the float32 reference: walks the graph in order and runs each node with
 // ReferenceOps, BatchNorm folded at load, activations in one arena laid out by an ActivationPlan made once
-// per input size. This is the oracle every other path (int8, optimised float, the trainer's forward) is
-// checked against, and the path `segment`/`eval` use without a calibration table.
+// per input size. This is the oracle every other path (int8, fast float, the trainer's forward) is checked
+// against; `--engine reference` runs it (the tools run the fast executors by default).
 
 import COpenBLAS
 import Foundation
 
-/// Errors of an executor run: wrong input size or count.
-public struct ExecutionError: Error, CustomStringConvertible {
-    public let problem: String
-    public init(_ problem: String) { self.problem = problem }
-    public var description: String { problem }
-
-    /// Checks one planar network input (3×height×width values, sides positive multiples of 16), as every executor
-    /// requires.
-    public static func checkInput(count: Int, height: Int, width: Int) throws {
-        guard height > 0, width > 0, height % 16 == 0, width % 16 == 0 else {
-            throw ExecutionError("input size \(width)×\(height) is not a positive multiple of 16")
-        }
-        guard count == 3 * height * width else {
-            throw ExecutionError("input has \(count) values, expected 3×\(height)×\(width) = \(3 * height * width)")
-        }
-    }
-}
-
 /// Runs a ConDSeg graph in float32, batch 1 per call (batches loop over the same plan).
-public final class ReferenceExecutor: @unchecked Sendable {
+public final class ReferenceExecutor: FloatGraphExecutor, @unchecked Sendable {
     public let graph: Graph
     public let config: ModelConfig
     public let threads: Int
@@ -44,43 +26,22 @@ public final class ReferenceExecutor: @unchecked Sendable {
     /// Runs chosen convolutions another way (the int8 path); the float reference runs the rest.
     public var convolutionOverride: ConvolutionOverride?
 
-    /// Loads and folds the weights of `model`. `threads` is used by OpenBLAS and by the operators;
-    /// `keepTaps` keeps every module output of `graph.taps` readable after a run (for layer-by-layer checks).
-    public convenience init(model: ConDSegModel, threads: Int = 2, auxiliaryHead: Bool = false,
-                            keepTaps: Bool = false) throws {
-        let graph = try model.graph(auxiliaryHead: auxiliaryHead)
-        try self.init(graph: graph, folded: model.foldedConvolutions(of: graph), config: model.config,
-                      threads: threads, keepTaps: keepTaps)
-    }
-
     public init(graph: Graph, folded: [FoldedConv?], config: ModelConfig, threads: Int, keepTaps: Bool = false) throws {
         self.graph = graph
         self.folded = folded
         self.config = config
         self.threads = max(1, threads)
-        targets = graph.outputs.keys.sorted().map { graph.outputs[$0]! }
-        pinned = keepTaps ? Set(graph.taps.values) : []
+        (targets, pinned) = graph.kept(keepTaps: keepTaps)
         openblas_set_num_threads(Int32(self.threads))
     }
 
-    /// Probabilities (sigmoid of the mask logits), H×W, for one planar input (3×H×W, already scaled and in the
-    /// model's channel order). H and W must be multiples of 16.
-    public func predict(input: [Float], height: Int, width: Int) throws -> [Float] {
-        try run(input: input, height: height, width: width)
-        return output("mask")
-    }
+    public var plannedSize: (height: Int, width: Int)? { plan.map { ($0.height, $0.width) } }
 
-    /// Runs the graph on one planar input; read results with `output(_:)` and `value(_:)`.
-    public func run(input: [Float], height: Int, width: Int) throws {
-        try ExecutionError.checkInput(count: input.count, height: height, width: width)
-        if plan == nil || plan!.height != height || plan!.width != width { prepare(height: height, width: width) }
+    public func execute(input: UnsafePointer<Float>) {
         let plan = self.plan!
         arena.withUnsafeMutableBufferPointer { arenaBuffer in
             scratch.withUnsafeMutableBufferPointer { scratchBuffer in
-                input.withUnsafeBufferPointer { inputBuffer in
-                    execute(plan: plan, arena: arenaBuffer.baseAddress!, scratch: scratchBuffer.baseAddress!,
-                            input: inputBuffer.baseAddress!)
-                }
+                execute(plan: plan, arena: arenaBuffer.baseAddress!, scratch: scratchBuffer.baseAddress!, input: input)
             }
         }
     }
@@ -88,16 +49,14 @@ public final class ReferenceExecutor: @unchecked Sendable {
     /// Peak activation and scratch memory of the current plan, in bytes.
     public var plannedBytes: Int { (arena.count + scratch.count) * MemoryLayout<Float>.size }
 
-    /// The named output of the last run ("mask", "mask_fg", …), flattened NCHW.
-    public func output(_ name: String) -> [Float] { value(graph.outputs[name]!) }
+    /// Convolutions the override computes in int8 (none without one).
+    public var int8ConvolutionIDs: Set<ValueID> { Set(convolutionOverride?.convolutionIDs ?? []) }
 
-    /// A value of the last run (a tap or an output; others may have been overwritten by later values).
     public func value(_ id: ValueID) -> [Float] {
         guard let plan, let shape = plan.shapes[id], let offset = plan.offsets[id] else { return [] }
         return Array(arena[offset..<(offset + shape.count)])
     }
 
-    /// Shape of a value in the current plan.
     public func shape(_ id: ValueID) -> ValueShape? { plan?.shapes[id] }
 
     /// Makes the activation plan and allocates the arena and scratch for one input size.
@@ -204,4 +163,6 @@ public protocol ConvolutionOverride: AnyObject {
     /// to let the float reference compute it.
     func convolve(node: Node, input: UnsafePointer<Float>, inputShape: ValueShape,
                   output: UnsafeMutablePointer<Float>, outputShape: ValueShape) -> Bool
+    /// Ids of the convolutions it computes (for profiles).
+    var convolutionIDs: [ValueID] { get }
 }

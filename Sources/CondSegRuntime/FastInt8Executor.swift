@@ -1,44 +1,23 @@
-// Int8Executor.swift — the fast int8 executor (`--calibration TABLE` and quantized model files, `--engine fast`):
-// walks the same Graph as every executor, keeps activations NHWC, and keeps the tensors int8 convolutions read as
-// uint8 between layers: a convolution's GEMM epilogue (ck_qgemm_u8s8) applies bias, the residual of a fused add,
-// ReLU and the requantization to the next layer's (scale, zero point) and writes uint8 (and float32 only where a
-// float op reads the value). 1×1 stride-1 convolutions are plain GEMMs on the NHWC input; the others im2col a
-// block of output rows per thread into an L2-sized buffer. Ops the quantizer keeps in float (sigmoid gates,
-// window attention and its softmax, pooling, upsampling, the float-fallback convolutions) run in float32 NHWC
-// (NHWCOps) and quantize their result in the same step when an int8 convolution reads it.
-// The int8 arithmetic is exactly that of the int8 reference (Int8Engine: the float reference with int8
-// convolutions plugged in); outputs are bit-identical for any thread count. Checked against it and, with an
-// all-float table, op by op against the float reference (Tests/CondSegRuntimeTests/Int8ExecutorTests.swift).
+// FastInt8Executor.swift — the fast int8 executor (`--calibration TABLE` and quantized model files, the default
+// `--engine fast`): walks the same Graph as every executor, keeps activations NHWC, and keeps the tensors int8
+// convolutions read as uint8 between layers: a convolution's GEMM epilogue (ck_qgemm_u8s8) applies bias, the
+// residual of a fused add, ReLU and the requantization to the next layer's (scale, zero point) and writes uint8
+// (and float32 only where a float op reads the value). 1×1 stride-1 convolutions are plain GEMMs on the NHWC input;
+// the others im2col a block of output rows per thread into an L2-sized buffer. Ops the quantizer keeps in float
+// (sigmoid gates, window attention and its softmax, pooling, upsampling, the float-fallback convolutions) run in
+// float32 NHWC (NHWCOps) and quantize their result in the same step when an int8 convolution reads it.
+// The convolutions are prepared as for the int8 reference (PreparedConvolutions.swift) and the int8 arithmetic is
+// exactly its own (Int8ReferenceExecutor: the float reference with int8 convolutions plugged in); outputs are
+// bit-identical for any thread count. Checked against it and, with an all-float table, op by op against the float
+// reference (Tests/CondSegRuntimeTests/FastInt8ExecutorTests.swift).
 
 import CKernels
 import COpenBLAS
 import CondSegCore
 import Dispatch
 
-/// A float-fallback convolution in NHWC: weights reordered to [out][ky][kx][in] (BatchNorm folded).
-final class PreparedFloatConv {
-    let spec: ConvSpec
-    let weights: [Float]
-    let bias: [Float]
-    let k: Int
-
-    init(spec: ConvSpec, folded: FoldedConv) {
-        self.spec = spec
-        let kk = spec.kernel * spec.kernel
-        k = spec.inChannels * kk
-        var reordered = [Float](repeating: 0, count: folded.weights.count)
-        for o in 0..<spec.outChannels {
-            for c in 0..<spec.inChannels {
-                for t in 0..<kk { reordered[o * k + t * spec.inChannels + c] = folded.weights[o * k + c * kk + t] }
-            }
-        }
-        weights = reordered
-        bias = folded.bias
-    }
-}
-
 /// Runs a ConDSeg graph with the int8 convolutions of a calibration table, NHWC, uint8 between int8 layers.
-public final class Int8Executor: ProfiledEngine, @unchecked Sendable {
+public final class FastInt8Executor: Int8GraphExecutor, @unchecked Sendable {
     public let graph: Graph
     public let config: ModelConfig
     public let table: CalibrationTable
@@ -51,7 +30,7 @@ public final class Int8Executor: ProfiledEngine, @unchecked Sendable {
     private let floatConvs: [PreparedFloatConv?]
     /// Per value: its quantization when an int8 convolution reads it.
     private let quantization: [ActivationQuantization?]
-    private var plan: Int8ExecutorPlan?
+    private var plan: FastInt8Plan?
     private var arena: UnsafeMutableRawPointer?
     private var scratch: UnsafeMutableRawPointer?
     private var scratchBytes = 0
@@ -70,23 +49,14 @@ public final class Int8Executor: ProfiledEngine, @unchecked Sendable {
     public var im2colBlockBytes = 1 << 17
     /// Floats of float im2col columns per chunk.
     public var floatChunkFloats = 1 << 18
+    /// When true, `nodeSeconds` accumulates the wall time of every step across runs (for `bench --profile`).
     public var profiling = false
+    /// Seconds spent in each step, indexed by the id of the node the step writes.
     public private(set) var nodeSeconds: [Double] = []
     /// Called after every step with the value it wrote: its float32 NHWC buffer and its uint8 NHWC buffer (either
     /// may be nil) and its NCHW shape (tests compare values with the reference executors).
     public var stepObserver: ((Node, UnsafeMutablePointer<Float>?, UnsafeMutablePointer<UInt8>?, ValueShape) -> Void)?
 
-    /// An executor for `model` with `table` (checked: made for this model, covering its graph).
-    public convenience init(model: ConDSegModel, table: CalibrationTable, tableFile: String, threads: Int,
-                            keepTaps: Bool = false) throws {
-        try table.check(modelSHA256: model.sha256, model: model.path, file: tableFile)
-        let graph = try model.graph()
-        try self.init(graph: graph, folded: model.foldedConvolutions(of: graph), config: model.config, table: table,
-                      tableFile: tableFile, threads: threads, keepTaps: keepTaps)
-    }
-
-    /// An executor over `graph`. `weights` gives already-quantized int8 weights by weight-tensor name (a quantized
-    /// model file); the other int8 convolutions are quantized from `folded`.
     public init(graph: Graph, folded: [FoldedConv?], config: ModelConfig, table: CalibrationTable,
                 tableFile: String, threads: Int, weights: [String: Int8ConvWeights] = [:], keepTaps: Bool = false) throws {
         try table.check(graph: graph, file: tableFile)
@@ -94,32 +64,15 @@ public final class Int8Executor: ProfiledEngine, @unchecked Sendable {
         self.config = config
         self.table = table
         self.threads = max(1, threads)
-        targets = graph.outputs.keys.sorted().map { graph.outputs[$0]! }
-        pinned = keepTaps ? Set(graph.taps.values) : []
-        let names = graph.valueNames
-        var byName: [String: CalibrationEntry] = [:]
-        for e in table.entries { byName[e.name] = e }
-        var int8Convs = [PreparedInt8Conv?](repeating: nil, count: graph.nodes.count)
+        (targets, pinned) = graph.kept(keepTaps: keepTaps)
+        int8Convs = try Int8ConvolutionSet(graph: graph, folded: folded, table: table, tableFile: tableFile,
+                                           weights: weights).prepared
         var floatConvs = [PreparedFloatConv?](repeating: nil, count: graph.nodes.count)
         var quantization = [ActivationQuantization?](repeating: nil, count: graph.nodes.count)
-        var cache = weights
         for node in graph.nodes {
             guard case .conv(let spec) = node.kind else { continue }
-            let inputName = names[node.inputs[0]]
-            guard let entry = byName[inputName] else {
-                throw CalibrationTableError(file: tableFile, problem: "no record for tensor \(inputName) (read by \(names[node.id]))")
-            }
-            if entry.precision == .int8 {
-                let w: Int8ConvWeights
-                if let done = cache[spec.weight] { w = done } else {
-                    guard node.id < folded.count, let f = folded[node.id] else {
-                        throw ExecutionError("convolution \(node.name) has no folded weights")
-                    }
-                    w = Int8ConvWeights(folded: f)
-                    cache[spec.weight] = w
-                }
-                int8Convs[node.id] = PreparedInt8Conv(spec: spec, weights: w, input: entry.quantization)
-                quantization[node.inputs[0]] = entry.quantization
+            if let conv = int8Convs[node.id] {
+                quantization[node.inputs[0]] = conv.input
             } else {
                 guard node.id < folded.count, let f = folded[node.id] else {
                     throw ExecutionError("convolution \(node.name) has no folded weights")
@@ -127,7 +80,6 @@ public final class Int8Executor: ProfiledEngine, @unchecked Sendable {
                 floatConvs[node.id] = PreparedFloatConv(spec: spec, folded: f)
             }
         }
-        self.int8Convs = int8Convs
         self.floatConvs = floatConvs
         self.quantization = quantization
     }
@@ -140,29 +92,23 @@ public final class Int8Executor: ProfiledEngine, @unchecked Sendable {
     /// Ids of the convolutions that run in int8.
     public var int8NodeIDs: [ValueID] { int8Convs.indices.filter { int8Convs[$0] != nil } }
 
-    public func predict(input: [Float], height: Int, width: Int) throws -> [Float] {
-        try run(input: input, height: height, width: width)
-        return output("mask")
-    }
+    public var int8ConvolutionIDs: Set<ValueID> { Set(int8NodeIDs) }
 
-    /// Runs the graph on one planar input (3×H×W); read results with `output(_:)` and `value(_:)`.
-    public func run(input: [Float], height: Int, width: Int) throws {
-        try ExecutionError.checkInput(count: input.count, height: height, width: width)
-        if plan == nil || plan!.height != height || plan!.width != width { prepare(height: height, width: width) }
+    public var plannedSize: (height: Int, width: Int)? { plan.map { ($0.height, $0.width) } }
+
+    public func execute(input: UnsafePointer<Float>) {
         openblas_set_num_threads(Int32(threads))
-        input.withUnsafeBufferPointer { execute(plan: plan!, input: $0.baseAddress!) }
+        execute(plan: plan!, input: input)
     }
 
     /// Peak activation and scratch memory of the current plan, in bytes.
     public var plannedBytes: Int { arenaBytes + scratchBytes }
 
     /// Convolutions computed inside the add that reads them in the current plan.
-    public var fusedConvolutions: Set<ValueID> { plan?.fusedConvolutions ?? [] }
+    public var fusedConvolutionIDs: Set<ValueID> { plan?.fusedConvolutions ?? [] }
 
-    /// The named output of the last run, flattened NCHW.
-    public func output(_ name: String) -> [Float] { value(graph.outputs[name]!) }
+    public func shape(_ id: ValueID) -> ValueShape? { plan?.shapes[id] }
 
-    /// A value of the last run as NCHW floats (a tap or an output; others may have been overwritten).
     public func value(_ id: ValueID) -> [Float] {
         guard let plan, let arena, let shape = plan.shapes[id], let offset = plan.floatOffsets[id] else { return [] }
         let x = (arena + offset).assumingMemoryBound(to: Float.self)
@@ -176,7 +122,7 @@ public final class Int8Executor: ProfiledEngine, @unchecked Sendable {
     /// Makes the plan and allocates arena and scratch for one input size (the first run of a size does this).
     public func prepare(height: Int, width: Int) {
         let int8Flags = graph.nodes.map { int8Convs[$0.id] != nil }
-        let plan = Int8ExecutorPlan(graph: graph, height: height, width: width, targets: targets, pinned: pinned,
+        let plan = FastInt8Plan(graph: graph, height: height, width: width, targets: targets, pinned: pinned,
                                     int8Conv: int8Flags)
         upsampleTables = [:]
         var im2colBytes = 0, floatColumns = 0, gemmOut = 0, residual = 0, attention = 0, attentionThread = 0
@@ -238,15 +184,15 @@ public final class Int8Executor: ProfiledEngine, @unchecked Sendable {
 
     // MARK: execution
 
-    private func floats(_ plan: Int8ExecutorPlan, _ id: ValueID) -> UnsafeMutablePointer<Float>? {
+    private func floats(_ plan: FastInt8Plan, _ id: ValueID) -> UnsafeMutablePointer<Float>? {
         plan.floatOffsets[id].map { (arena! + $0).assumingMemoryBound(to: Float.self) }
     }
 
-    private func bytes(_ plan: Int8ExecutorPlan, _ id: ValueID) -> UnsafeMutablePointer<UInt8>? {
+    private func bytes(_ plan: FastInt8Plan, _ id: ValueID) -> UnsafeMutablePointer<UInt8>? {
         plan.byteOffsets[id].map { (arena! + $0).assumingMemoryBound(to: UInt8.self) }
     }
 
-    private func execute(plan: Int8ExecutorPlan, input: UnsafePointer<Float>) {
+    private func execute(plan: FastInt8Plan, input: UnsafePointer<Float>) {
         for step in plan.steps {
             let started = profiling ? DispatchTime.now().uptimeNanoseconds : 0
             let node = graph.nodes[step.node]
@@ -275,7 +221,7 @@ public final class Int8Executor: ProfiledEngine, @unchecked Sendable {
         }
     }
 
-    private func run(node: Node, plan: Int8ExecutorPlan, output y: UnsafeMutablePointer<Float>, shape out: ValueShape,
+    private func run(node: Node, plan: FastInt8Plan, output y: UnsafeMutablePointer<Float>, shape out: ValueShape,
                      input: UnsafePointer<Float>) {
         let threads = self.threads
         func x(_ k: Int) -> UnsafeMutablePointer<Float> { floats(plan, node.inputs[k])! }
@@ -343,7 +289,7 @@ public final class Int8Executor: ProfiledEngine, @unchecked Sendable {
     }
 
     /// The float residual of a fused add: the single other operand, or the sum of several (in scratch).
-    private func residual(_ ids: ArraySlice<ValueID>, plan: Int8ExecutorPlan, count: Int) -> UnsafeMutablePointer<Float>? {
+    private func residual(_ ids: ArraySlice<ValueID>, plan: FastInt8Plan, count: Int) -> UnsafeMutablePointer<Float>? {
         if ids.isEmpty { return nil }
         if ids.count == 1 { return floats(plan, ids.first!)! }
         let sum = (scratch! + residualOffset).assumingMemoryBound(to: Float.self)
@@ -352,7 +298,7 @@ public final class Int8Executor: ProfiledEngine, @unchecked Sendable {
     }
 
     /// y = Σ values `ids` (in order), then ReLU if asked; no allocation (pointer table on the stack).
-    private func sumFloats(_ ids: ArraySlice<ValueID>, plan: Int8ExecutorPlan, into y: UnsafeMutablePointer<Float>,
+    private func sumFloats(_ ids: ArraySlice<ValueID>, plan: FastInt8Plan, into y: UnsafeMutablePointer<Float>,
                            count: Int, relu: Bool) {
         withUnsafeTemporaryAllocation(of: UnsafePointer<Float>?.self, capacity: ids.count) { table in
             for (k, id) in ids.enumerated() { table[k] = UnsafePointer(floats(plan, id)!) }
@@ -361,7 +307,7 @@ public final class Int8Executor: ProfiledEngine, @unchecked Sendable {
     }
 
     /// One convolution (with the residual of a fused add), writing its float and/or uint8 NHWC outputs.
-    private func convolve(node: Node, plan: Int8ExecutorPlan, residuals: ArraySlice<ValueID>, reluAfter: Bool,
+    private func convolve(node: Node, plan: FastInt8Plan, residuals: ArraySlice<ValueID>, reluAfter: Bool,
                           outFloat: UnsafeMutablePointer<Float>?, outBytes: UnsafeMutablePointer<UInt8>?,
                           outQuantization: ActivationQuantization?) {
         let out = plan.shapes[node.id]!, inShape = plan.shapes[node.inputs[0]]!
@@ -385,16 +331,10 @@ public final class Int8Executor: ProfiledEngine, @unchecked Sendable {
         let direct = spec.isPointwise
         let blockRows = int8BlockRows(conv, out)
         let scratch = self.scratch!, perThread = im2colBytesPerThread
-        conv.multipliers.withUnsafeBufferPointer { mul in
-            conv.bias.withUnsafeBufferPointer { bias in
-                let job = Int8ConvJob(spec: spec, cout: cout, k: k, direct: direct, blockRows: blockRows, scratch: scratch,
-                                      perThread: perThread, input: input, inShape: inShape, out: out,
-                                      packed: UnsafeRawPointer(conv.packed), inputZeroPoint: conv.input.zeroPoint,
-                                      multipliers: mul.baseAddress!, bias: bias.baseAddress!, residual: residual,
-                                      relu: relu, outFloat: outFloat, outBytes: outBytes, q: q)
-                parallelChunks(out.h, threads: threads, state: job) { job, chunk, rows in job.run(chunk: chunk, rows: rows) }
-            }
-        }
+        let job = Int8ConvJob(conv: conv, cout: cout, k: k, direct: direct, blockRows: blockRows, scratch: scratch,
+                              perThread: perThread, input: input, inShape: inShape, out: out, residual: residual,
+                              relu: relu, outFloat: outFloat, outBytes: outBytes, q: q)
+        parallelChunks(out.h, threads: threads, state: job) { job, chunk, rows in job.run(chunk: chunk, rows: rows) }
     }
 
     private func convolveFloat(_ conv: PreparedFloatConv, input: UnsafeMutablePointer<Float>, inShape: ValueShape,
@@ -459,11 +399,9 @@ public final class Int8Executor: ProfiledEngine, @unchecked Sendable {
 /// allocated per call). Each thread im2cols its rows in blocks into its own scratch and runs the GEMM with the fused
 /// epilogue.
 private struct Int8ConvJob {
-    let spec: ConvSpec, cout: Int, k: Int, direct: Bool, blockRows: Int
+    let conv: PreparedInt8Conv, cout: Int, k: Int, direct: Bool, blockRows: Int
     let scratch: UnsafeMutableRawPointer, perThread: Int
     let input: UnsafeMutablePointer<UInt8>, inShape: ValueShape, out: ValueShape
-    let packed: UnsafeRawPointer, inputZeroPoint: Int32
-    let multipliers: UnsafePointer<Float>, bias: UnsafePointer<Float>
     let residual: UnsafeMutablePointer<Float>?, relu: Bool
     let outFloat: UnsafeMutablePointer<Float>?, outBytes: UnsafeMutablePointer<UInt8>?, q: ActivationQuantization?
 
@@ -472,33 +410,16 @@ private struct Int8ConvJob {
         var oy0 = rows.lowerBound
         while oy0 < rows.upperBound {
             let count = direct ? rows.upperBound - oy0 : min(blockRows, rows.upperBound - oy0)
-            let m0 = oy0 * out.w
-            var a = ck_qgemm_args()
-            a.M = Int32(count * out.w); a.N = Int32(cout); a.K = Int32(k)
+            let m0 = oy0 * out.w, m = count * out.w
+            var a: ck_qgemm_args
             if direct {
-                a.a = UnsafePointer(input + m0 * inShape.c); a.lda = inShape.c
+                a = conv.gemmArguments(m: m, a: UnsafePointer(input + m0 * inShape.c), lda: inShape.c, relu: relu)
             } else {
-                var im = ck_im2col_args()
-                im.input = UnsafePointer(input)
-                im.height = Int32(inShape.h); im.width = Int32(inShape.w); im.channels = Int32(inShape.c)
-                im.pixel_stride = inShape.c; im.row_stride = inShape.w * inShape.c
-                im.kernel_h = Int32(spec.kernel); im.kernel_w = Int32(spec.kernel)
-                im.stride_h = Int32(spec.stride); im.stride_w = Int32(spec.stride)
-                im.pad_top = Int32(spec.padding); im.pad_left = Int32(spec.padding)
-                im.dilation_h = Int32(spec.dilation); im.dilation_w = Int32(spec.dilation)
-                im.out_width = Int32(out.w)
-                im.pad_value = UInt8(inputZeroPoint)
-                im.rows = columns
-                im.ld_rows = k
+                var im = conv.im2colArguments(input: UnsafePointer(input), inShape: inShape, outWidth: out.w, rows: columns)
                 ck_im2col_u8_nhwc(&im, Int32(oy0), Int32(oy0 + count))
-                a.a = UnsafePointer(columns); a.lda = k
+                a = conv.gemmArguments(m: m, a: UnsafePointer(columns), lda: k, relu: relu)
             }
-            a.packed_b = packed
-            a.a_zero_point = inputZeroPoint
-            a.multiplier = multipliers
-            a.bias = bias
             if let residual { a.residual_f32 = UnsafePointer(residual + m0 * cout); a.ld_residual = cout }
-            a.relu = relu ? 1 : 0
             if let outFloat { a.out_f32 = outFloat + m0 * cout }
             if let outBytes, let q {
                 a.out_u8 = outBytes + m0 * cout
@@ -507,7 +428,7 @@ private struct Int8ConvJob {
             }
             a.ldc = cout
             let status = ck_qgemm_u8s8(&a, 0, a.M)
-            precondition(status == 0, "ck_qgemm_u8s8 rejected the arguments of \(spec.weight)")
+            precondition(status == 0, "ck_qgemm_u8s8 rejected the arguments of \(conv.spec.weight)")
             oy0 += count
         }
     }

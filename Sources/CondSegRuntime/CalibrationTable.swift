@@ -1,6 +1,6 @@
-// Int8Table.swift — the calibration table: one quantization record per activation tensor (a graph value that a
+// CalibrationTable.swift — the calibration table: one quantization record per activation tensor (a graph value that a
 // convolution reads), in a human-editable text file headed by the model's SHA-256, the calibration method and
-// the images it came from. The int8 executor reads it (`--calibration TABLE`); `condseg calibrate` writes it;
+// the images it came from. The int8 executors read it (`--calibration TABLE`); `condseg calibrate` writes it;
 // `condseg quantize` embeds it in the deployable file.
 //
 // Format (one record per line; `#` starts a comment; header lines are `# key: value`):

@@ -1,17 +1,17 @@
-// Int8ExecutorTests.swift — the fast int8 executor (NHWC, uint8 between int8 layers) against its two oracles, op by
+// FastInt8ExecutorTests.swift — the fast int8 executor (NHWC, uint8 between int8 layers) against its two oracles, op by
 // op: every step runs on the oracle's own inputs (the test overwrites each step's float and uint8 buffers with the
 // oracle's value after comparing), so each comparison measures one operator alone.
 //   • With every tensor flagged float, the executor is a float NHWC executor: each step against the float
 //     reference, with the bounds of FastFloatExecutorTests (γ_n for convolutions, exp bounds for sigmoid and the
 //     window attention, identical bits for every other op).
-//   • With a real table, against the int8 reference (Int8Engine: the float reference with the exact int8
+//   • With a real table, against the int8 reference (Int8ReferenceExecutor: the float reference with the exact int8
 //     convolutions plugged in). An int8 convolution is exact integer arithmetic followed by the same float
 //     epilogue, and an add fused into it with one other operand performs the reference add's single float
 //     addition, so both must be identical bits (float and uint8). An add with several other operands sums them
 //     in another order: within 2·γ_n·Σ|terms| (n = operands), and its uint8 within one step. Float-fallback
 //     convolutions: γ_n as above; their uint8 within one step.
-// Also: outputs bit-identical for 1 and 2 threads and for every int8 kernel this machine runs, the quantized model
-// file gives the same bits, and every node is checked.
+// Also: outputs bit-identical for 1 and 2 threads and for every int8 kernel this machine runs, and every node is
+// checked. (The quantized model file: QuantizedModelFileTests.swift.)
 
 import CKernels
 import CondSegCore
@@ -21,9 +21,6 @@ import CondSegRuntime
 import CondSegTestSupport
 import Foundation
 import XCTest
-
-private let unitRoundoff = pow(2.0, -24.0)
-private func gamma(_ n: Int) -> Double { Double(n) * unitRoundoff / (1 - Double(n) * unitRoundoff) }
 
 private func nchw(_ x: UnsafePointer<Float>, _ shape: ValueShape) -> [Float] {
     var out = [Float](repeating: 0, count: shape.count)
@@ -35,33 +32,11 @@ private func storeNHWC(_ values: [Float], _ y: UnsafeMutablePointer<Float>, _ sh
     for p in 0..<shape.plane { for c in 0..<shape.c { y[p * shape.c + c] = values[c * shape.plane + p] } }
 }
 
-final class Int8ExecutorTests: XCTestCase {
+final class FastInt8ExecutorTests: XCTestCase {
     override func tearDown() {
         _ = ck_force_isa(ck_detected_isa())
         _ = ckf_force_isa(ckf_detected_isa())
         super.tearDown()
-    }
-
-    private func defaultModel() throws -> ConDSegModel {
-        let path = repositoryRoot.appendingPathComponent("models/condseg-r18w64-kvasir.safetensors").path
-        guard FileManager.default.fileExists(atPath: path) else { throw FixtureMissing(path: path) }
-        return try ConDSegModel.load(path: path)
-    }
-
-    /// The shipped calibration table of the default model.
-    private func defaultTable() throws -> CalibrationTable {
-        let path = repositoryRoot.appendingPathComponent("calibration/condseg-r18w64-kvasir.table.txt").path
-        guard FileManager.default.fileExists(atPath: path) else { throw FixtureMissing(path: path) }
-        return try CalibrationTable.load(path: path)
-    }
-
-    private func kvasirInputs(_ config: ModelConfig, size: Int, count: Int) throws -> [[Float]] {
-        let folder = try fixturePath("quant/kvasir")
-        return try Dataset.items(directory: folder, requireMasks: true).prefix(count).map { item in
-            let image = try ImageCodec.decodeRGB(path: item.imagePath)
-            return ModelInput.planar(Resize.bilinear(image, width: size, height: size), bgr: config.channelOrderBGR,
-                                     scale: config.scale)
-        }
     }
 
     private func tinyModelAndInput() throws -> (ConDSegModel, [Float]) {
@@ -90,11 +65,11 @@ final class Int8ExecutorTests: XCTestCase {
         let folded = try model.foldedConvolutions(of: graph)
         let checker = OpByOpChecker(graph: graph, folded: folded)
         try checker.runReference(config: model.config, input: input, height: size, width: size)
-        let executor = try Int8Executor(graph: graph, folded: folded, config: model.config, table: table,
+        let executor = try FastInt8Executor(graph: graph, folded: folded, config: model.config, table: table,
                                         tableFile: "all-float", threads: threads)
         XCTAssertTrue(executor.int8NodeIDs.isEmpty)
         executor.prepare(height: size, width: size)
-        let fused = executor.fusedConvolutions
+        let fused = executor.fusedConvolutionIDs
         XCTAssertFalse(fused.isEmpty, "no convolution was fused into its add")
         var fusedByAdd: [ValueID: ValueID] = [:]
         for conv in fused {
@@ -139,7 +114,7 @@ final class Int8ExecutorTests: XCTestCase {
         let graph = try model.graph()
         let folded = try model.foldedConvolutions(of: graph)
         let names = graph.valueNames
-        let reference = try Int8Engine(model: model, table: table, tableFile: "table", threads: threads)
+        let reference = try Int8ReferenceExecutor(model: model, table: table, tableFile: "table", threads: threads)
         var expected: [ValueID: [Float]] = [:]
         var shapes: [ValueID: ValueShape] = [:]
         reference.executor.observer = { node, pointer, shape in
@@ -148,12 +123,12 @@ final class Int8ExecutorTests: XCTestCase {
         }
         _ = try reference.predict(input: input, height: size, width: size)
 
-        let executor = try Int8Executor(graph: graph, folded: folded, config: model.config, table: table,
+        let executor = try FastInt8Executor(graph: graph, folded: folded, config: model.config, table: table,
                                         tableFile: "table", threads: threads)
         XCTAssertEqual(Set(executor.int8NodeIDs), Set(reference.convolutions.int8NodeIDs))
         XCTAssertFalse(executor.int8NodeIDs.isEmpty)
         executor.prepare(height: size, width: size)
-        let fused = executor.fusedConvolutions
+        let fused = executor.fusedConvolutionIDs
         var quantization: [ValueID: ActivationQuantization] = [:]
         for node in graph.nodes {
             if case .conv = node.kind, executor.int8NodeIDs.contains(node.id) {
@@ -263,7 +238,7 @@ final class Int8ExecutorTests: XCTestCase {
         for isa in [CK_ISA_GENERIC, ck_detected_isa()] {
             XCTAssertEqual(ck_force_isa(isa), 1)
             for threads in [1, 2, 3] {
-                let executor = try Int8Executor(model: model, table: table, tableFile: "table", threads: threads,
+                let executor = try FastInt8Executor(model: model, table: table, tableFile: "table", threads: threads,
                                                 keepTaps: true)
                 outputs.append(try executor.predict(input: input, height: 128, width: 128))
                 // A second frame on the same executor gives the same bits (no state carried over).
@@ -272,7 +247,7 @@ final class Int8ExecutorTests: XCTestCase {
         }
         for other in outputs.dropFirst() { XCTAssertEqual(other, outputs[0]) }
         // And it is the int8 network, close to the int8 reference (mask agreement, probabilities within 2e-2).
-        let reference = try Int8Engine(model: model, table: table, tableFile: "table", threads: 2)
+        let reference = try Int8ReferenceExecutor(model: model, table: table, tableFile: "table", threads: 2)
         let expected = try reference.predict(input: input, height: 128, width: 128)
         let diff = maxAbsDiff(outputs[0], expected)
         XCTAssertLessThan(diff.diff, 2e-2, "probabilities vs the int8 reference")
@@ -280,21 +255,9 @@ final class Int8ExecutorTests: XCTestCase {
         XCTAssertLessThanOrEqual(flips, outputs[0].count / 500)
     }
 
-    func testQuantizedModelFileRunsTheSameBits() throws {
-        let model = try defaultModel()
-        let table = try defaultTable()
-        let input = try kvasirInputs(model.config, size: 64, count: 1)[0]
-        let bytes = try QuantizedModelFile.serialize(model: model, table: table, tableFile: "table")
-        let file = try SafeTensorsFile(bytes: bytes, name: "quantized.safetensors")
-        let fromFile = try QuantizedModelFile.fastEngine(file: file, threads: 2)
-        let direct = try Int8Executor(model: model, table: table, tableFile: "table", threads: 2)
-        XCTAssertEqual(try fromFile.predict(input: input, height: 64, width: 64),
-                       try direct.predict(input: input, height: 64, width: 64))
-    }
-
     func testBadInputIsAClearError() throws {
         let model = try defaultModel()
-        let executor = try Int8Executor(model: model, table: defaultTable(), tableFile: "table", threads: 1)
+        let executor = try FastInt8Executor(model: model, table: defaultTable(), tableFile: "table", threads: 1)
         XCTAssertThrowsError(try executor.predict(input: [0, 0, 0], height: 1, width: 1)) { error in
             XCTAssertTrue("\(error)".contains("multiple of 16"), "\(error)")
         }

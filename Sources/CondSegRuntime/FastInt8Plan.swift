@@ -1,4 +1,4 @@
-// Int8ExecutorPlan.swift — the schedule and byte arena of the int8 executor for one input size, made once from the
+// FastInt8Plan.swift — the schedule and byte arena of the int8 executor for one input size, made once from the
 // same Graph every executor walks. Values are NHWC (channels innermost). A value can have two buffers:
 //   • uint8, quantized with its calibration record, when an int8 convolution reads it (the GEMM reads it as is);
 //   • float32, when anything else reads it (float ops, float-fallback convolutions, the residual of an add) or it
@@ -13,13 +13,13 @@ import CondSegCore
 
 /// One step of the int8 executor: the node whose value it writes and, when a convolution is fused into an add,
 /// that convolution.
-struct Int8Step {
+struct FastInt8Step {
     let node: ValueID
     let fusedConv: ValueID?
 }
 
 /// Shapes, buffers and steps of one graph for one input size.
-struct Int8ExecutorPlan {
+struct FastInt8Plan {
     let height: Int
     let width: Int
     /// Shape of every value that runs (nil for pruned nodes), as NCHW sizes; storage is NHWC.
@@ -28,7 +28,7 @@ struct Int8ExecutorPlan {
     let floatOffsets: [Int?]
     /// Byte offset of each value's uint8 buffer, nil when it has none.
     let byteOffsets: [Int?]
-    let steps: [Int8Step]
+    let steps: [FastInt8Step]
     /// Bytes of arena the plan needs.
     let arenaBytes: Int
     /// Convolutions computed inside the add that reads them.
@@ -62,13 +62,13 @@ struct Int8ExecutorPlan {
         for id in kept { needsFloat[id] = true }
         for id in fusedInto.keys { needsFloat[id] = false; needsBytes[id] = false }
 
-        var steps: [Int8Step] = []
+        var steps: [FastInt8Step] = []
         for id in order where fusedInto[id] == nil {
             let node = graph.nodes[id]
             if case .add = node.kind, fusedInto[node.inputs[0]] == id {
-                steps.append(Int8Step(node: id, fusedConv: node.inputs[0]))
+                steps.append(FastInt8Step(node: id, fusedConv: node.inputs[0]))
             } else {
-                steps.append(Int8Step(node: id, fusedConv: nil))
+                steps.append(FastInt8Step(node: id, fusedConv: nil))
             }
         }
         self.steps = steps

@@ -1,0 +1,194 @@
+// PreparedConvolutions.swift — convolutions made ready once, at load, for both int8 executors: int8 weights
+// (symmetric per output channel, BatchNorm folded), the choice of which convolutions run in int8 (those whose
+// input tensor the calibration table flags int8; a quantized model file's own int8 weights are used as they are),
+// the weights reordered to (ky, kx, cin) and packed for ck_qgemm_u8s8, the requantization multipliers, and the
+// im2col and GEMM arguments every int8 convolution call starts from. The float-fallback convolutions of the fast
+// int8 executor (NHWC) are prepared here too.
+//
+// One int8 convolution: uint8 NHWC input with its tensor's (scale, zero point), im2col (padding = zero point),
+// times the int8 weights (the zero point is removed with the packed row sums), then per output channel
+// v = (acc − zp·Σw)·(s_in·s_w[o]) + b[o] (+ residual, ReLU) in the CKernels epilogue.
+
+import CKernels
+import CondSegCore
+
+/// Int8 weights of one convolution: symmetric per output channel, BatchNorm already folded.
+public struct Int8ConvWeights: Sendable, Equatable {
+    /// [outChannels][inChannels·k·k] in PyTorch's OIHW order, values −127…127.
+    public var values: [Int8]
+    /// Per-output-channel scale: real weight = scale[o] · values[o][…].
+    public var scales: [Float]
+    /// Folded float bias, one per output channel.
+    public var bias: [Float]
+
+    public init(values: [Int8], scales: [Float], bias: [Float]) {
+        self.values = values; self.scales = scales; self.bias = bias
+    }
+
+    /// Quantizes folded float weights: scale[o] = max|w[o]| / 127, q = clamp(rint(w / scale), −127, 127).
+    public init(folded: FoldedConv) {
+        self.init(quantizing: folded.weights, outChannels: folded.spec.outChannels, bias: folded.bias)
+    }
+
+    /// Quantizes float weights [outChannels][…] per output channel (an all-zero channel gets scale 1).
+    public init(quantizing weights: [Float], outChannels out: Int, bias: [Float]) {
+        let perOut = weights.count / out
+        var values = [Int8](repeating: 0, count: weights.count)
+        var scales = [Float](repeating: 1, count: out)
+        for o in 0..<out {
+            var maxAbs: Float = 0
+            for i in 0..<perOut { maxAbs = max(maxAbs, abs(weights[o * perOut + i])) }
+            let scale: Float = maxAbs > 0 ? maxAbs / 127 : 1
+            scales[o] = scale
+            for i in 0..<perOut {
+                let q = (weights[o * perOut + i] / scale).rounded(.toNearestOrEven)
+                values[o * perOut + i] = Int8(max(-127, min(127, q)))
+            }
+        }
+        self.init(values: values, scales: scales, bias: bias)
+    }
+
+    /// The real weights these int8 values stand for.
+    public var dequantized: [Float] {
+        let perOut = values.count / max(scales.count, 1)
+        return values.enumerated().map { Float($0.element) * scales[$0.offset / perOut] }
+    }
+}
+
+/// `weights` ([outChannels][inChannels][k][k], PyTorch's OIHW) reordered to [outChannels][k][k][inChannels], the
+/// order of an NHWC im2col row.
+func tapsMajor<T>(_ weights: [T], _ spec: ConvSpec) -> [T] {
+    let kk = spec.kernel * spec.kernel, k = spec.inChannels * kk
+    var reordered = weights
+    for o in 0..<spec.outChannels {
+        for c in 0..<spec.inChannels {
+            for t in 0..<kk { reordered[o * k + t * spec.inChannels + c] = weights[o * k + c * kk + t] }
+        }
+    }
+    return reordered
+}
+
+/// One convolution made ready for ck_qgemm_u8s8: weights reordered to (ky, kx, cin) and packed, multipliers
+/// s_in·s_w[o] and bias in buffers that live as long as it does.
+final class PreparedInt8Conv {
+    let spec: ConvSpec
+    let input: ActivationQuantization
+    let packed: UnsafeMutableRawPointer
+    let multipliers: UnsafeMutablePointer<Float>
+    let bias: UnsafeMutablePointer<Float>
+    /// Depth of the GEMM: inChannels·k·k.
+    let k: Int
+
+    init(spec: ConvSpec, weights: Int8ConvWeights, input: ActivationQuantization) {
+        self.spec = spec
+        self.input = input
+        k = spec.inChannels * spec.kernel * spec.kernel
+        let reordered = tapsMajor(weights.values, spec)
+        let size = ck_qgemm_packed_size(Int32(spec.outChannels), Int32(k))
+        let buffer = UnsafeMutableRawPointer.allocate(byteCount: max(size, 1), alignment: 64)
+        let (outs, depth) = (Int32(spec.outChannels), Int32(k))
+        let status = reordered.withUnsafeBufferPointer { ck_qgemm_pack_weights($0.baseAddress, outs, depth, buffer) }
+        packed = buffer
+        precondition(status == 0, "weights of \(spec.weight) cannot be packed (K = \(k))")
+        multipliers = .allocate(capacity: spec.outChannels)
+        multipliers.initialize(from: weights.scales.map { input.scale * $0 }, count: spec.outChannels)
+        bias = .allocate(capacity: spec.outChannels)
+        bias.initialize(from: weights.bias, count: spec.outChannels)
+    }
+
+    deinit {
+        packed.deallocate()
+        multipliers.deallocate()
+        bias.deallocate()
+    }
+
+    /// GEMM arguments for `m` output pixels whose rows (k uint8 each) start at `a`, `lda` apart: the packed
+    /// weights, the input zero point, multipliers, bias and ReLU; the caller adds outputs and residuals.
+    func gemmArguments(m: Int, a: UnsafePointer<UInt8>, lda: Int, relu: Bool) -> ck_qgemm_args {
+        var args = ck_qgemm_args()
+        args.M = Int32(m); args.N = Int32(spec.outChannels); args.K = Int32(k)
+        args.a = a; args.lda = lda
+        args.packed_b = UnsafeRawPointer(packed)
+        args.a_zero_point = input.zeroPoint
+        args.multiplier = UnsafePointer(multipliers)
+        args.bias = UnsafePointer(bias)
+        args.relu = relu ? 1 : 0
+        return args
+    }
+
+    /// im2col arguments for a uint8 NHWC `input` of `inShape`, writing rows of k bytes to `rows` (padding reads
+    /// as the input zero point); run them with ck_im2col_u8_nhwc over a range of output rows.
+    func im2colArguments(input: UnsafePointer<UInt8>, inShape: ValueShape, outWidth: Int,
+                         rows: UnsafeMutablePointer<UInt8>) -> ck_im2col_args {
+        var im = ck_im2col_args()
+        im.input = input
+        im.height = Int32(inShape.h); im.width = Int32(inShape.w); im.channels = Int32(inShape.c)
+        im.pixel_stride = inShape.c; im.row_stride = inShape.w * inShape.c
+        im.kernel_h = Int32(spec.kernel); im.kernel_w = Int32(spec.kernel)
+        im.stride_h = Int32(spec.stride); im.stride_w = Int32(spec.stride)
+        im.pad_top = Int32(spec.padding); im.pad_left = Int32(spec.padding)
+        im.dilation_h = Int32(spec.dilation); im.dilation_w = Int32(spec.dilation)
+        im.out_width = Int32(outWidth)
+        im.pad_value = UInt8(self.input.zeroPoint)
+        im.rows = rows
+        im.ld_rows = k
+        return im
+    }
+}
+
+/// A float-fallback convolution of the fast int8 executor, in NHWC: weights reordered to [out][ky][kx][in]
+/// (BatchNorm folded).
+final class PreparedFloatConv {
+    let spec: ConvSpec
+    let weights: [Float]
+    let bias: [Float]
+    /// Depth of the GEMM: inChannels·k·k.
+    let k: Int
+
+    init(spec: ConvSpec, folded: FoldedConv) {
+        self.spec = spec
+        k = spec.inChannels * spec.kernel * spec.kernel
+        weights = tapsMajor(folded.weights, spec)
+        bias = folded.bias
+    }
+}
+
+/// The int8 convolutions of one graph, by node id: a convolution runs in int8 when the table flags its input
+/// tensor `int8`. Both int8 executors are made from this.
+struct Int8ConvolutionSet {
+    /// Indexed by node id: the prepared int8 convolution, nil for float convolutions and other ops.
+    let prepared: [PreparedInt8Conv?]
+
+    /// Prepares every convolution of `graph` whose input tensor is flagged int8 in `table` (which must cover the
+    /// graph). `weights` gives already-quantized weights by weight-tensor name (a quantized model file); the others
+    /// are quantized from `folded` (shared weights once).
+    init(graph: Graph, folded: [FoldedConv?], table: CalibrationTable, tableFile: String,
+         weights: [String: Int8ConvWeights]) throws {
+        let names = graph.valueNames
+        var byName: [String: CalibrationEntry] = [:]
+        for e in table.entries { byName[e.name] = e }
+        var prepared = [PreparedInt8Conv?](repeating: nil, count: graph.nodes.count)
+        var cache = weights
+        for node in graph.nodes {
+            guard case .conv(let spec) = node.kind else { continue }
+            let inputName = names[node.inputs[0]]
+            guard let entry = byName[inputName] else {
+                throw CalibrationTableError(file: tableFile, problem: "no record for tensor \(inputName) (read by \(names[node.id]))")
+            }
+            guard entry.precision == .int8 else { continue }
+            let w: Int8ConvWeights
+            if let done = cache[spec.weight] { w = done } else {
+                guard node.id < folded.count, let f = folded[node.id] else {
+                    throw ExecutionError("convolution \(node.name) has no folded weights")
+                }
+                w = Int8ConvWeights(folded: f)
+                cache[spec.weight] = w
+            }
+            prepared[node.id] = PreparedInt8Conv(spec: spec, weights: w, input: entry.quantization)
+        }
+        self.prepared = prepared
+    }
+
+    /// Ids of the convolutions that run in int8.
+    var nodeIDs: [ValueID] { prepared.indices.filter { prepared[$0] != nil } }
+}
