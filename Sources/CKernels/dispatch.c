@@ -3,7 +3,7 @@
 #include "ck_internal.h"
 #include "cpu_features.h"
 
-static ck_isa detect_isa(void) {
+static int detect_isa(void) {
 #if defined(CK_EMULATE_AVX512)
     return CK_ISA_AVX512VNNI;   // test build with the scalar AVX-512 stand-ins (see qgemm_u8s8_avx512vnni.c)
 #elif defined(__x86_64__)
@@ -18,18 +18,13 @@ static ck_isa detect_isa(void) {
 #endif
 }
 
-// -1 until the first call; then the ISA in use. Plain int accessed atomically (relaxed): all values are valid.
+// -1 until the first call; then the ISA detected / in use (ck_force_isa changes the latter).
 static int active_isa = -1;
 static int detected_isa = -1;
 
-ck_isa ck_detected_isa(void) {
-    int isa = __atomic_load_n(&detected_isa, __ATOMIC_RELAXED);
-    if (isa < 0) {
-        isa = (int)detect_isa();
-        __atomic_store_n(&detected_isa, isa, __ATOMIC_RELAXED);
-    }
-    return (ck_isa)isa;
-}
+ck_isa ck_detected_isa(void) { return (ck_isa)ck_cached_choice(&detected_isa, detect_isa); }
+
+static int detected_isa_value(void) { return (int)ck_detected_isa(); }
 
 int ck_isa_supported(ck_isa isa) {
     const ck_isa best = ck_detected_isa();
@@ -43,14 +38,7 @@ int ck_isa_supported(ck_isa isa) {
     return 0;
 }
 
-ck_isa ck_active_isa(void) {
-    int isa = __atomic_load_n(&active_isa, __ATOMIC_RELAXED);
-    if (isa < 0) {
-        isa = (int)ck_detected_isa();
-        __atomic_store_n(&active_isa, isa, __ATOMIC_RELAXED);
-    }
-    return (ck_isa)isa;
-}
+ck_isa ck_active_isa(void) { return (ck_isa)ck_cached_choice(&active_isa, detected_isa_value); }
 
 int ck_force_isa(ck_isa isa) {
     if (!ck_isa_supported(isa)) return 0;

@@ -5,32 +5,20 @@
 #include "ckf_internal.h"
 #include "cpu_features.h"
 
-static ckf_isa detect_float_isa(void) {
+static int detect_float_isa(void) {
     const ck_cpu_features f = ck_cpu_detect();
     return (f.avx2 && f.fma) ? CKF_ISA_AVX2 : CKF_ISA_GENERIC;
 }
 
-// -1 until first use; plain ints accessed atomically (relaxed): every stored value is valid.
+// -1 until first use; then the kernel set detected / in use (ckf_force_isa changes the latter).
 static int detected_float_isa = -1;
 static int active_float_isa = -1;
 
-ckf_isa ckf_detected_isa(void) {
-    int isa = __atomic_load_n(&detected_float_isa, __ATOMIC_RELAXED);
-    if (isa < 0) {
-        isa = (int)detect_float_isa();
-        __atomic_store_n(&detected_float_isa, isa, __ATOMIC_RELAXED);
-    }
-    return (ckf_isa)isa;
-}
+ckf_isa ckf_detected_isa(void) { return (ckf_isa)ck_cached_choice(&detected_float_isa, detect_float_isa); }
 
-ckf_isa ckf_active_isa(void) {
-    int isa = __atomic_load_n(&active_float_isa, __ATOMIC_RELAXED);
-    if (isa < 0) {
-        isa = (int)ckf_detected_isa();
-        __atomic_store_n(&active_float_isa, isa, __ATOMIC_RELAXED);
-    }
-    return (ckf_isa)isa;
-}
+static int detected_float_isa_value(void) { return (int)ckf_detected_isa(); }
+
+ckf_isa ckf_active_isa(void) { return (ckf_isa)ck_cached_choice(&active_float_isa, detected_float_isa_value); }
 
 int ckf_force_isa(ckf_isa isa) {
     if (isa != CKF_ISA_GENERIC && isa != ckf_detected_isa()) return 0;
