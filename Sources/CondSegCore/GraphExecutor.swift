@@ -51,8 +51,8 @@ public protocol ProfiledEngine: InferenceEngine {
 /// and keeps the named outputs (and, when made with `keepTaps`, every module output in `graph.taps`) readable
 /// after a run.
 public protocol GraphExecutor: ProfiledEngine {
-    /// Threads the executor's operators (and OpenBLAS) use.
-    var threads: Int { get }
+    /// The graph, configuration, threads and kept values it was made with.
+    var setup: ExecutorSetup { get }
     /// Input height and width the current plan was made for; nil before the first run.
     var plannedSize: (height: Int, width: Int)? { get }
     /// Makes the plan and allocates arena and scratch for one input size (`run` does this when the size changes).
@@ -67,6 +67,11 @@ public protocol GraphExecutor: ProfiledEngine {
 }
 
 extension GraphExecutor {
+    public var graph: Graph { setup.graph }
+    public var config: ModelConfig { setup.config }
+    /// Threads the executor's operators (and OpenBLAS) use.
+    public var threads: Int { setup.threads }
+
     /// Runs the graph on one planar input (3×H×W, already scaled and in the model's channel order; H and W
     /// multiples of 16); read results with `output(_:)` and `value(_:)`.
     public func run(input: [Float], height: Int, width: Int) throws {
@@ -104,6 +109,26 @@ extension FloatGraphExecutor {
         let graph = try model.graph(auxiliaryHead: auxiliaryHead)
         try self.init(graph: graph, folded: model.foldedConvolutions(of: graph), config: model.config,
                       threads: threads, keepTaps: keepTaps)
+    }
+}
+
+/// What every executor is made with: the graph, the model's configuration, the thread count and the values it
+/// keeps readable after a run.
+public struct ExecutorSetup: Sendable {
+    public let graph: Graph
+    public let config: ModelConfig
+    /// Threads for the operators and OpenBLAS (at least 1).
+    public let threads: Int
+    /// The named outputs (sorted by name): always computed and kept.
+    public let targets: [ValueID]
+    /// Values also kept readable (with `keepTaps`, every module output of `graph.taps`).
+    public let pinned: Set<ValueID>
+
+    public init(graph: Graph, config: ModelConfig, threads: Int, keepTaps: Bool) {
+        self.graph = graph
+        self.config = config
+        self.threads = max(1, threads)
+        (targets, pinned) = graph.kept(keepTaps: keepTaps)
     }
 }
 

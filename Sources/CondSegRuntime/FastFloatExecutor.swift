@@ -14,13 +14,8 @@ import Dispatch
 /// Runs a ConDSeg graph in float32, batch 1 per call, faster than `ReferenceExecutor` (and within the tolerances
 /// the tests derive from it, not bit-identical).
 public final class FastFloatExecutor: FloatGraphExecutor, @unchecked Sendable {
-    public let graph: Graph
-    public let config: ModelConfig
-    /// Threads for OpenBLAS and for the float kernels.
-    public let threads: Int
+    public let setup: ExecutorSetup
     let folded: [FoldedConv?]
-    let targets: [ValueID]
-    let pinned: Set<ValueID>
     private var plan: FastFloatPlan?
     private var arena: UnsafeMutablePointer<Float>?
     private var arenaCount = 0
@@ -41,11 +36,8 @@ public final class FastFloatExecutor: FloatGraphExecutor, @unchecked Sendable {
 
     /// An executor over `graph` with BatchNorm-folded convolutions `folded` (indexed by node id).
     public init(graph: Graph, folded: [FoldedConv?], config: ModelConfig, threads: Int, keepTaps: Bool = false) throws {
-        self.graph = graph
+        setup = ExecutorSetup(graph: graph, config: config, threads: threads, keepTaps: keepTaps)
         self.folded = folded
-        self.config = config
-        self.threads = max(1, threads)
-        (targets, pinned) = graph.kept(keepTaps: keepTaps)
         for node in graph.nodes {
             if case .conv = node.kind, folded.count <= node.id || folded[node.id] == nil {
                 throw ExecutionError("convolution \(node.name) has no folded weights")
@@ -85,7 +77,7 @@ public final class FastFloatExecutor: FloatGraphExecutor, @unchecked Sendable {
 
     /// Makes the plan and allocates arena and scratch for one input size (the first run of a size does this).
     public func prepare(height: Int, width: Int) {
-        let plan = FastFloatPlan(graph: graph, height: height, width: width, targets: targets, pinned: pinned)
+        let plan = FastFloatPlan(graph: graph, height: height, width: width, targets: setup.targets, pinned: setup.pinned)
         var im2colFloats = 0, attentionFloats = 0
         for step in plan.steps {
             let node = graph.nodes[step.fusedConv ?? step.node]

@@ -18,12 +18,8 @@ import Dispatch
 
 /// Runs a ConDSeg graph with the int8 convolutions of a calibration table, NHWC, uint8 between int8 layers.
 public final class FastInt8Executor: Int8GraphExecutor, @unchecked Sendable {
-    public let graph: Graph
-    public let config: ModelConfig
+    public let setup: ExecutorSetup
     public let table: CalibrationTable
-    public let threads: Int
-    let targets: [ValueID]
-    let pinned: Set<ValueID>
     /// Per node: the prepared int8 convolution, or nil.
     private let int8Convs: [PreparedInt8Conv?]
     /// Per node: the prepared float convolution, or nil.
@@ -60,13 +56,10 @@ public final class FastInt8Executor: Int8GraphExecutor, @unchecked Sendable {
     public init(graph: Graph, folded: [FoldedConv?], config: ModelConfig, table: CalibrationTable,
                 tableFile: String, threads: Int, weights: [String: Int8ConvWeights] = [:], keepTaps: Bool = false) throws {
         try table.check(graph: graph, file: tableFile)
-        self.graph = graph
-        self.config = config
+        setup = ExecutorSetup(graph: graph, config: config, threads: threads, keepTaps: keepTaps)
         self.table = table
-        self.threads = max(1, threads)
-        (targets, pinned) = graph.kept(keepTaps: keepTaps)
         int8Convs = try Int8ConvolutionSet(graph: graph, folded: folded, table: table, tableFile: tableFile,
-                                           weights: weights).prepared
+                                           weights: weights).byNode
         var floatConvs = [PreparedFloatConv?](repeating: nil, count: graph.nodes.count)
         var quantization = [ActivationQuantization?](repeating: nil, count: graph.nodes.count)
         for node in graph.nodes {
@@ -122,7 +115,7 @@ public final class FastInt8Executor: Int8GraphExecutor, @unchecked Sendable {
     /// Makes the plan and allocates arena and scratch for one input size (the first run of a size does this).
     public func prepare(height: Int, width: Int) {
         let int8Flags = graph.nodes.map { int8Convs[$0.id] != nil }
-        let plan = FastInt8Plan(graph: graph, height: height, width: width, targets: targets, pinned: pinned,
+        let plan = FastInt8Plan(graph: graph, height: height, width: width, targets: setup.targets, pinned: setup.pinned,
                                     int8Conv: int8Flags)
         upsampleTables = [:]
         var im2colBytes = 0, floatColumns = 0, gemmOut = 0, residual = 0, attention = 0, attentionThread = 0
@@ -311,38 +304,31 @@ public final class FastInt8Executor: Int8GraphExecutor, @unchecked Sendable {
                           outFloat: UnsafeMutablePointer<Float>?, outBytes: UnsafeMutablePointer<UInt8>?,
                           outQuantization: ActivationQuantization?) {
         let out = plan.shapes[node.id]!, inShape = plan.shapes[node.inputs[0]]!
-        let res = residual(residuals, plan: plan, count: out.count)
         precondition(outBytes == nil || outQuantization != nil, "uint8 output of \(node.name) without a quantization")
+        guard case .conv(let spec) = node.kind else { preconditionFailure("\(node.name) is not a convolution") }
+        let output = ConvOutput(residual: residual(residuals, plan: plan, count: out.count), relu: spec.relu || reluAfter,
+                                float: outFloat, bytes: outBytes, quantization: outQuantization)
         if let conv = int8Convs[node.id] {
-            convolveInt8(conv, input: bytes(plan, node.inputs[0])!, inShape: inShape, out: out, residual: res,
-                         relu: conv.spec.relu || reluAfter, outFloat: outFloat, outBytes: outBytes, q: outQuantization)
+            convolveInt8(conv, input: bytes(plan, node.inputs[0])!, inShape: inShape, out: out, output: output)
         } else {
             convolveFloat(floatConvs[node.id]!, input: floats(plan, node.inputs[0])!, inShape: inShape, out: out,
-                          residual: res, relu: floatConvs[node.id]!.spec.relu || reluAfter, outFloat: outFloat,
-                          outBytes: outBytes, q: outQuantization)
+                          output: output)
         }
     }
 
     private func convolveInt8(_ conv: PreparedInt8Conv, input: UnsafeMutablePointer<UInt8>, inShape: ValueShape,
-                              out: ValueShape, residual: UnsafeMutablePointer<Float>?, relu: Bool,
-                              outFloat: UnsafeMutablePointer<Float>?, outBytes: UnsafeMutablePointer<UInt8>?,
-                              q: ActivationQuantization?) {
-        let spec = conv.spec, cout = spec.outChannels, k = conv.k
-        let direct = spec.isPointwise
-        let blockRows = int8BlockRows(conv, out)
-        let scratch = self.scratch!, perThread = im2colBytesPerThread
-        let job = Int8ConvJob(conv: conv, cout: cout, k: k, direct: direct, blockRows: blockRows, scratch: scratch,
-                              perThread: perThread, input: input, inShape: inShape, out: out, residual: residual,
-                              relu: relu, outFloat: outFloat, outBytes: outBytes, q: q)
+                              out: ValueShape, output: ConvOutput) {
+        let job = Int8ConvJob(conv: conv, blockRows: int8BlockRows(conv, out), scratch: scratch!,
+                              perThread: im2colBytesPerThread, input: input, inShape: inShape, out: out, output: output)
         parallelChunks(out.h, threads: threads, state: job) { job, chunk, rows in job.run(chunk: chunk, rows: rows) }
     }
 
     private func convolveFloat(_ conv: PreparedFloatConv, input: UnsafeMutablePointer<Float>, inShape: ValueShape,
-                               out: ValueShape, residual: UnsafeMutablePointer<Float>?, relu: Bool,
-                               outFloat: UnsafeMutablePointer<Float>?, outBytes: UnsafeMutablePointer<UInt8>?,
-                               q: ActivationQuantization?) {
+                               out: ValueShape, output: ConvOutput) {
         let spec = conv.spec, cout = spec.outChannels, k = conv.k
         let direct = spec.isPointwise
+        let (residual, relu, outFloat, outBytes, q) = (output.residual, output.relu, output.float, output.bytes,
+                                                       output.quantization)
         let rows = floatChunkRows(conv, out)
         let columns = (scratch! + floatColumnsOffset).assumingMemoryBound(to: Float.self)
         let gemmScratch = (scratch! + gemmOutOffset).assumingMemoryBound(to: Float.self)
@@ -395,17 +381,24 @@ public final class FastInt8Executor: Int8GraphExecutor, @unchecked Sendable {
     }
 }
 
+/// What a convolution's epilogue adds and where it writes: the float residual of a fused add, ReLU, the float32
+/// and/or uint8 NHWC outputs and the uint8 output's quantization.
+private struct ConvOutput {
+    let residual: UnsafeMutablePointer<Float>?, relu: Bool
+    let float: UnsafeMutablePointer<Float>?, bytes: UnsafeMutablePointer<UInt8>?, quantization: ActivationQuantization?
+}
+
 /// The work of one int8 convolution, split by output rows (`parallelChunks(_:threads:state:_:)`: nothing is
 /// allocated per call). Each thread im2cols its rows in blocks into its own scratch and runs the GEMM with the fused
 /// epilogue.
 private struct Int8ConvJob {
-    let conv: PreparedInt8Conv, cout: Int, k: Int, direct: Bool, blockRows: Int
+    let conv: PreparedInt8Conv, blockRows: Int
     let scratch: UnsafeMutableRawPointer, perThread: Int
     let input: UnsafeMutablePointer<UInt8>, inShape: ValueShape, out: ValueShape
-    let residual: UnsafeMutablePointer<Float>?, relu: Bool
-    let outFloat: UnsafeMutablePointer<Float>?, outBytes: UnsafeMutablePointer<UInt8>?, q: ActivationQuantization?
+    let output: ConvOutput
 
     func run(chunk: Int, rows: Range<Int>) {
+        let cout = conv.spec.outChannels, k = conv.k, direct = conv.spec.isPointwise
         let columns = (scratch + chunk * perThread).assumingMemoryBound(to: UInt8.self)
         var oy0 = rows.lowerBound
         while oy0 < rows.upperBound {
@@ -413,15 +406,15 @@ private struct Int8ConvJob {
             let m0 = oy0 * out.w, m = count * out.w
             var a: ck_qgemm_args
             if direct {
-                a = conv.gemmArguments(m: m, a: UnsafePointer(input + m0 * inShape.c), lda: inShape.c, relu: relu)
+                a = conv.gemmArguments(m: m, a: UnsafePointer(input + m0 * inShape.c), lda: inShape.c, relu: output.relu)
             } else {
                 var im = conv.im2colArguments(input: UnsafePointer(input), inShape: inShape, outWidth: out.w, rows: columns)
                 ck_im2col_u8_nhwc(&im, Int32(oy0), Int32(oy0 + count))
-                a = conv.gemmArguments(m: m, a: UnsafePointer(columns), lda: k, relu: relu)
+                a = conv.gemmArguments(m: m, a: UnsafePointer(columns), lda: k, relu: output.relu)
             }
-            if let residual { a.residual_f32 = UnsafePointer(residual + m0 * cout); a.ld_residual = cout }
-            if let outFloat { a.out_f32 = outFloat + m0 * cout }
-            if let outBytes, let q {
+            if let residual = output.residual { a.residual_f32 = UnsafePointer(residual + m0 * cout); a.ld_residual = cout }
+            if let outFloat = output.float { a.out_f32 = outFloat + m0 * cout }
+            if let outBytes = output.bytes, let q = output.quantization {
                 a.out_u8 = outBytes + m0 * cout
                 a.out_inv_scale = 1 / q.scale
                 a.out_zero_point = q.zeroPoint

@@ -17,9 +17,7 @@ public final class Int8ReferenceExecutor: Int8GraphExecutor, @unchecked Sendable
     public let executor: ReferenceExecutor
     public let convolutions: Int8Convolutions
     public let table: CalibrationTable
-    public var config: ModelConfig { executor.config }
-    public var graph: Graph { executor.graph }
-    public var threads: Int { executor.threads }
+    public var setup: ExecutorSetup { executor.setup }
 
     public init(graph: Graph, folded: [FoldedConv?], config: ModelConfig, table: CalibrationTable, tableFile: String,
                 threads: Int, weights: [String: Int8ConvWeights] = [:], keepTaps: Bool = false) throws {
@@ -48,7 +46,7 @@ public final class Int8ReferenceExecutor: Int8GraphExecutor, @unchecked Sendable
 /// The int8 convolutions of one graph, as a `ConvolutionOverride` for the reference executor. A convolution runs
 /// in int8 when the table flags its input tensor `int8`; the others return false (the reference runs them).
 public final class Int8Convolutions: ConvolutionOverride {
-    private let prepared: Int8ConvolutionSet
+    private let int8: Int8ConvolutionSet
     public let threads: Int
     private var nhwcFloat: [Float] = []
     private var nhwcBytes: [UInt8] = []
@@ -61,16 +59,16 @@ public final class Int8Convolutions: ConvolutionOverride {
     public init(graph: Graph, folded: [FoldedConv?], table: CalibrationTable, threads: Int,
                 weights: [String: Int8ConvWeights] = [:], file: String = "calibration table") throws {
         self.threads = max(1, threads)
-        prepared = try Int8ConvolutionSet(graph: graph, folded: folded, table: table, tableFile: file, weights: weights)
+        int8 = try Int8ConvolutionSet(graph: graph, folded: folded, table: table, tableFile: file, weights: weights)
     }
 
     /// Ids of the convolutions that run in int8.
-    public var int8NodeIDs: [ValueID] { prepared.nodeIDs }
-    public var convolutionIDs: [ValueID] { prepared.nodeIDs }
+    public var int8NodeIDs: [ValueID] { int8.nodeIDs }
+    public var convolutionIDs: [ValueID] { int8.nodeIDs }
 
     public func convolve(node: Node, input: UnsafePointer<Float>, inputShape: ValueShape,
                          output: UnsafeMutablePointer<Float>, outputShape: ValueShape) -> Bool {
-        guard node.id < prepared.prepared.count, let conv = prepared.prepared[node.id] else { return false }
+        guard node.id < int8.byNode.count, let conv = int8.byNode[node.id] else { return false }
         Int8Convolutions.run(conv, input: input, inShape: inputShape, output: output, outShape: outputShape,
                              threads: threads, nhwcFloat: &nhwcFloat, nhwcBytes: &nhwcBytes, columns: &columns,
                              gemmOutput: &gemmOutput)

@@ -157,7 +157,7 @@ final class PreparedFloatConv {
 /// tensor `int8`. Both int8 executors are made from this.
 struct Int8ConvolutionSet {
     /// Indexed by node id: the prepared int8 convolution, nil for float convolutions and other ops.
-    let prepared: [PreparedInt8Conv?]
+    let byNode: [PreparedInt8Conv?]
 
     /// Prepares every convolution of `graph` whose input tensor is flagged int8 in `table` (which must cover the
     /// graph). `weights` gives already-quantized weights by weight-tensor name (a quantized model file); the others
@@ -186,9 +186,9 @@ struct Int8ConvolutionSet {
             }
             prepared[node.id] = PreparedInt8Conv(spec: spec, weights: w, input: entry.quantization)
         }
-        self.prepared = prepared
+        byNode = prepared
     }
 
     /// Ids of the convolutions that run in int8.
-    var nodeIDs: [ValueID] { prepared.indices.filter { prepared[$0] != nil } }
+    var nodeIDs: [ValueID] { byNode.indices.filter { byNode[$0] != nil } }
 }

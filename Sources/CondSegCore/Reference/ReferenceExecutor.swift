@@ -8,12 +8,8 @@ import Foundation
 
 /// Runs a ConDSeg graph in float32, batch 1 per call (batches loop over the same plan).
 public final class ReferenceExecutor: FloatGraphExecutor, @unchecked Sendable {
-    public let graph: Graph
-    public let config: ModelConfig
-    public let threads: Int
+    public let setup: ExecutorSetup
     let folded: [FoldedConv?]
-    let targets: [ValueID]
-    let pinned: Set<ValueID>
     private var plan: ActivationPlan?
     private var arena: [Float] = []
     private var scratch: [Float] = []
@@ -27,12 +23,9 @@ public final class ReferenceExecutor: FloatGraphExecutor, @unchecked Sendable {
     public var convolutionOverride: ConvolutionOverride?
 
     public init(graph: Graph, folded: [FoldedConv?], config: ModelConfig, threads: Int, keepTaps: Bool = false) throws {
-        self.graph = graph
+        setup = ExecutorSetup(graph: graph, config: config, threads: threads, keepTaps: keepTaps)
         self.folded = folded
-        self.config = config
-        self.threads = max(1, threads)
-        (targets, pinned) = graph.kept(keepTaps: keepTaps)
-        openblas_set_num_threads(Int32(self.threads))
+        openblas_set_num_threads(Int32(setup.threads))
     }
 
     public var plannedSize: (height: Int, width: Int)? { plan.map { ($0.height, $0.width) } }
@@ -61,7 +54,7 @@ public final class ReferenceExecutor: FloatGraphExecutor, @unchecked Sendable {
 
     /// Makes the activation plan and allocates the arena and scratch for one input size.
     public func prepare(height: Int, width: Int) {
-        let plan = ActivationPlan(graph: graph, batch: 1, height: height, width: width, targets: targets, pinned: pinned)
+        let plan = ActivationPlan(graph: graph, batch: 1, height: height, width: width, targets: setup.targets, pinned: setup.pinned)
         var scratchCount = 0
         for id in plan.schedule {
             let node = graph.nodes[id]
