@@ -1,6 +1,7 @@
 // FoldedWeights.swift — inference-time convolution weights: BatchNorm (eval mode, eps 1e-5) folded into the
-// preceding convolution, once at load. Shared by the float reference, the optimised float executor and the
-// quantizer (which quantizes these folded weights per output channel).
+// preceding convolution, once at load, from a float model or from the float tensors of a quantized model file
+// (whose int8 convolutions come already folded). Shared by every executor and the quantizer (which quantizes these
+// folded weights per output channel).
 
 /// One convolution's weights after folding: w'[o] = w[o]·γ[o]/√(var[o]+ε), b'[o] = (b[o] − mean[o])·γ[o]/√(var[o]+ε) + β[o].
 public struct FoldedConv: Sendable {
