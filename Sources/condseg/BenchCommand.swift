@@ -199,6 +199,9 @@ struct Bench: ParsableCommand {
         let path = try modelOptions.modelPath()
         let file = try SafeTensorsFile(path: path)
         let fresh = encoder != nil || width != nil || mid != nil
+        if !ModelConfig.hasConfigurationMetadata(file.metadata) && !fresh {
+            printError("note: \((try ModelConfig(file: file)).inferenceNote(file: path))")
+        }
         let config = try ModelConfig(file: file)
             .overridden(encoder: encoder, width: width, mid: mid, size: size)
         let bench = try TrainingBenchmark(config: config, stage: stage, batch: batch, threads: modelOptions.threads,
