@@ -35,9 +35,16 @@ final class InspectCommandTests: XCTestCase {
         XCTAssertEqual(result.status, 5)
         XCTAssertEqual(result.errorLines, ["error: \(folder)/: names a folder; a file name is expected"])
         assertContractLines(result)
-        let overModel = try runCondseg(["quantize", "--calibration", table, "--out", "models/condseg-r18w64-kvasir.safetensors"])
+        // --out naming the --model (through another spelling): refused, the model untouched. A copy is used so
+        // that a regression cannot destroy the bundled model.
+        let model = folder + "/model.safetensors"
+        try FileManager.default.copyItem(atPath: repositoryRoot.path + "/models/condseg-r18w64-kvasir.safetensors", toPath: model)
+        let before = contents(model)
+        let overModel = try runCondseg(["quantize", "--model", model, "--calibration", repositoryRoot.path + "/" + table,
+                                        "--out", "./model.safetensors"], in: folder)
         XCTAssertEqual(overModel.status, 5)
-        XCTAssertTrue(overModel.stderr.contains("would replace the --model"), overModel.stderr)
+        XCTAssertEqual(overModel.errorLines, ["error: ./model.safetensors: the quantized model (--out) would replace the --model \(model)"])
+        XCTAssertEqual(contents(model), before)
     }
 
     func testAFileWithoutMetadataHasItsConfigurationInferred() throws {
