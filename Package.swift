@@ -23,26 +23,31 @@ let package = Package(
         // Kernels that need intrinsics: one file per instruction set, chosen at run time.
         .target(name: "CKernels", cSettings: [.unsafeFlags(["-O2"], .when(configuration: .debug))]),
 
-        .target(name: "CondSegCore", dependencies: ["COpenBLAS"]),
-        .target(name: "CondSegImage", dependencies: ["CPNG", "CTurboJPEG"]),
-        .target(name: "CondSegQuant", dependencies: ["CondSegCore", "CondSegImage", "CondSegRuntime", "CKernels"]),
-        .target(name: "CondSegRuntime", dependencies: ["CondSegCore", "CondSegImage", "CKernels", "COpenBLAS"]),
-        .target(name: "CondSegCapture", dependencies: ["CondSegImage", "CV4L2", "CTurboJPEG"]),
-        .target(name: "CondSegTrain", dependencies: ["CondSegCore", "CondSegImage", "CondSegRuntime", "CKernels", "COpenBLAS"]),
+        // Files and failures: atomic writes, output collision checks, the exit-status contract.
+        .target(name: "CondSegIO"),
+        .target(name: "CondSegCore", dependencies: ["CondSegIO", "COpenBLAS"]),
+        .target(name: "CondSegImage", dependencies: ["CondSegIO", "CPNG", "CTurboJPEG"]),
+        .target(name: "CondSegQuant", dependencies: ["CondSegIO", "CondSegCore", "CondSegImage", "CondSegRuntime", "CKernels"]),
+        .target(name: "CondSegRuntime", dependencies: ["CondSegIO", "CondSegCore", "CondSegImage", "CKernels", "COpenBLAS"]),
+        .target(name: "CondSegCapture", dependencies: ["CondSegIO", "CondSegImage", "CV4L2", "CTurboJPEG"]),
+        .target(name: "CondSegTrain", dependencies: ["CondSegIO", "CondSegCore", "CondSegImage", "CondSegRuntime", "CKernels", "COpenBLAS"]),
         .executableTarget(name: "condseg", dependencies: [
-            "CondSegCore", "CondSegImage", "CondSegQuant", "CondSegRuntime", "CondSegCapture", "CondSegTrain",
+            "CondSegIO", "CondSegCore", "CondSegImage", "CondSegQuant", "CondSegRuntime", "CondSegCapture", "CondSegTrain",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
         // Shared by the test targets: fixture lookup and comparisons.
         .target(name: "CondSegTestSupport", path: "Tests/Support"),
-        .testTarget(name: "CondSegCoreTests", dependencies: ["CondSegCore", "CondSegImage", "CondSegTestSupport"]),
-        .testTarget(name: "CondSegImageTests", dependencies: ["CondSegImage", "CondSegTestSupport"]),
+        .testTarget(name: "CondSegCoreTests", dependencies: ["CondSegCore", "CondSegIO", "CondSegImage", "CondSegTestSupport"]),
+        .testTarget(name: "CondSegIOTests", dependencies: ["CondSegIO"]),
+        .testTarget(name: "CondSegImageTests", dependencies: ["CondSegImage", "CTurboJPEG", "CondSegTestSupport"]),
         .testTarget(name: "CondSegQuantTests", dependencies: ["CondSegQuant", "CondSegCore", "CondSegRuntime", "CondSegTestSupport"]),
         .testTarget(name: "CondSegRuntimeTests", dependencies: ["CondSegRuntime", "CondSegCore", "CondSegQuant", "CondSegImage", "CKernels", "CondSegTestSupport"]),
         .testTarget(name: "CondSegCaptureTests", dependencies: ["CondSegCapture", "CondSegImage", "CondSegTestSupport"]),
         .testTarget(name: "CondSegTrainTests", dependencies: ["CondSegTrain", "CondSegCore", "CondSegImage", "CondSegRuntime", "CondSegTestSupport"]),
         .testTarget(name: "CKernelsTests", dependencies: ["CKernels", "CondSegTestSupport"]),
+        // Runs the built `condseg` binary: exit statuses, stderr lines, files left untouched.
+        .testTarget(name: "condsegTests", dependencies: ["condseg", "CondSegImage", "CondSegTestSupport"]),
     ],
     // Swift 5 mode: the kernels hand unsafe pointers to worker threads by design (each chunk writes its own rows).
     swiftLanguageModes: [.v5]

@@ -7,6 +7,7 @@
 // fault are discarded by a generation counter), "no video" is logged, and the source is reopened with
 // exponential back-off. A mask older than `maxMaskAgeMilliseconds` is not drawn: the overlay vanishes
 // rather than freezes when inference stalls.
+import CondSegIO
 import CondSegImage
 import Foundation
 
@@ -217,7 +218,7 @@ public final class LivePipeline: @unchecked Sendable {
     private let stats = Locked(LiveStatistics())
     private let generation = Locked(0)
     private let ending = Locked<LiveEnding?>(nil)
-    private let failure = Locked<String?>(nil)
+    private let failure = Locked<LiveRunError?>(nil)
     private let inferenceSlot = LatestSlot<TaggedFrame>()
     private let mailbox = OutputMailbox()
     private var startNanos: UInt64 = 0
@@ -284,9 +285,9 @@ public final class LivePipeline: @unchecked Sendable {
         mailbox.close()
         outputDone.wait()
         let final = statistics
-        if let message = failure.read() {
-            log.error("run failed: \(message)")
-            throw LiveRunError(message: message)
+        if let error = failure.read() {
+            log.error("run failed: \(error.message)")
+            throw error
         }
         let reason = ending.read() ?? .stopped
         log.info("run ended (\(reason.rawValue)): \(final.summary)")
@@ -347,14 +348,14 @@ public final class LivePipeline: @unchecked Sendable {
                 event = try source.next(timeoutMilliseconds: options.frameTimeoutMilliseconds)
             } catch let error as CaptureError {
                 guard source.isLive else {
-                    failure.mutate { $0 = "\(error)" }
+                    failure.mutate { $0 = LiveRunError(message: "\(error)", cause: error) }
                     end(.failed)
                     break
                 }
                 if !recoverFromFault(error, format: &format) { break }
                 continue
             } catch {
-                failure.mutate { $0 = "\(source.name): \(error)" }
+                failure.mutate { $0 = LiveRunError(message: "\(source.name): \(error)", cause: error) }
                 end(.failed)
                 break
             }
@@ -436,7 +437,7 @@ public final class LivePipeline: @unchecked Sendable {
             do {
                 probabilities = try segmenter.segment(planar: planar)
             } catch {
-                failure.mutate { $0 = "segmentation failed: \(error)" }
+                failure.mutate { $0 = LiveRunError(message: "segmentation failed: \(error)", cause: error) }
                 end(.failed)
                 break
             }
@@ -476,6 +477,8 @@ public final class LivePipeline: @unchecked Sendable {
             return made
         }
         var failed = false
+        // Once --frames masks have gone out, masks still in flight are dropped: neither handed on nor segmented.
+        var limitReached = false
         while let work = mailbox.take() {
             if failed { continue }
             if work.lost {
@@ -484,7 +487,8 @@ public final class LivePipeline: @unchecked Sendable {
                 for sink in sinks { sink.videoLost() }
             }
             do {
-                if let tagged = work.mask, tagged.generation == generation.read() {
+                if work.mask != nil && limitReached { stats.mutate { $0.dropped += 1 } }
+                if let tagged = work.mask, tagged.generation == generation.read(), !limitReached {
                     currentMask = tagged
                     var result: SegmentedResult?
                     if wantsSegmentedImages {
@@ -502,7 +506,10 @@ public final class LivePipeline: @unchecked Sendable {
                         stats.latency.record(milliseconds: latency)
                         return stats.segmented
                     }
-                    if let limit = options.frameLimit, count >= limit { end(.frameLimit) }
+                    if let limit = options.frameLimit, count >= limit {
+                        limitReached = true
+                        end(.frameLimit)
+                    }
                 }
                 if let tagged = work.display, tagged.generation == generation.read() {
                     var image = try FrameConversion.rgb(tagged.frame)
@@ -521,13 +528,13 @@ public final class LivePipeline: @unchecked Sendable {
                     stats.mutate { $0.displayed += 1 }
                 }
             } catch {
-                failure.mutate { $0 = "output failed: \(error)" }
+                failure.mutate { $0 = LiveRunError(message: "output failed: \(error)", cause: error) }
                 end(.failed)
                 failed = true
             }
         }
         for sink in sinks {
-            do { try sink.finish() } catch { failure.mutate { $0 = $0 ?? "output failed: \(error)" } }
+            do { try sink.finish() } catch { failure.mutate { $0 = $0 ?? LiveRunError(message: "output failed: \(error)", cause: error) } }
         }
     }
 }
@@ -535,5 +542,13 @@ public final class LivePipeline: @unchecked Sendable {
 /// A live run that ended in error (a sink or the model failed); the message names what failed.
 public struct LiveRunError: Error, CustomStringConvertible {
     public let message: String
+    /// The exit status of the failure that ended the run (an output that cannot be written, a bad replay file…).
+    public let exitStatus: ExitStatus
     public var description: String { message }
+
+    /// A failure described by `message`, with the exit status of the error that caused it.
+    public init(message: String, cause: Error) {
+        self.message = message
+        self.exitStatus = ErrorReport.status(for: cause)
+    }
 }

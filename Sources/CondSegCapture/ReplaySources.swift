@@ -38,7 +38,7 @@ struct ReplayClock {
     }
 }
 
-/// Frames from the images in a folder (see `ImageFiles.list`), in name order, as RGB24.
+/// Frames from the images in a folder (see `ImageFiles.listInputFolder`: its own, or those of its images/ folder), in name order, as RGB24.
 public final class ImageFolderSource: FrameSource {
     public let folder: String
     public let framesPerSecond: Double
@@ -64,8 +64,10 @@ public final class ImageFolderSource: FrameSource {
         guard FileManager.default.fileExists(atPath: folder, isDirectory: &isDirectory), isDirectory.boolValue else {
             throw CaptureError.badSource(path: folder, reason: "no such folder")
         }
-        files = try ImageFiles.listChecked(folder: folder)
-        guard !files.isEmpty else { throw CaptureError.badSource(path: folder, reason: "no images in folder") }
+        files = try ImageFiles.listInputFolder(folder)
+        guard !files.isEmpty else {
+            throw CaptureError.badSource(path: folder, reason: "no PNG or JPEG images in this folder (nor in an images/ folder inside it)")
+        }
         position = 0
         // The format of the first image; later images may differ, each frame carries its own.
         let first = try ImageCodec.decodeRGB(path: files[0])

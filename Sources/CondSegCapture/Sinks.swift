@@ -3,37 +3,9 @@
 // V4L2 output device (e.g. v4l2loopback) so any viewer sees the overlaid stream. Files are written to a
 // temporary name in the same folder and renamed, so a stopped run never leaves a half-written PNG.
 import CV4L2
+import CondSegIO
 import CondSegImage
 import Foundation
-
-/// Writes bytes to `path` atomically (temp file in the same folder, then rename).
-func writeAtomically(_ bytes: [UInt8], to path: String) throws {
-    let url = URL(fileURLWithPath: path)
-    let temporary = url.deletingLastPathComponent()
-        .appendingPathComponent(".\(url.lastPathComponent).\(getpid()).tmp")
-    do {
-        try Data(bytes).write(to: temporary)
-        if rename(temporary.path, url.path) != 0 {
-            let reason = String(cString: strerror(errno))
-            try? FileManager.default.removeItem(at: temporary)
-            throw CaptureError.badSource(path: path, reason: "cannot rename into place: \(reason)")
-        }
-    } catch let error as CaptureError {
-        throw error
-    } catch {
-        try? FileManager.default.removeItem(at: temporary)
-        throw CaptureError.badSource(path: path, reason: "cannot write: \(error.localizedDescription)")
-    }
-}
-
-/// Creates a folder (and parents) if needed, with a one-line error naming it.
-func ensureFolder(_ folder: String) throws {
-    do {
-        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-    } catch {
-        throw CaptureError.badSource(path: folder, reason: "cannot create output folder: \(error.localizedDescription)")
-    }
-}
 
 /// PNG snapshots of the overlaid frame every `every` segmented frames (the first one included).
 public final class OverlaySnapshotSink: LiveSink {
@@ -45,7 +17,7 @@ public final class OverlaySnapshotSink: LiveSink {
     public private(set) var lastWritten: String?
 
     public init(folder: String, every: Int = 1) throws {
-        try ensureFolder(folder)
+        try AtomicFile.makeFolder(folder)
         self.folder = folder
         self.every = max(1, every)
     }
@@ -54,7 +26,7 @@ public final class OverlaySnapshotSink: LiveSink {
         defer { seen += 1 }
         guard seen % every == 0 else { return }
         let path = (folder as NSString).appendingPathComponent(result.fileStem + ".png")
-        try writeAtomically(try ImageCodec.encodePNG(result.overlay), to: path)
+        try AtomicFile.write(try ImageCodec.encodePNG(result.overlay), to: path)
         writtenCount += 1
         lastWritten = path
     }
@@ -66,13 +38,13 @@ public final class MaskFolderSink: LiveSink {
     public private(set) var written = 0
 
     public init(folder: String) throws {
-        try ensureFolder(folder)
+        try AtomicFile.makeFolder(folder)
         self.folder = folder
     }
 
     public func segmented(_ result: SegmentedResult) throws {
         let path = (folder as NSString).appendingPathComponent(result.fileStem + ".png")
-        try writeAtomically(try ImageCodec.encodePNG(result.mask), to: path)
+        try AtomicFile.write(try ImageCodec.encodePNG(result.mask), to: path)
         written += 1
     }
 }

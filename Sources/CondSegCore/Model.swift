@@ -16,16 +16,20 @@ public final class ConDSegModel: @unchecked Sendable {
     public var sha256: String { file.sha256 }
     /// Path (or name) the model was loaded from.
     public var path: String { file.name }
+    /// When the file has no `condseg.*` metadata: what was inferred from its tensor shapes and what was assumed.
+    public var configurationNote: String? {
+        ModelConfig.hasConfigurationMetadata(file.metadata) ? nil : config.inferenceNote(file: file.name)
+    }
 
-    /// Opens `path`, validates it as safetensors, reads the configuration from its metadata (release
-    /// configuration when there is none) and checks every tensor the inference graph needs.
+    /// Opens `path`, validates it as safetensors, reads the configuration from its metadata (inferred
+    /// from the tensor shapes when there is none) and checks every tensor the inference graph needs.
     public static func load(path: String) throws -> ConDSegModel {
         try ConDSegModel(file: SafeTensorsFile(path: path))
     }
 
     public init(file: SafeTensorsFile) throws {
         self.file = file
-        config = try ModelConfig(metadata: file.metadata, file: file.name)
+        config = try ModelConfig(file: file)
         let full = Graph.conDSeg(config, auxiliaryHead: true)
         let auxNames = full.parameters.keys.filter { $0.hasPrefix("aux_head.") }
         hasAuxiliaryHead = !auxNames.isEmpty && auxNames.allSatisfy { file.entries[$0] != nil }

@@ -4,6 +4,7 @@
 // rgb_to_gray as OpenCV sets it up; PNG gamma chunks are ignored as OpenCV does.
 import CPNG
 import CTurboJPEG
+import CondSegIO
 
 /// Reading and writing PNG and JPEG images as `Image8`.
 public enum ImageCodec {
@@ -65,7 +66,7 @@ public enum ImageCodec {
         do { encoded = try encodePNG(image) } catch let error as ImageError {
             throw ImageError(path: path, problem: error.problem)
         }
-        try FileIO.writeAtomically(encoded, to: path)
+        try AtomicFile.write(encoded, to: path)
     }
 
     /// Writes a 1- or 3-channel image as JPEG of the given quality (1...100), atomically.
@@ -74,7 +75,7 @@ public enum ImageCodec {
         do { encoded = try encodeJPEG(image, quality: quality) } catch let error as ImageError {
             throw ImageError(path: path, problem: error.problem)
         }
-        try FileIO.writeAtomically(encoded, to: path)
+        try AtomicFile.write(encoded, to: path)
     }
 
     /// Encodes a 1- or 3-channel image as an 8-bit PNG (gray or RGB).
@@ -193,6 +194,12 @@ public enum ImageCodec {
         guard Int(width) * Int(height) <= maximumPixelCount else {
             throw ImageError(path: name, problem: "JPEG is too large (\(width)x\(height))")
         }
+        let isCMYK = colorspace == Int32(TJCS_CMYK.rawValue) || colorspace == Int32(TJCS_YCCK.rawValue)
+        if isCMYK {
+            let rgb = try decodeCMYK(data: data, name: name, handle: handle, width: Int(width), height: Int(height))
+            let oriented = ExifOrientation.apply(ExifOrientation.orientation(ofJPEG: data), to: rgb)
+            return gray ? grayFromRGB(oriented) : oriented
+        }
         let channels = gray ? 1 : 3
         let pixelFormat = gray ? Int32(TJPF_GRAY.rawValue) : Int32(TJPF_RGB.rawValue)
         var pixels = [UInt8](repeating: 0, count: Int(width) * Int(height) * channels)
@@ -212,6 +219,45 @@ public enum ImageCodec {
         }
         let decoded = Image8(width: Int(width), height: Int(height), channels: channels, pixels: pixels)
         return ExifOrientation.apply(ExifOrientation.orientation(ofJPEG: data), to: decoded)
+    }
+
+    /// A CMYK or YCCK JPEG (as Photoshop and print workflows write them) decoded to CMYK, then to RGB without a
+    /// colour profile: Adobe stores the inks inverted (255 = no ink), so each channel is (inverted ink) × (inverted
+    /// black) / 255, rounded: R = C'·K'/255, G = M'·K'/255, B = Y'·K'/255.
+    static func decodeCMYK(data: [UInt8], name: String, handle: tjhandle, width: Int, height: Int) throws -> Image8 {
+        var cmyk = [UInt8](repeating: 0, count: width * height * 4)
+        let flags = Int32(TJFLAG_ACCURATEDCT | TJFLAG_STOPONWARNING)
+        let status = cmyk.withUnsafeMutableBufferPointer { destination in
+            data.withUnsafeBufferPointer {
+                tjDecompress2(handle, $0.baseAddress, UInt($0.count), destination.baseAddress,
+                              Int32(width), 0, Int32(height), Int32(TJPF_CMYK.rawValue), flags)
+            }
+        }
+        if status != 0 {
+            let message = turboMessage(handle)
+            if tjGetErrorCode(handle) == Int32(TJERR_WARNING.rawValue) {
+                throw ImageError(path: name, problem: "JPEG data is truncated or corrupt (\(message))")
+            }
+            throw ImageError(path: name, problem: "cannot decode CMYK JPEG: \(message)")
+        }
+        var rgb = [UInt8](repeating: 0, count: width * height * 3)
+        for pixel in 0..<(width * height) {
+            let black = UInt32(cmyk[pixel * 4 + 3])
+            for channel in 0..<3 {
+                rgb[pixel * 3 + channel] = UInt8((UInt32(cmyk[pixel * 4 + channel]) * black + 127) / 255)
+            }
+        }
+        return Image8(width: width, height: height, channels: 3, pixels: rgb)
+    }
+
+    /// One grey channel from RGB with the BT.601 weights 0.299, 0.587, 0.114 (14-bit fixed point, rounded).
+    static func grayFromRGB(_ image: Image8) -> Image8 {
+        var gray = [UInt8](repeating: 0, count: image.width * image.height)
+        for pixel in 0..<gray.count {
+            let r = UInt32(image.pixels[pixel * 3]), g = UInt32(image.pixels[pixel * 3 + 1]), b = UInt32(image.pixels[pixel * 3 + 2])
+            gray[pixel] = UInt8((4899 * r + 9617 * g + 1868 * b + 8192) >> 14)
+        }
+        return Image8(width: image.width, height: image.height, channels: 1, pixels: gray)
     }
 
     /// The PNG bytes without gAMA, cHRM, sRGB and iCCP chunks, or nil when there are none. Parsing stops at

@@ -14,6 +14,17 @@ public enum ImageFiles {
         (try? listChecked(folder: folder)) ?? []
     }
 
+    /// The images an input folder stands for: its own PNG/JPEG files, or, when it has none and holds an
+    /// `images/` folder (the data-set layout: images/ and masks/), the files of that. Throws like `listChecked`.
+    public static func listInputFolder(_ folder: String) throws -> [String] {
+        let own = try listChecked(folder: folder)
+        if !own.isEmpty { return own }
+        let inner = (folder.hasSuffix("/") ? folder : folder + "/") + "images"
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: inner, isDirectory: &isDirectory), isDirectory.boolValue else { return [] }
+        return try listChecked(folder: inner)
+    }
+
     /// As `list(folder:)`, but a missing or unreadable folder throws ImageError naming it.
     public static func listChecked(folder: String) throws -> [String] {
         let names: [String]

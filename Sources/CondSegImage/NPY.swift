@@ -1,11 +1,13 @@
 // NPY: reads and writes NumPy .npy files holding little-endian float32 arrays in C order, the exchange
 // format for tensors and reference outputs between the Swift tools and Python.
 
+import CondSegIO
+
 /// NumPy .npy files of float32 values.
 public enum NPY {
     /// NumPy .npy v1.0, '<f4', C order, atomic write.
     public static func write(_ values: [Float], shape: [Int], to path: String) throws {
-        try FileIO.writeAtomically(try encode(values, shape: shape, name: path), to: path)
+        try AtomicFile.write(try encode(values, shape: shape, name: path), to: path)
     }
 
     /// The bytes of a .npy v1.0 file ('<f4', C order) holding `values` with `shape`.

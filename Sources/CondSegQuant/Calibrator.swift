@@ -15,6 +15,7 @@
 //     it exactly; it is never calibrated.
 
 import CondSegCore
+import CondSegIO
 import CondSegImage
 import CondSegRuntime
 import Dispatch
@@ -138,7 +139,7 @@ public final class Calibrator {
             text += "tensor \(names[id]) \(h.range) \(h.minimum) \(h.maximum) \(h.total) \(h.zeros)\n"
             text += h.counts.enumerated().filter { $0.element > 0 }.map { "\($0.offset):\($0.element)" }.joined(separator: " ") + "\n"
         }
-        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        try AtomicFile.write(text, to: path)
     }
 
     /// Reads statistics written by `writeHistograms` for this graph; a file made for another model (other SHA-256)

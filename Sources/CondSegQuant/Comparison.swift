@@ -4,6 +4,7 @@
 // debug mode or ONNX Runtime's qdq_loss_debug). `condseg compare` and the calibrator's fallback search use it.
 
 import CondSegCore
+import CondSegIO
 import CondSegImage
 import CondSegRuntime
 import Foundation
@@ -118,8 +119,8 @@ public enum Comparison {
         let probabilities = try float.predict(input: input, height: size, width: size)
         if let cachePath {
             let folder = URL(fileURLWithPath: cachePath).deletingLastPathComponent().path
-            try? FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-            try? writeAtomically(try NPY.encode(probabilities, shape: [size, size]), to: cachePath)
+            try? AtomicFile.makeFolder(folder)
+            try? AtomicFile.write(try NPY.encode(probabilities, shape: [size, size]), to: cachePath)
         }
         return probabilities
     }

@@ -3,6 +3,7 @@
 // beside it. Self-contained: no scripts, no network.
 
 import CondSegCore
+import CondSegIO
 import CondSegImage
 import CondSegRuntime
 import Foundation
@@ -11,7 +12,7 @@ public enum ComparisonReport {
     /// Writes DIR/index.html and DIR/<image>-{float,int8,truth}.png for the worst images.
     public static func write(_ result: ComparisonResult, to directory: String, title: String, modelSize: Int,
                              thresholds: [String], failures: [String]) throws {
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        try AtomicFile.makeFolder(directory)
         var html = """
         <!DOCTYPE html>
         <html><head><meta charset="utf-8"><title>\(escape(title))</title>
@@ -74,11 +75,11 @@ public enum ComparisonReport {
             html += "<tr><td>\(escape(l.name))</td><td>\(String(format: "%.5f", l.cosine))</td><td>\(l.sqnrDB.isFinite ? String(format: "%.1f", l.sqnrDB) : "inf")</td></tr>\n"
         }
         html += "</table>\n</body></html>\n"
-        try writeAtomically(Array(html.utf8), to: directory + "/index.html")
+        try AtomicFile.write(Array(html.utf8), to: directory + "/index.html")
     }
 
     static func writePNG(_ image: Image8, _ name: String, _ directory: String) throws {
-        try writeAtomically(try ImageCodec.encodePNG(image), to: directory + "/" + name)
+        try AtomicFile.write(try ImageCodec.encodePNG(image), to: directory + "/" + name)
     }
 
     /// Two horizontal bar series per layer: cosine (scaled from 0.9 to 1) and SQNR (0 to 50 dB).

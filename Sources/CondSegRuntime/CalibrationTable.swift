@@ -17,6 +17,7 @@
 // A record flagged `float` makes every convolution reading that tensor run in float32 (hand edits welcome).
 
 import CondSegCore
+import CondSegIO
 import Foundation
 
 /// Asymmetric uint8 quantization of one activation tensor: real = scale · (q − zeroPoint), q ∈ 0…255.
@@ -227,10 +228,11 @@ public struct CalibrationTable: Sendable, Equatable {
 
     /// Reads and parses a table file.
     public static func load(path: String) throws -> CalibrationTable {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw CalibrationTableError(file: path, problem: "cannot read the calibration table")
+        let bytes: [UInt8]
+        do { bytes = try InputFile.read(path, what: "the calibration table") } catch {
+            throw CalibrationTableError(file: path, problem: error.problem)
         }
-        guard let text = String(data: data, encoding: .utf8) else {
+        guard let text = String(bytes: bytes, encoding: .utf8) else {
             throw CalibrationTableError(file: path, problem: "not UTF-8 text")
         }
         return try parse(text, file: path)
@@ -238,7 +240,7 @@ public struct CalibrationTable: Sendable, Equatable {
 
     /// Writes the table atomically (temporary file in the same folder, then rename).
     public func write(to path: String) throws {
-        try writeAtomically(Array(text.utf8), to: path)
+        try AtomicFile.write(text, to: path)
     }
 
     /// Throws unless the table was made for the model with SHA-256 `sha256` (from `model`, named in the error).
@@ -259,19 +261,5 @@ public struct CalibrationTable: Sendable, Equatable {
                 throw CalibrationTableError(file: file, problem: "no record for tensor \(input) (read by \(names[node.id])); the table does not match this model's graph")
             }
         }
-    }
-}
-
-/// Writes `bytes` to `path` through a temporary file in the same folder and a rename, so a reader never sees a
-/// half-written file.
-public func writeAtomically(_ bytes: [UInt8], to path: String) throws {
-    let url = URL(fileURLWithPath: path)
-    let temp = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())")
-    guard FileManager.default.createFile(atPath: temp.path, contents: Data(bytes)) else {
-        throw CalibrationTableError(file: path, problem: "cannot write (folder missing or not writable?)")
-    }
-    if rename(temp.path, path) != 0 {
-        try? FileManager.default.removeItem(at: temp)
-        throw CalibrationTableError(file: path, problem: "cannot move the finished file into place")
     }
 }

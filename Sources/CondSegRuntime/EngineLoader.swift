@@ -53,6 +53,8 @@ public struct LoadedEngine {
     public let modelSHA256: String
     /// "float32-fast", "float32-reference", "int8-fast" or "int8-reference".
     public let name: String
+    /// When a float model file has no `condseg.*` metadata: what was inferred from its tensor shapes.
+    public var configurationNote: String? = nil
 
     /// The executor as the segmentation pipeline sees it.
     public var engine: InferenceEngine { executor }
@@ -74,9 +76,11 @@ public struct LoadedEngine {
         if let calibration {
             let table = try CalibrationTable.load(path: calibration)
             return LoadedEngine(executor: try kind.int8(model: model, table: table, tableFile: calibration, threads: threads),
-                                modelPath: path, modelSHA256: model.sha256, name: "int8-\(kind.rawValue)")
+                                modelPath: path, modelSHA256: model.sha256, name: "int8-\(kind.rawValue)",
+                                configurationNote: model.configurationNote)
         }
         return LoadedEngine(executor: try kind.float(model: model, threads: threads), modelPath: path,
-                            modelSHA256: model.sha256, name: "float32-\(kind.rawValue)")
+                            modelSHA256: model.sha256, name: "float32-\(kind.rawValue)",
+                            configurationNote: model.configurationNote)
     }
 }

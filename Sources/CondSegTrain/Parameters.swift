@@ -4,13 +4,16 @@
 // freshly initialised where absent (PyTorch's default initialisations), and exported with `condseg.*` metadata.
 
 import CondSegCore
+import CondSegIO
 import Foundation
 
-/// Errors of the trainer: one line naming the file (or option) and the problem.
-public struct TrainingError: Error, CustomStringConvertible {
+/// Errors of the trainer: one line naming the file (or option) and the problem. A message that starts with an
+/// option ("--batch …") is a usage error; the others are about input files (data, --init, --resume, a trace folder).
+public struct TrainingError: StatusError {
     public let problem: String
     public init(_ problem: String) { self.problem = problem }
     public var description: String { problem }
+    public var exitStatus: ExitStatus { problem.hasPrefix("--") ? .usage : .input }
 }
 
 /// Parameter values and gradients of one graph, keyed by the release's tensor names.

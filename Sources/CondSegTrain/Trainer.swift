@@ -6,6 +6,7 @@
 // and a PNG plot of the curves; or, with a trace folder, a record of the first steps (TrainingTrace) instead.
 
 import CondSegCore
+import CondSegIO
 import CondSegImage
 import Foundation
 
@@ -384,15 +385,7 @@ public final class Trainer {
     /// CSV log (atomic) and the PNG plot of training loss and validation mDSC/mIoU.
     func writeLog() throws {
         let text = ([EpochRecord.header] + history.map(\.csv)).joined(separator: "\n") + "\n"
-        let temp = logPath + ".tmp"
-        do {
-            try text.write(toFile: temp, atomically: false, encoding: .utf8)
-        } catch {
-            throw TrainingError("\(logPath): cannot write the training log (\(error.localizedDescription))")
-        }
-        guard rename(temp, logPath) == 0 else {
-            throw TrainingError("\(logPath): cannot replace the training log (\(String(cString: strerror(errno))))")
-        }
+        try AtomicFile.write(text, to: logPath)
         try ImageCodec.writePNG(CurvePlot.render(history: history), to: plotPath)
     }
 }

@@ -10,6 +10,7 @@
 // benchmarks/torch_condseg.py --replay DIR runs the same steps in PyTorch and compares.
 
 import CondSegCore
+import CondSegIO
 import CondSegImage
 import Foundation
 
@@ -27,10 +28,9 @@ final class TrainingTrace {
         self.steps = steps
         let fm = FileManager.default
         if fm.fileExists(atPath: (directory as NSString).appendingPathComponent("start.safetensors")) {
-            throw TrainingError("\(directory): already holds a trace (start.safetensors); choose an empty folder")
+            throw OutputError(path: directory, problem: "already holds a trace (start.safetensors); choose an empty folder")
         }
-        do { try fm.createDirectory(atPath: directory, withIntermediateDirectories: true) }
-        catch { throw TrainingError("\(directory): cannot create the trace folder (\(error.localizedDescription))") }
+        try AtomicFile.makeFolder(directory)
     }
 
     var finished: Bool { recorded >= steps }
@@ -82,8 +82,6 @@ final class TrainingTrace {
             "  {" + terms.keys.sorted().map { "\"\($0)\": \(terms[$0]!.isFinite ? "\(terms[$0]!)" : "null")" }
                 .joined(separator: ", ") + "}"
         }
-        let data = Data(("[\n" + steps.joined(separator: ",\n") + "\n]\n").utf8)
-        do { try data.write(to: URL(fileURLWithPath: path("losses.json")), options: .atomic) }
-        catch { throw TrainingError("\(path("losses.json")): cannot write (\(error.localizedDescription))") }
+        try AtomicFile.write("[\n" + steps.joined(separator: ",\n") + "\n]\n", to: path("losses.json"))
     }
 }

@@ -28,7 +28,7 @@ struct Bench: ParsableCommand {
     @Option(name: .long, help: "Input size (square, multiple of 16; default: the model's).")
     var size: Int?
 
-    @Option(name: .long, help: "Timed iterations after one warm-up (default 10).")
+    @Option(name: .long, help: "Timed iterations after one warm-up.")
     var iterations: Int = 10
 
     @Option(name: .long, help: "Calibration table: run the int8 path (a quantized --model needs none).")
@@ -43,10 +43,10 @@ struct Bench: ParsableCommand {
     @Flag(name: .long, help: "Time training steps instead (forward, every loss, backward, Adam) on a random batch; --engine does not apply.")
     var train = false
 
-    @Option(name: .long, help: "With --train: 1 or 2 (default 2).")
+    @Option(name: .long, help: "With --train: 1 or 2.")
     var stage: Int = 2
 
-    @Option(name: .long, help: "With --train: images per batch (default 8).")
+    @Option(name: .long, help: "With --train: images per batch.")
     var batch: Int = 8
 
     @Option(name: .long, help: "With --train: encoder resnet18|34|50 of a freshly initialised network instead of the model's.")
@@ -159,15 +159,15 @@ struct Bench: ParsableCommand {
             try printJSON(object)
         } else {
             print("model: \(loaded.modelPath) (\(loaded.config))")
-            print("engine: \(loaded.name), \(modelOptions.threads) threads, \(side)×\(side), \(iterations) iterations")
+            print("engine: \(loaded.name), \(threadsText(modelOptions.threads)), \(side)×\(side), \(iterations) iterations")
             print("latency: median \(fixed(timing.median, 1)) ms, p90 \(fixed(timing.p90, 1)) ms, min \(fixed(timing.min, 1)) ms  → \(fixed(1000 / timing.median, 2)) frames/s")
             if let floatTiming {
                 print("float32 (fast executor, alternating in the same run): median \(fixed(floatTiming.median, 1)) ms, p90 \(fixed(floatTiming.p90, 1)) ms → int8 is \(fixed(floatTiming.median / timing.median, 2))× the float speed")
             }
             print("work: \(fixed(gmac, 2)) GMAC/frame → \(fixed(gmacPerSecond, 1)) GMAC/s = \(fixed(2 * gmacPerSecond, 1)) GOP/s")
-            print("sgemm ceiling (same run, \(modelOptions.threads) threads): \(fixed(ceiling, 1)) GFLOP/s → the whole frame runs at \(fixed(100 * fraction, 1))% of it")
+            print("sgemm ceiling (same run, \(threadsText(modelOptions.threads))): \(fixed(ceiling, 1)) GFLOP/s → the whole frame runs at \(fixed(100 * fraction, 1))% of it")
             if let int8Ceiling {
-                print("int8 GEMM ceiling (same run, \(modelOptions.threads) threads, \(Benchmark.int8Kernel)): \(fixed(int8Ceiling, 1)) GOP/s")
+                print("int8 GEMM ceiling (same run, \(threadsText(modelOptions.threads)), \(Benchmark.int8Kernel)): \(fixed(int8Ceiling, 1)) GOP/s")
             }
             print("activation memory: \(engine.plannedBytes / 1_000_000) MB (planned once)")
             if profile {
@@ -199,7 +199,10 @@ struct Bench: ParsableCommand {
         let path = try modelOptions.modelPath()
         let file = try SafeTensorsFile(path: path)
         let fresh = encoder != nil || width != nil || mid != nil
-        let config = try ModelConfig(metadata: file.metadata, file: path)
+        if !ModelConfig.hasConfigurationMetadata(file.metadata) && !fresh {
+            printError("note: \((try ModelConfig(file: file)).inferenceNote(file: path))")
+        }
+        let config = try ModelConfig(file: file)
             .overridden(encoder: encoder, width: width, mid: mid, size: size)
         let bench = try TrainingBenchmark(config: config, stage: stage, batch: batch, threads: modelOptions.threads,
                                           initFiles: fresh ? [] : [path])
@@ -231,7 +234,7 @@ struct Bench: ParsableCommand {
             if profile { object["profile_ms_per_step"] = profileMs }
             try printJSON(object)
         } else {
-            print("training step, stage \(stage): \(config), batch \(batch), \(modelOptions.threads) threads, \(iterations) steps after one warm-up")
+            print("training step, stage \(stage): \(config), batch \(batch), \(threadsText(modelOptions.threads)), \(iterations) steps after one warm-up")
             print("weights: \(fresh ? "seeded initialisation" : path + " (missing tensors seeded)")")
             print("step: median \(fixed(timing.median, 0)) ms, p90 \(fixed(timing.p90, 0)) ms, min \(fixed(timing.min, 0)) ms → \(fixed(imagesPerSecond, 3)) images/s")
             print("convolutions: \(fixed(convGMAC, 2)) GMAC per image forward, about \(fixed(stepGMAC, 0)) GMAC per step with the backward → \(fixed(stepGMAC / (timing.median / 1000), 1)) GMAC/s overall")

@@ -4,6 +4,7 @@
 
 import ArgumentParser
 import CondSegCore
+import CondSegIO
 import CondSegImage
 import CondSegQuant
 import CondSegRuntime
@@ -30,13 +31,13 @@ struct Calibrate: ParsableCommand {
     @Option(name: .long, help: "Use the first N images (fewer than 10 allowed only when asked for here).")
     var count: Int?
 
-    @Option(name: .long, help: "minmax, percentile or entropy (comma-separated for several; default percentile).")
+    @Option(name: .long, help: "minmax, percentile or entropy (comma-separated for several).")
     var method: String = "percentile"
 
-    @Option(name: .long, help: "Percentile of |x| kept by the percentile method (default 99.99).")
+    @Option(name: .long, help: "Percentile of |x| kept by the percentile method.")
     var percentile: Double = 99.99
 
-    @Option(name: .long, help: "Which convolutions stay float: standard (measured default) or all-int8.")
+    @Option(name: .long, help: "Which convolutions stay float: standard (the measured choice) or all-int8.")
     var policy: String = "standard"
 
     @Flag(name: .long, help: "Per-layer scale search (x0.5…x1.2, best cosine vs float on a few images).")
@@ -45,7 +46,7 @@ struct Calibrate: ParsableCommand {
     @Option(name: .long, help: "Flip the worst layers to float until 1 - mean Dice(int8 mask, float mask) <= X on a subset.")
     var maxDiceDrop: Double?
 
-    @Option(name: .long, help: "Images used by --refine and --max-dice-drop (the first N; default 4).")
+    @Option(name: .long, help: "Images used by --refine and --max-dice-drop (the first N).")
     var refineImages: Int = 4
 
     @Option(name: .long, help: "Output table (text). With several methods it must contain {method}.")
@@ -90,6 +91,18 @@ struct Calibrate: ParsableCommand {
             throw ValidationError("only \(items.count) images in \(list ?? data): calibration needs at least 10 (pass --count \(items.count) to accept fewer)")
         }
 
+        // The tables (and histograms) must not replace an input or each other; their folders must take files.
+        var plan = OutputPlan()
+        plan.read(try modelOptions.modelPath(), as: "--model")
+        if let list { plan.read(list, as: "--list") }
+        if let fromHistograms { plan.read(fromHistograms, as: "--from-histograms file") }
+        for item in items { plan.read(item.imagePath, as: "calibration image") }
+        for m in methods { plan.write(tablePath(m), as: "table (\(m.description))") }
+        if let saveHistograms { plan.write(saveHistograms, as: "--save-histograms file") }
+        try plan.check()
+        for m in methods { try AtomicFile.checkWritable(tablePath(m)) }
+        if let saveHistograms { try AtomicFile.checkWritable(saveHistograms) }
+
         let model = try modelOptions.loadModel()
         let size = model.config.inputSize
         let config = model.config
@@ -130,10 +143,15 @@ struct Calibrate: ParsableCommand {
                                                     maxDrop: maxDiceDrop) { printError($0) }.0
                 }
             }
-            let path = out.replacingOccurrences(of: "{method}", with: m.description.split(separator: " ")[0].description)
+            let path = tablePath(m)
             try table.write(to: path)
             let int8Count = table.entries.filter { $0.precision == .int8 }.count
             print("wrote \(path): \(table.entries.count) tensors (\(int8Count) int8, \(table.entries.count - int8Count) float), method \(table.method), \(items.count) images")
         }
+    }
+
+    /// The table file of method `m`: --out with {method} replaced by the method's name.
+    func tablePath(_ m: CalibrationMethod) -> String {
+        out.replacingOccurrences(of: "{method}", with: m.description.split(separator: " ")[0].description)
     }
 }

@@ -4,6 +4,7 @@
 
 import ArgumentParser
 import CondSegCapture
+import CondSegIO
 import CondSegImage
 import Foundation
 
@@ -87,7 +88,7 @@ struct Capture: ParsableCommand {
         if let wanted = capture.requestedSize, wanted != (negotiated.width, negotiated.height) {
             printError("\(device): note: the driver adjusted \(wanted.width)x\(wanted.height) to \(negotiated.width)x\(negotiated.height)")
         }
-        try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+        try AtomicFile.makeFolder(out)
         var written = 0, timeouts = 0, corrupt = 0, skipped = 0
         var firstStamp: UInt64?, lastStamp: UInt64 = 0
         var attempts = 0
@@ -102,17 +103,14 @@ struct Capture: ParsableCommand {
                     printError("frame \(frame.sequence): dropped (\(error))")
                     continue
                 }
-                let path = "\(out)/frame-\(String(format: "%03d", written)).png"
-                let temporary = "\(out)/.frame-\(String(format: "%03d", written)).png.tmp"
-                try ImageCodec.writePNG(image, to: temporary)
-                guard rename(temporary, path) == 0 else { throw ValidationError("\(path): cannot rename into place") }
+                try ImageCodec.writePNG(image, to: "\(out)/frame-\(String(format: "%03d", written)).png")
                 firstStamp = firstStamp ?? frame.captureTimeNanos
                 lastStamp = frame.captureTimeNanos
                 written += 1
             case .timeout:
                 timeouts += 1
                 printError("\(device): no frame within \(timeoutMs) ms")
-                if timeouts >= 3 { throw ValidationError("\(device): no frames (3 timeouts of \(timeoutMs) ms)") }
+                if timeouts >= 3 { throw CaptureError.deviceLost(path: device, reason: "no frames (3 timeouts of \(timeoutMs) ms)") }
             case .corrupt(let reason):
                 corrupt += 1
                 printError("\(device): dropped frame: \(reason)")
@@ -130,6 +128,6 @@ struct Capture: ParsableCommand {
                            "height": negotiated.height, "frames": written, "skipped": skipped, "corrupt": corrupt,
                            "timeouts": timeouts, "frames_per_second": (rate * 10).rounded() / 10])
         }
-        if written < frames { throw ValidationError("\(device): captured only \(written) of \(frames) frames") }
+        if written < frames { throw CaptureError.deviceLost(path: device, reason: "captured only \(written) of \(frames) frames") }
     }
 }

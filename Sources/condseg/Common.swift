@@ -3,12 +3,13 @@
 
 import ArgumentParser
 import CondSegCore
+import CondSegIO
 import CondSegRuntime
 import Foundation
 
 /// Which executor runs the network (commands that run inference: segment, eval, bench, live, compare).
 struct EngineOptions: ParsableArguments {
-    @Option(name: .long, help: "Executor: fast (optimised; float32, or int8 NHWC with --calibration or a quantized model; default) or reference (the oracle: the float reference, with the exact int8 convolutions plugged in for int8).")
+    @Option(name: .long, help: "Executor: fast (optimised; float32, or int8 NHWC with --calibration or a quantized model) or reference (the oracle: the float reference, with the exact int8 convolutions plugged in for int8).")
     var engine: ExecutorKind = .fast
 }
 
@@ -17,7 +18,7 @@ struct ModelOptions: ParsableArguments {
     @Option(name: .long, help: "Weight file (.safetensors). Default: the bundled model.")
     var model: String?
 
-    @Option(name: .long, help: "Threads for inference (default 2).")
+    @Option(name: .long, parsing: .unconditional, help: "Threads for inference, 1-256.")
     var threads: Int = 2
 
     func validate() throws {
@@ -27,11 +28,13 @@ struct ModelOptions: ParsableArguments {
     /// The model path: --model, else $CONDSEG_MODEL, else the bundled default model.
     func modelPath() throws -> String {
         if let model { return model }
-        return try DefaultModel.path()
+        return try defaultModelPath()
     }
 
     func loadModel() throws -> ConDSegModel {
-        try ConDSegModel.load(path: modelPath())
+        let model = try ConDSegModel.load(path: modelPath())
+        noteInferredConfiguration(model)
+        return model
     }
 }
 
@@ -56,6 +59,21 @@ enum DefaultModel {
         throw ValidationError("no default model found (looked in \(searched.joined(separator: ", "))); pass --model FILE or set CONDSEG_MODEL")
     }
 }
+
+/// The bundled default model's path; not finding it is a missing input (exit status 4), not a usage error.
+func defaultModelPath() throws -> String {
+    do { return try DefaultModel.path() } catch let error as ValidationError {
+        throw InputError(path: DefaultModel.fileName, problem: error.message)
+    }
+}
+
+/// Prints (stderr) what was inferred when the model file has no `condseg.*` metadata.
+func noteInferredConfiguration(_ model: ConDSegModel) {
+    if let note = model.configurationNote { printError("note: \(note)") }
+}
+
+/// "1 thread", "2 threads".
+func threadsText(_ count: Int) -> String { count == 1 ? "1 thread" : "\(count) threads" }
 
 /// A progress line on stderr that rewrites itself on a terminal and prints every 10% otherwise.
 struct Progress {
@@ -99,7 +117,10 @@ extension ModelOptions {
     /// `calibration` (a table made for that model).
     func loadEngine(calibration: String?, engine: ExecutorKind) throws -> LoadedEngine {
         do {
-            return try LoadedEngine.load(modelPath: modelPath(), calibration: calibration, kind: engine, threads: threads)
+            let loaded = try LoadedEngine.load(modelPath: modelPath(), calibration: calibration, kind: engine,
+                                               threads: threads)
+            if let note = loaded.configurationNote { printError("note: \(note)") }
+            return loaded
         } catch let error as EngineChoiceError {
             throw ValidationError(error.description)
         }

@@ -3,6 +3,7 @@
 
 import ArgumentParser
 import CondSegCore
+import CondSegIO
 import CondSegQuant
 import CondSegRuntime
 import Foundation
@@ -40,7 +41,7 @@ struct Compare: ParsableCommand {
     @Option(name: .long, help: "Fail when the mean Dice(int8 mask, float mask) is below Y.")
     var minAgreement: Double?
 
-    @Option(name: .long, help: "Images used for the per-layer table (the first N; default 3).")
+    @Option(name: .long, help: "Images used for the per-layer table (the first N).")
     var layerImages: Int = 3
 
     @Option(name: .long, help: "Write DIR/index.html with the per-layer chart and overlays of the worst images.")

@@ -5,6 +5,7 @@
 
 import ArgumentParser
 import CondSegCore
+import CondSegIO
 import CondSegTrain
 import Foundation
 
@@ -18,22 +19,22 @@ struct Init: ParsableCommand {
               condseg bench --model /tmp/release-random.safetensors --threads 1
             """)
 
-    @Option(name: .long, help: "Encoder: resnet18, resnet34 or resnet50 (default: resnet50, the release configuration).")
+    @Option(name: .long, help: "Encoder: resnet18, resnet34 or resnet50 (resnet50 is the release configuration).")
     var encoder: String = "resnet50"
 
-    @Option(name: .long, help: "Decoder width W (default 128).")
+    @Option(name: .long, help: "Decoder width W.")
     var width: Int = 128
 
-    @Option(name: .long, help: "Middle channels M of the decoupling branches (default 512).")
+    @Option(name: .long, help: "Middle channels M of the decoupling branches.")
     var mid: Int = 512
 
-    @Option(name: .long, help: "Attention heads of the CDFA window attention (default 4).")
+    @Option(name: .long, help: "Attention heads of the CDFA window attention.")
     var heads: Int = 4
 
-    @Option(name: .long, help: "Input size, a multiple of 16 (default 256).")
+    @Option(name: .long, help: "Input size, a multiple of 16.")
     var size: Int = 256
 
-    @Option(name: .long, help: "Random seed (default 1).")
+    @Option(name: .long, help: "Random seed.")
     var seed: UInt64 = 1
 
     @Option(name: .long, help: "Where to write the model (.safetensors).")
@@ -50,6 +51,7 @@ struct Init: ParsableCommand {
     }
 
     func run() throws {
+        try AtomicFile.checkWritable(out)
         let config = ModelConfig(encoder: EncoderKind(rawValue: encoder)!, width: width, mid: mid, heads: heads,
                                  inputSize: size)
         let graph = Graph.conDSeg(config)

@@ -3,11 +3,19 @@
 
 import ArgumentParser
 import CondSegCore
+import CondSegIO
+import CondSegRuntime
 import Foundation
 
 struct Inspect: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Describe a model file: configuration, SHA-256, parameters, MACs per module, tensor problems.")
+        abstract: "Describe a model file: configuration, SHA-256, parameters, MACs per module, tensor problems.",
+        discussion: """
+        An int8 file written by `condseg quantize` is described too: its configuration, the float model it came \
+        from and the calibration it carries. A file without condseg.* metadata has its configuration inferred \
+        from the tensor shapes (the input size, channel order and scale then take the release values). \
+        Exit status 4 when the file does not fit the network its configuration describes.
+        """)
 
     @Option(name: .long, help: "Weight file (.safetensors). Default: the bundled model.")
     var model: String?
@@ -19,11 +27,14 @@ struct Inspect: ParsableCommand {
     var json = false
 
     mutating func run() throws {
-        let path = try model ?? DefaultModel.path()
+        let path = try model ?? defaultModelPath()
         let file = try SafeTensorsFile(path: path)
-        let config = try ModelConfig(metadata: file.metadata, file: path)
+        if let size, size <= 0 || size % 16 != 0 { throw ValidationError("--size must be a positive multiple of 16") }
+        if QuantizedModelFile.isQuantized(file) { return try describeQuantized(file, path: path) }
+        let config = try ModelConfig(file: file)
+        let inferred = !ModelConfig.hasConfigurationMetadata(file.metadata)
+        if inferred { printError("note: \(config.inferenceNote(file: path))") }
         let side = size ?? config.inputSize
-        guard side > 0, side % 16 == 0 else { throw ValidationError("--size must be a positive multiple of 16") }
         let inference = Graph.conDSeg(config, auxiliaryHead: false)
         let full = Graph.conDSeg(config, auxiliaryHead: true)
         let audit = ConDSegModel.audit(file: file, config: config, graph: inference)
@@ -42,7 +53,7 @@ struct Inspect: ParsableCommand {
         if json {
             try printJSON([
                 "file": path, "sha256": file.sha256, "configuration": config.metadata,
-                "metadata_present": !file.metadata.keys.filter { $0.hasPrefix("condseg.") }.isEmpty,
+                "metadata_present": !inferred, "quantized": false,
                 "parameters_inference": parameters, "parameters_training_only": auxParameters,
                 "auxiliary_head": hasAux, "input_size": side, "gmac_total": Double(totalMACs) / 1e9,
                 "gmac_per_group": Dictionary(uniqueKeysWithValues: groups.map { ($0.0, Double($0.1) / 1e9) }),
@@ -52,7 +63,7 @@ struct Inspect: ParsableCommand {
         } else {
             print("file:           \(path)")
             print("sha256:         \(file.sha256)")
-            print("configuration:  \(config)\(file.metadata["condseg.encoder"] == nil ? " (no condseg.* metadata: release configuration)" : "")")
+            print("configuration:  \(config)\(inferred ? " (no condseg.* metadata: inferred from the tensor shapes)" : "")")
             print("tensors:        \(file.names.count)")
             print("parameters:     \(parameters) for inference" + (auxParameters > 0 ? ", \(auxParameters) more in the training-only auxiliary head and uncertainty branch" : ""))
             print("auxiliary head: \(hasAux ? "present" : "absent (not needed for inference)")")
@@ -64,6 +75,39 @@ struct Inspect: ParsableCommand {
             for (name, problem) in audit.problems { print("problem: \(name): \(problem)") }
             for name in unexpected { print("unexpected tensor (ignored): \(name)") }
         }
-        if !audit.problems.isEmpty { throw ExitCode(1) }
+        if !audit.problems.isEmpty {
+            throw ProblemList(.input, problems: ["\(path): \(audit.problems.count) tensors missing or misshapen for \(config)"])
+        }
+    }
+
+    /// The description of an int8 file from `condseg quantize`.
+    func describeQuantized(_ file: SafeTensorsFile, path: String) throws {
+        let summary = try QuantizedModelFile.summary(of: file)
+        let side = size ?? summary.config.inputSize
+        let graph = Graph.conDSeg(summary.config, auxiliaryHead: false)
+        let macs = graph.macs(inputSize: side).reduce(0, +)
+        let table = summary.table
+        let int8Records = table.entries.filter { $0.precision == .int8 }.count
+        if json {
+            try printJSON([
+                "file": path, "sha256": file.sha256, "quantized": true, "configuration": summary.config.metadata,
+                "source_model_sha256": summary.sourceSHA256, "calibration_sha256": summary.calibrationSHA256,
+                "calibration": ["method": table.method, "images": table.imageCount, "date": table.date,
+                                "tool_version": table.toolVersion, "tensors": table.entries.count,
+                                "int8_tensors": int8Records] as [String: Any],
+                "int8_convolutions": summary.int8Convolutions, "convolutions": summary.convolutions,
+                "input_size": side, "gmac_total": Double(macs) / 1e9, "tensors": file.names.count,
+            ])
+        } else {
+            print("file:           \(path)")
+            print("sha256:         \(file.sha256)")
+            print("format:         int8 (condseg quantize): \(summary.int8Convolutions) of \(summary.convolutions) convolutions int8, the rest float")
+            print("configuration:  \(summary.config)")
+            print("quantized from: model with SHA-256 \(summary.sourceSHA256)")
+            print("calibration:    \(table.method), \(table.imageCount) images, \(table.date), condseg \(table.toolVersion); \(table.entries.count) tensors (\(int8Records) int8); text SHA-256 \(summary.calibrationSHA256)")
+            print("tensors:        \(file.names.count)")
+            print("MACs at \(side)×\(side): \(fixed(Double(macs) / 1e9, 2)) G")
+            print("tensors needed: all present with the right shapes")
+        }
     }
 }

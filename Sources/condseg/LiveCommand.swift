@@ -5,6 +5,7 @@
 import ArgumentParser
 import CondSegCapture
 import CondSegCore
+import CondSegIO
 import CondSegImage
 import CondSegRuntime
 import Foundation
@@ -180,6 +181,12 @@ struct Live: ParsableCommand {
     }
 
     mutating func run() throws {
+        // Both sinks name their files frame-NNNNNN.png: their folders must differ, and differ from a --source folder.
+        var plan = OutputPlan()
+        if let source { plan.read(source, as: "--source") }
+        if let overlayOut { plan.write(overlayOut, as: "--overlay-out folder") }
+        if let masksOut { plan.write(masksOut, as: "--masks-out folder") }
+        try plan.check()
         let segmenter: FrameSegmenter
         let identity: RunIdentity
         if fakeSegmenter {
@@ -192,10 +199,7 @@ struct Live: ParsableCommand {
             // own SHA-256 (the model= field) identifies both.
             var calibrationHash = loaded.name.hasPrefix("int8") ? "in-model" : "none"
             if let calibration {
-                guard let bytes = FileManager.default.contents(atPath: calibration) else {
-                    throw ValidationError("\(calibration): cannot read the calibration table")
-                }
-                calibrationHash = SHA256.hex([UInt8](bytes))
+                calibrationHash = SHA256.hex(try InputFile.read(calibration, what: "the calibration table"))
             }
             identity = RunIdentity(runtimeVersion: condsegVersion, modelSHA256: loaded.modelSHA256,
                                    calibrationHash: calibrationHash)
@@ -242,6 +246,9 @@ struct Live: ParsableCommand {
         let (ending, statistics) = try pipeline.run()
         if stats { printError("\(identity.prefix) stats: \(statistics.summary)") }
         if json { print(statistics.json(identity: identity)) }
-        if ending == .deviceGone { throw ExitCode(3) }
+        if ending == .deviceGone {
+            let after = giveUpAfter.map { " for longer than \(fixed($0, 1)) s (--give-up-after)" } ?? ""
+            throw ProblemList(.device, problems: ["\(device ?? source ?? "source"): no video\(after); gave up"])
+        }
     }
 }

@@ -3,6 +3,7 @@
 
 import ArgumentParser
 import CondSegCore
+import CondSegIO
 import CondSegRuntime
 import Foundation
 
@@ -20,10 +21,16 @@ struct Quantize: ParsableCommand {
     var out: String
 
     mutating func run() throws {
+        var plan = OutputPlan()
+        plan.read(try modelOptions.modelPath(), as: "--model")
+        plan.read(calibration, as: "--calibration table")
+        plan.write(out, as: "quantized model (--out)")
+        try plan.check()
+        try AtomicFile.checkWritable(out)
         let model = try modelOptions.loadModel()
         let table = try CalibrationTable.load(path: calibration)
         let bytes = try QuantizedModelFile.serialize(model: model, table: table, tableFile: calibration)
-        try writeAtomically(bytes, to: out)
+        try AtomicFile.write(bytes, to: out)
         let source = (try? FileManager.default.attributesOfItem(atPath: model.path)[.size] as? Int) ?? 0
         print("wrote \(out): \(bytes.count) bytes (float model \(source) bytes, \(fixed(Double(source) / Double(max(bytes.count, 1)), 2))x smaller)")
     }

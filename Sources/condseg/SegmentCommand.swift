@@ -3,6 +3,7 @@
 
 import ArgumentParser
 import CondSegCore
+import CondSegIO
 import CondSegImage
 import CondSegRuntime
 import Foundation
@@ -15,6 +16,7 @@ struct Segment: ParsableCommand {
           NAME.png          the mask, 0/255, at the image's own size
           NAME-overlay.png  with --overlay: the image with the mask tinted and outlined
           NAME.npy          with --probabilities: float32 probabilities at model resolution (NumPy)
+        A folder holding an images/ folder (a data set such as samples/) is read from there.
         Example: condseg segment --overlay --out results/ samples/
         """)
 
@@ -42,87 +44,112 @@ struct Segment: ParsableCommand {
 
     mutating func run() throws {
         let files = try Segment.expand(inputs)
+        let folder = Segment.trimmedFolder(out)
+        // Every output is known before any work: none may replace an input or another output.
+        var plan = OutputPlan()
+        for file in files { plan.read(file, as: "input image") }
+        if let model = modelOptions.model { plan.read(model, as: "--model") }
+        if let calibration { plan.read(calibration, as: "--calibration table") }
+        let outputs = files.map { Segment.outputs(for: $0, folder: folder) }
+        for (file, paths) in zip(files, outputs) {
+            plan.write(paths.mask, as: "mask of \(file)")
+            if overlay { plan.write(paths.overlay, as: "overlay of \(file)") }
+            if probabilities { plan.write(paths.probabilities, as: "probabilities of \(file)") }
+        }
+        try plan.check()
+        try AtomicFile.makeFolder(folder)
+
         let loaded = try modelOptions.loadEngine(calibration: calibration, engine: engineOptions.engine)
         let engine = loaded.engine
         let segmenter = Segmenter(engine: engine)
-        try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
-
         var progress = Progress("segment", total: files.count)
         var inferenceMs: [Double] = []
         var failures: [String] = []
+        var failureStatus: ExitStatus?
         var written: [[String: Any]] = []
         let started = Date()
         for (index, file) in files.enumerated() {
-            let name = URL(fileURLWithPath: file).deletingPathExtension().lastPathComponent
+            let paths = outputs[index]
             do {
                 let image = try ImageCodec.decodeRGB(path: file)
                 let input = segmenter.modelInput(image)
                 var probs: [Float] = []
-                inferenceMs.append(try Benchmark.milliseconds {
+                let milliseconds = try Benchmark.milliseconds {
                     probs = try engine.predict(input: input, height: segmenter.size, width: segmenter.size)
-                })
+                }
                 let mask = Segmenter.mask(probs, size: segmenter.size, width: image.width, height: image.height)
-                let maskPath = "\(out)/\(name).png"
-                try ImageCodec.writePNG(Image8(width: image.width, height: image.height, channels: 1, pixels: mask), to: maskPath)
-                var entry: [String: Any] = ["input": file, "mask": maskPath,
+                try ImageCodec.writePNG(Image8(width: image.width, height: image.height, channels: 1, pixels: mask), to: paths.mask)
+                var entry: [String: Any] = ["input": file, "mask": paths.mask,
                                             "foreground_fraction": Double(mask.filter { $0 != 0 }.count) / Double(mask.count)]
                 if overlay {
-                    let path = "\(out)/\(name)-overlay.png"
-                    try ImageCodec.writePNG(Overlay.draw(on: image, mask: mask, style: .default), to: path)
-                    entry["overlay"] = path
+                    try ImageCodec.writePNG(Overlay.draw(on: image, mask: mask, style: .default), to: paths.overlay)
+                    entry["overlay"] = paths.overlay
                 }
                 if probabilities {
-                    let path = "\(out)/\(name).npy"
-                    try NPY.write(probs, shape: [segmenter.size, segmenter.size], to: path)
-                    entry["probabilities"] = path
+                    try NPY.write(probs, shape: [segmenter.size, segmenter.size], to: paths.probabilities)
+                    entry["probabilities"] = paths.probabilities
                 }
+                inferenceMs.append(milliseconds)
                 written.append(entry)
             } catch {
-                failures.append("\(error)")
-                printError("error: \(error)")
+                let (status, lines) = ErrorReport.report(error)
+                failureStatus = failureStatus ?? status
+                failures += lines.map { String($0.dropFirst("error: ".count)) }
+                for line in lines { printError(line) }
             }
-            progress.update(index + 1, detail: name)
+            progress.update(index + 1, detail: URL(fileURLWithPath: file).lastPathComponent)
         }
         let total = Date().timeIntervalSince(started)
-        let timing = TimingSummary(milliseconds: inferenceMs)
         if json {
-            try printJSON(["model": loaded.modelPath, "model_sha256": loaded.modelSHA256, "images": written,
-                           "failed": failures, "inference_ms_median": timing.median, "total_s": total,
-                           "engine": loaded.name, "threads": modelOptions.threads])
+            var object: [String: Any] = ["model": loaded.modelPath, "model_sha256": loaded.modelSHA256, "images": written,
+                                         "failed": failures, "total_s": total,
+                                         "engine": loaded.name, "threads": modelOptions.threads]
+            if !inferenceMs.isEmpty { object["inference_ms_median"] = TimingSummary(milliseconds: inferenceMs).median }
+            try printJSON(object)
         } else {
             print("model: \(loaded.modelPath) (sha256 \(loaded.modelSHA256.prefix(16))…, \(loaded.config))")
-            print("segmented \(written.count) of \(files.count) images in \(fixed(total, 2)) s: "
-                  + "inference median \(fixed(timing.median, 1)) ms/image (\(loaded.name), \(modelOptions.threads) threads)")
-            print("masks\(overlay ? ", overlays" : "")\(probabilities ? ", probabilities" : "") written to \(out)/")
-            if overlay, let first = written.first?["overlay"] as? String { print("first overlay: \(first)") }
+            if written.isEmpty {
+                print("segmented 0 of \(files.count) images: nothing written")
+            } else {
+                let timing = TimingSummary(milliseconds: inferenceMs)
+                print("segmented \(written.count) of \(files.count) images in \(fixed(total, 2)) s: "
+                      + "inference median \(fixed(timing.median, 1)) ms/image (\(loaded.name), \(threadsText(modelOptions.threads)))")
+                print("masks\(overlay ? ", overlays" : "")\(probabilities ? ", probabilities" : "") written to \(folder)/")
+                if overlay, let first = written.first?["overlay"] as? String { print("first overlay: \(first)") }
+            }
         }
-        if !failures.isEmpty { throw ExitCode(1) }
+        if let failureStatus { throw ExitCode(failureStatus.rawValue) }
     }
 
-    /// Files named on the command line, folders expanded to their PNG/JPEG images (sorted). Duplicate output
-    /// names are an error (they would overwrite each other).
+    /// The files one input image writes into `folder`.
+    static func outputs(for file: String, folder: String) -> (mask: String, overlay: String, probabilities: String) {
+        let name = URL(fileURLWithPath: file).deletingPathExtension().lastPathComponent
+        return ("\(folder)/\(name).png", "\(folder)/\(name)-overlay.png", "\(folder)/\(name).npy")
+    }
+
+    /// `folder` without trailing slashes ("/" stays "/").
+    static func trimmedFolder(_ folder: String) -> String {
+        var trimmed = folder
+        while trimmed.count > 1 && trimmed.hasSuffix("/") { trimmed.removeLast() }
+        return trimmed
+    }
+
+    /// Files named on the command line, folders expanded to their PNG/JPEG images (sorted); a folder without
+    /// images of its own but with an images/ subfolder (the data-set layout, e.g. samples/) uses that.
     static func expand(_ inputs: [String]) throws -> [String] {
         var files: [String] = []
         for input in inputs {
             var isDir: ObjCBool = false
             guard FileManager.default.fileExists(atPath: input, isDirectory: &isDir) else {
-                throw ValidationError("\(input): no such file or folder")
+                throw InputError(path: input, problem: "no such file or folder")
             }
             if isDir.boolValue {
-                let found = ImageFiles.list(folder: input)
-                if found.isEmpty { throw ValidationError("\(input): no PNG or JPEG images in this folder") }
+                let found = try ImageFiles.listInputFolder(input)
+                if found.isEmpty { throw InputError(path: input, problem: "no PNG or JPEG images in this folder (nor in an images/ folder inside it)") }
                 files += found
             } else {
                 files.append(input)
             }
-        }
-        var seen: [String: String] = [:]
-        for file in files {
-            let name = URL(fileURLWithPath: file).deletingPathExtension().lastPathComponent
-            if let other = seen[name] {
-                throw ValidationError("\(file) and \(other) would both write \(name).png; segment them into different --out folders")
-            }
-            seen[name] = file
         }
         return files
     }

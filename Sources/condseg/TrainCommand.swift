@@ -4,6 +4,7 @@
 
 import ArgumentParser
 import CondSegCore
+import CondSegIO
 import CondSegTrain
 import Foundation
 
@@ -58,7 +59,7 @@ struct Train: ParsableCommand {
     var patience: Int = 10
     @Option(name: .long, help: "Random seed (initialisation, shuffling, augmentation).")
     var seed: UInt64 = 1
-    @Option(name: .long, help: "Threads.")
+    @Option(name: .long, parsing: .unconditional, help: "Threads, 1-256.")
     var threads: Int = 2
     @Flag(name: .long, help: "Print the seconds spent per op kind after each epoch.")
     var profile = false
@@ -71,9 +72,19 @@ struct Train: ParsableCommand {
 
     func validate() throws {
         if out == nil && trace == nil { throw ValidationError("Missing expected argument '--out <out>'") }
+        guard threads >= 1 && threads <= 256 else { throw ValidationError("--threads must be between 1 and 256") }
     }
 
     mutating func run() throws {
+        if let out {
+            var plan = OutputPlan()
+            for file in self.`init` { plan.read(file, as: "--init file") }
+            if let trainList { plan.read(trainList, as: "--train-list") }
+            if let valList { plan.read(valList, as: "--val-list") }
+            plan.write(out, as: "trained model (--out)")
+            try plan.check()
+            try AtomicFile.checkWritable(out)
+        }
         var options = TrainingOptions()
         options.stage = stage
         options.dataDirectory = data
@@ -83,8 +94,11 @@ struct Train: ParsableCommand {
         var config = ModelConfig(encoder: .resnet18, width: 64, mid: 256, heads: 4, inputSize: 256)
         if let first = self.`init`.first {
             let file = try SafeTensorsFile(path: first)
-            if file.metadata["condseg.encoder"] != nil || file.metadata.isEmpty {
+            if ModelConfig.hasConfigurationMetadata(file.metadata) {
                 config = try ModelConfig(metadata: file.metadata, file: first)
+            } else if let inferred = try? ModelConfig.inferred(from: file) {
+                config = inferred
+                printError("note: \(inferred.inferenceNote(file: first))")
             }
         }
         config = try config.overridden(encoder: encoder, width: width, mid: mid, size: size)

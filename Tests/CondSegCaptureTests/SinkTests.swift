@@ -37,7 +37,7 @@ final class SinkTests: XCTestCase {
         XCTAssertTrue(FileManager.default.fileExists(atPath: folder + "/a/b"))
         try Data("x".utf8).write(to: URL(fileURLWithPath: folder + "/file"))
         XCTAssertThrowsError(try OverlaySnapshotSink(folder: folder + "/file/sub")) { error in
-            XCTAssertTrue("\(error)".hasPrefix(folder + "/file/sub: cannot create output folder"), "\(error)")
+            XCTAssertEqual("\(error)", folder + "/file/sub: cannot create the folder: \(folder)/file is not a folder")
         }
     }
 }

@@ -1,14 +1,8 @@
 // Writer for safetensors weights files: collects named tensors, serializes them deterministically
 // (header keys sorted, header padded with spaces to a multiple of 8, data laid out largest element
-// size first so every tensor is naturally aligned) and writes atomically via a temp file + rename.
+// size first so every tensor is naturally aligned) and writes atomically (CondSegIO's AtomicFile: temp file + rename).
 
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif
+import CondSegIO
 
 /// Builds a safetensors file in memory. Everything it accepts is something `SafeTensorsFile` accepts.
 public struct SafeTensorsWriter: Sendable {
@@ -137,8 +131,8 @@ public struct SafeTensorsWriter: Sendable {
 
     /// Writes `serialize()` to `path` atomically: a temp file in the same folder is written, synced
     /// and renamed over `path`, so `path` is never left half-written. Errors name `path`.
-    public func write(to path: String) throws(WeightsError) {
-        try writeFileAtomically(serialize(), to: path)
+    public func write(to path: String) throws(OutputError) {
+        try AtomicFile.write(serialize(), to: path)
     }
 }
 
@@ -162,53 +156,4 @@ func jsonQuoted(_ text: String) -> String {
         }
     }
     return result + "\""
-}
-
-/// Writes `bytes` to a temp file next to `path`, syncs it and renames it to `path`;
-/// on any failure the temp file is removed and `path` is left as it was.
-func writeFileAtomically(_ bytes: [UInt8], to path: String) throws(WeightsError) {
-    let directory: String
-    let baseName: String
-    if let slash = path.lastIndex(of: "/") {
-        directory = slash == path.startIndex ? "/" : String(path[..<slash])
-        baseName = String(path[path.index(after: slash)...])
-    } else {
-        directory = "."
-        baseName = path
-    }
-    guard !baseName.isEmpty else {
-        throw WeightsError(file: path, tensor: nil, problem: "cannot write: the path names a directory")
-    }
-    let tempPath = (directory == "/" ? "/" : directory + "/") + ".\(baseName).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-
-    func failure(_ what: String, _ code: Int32) -> WeightsError {
-        WeightsError(file: path, tensor: nil, problem: "\(what): \(String(cString: strerror(code)))")
-    }
-    let descriptor = open(tempPath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
-    guard descriptor >= 0 else { throw failure("cannot create a temp file in \(directory)", errno) }
-
-    var writeError: Int32 = 0
-    bytes.withUnsafeBytes { raw in
-        var written = 0
-        while written < raw.count {
-            let count = write(descriptor, raw.baseAddress! + written, raw.count - written)
-            if count < 0 {
-                if errno == EINTR { continue }
-                writeError = errno
-                return
-            }
-            written += count
-        }
-    }
-    if writeError == 0 && fsync(descriptor) != 0 { writeError = errno }
-    if close(descriptor) != 0 && writeError == 0 { writeError = errno }
-    if writeError != 0 {
-        unlink(tempPath)
-        throw failure("cannot write", writeError)
-    }
-    if rename(tempPath, path) != 0 {
-        let renameError = errno
-        unlink(tempPath)
-        throw failure("cannot replace the file", renameError)
-    }
 }

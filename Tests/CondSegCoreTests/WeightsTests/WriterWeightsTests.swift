@@ -2,6 +2,7 @@
 // every dtype, refusal of inconsistent input, and atomic writes that leave no temp files behind.
 
 import CondSegCore
+import CondSegIO
 import Foundation
 import XCTest
 
@@ -129,22 +130,22 @@ final class WriterWeightsTests: XCTestCase {
 
         // A folder that does not exist.
         let nowhere = directory.appendingPathComponent("missing/model.safetensors").path
-        do throws(WeightsError) {
+        do throws(OutputError) {
             try writer.write(to: nowhere)
             XCTFail("writing into a missing folder succeeded")
         } catch {
-            assertWeightsError(error, file: nowhere, tensor: nil, mentions: ["No such file"])
+            XCTAssertEqual(error, OutputError(path: nowhere, problem: "folder \(directory.path)/missing does not exist"))
         }
 
-        // The destination is a directory: rename fails, the temp file is removed, the directory stays.
+        // The destination is a directory: refused before anything is written, the directory stays.
         let occupied = directory.appendingPathComponent("occupied")
         try FileManager.default.createDirectory(at: occupied, withIntermediateDirectories: false)
         try Data([1]).write(to: occupied.appendingPathComponent("inside"))
-        do throws(WeightsError) {
+        do throws(OutputError) {
             try writer.write(to: occupied.path)
             XCTFail("writing over a directory succeeded")
         } catch {
-            assertWeightsError(error, file: occupied.path, tensor: nil, mentions: ["cannot replace"])
+            XCTAssertEqual(error, OutputError(path: occupied.path, problem: "is a folder; a file name is expected"))
         }
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: directory.path).sorted(), ["model.safetensors", "occupied"])
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: occupied.path), ["inside"])

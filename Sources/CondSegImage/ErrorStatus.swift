@@ -1,0 +1,8 @@
+// ErrorStatus.swift — the exit status of CondSegImage's errors (the contract is in CondSegIO).
+
+import CondSegIO
+
+extension ImageError: StatusError {
+    /// An image that cannot be read or decoded is an invalid input (writing failures are `OutputError`s).
+    public var exitStatus: ExitStatus { .input }
+}

@@ -1,0 +1,92 @@
+// AtomicFileTests.swift — the one atomic writer: it replaces files whole, leaves nothing behind on failure and
+// says in one line which folder is missing, which path is a folder or what the system refused.
+
+import CondSegIO
+import Foundation
+import XCTest
+
+final class AtomicFileTests: XCTestCase {
+    func makeFolder() throws -> String {
+        let folder = NSTemporaryDirectory() + "condseg-io-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        addTeardownBlock { try? FileManager.default.removeItem(atPath: folder) }
+        return folder
+    }
+
+    func testWritesAndReplacesWholeFilesLeavingNoTemporaryFile() throws {
+        let folder = try makeFolder()
+        let path = folder + "/out.bin"
+        try AtomicFile.write([1, 2, 3], to: path)
+        XCTAssertEqual(FileManager.default.contents(atPath: path), Data([1, 2, 3]))
+        try AtomicFile.write("replaced", to: path)
+        XCTAssertEqual(FileManager.default.contents(atPath: path), Data("replaced".utf8))
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: folder), ["out.bin"])
+    }
+
+    func testMissingFolderIsNamed() throws {
+        let folder = try makeFolder()
+        let path = folder + "/missing/out.png"
+        XCTAssertThrowsError(try AtomicFile.write([0], to: path)) { error in
+            XCTAssertEqual(error as? OutputError, OutputError(path: path, problem: "folder \(folder)/missing does not exist"))
+        }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: folder + "/missing"))
+    }
+
+    func testFolderGivenWhereAFileIsExpected() throws {
+        let folder = try makeFolder()
+        try FileManager.default.createDirectory(atPath: folder + "/sub", withIntermediateDirectories: false)
+        for path in [folder + "/sub", folder + "/sub/"] {
+            XCTAssertThrowsError(try AtomicFile.write([0], to: path)) { error in
+                XCTAssertEqual(ErrorReport.status(for: error), .output)
+                XCTAssertTrue("\(error)".hasPrefix(path + ": "), "\(error)")
+                XCTAssertTrue("\(error)".contains("folder"), "\(error)")
+            }
+        }
+        var isDirectory: ObjCBool = false
+        XCTAssertTrue(FileManager.default.fileExists(atPath: folder + "/sub", isDirectory: &isDirectory) && isDirectory.boolValue)
+    }
+
+    func testAFileUsedAsAFolder() throws {
+        let folder = try makeFolder()
+        try AtomicFile.write([7], to: folder + "/plain")
+        XCTAssertThrowsError(try AtomicFile.write([0], to: folder + "/plain/out.png")) { error in
+            XCTAssertEqual(error as? OutputError, OutputError(path: folder + "/plain/out.png", problem: "\(folder)/plain is not a folder"))
+        }
+        XCTAssertThrowsError(try AtomicFile.makeFolder(folder + "/plain")) { error in
+            XCTAssertEqual(error as? OutputError, OutputError(path: folder + "/plain", problem: "exists and is not a folder"))
+        }
+        XCTAssertEqual(FileManager.default.contents(atPath: folder + "/plain"), Data([7]), "left as it was")
+    }
+
+    func testMakeFolderCreatesParents() throws {
+        let folder = try makeFolder()
+        try AtomicFile.makeFolder(folder + "/a/b/c/")
+        try AtomicFile.write([1], to: folder + "/a/b/c/x")
+        XCTAssertEqual(FileManager.default.contents(atPath: folder + "/a/b/c/x"), Data([1]))
+    }
+
+    func testFolderTheSystemRefuses() throws {
+        // /proc takes no new files, not even for root.
+        XCTAssertThrowsError(try AtomicFile.makeFolder("/proc/condseg-test-\(getpid())")) { error in
+            XCTAssertEqual(ErrorReport.status(for: error), .output)
+            XCTAssertTrue("\(error)".hasPrefix("/proc/condseg-test-\(getpid()): cannot create the folder ("), "\(error)")
+        }
+        XCTAssertThrowsError(try AtomicFile.write([0], to: "/proc/condseg-test.png")) { error in
+            XCTAssertEqual(ErrorReport.status(for: error), .output)
+            XCTAssertTrue("\(error)".hasPrefix("/proc/condseg-test.png: "), "\(error)")
+        }
+    }
+
+    func testInputFileReadsOrSaysWhy() throws {
+        let folder = try makeFolder()
+        try AtomicFile.write("abc", to: folder + "/t.txt")
+        XCTAssertEqual(try InputFile.read(folder + "/t.txt", what: "the table"), Array("abc".utf8))
+        XCTAssertThrowsError(try InputFile.read(folder + "/none.txt", what: "the table")) { error in
+            XCTAssertEqual("\(error)", "\(folder)/none.txt: cannot read the table (No such file or directory)")
+            XCTAssertEqual(ErrorReport.status(for: error), .input)
+        }
+        XCTAssertThrowsError(try InputFile.read(folder, what: "the table")) { error in
+            XCTAssertEqual("\(error)", "\(folder): cannot read the table: it is a folder")
+        }
+    }
+}

@@ -1,0 +1,24 @@
+// CompareCommandTests.swift — `condseg compare` tells a broken setup (exit 4) from a broken threshold (exit 1),
+// so CI can tell a regression from a misconfiguration.
+
+import CondSegTestSupport
+import Foundation
+import XCTest
+
+final class CompareCommandTests: XCTestCase {
+    let table = "calibration/condseg-r18w64-kvasir.table.txt"
+
+    func testMissingDataFolderIsAnInputError() throws {
+        let folder = try temporaryFolder(self)
+        let result = try runCondseg(["compare", "--calibration", table, "--data", folder + "/none"])
+        XCTAssertEqual(result.status, 4)
+        XCTAssertEqual(result.errorLines, ["error: \(folder)/none: not a folder"])
+    }
+
+    func testABrokenThresholdExits1() throws {
+        let result = try runCondseg(["compare", "--calibration", table, "--data", "samples", "--count", "1",
+                                     "--layer-images", "1", "--min-agreement", "1.5"])
+        XCTAssertEqual(result.status, 1, result.stderr)
+        XCTAssertTrue(result.stdout.contains("FAIL: "), result.stdout)
+    }
+}

@@ -1,0 +1,53 @@
+// LiveCommandTests.swift — `condseg live`: a device that never appears ends the run with exit status 3 as its
+// help promises, --frames N reports N frames, and the help's replay example runs.
+
+import CondSegTestSupport
+import Foundation
+import XCTest
+
+final class LiveCommandTests: XCTestCase {
+    func testGivingUpOnTheDeviceExits3() throws {
+        let device = "/dev/video-condseg-test-missing"
+        let result = try runCondseg(["live", "--device", device, "--wait", "--give-up-after", "1", "--fake-segmenter"])
+        XCTAssertEqual(result.status, 3, result.stderr)
+        let errors = result.errorLines.filter { $0.hasPrefix("error:") }
+        XCTAssertEqual(errors.count, 1, result.stderr)
+        XCTAssertTrue(errors.first?.hasPrefix("error: \(device): cannot open device: ") ?? false, result.stderr)
+        XCTAssertFalse(result.stderr.contains("Usage:"), result.stderr)
+    }
+
+    func testFramesLimitIsWhatTheJSONReports() throws {
+        let result = try runCondseg(["live", "--source", "samples/images", "--no-pace", "--frames", "1", "--json", "--fake-segmenter"])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let object = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
+        XCTAssertEqual(object["segmented"] as? Int, 1, result.stdout)
+    }
+
+    func testTheReplayExampleOfTheHelpRuns() throws {
+        let help = try runCondseg(["live", "--help"]).stdout
+        // The example line, with the continuation lines the help's wrapping made of it (indented deeper).
+        let lines = help.split(separator: "\n").map(String.init)
+        let start = try XCTUnwrap(lines.firstIndex { $0.contains("condseg live --source") })
+        let indent = lines[start].prefix { $0 == " " }.count
+        var example = lines[start]
+        for line in lines[(start + 1)...] {
+            guard line.prefix(while: { $0 == " " }).count > indent else { break }
+            example += " " + line.trimmingCharacters(in: .whitespaces)
+        }
+        let arguments = example.components(separatedBy: "condseg ")[1].split(separator: " ").map(String.init)
+        let folder = try temporaryFolder(self)
+        try FileManager.default.createSymbolicLink(atPath: folder + "/samples", withDestinationPath: repositoryRoot.path + "/samples")
+        let result = try runCondseg(arguments + ["--fake-segmenter"], in: folder)
+        XCTAssertEqual(result.status, 0, "\(arguments): \(result.stderr)")
+        let overlays = try FileManager.default.contentsOfDirectory(atPath: folder + "/overlays")
+        XCTAssertEqual(overlays.count, 6, "\(overlays)")
+    }
+
+    func testMaskAndOverlayFoldersMustDiffer() throws {
+        let folder = try temporaryFolder(self)
+        let result = try runCondseg(["live", "--source", "samples/images", "--no-pace", "--fake-segmenter",
+                                     "--overlay-out", folder + "/o", "--masks-out", folder + "/o/"])
+        XCTAssertEqual(result.status, 5)
+        assertContractLines(result)
+    }
+}
