@@ -28,7 +28,7 @@ let package = Package(
         .target(name: "CondSegQuant", dependencies: ["CondSegCore", "CondSegImage", "CondSegRuntime", "CKernels"]),
         .target(name: "CondSegRuntime", dependencies: ["CondSegCore", "CondSegImage", "CKernels", "COpenBLAS"]),
         .target(name: "CondSegCapture", dependencies: ["CondSegImage", "CV4L2", "CTurboJPEG"]),
-        .target(name: "CondSegTrain", dependencies: ["CondSegCore", "CondSegImage", "CondSegRuntime", "CKernels", "COpenBLAS"]),
+        .target(name: "CondSegTrain", dependencies: ["CondSegCore", "CondSegImage", "CKernels", "COpenBLAS"]),
         .executableTarget(name: "condseg", dependencies: [
             "CondSegCore", "CondSegImage", "CondSegQuant", "CondSegRuntime", "CondSegCapture", "CondSegTrain",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -41,7 +41,7 @@ let package = Package(
         .testTarget(name: "CondSegQuantTests", dependencies: ["CondSegQuant", "CondSegCore", "CondSegRuntime", "CondSegTestSupport"]),
         .testTarget(name: "CondSegRuntimeTests", dependencies: ["CondSegRuntime", "CondSegCore", "CondSegQuant", "CondSegImage", "CKernels", "CondSegTestSupport"]),
         .testTarget(name: "CondSegCaptureTests", dependencies: ["CondSegCapture", "CondSegImage", "CondSegTestSupport"]),
-        .testTarget(name: "CondSegTrainTests", dependencies: ["CondSegTrain", "CondSegCore", "CondSegImage", "CondSegRuntime", "CondSegTestSupport"]),
+        .testTarget(name: "CondSegTrainTests", dependencies: ["CondSegTrain", "CondSegCore", "CondSegImage", "CondSegTestSupport"]),
         .testTarget(name: "CKernelsTests", dependencies: ["CKernels", "CondSegTestSupport"]),
     ],
     // Swift 5 mode: the kernels hand unsafe pointers to worker threads by design (each chunk writes its own rows).

@@ -1,4 +1,4 @@
-// TrainingData.swift — training samples and their augmentation. Items come from CondSegRuntime.Dataset (the
+// TrainingData.swift — training samples and their augmentation. Items come from CondSegImage.Dataset (the
 // Kvasir layout images/ + masks/ with optional list files, or any folder of image/mask pairs); images are
 // decoded and OpenCV-resized to the model size once (CondSegImage) and cached as planar RGB floats in [0, 1];
 // masks are read as grey, resized the same way and thresholded at ≥ 0.5 (spec §1).
@@ -13,7 +13,6 @@
 
 import CondSegCore
 import CondSegImage
-import CondSegRuntime
 import Foundation
 
 /// One training example at model size: planar RGB in [0, 1] (3·S·S) and a binary mask (S·S).
@@ -42,7 +41,7 @@ public final class TrainingSet: @unchecked Sendable {
         let plane = size * size
         var rgb = [Float](repeating: 0, count: 3 * plane)
         for i in 0..<plane { for c in 0..<3 { rgb[c * plane + i] = Float(resized.pixels[3 * i + c]) / 255 } }
-        let truth = try Evaluation.groundTruth(maskPath: item.maskPath!, size: size)
+        let truth = try Dataset.groundTruth(maskPath: item.maskPath!, size: size)
         return TrainingSample(rgb: rgb, mask: truth.map { $0 ? 1 : 0 }, size: size)
     }
 }

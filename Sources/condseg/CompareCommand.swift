@@ -3,6 +3,7 @@
 
 import ArgumentParser
 import CondSegCore
+import CondSegImage
 import CondSegQuant
 import CondSegRuntime
 import Foundation

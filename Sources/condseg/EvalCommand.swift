@@ -2,6 +2,7 @@
 
 import ArgumentParser
 import CondSegCore
+import CondSegImage
 import CondSegRuntime
 import Foundation
 
