@@ -1,5 +1,5 @@
 // ConDSegGraph.swift — builds the ConDSeg graph from a ModelConfig, module by module, exactly as
-// ../spec/condseg-model.md §2–§4 describes the authors' release (weight names are its state_dict keys).
+// docs/architecture.md ("The network") describes the authors' release (weight names are its state_dict keys).
 // The auxiliary head (training only) and `decouple_layer.cbr_uc` (which only the auxiliary head reads) are
 // built only when asked for.
 
@@ -12,7 +12,7 @@ extension Graph {
         return builder.graph
     }
 
-    /// The stage-1 (Consistency Reinforcement) model: the encoder and its simple head (`head.*`, spec §6).
+    /// The stage-1 (Consistency Reinforcement) model: the encoder and its simple head (`head.*`, docs/architecture.md).
     public static func stage1(_ config: ModelConfig) -> Graph {
         var builder = ConDSegBuilder(config: config)
         builder.buildStage1()
@@ -86,7 +86,7 @@ struct ConDSegBuilder {
         op(.concat, xs, name: name, channels: xs.reduce(0) { $0 + $1.channels })
     }
 
-    // MARK: encoder (§2)
+    // MARK: encoder
 
     mutating func basicBlock(_ x: Feature, _ p: String, out: Int, stride: Int) -> Feature {
         let c1 = conv(x, ConvSpec(weight: "\(p).conv1.weight", batchNorm: "\(p).bn1", inChannels: x.channels,
@@ -146,7 +146,7 @@ struct ConDSegBuilder {
         return outs
     }
 
-    // MARK: decoder blocks (§3)
+    // MARK: decoder blocks
 
     /// Channel attention: x · sigmoid(fc2(relu(fc1(avg(x)))) + fc2(relu(fc1(max(x))))), fc1/fc2 shared.
     mutating func channelAttention(_ x: Feature, _ p: String) -> Feature {
@@ -265,7 +265,7 @@ struct ConDSegBuilder {
         return op(.sigmoid, [y], name: "\(p).sigmoid")
     }
 
-    // MARK: whole networks (§4, §6)
+    // MARK: whole networks (inference, stage 1)
 
     mutating func build(auxiliaryHead: Bool) {
         let image = op(.input, [], name: "input", channels: 3, stride: 1)

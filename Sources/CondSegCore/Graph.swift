@@ -71,7 +71,7 @@ public enum OpKind: Sendable, Equatable {
     case channelMeanMax
     /// [x] → logistic sigmoid.
     case sigmoid
-    /// [values N×C×H×W, logits N×(heads·k⁴)×H×W] → CDFA window attention and fold (spec §3, steps 3–6):
+    /// [values N×C×H×W, logits N×(heads·k⁴)×H×W] → CDFA attention and fold (docs/architecture.md, steps 3–6):
     /// softmax over j of logits[h·k⁴ + i·k² + j]·(C/heads)^−½, o[p,i] = Σ_j a·v[p+off_j], y[q] = Σ o[p,i] with p+off_i = q.
     case windowAttention(heads: Int, window: Int)
 }

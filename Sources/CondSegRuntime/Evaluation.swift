@@ -1,4 +1,4 @@
-// Evaluation.swift — the paper's evaluation protocol (spec §7) over a data set laid out as DIR/images/ and
+// Evaluation.swift — the paper's evaluation protocol (docs/architecture.md) over a data set laid out as DIR/images/ and
 // DIR/masks/ with an optional list of names: prediction > 0.5 at model resolution against the ground-truth
 // mask read as one grey channel, OpenCV-resized to the model size, /255 ≥ 0.5; metrics per image, then means.
 

@@ -1,4 +1,4 @@
-// Int8Convolution.swift — the int8 path of issue 3: convolutions in exact integer arithmetic (uint8 activations ×
+// Int8Convolution.swift — the int8 path: convolutions in exact integer arithmetic (uint8 activations ×
 // int8 weights → int32, float requantization in the CKernels epilogue), plugged into the float reference through
 // its ConvolutionOverride hook so that every other op (sigmoid gates, softmax window attention, pooling,
 // upsampling, additions) stays exactly the reference's own.

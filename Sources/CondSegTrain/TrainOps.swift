@@ -466,7 +466,7 @@ public enum TrainOps {
 
     // MARK: CDFA window attention
 
-    /// Window attention and fold (spec §3 steps 3–6) for every image (ReferenceOps per image).
+    /// Window attention and fold (docs/architecture.md, steps 3–6) for every image (ReferenceOps per image).
     public static func windowAttentionForward(heads: Int, window: Int, values: Tensor, logits: Tensor, y: Tensor,
                                               threads: Int) {
         let kk = window * window

@@ -1,10 +1,10 @@
 // TrainingData.swift — training samples and their augmentation. Items come from CondSegImage.Dataset (the
 // Kvasir layout images/ + masks/ with optional list files, or any folder of image/mask pairs); images are
 // decoded and OpenCV-resized to the model size once (CondSegImage) and cached as planar RGB floats in [0, 1];
-// masks are read as grey, resized the same way and thresholded at ≥ 0.5 (spec §1).
+// masks are read as grey, resized the same way and thresholded at ≥ 0.5 (docs/architecture.md).
 //
 // Augmentation, seeded (SplitMix64) so that a run and its resume see the same batches:
-// - geometric (both stages, spec §6): rotation by U(−35°, 35°) with p 0.3 (bilinear image, nearest mask,
+// - geometric (both stages, docs/architecture.md): rotation by U(−35°, 35°) with p 0.3 (bilinear image, nearest mask,
 //   zero outside), horizontal and vertical flips with p 0.3 each, coarse dropout with p 0.3 (ten square holes
 //   set to 0 in the image only; 32 px at 256, scaled with the model size);
 // - strong (stage 1's x'): brightness, contrast, saturation factors U(0.7, 1.3), hue shift U(−0.1, 0.1) turns
@@ -48,7 +48,7 @@ public final class TrainingSet: @unchecked Sendable {
 
 /// Seeded augmentations.
 public enum Augment {
-    /// Rotation ±35° (p 0.3), flips (p 0.3 each), coarse dropout (p 0.3), as spec §6.
+    /// Rotation ±35° (p 0.3), flips (p 0.3 each), coarse dropout (p 0.3), as in docs/architecture.md.
     public static func geometric(_ sample: TrainingSample, rng: inout SplitMix64) -> TrainingSample {
         var s = sample
         if rng.chance(0.3) { s = rotate(s, degrees: rng.uniform(-35, 35)) }

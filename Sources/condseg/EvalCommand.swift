@@ -1,4 +1,4 @@
-// EvalCommand.swift — `condseg eval`: the paper's protocol (spec §7) on a data set with ground-truth masks.
+// EvalCommand.swift — `condseg eval`: the paper's protocol (docs/architecture.md) on a data set with ground-truth masks.
 
 import ArgumentParser
 import CondSegCore

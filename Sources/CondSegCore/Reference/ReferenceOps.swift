@@ -231,7 +231,7 @@ public enum ReferenceOps {
         for i in 0..<count { y[i] = 1 / (1 + exp(-x[i])) }
     }
 
-    /// CDFA window attention and fold for one image (spec §3, steps 3–6). `values` is C×H×W, `logits`
+    /// CDFA window attention and fold for one image (docs/architecture.md, steps 3–6). `values` is C×H×W, `logits`
     /// (heads·k⁴)×H×W; `weights` is scratch of k⁴·H·W floats (one head's softmax at a time).
     /// y[c][q] = Σ_i Σ_j a[h][i][j](q − off_i) · v[c](q − off_i + off_j), where p = q − off_i and
     /// p + off_j must both lie inside the image; a = softmax_j(logits·(C/heads)^−½).
