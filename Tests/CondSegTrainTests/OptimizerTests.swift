@@ -44,8 +44,9 @@ final class OptimizerTests: XCTestCase {
         // step 2: m = 0.02, v = 0.00031225, m̂ = 0.02/0.19, v̂ = 0.00031225/0.001999, p = 0.98733662987…
         XCTAssertEqual(Double(store.value("head.bias")[0]), 0.9873366298707846, accuracy: 2e-7)
         XCTAssertEqual(adam.stepCount, 2)
+        // The moments carry float's rounding of 1 − β (1 − 0.999 is 1.3e-5 off in float, as in PyTorch).
         XCTAssertEqual(adam.firstMoments["head.bias"]![0], 0.02, accuracy: 1e-8)
-        XCTAssertEqual(adam.secondMoments["head.bias"]![0], 0.00031225, accuracy: 1e-10)
+        XCTAssertEqual(adam.secondMoments["head.bias"]![0], 0.00031225, accuracy: 1e-8)
     }
 
     func testEveryTensorFollowsTheFormulaWithItsGroupsRate() {
