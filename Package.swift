@@ -30,7 +30,7 @@ let package = Package(
         .target(name: "CondSegQuant", dependencies: ["CondSegIO", "CondSegCore", "CondSegImage", "CondSegRuntime", "CKernels"]),
         .target(name: "CondSegRuntime", dependencies: ["CondSegIO", "CondSegCore", "CondSegImage", "CKernels", "COpenBLAS"]),
         .target(name: "CondSegCapture", dependencies: ["CondSegIO", "CondSegImage", "CV4L2", "CTurboJPEG"]),
-        .target(name: "CondSegTrain", dependencies: ["CondSegIO", "CondSegCore", "CondSegImage", "CondSegRuntime", "CKernels", "COpenBLAS"]),
+        .target(name: "CondSegTrain", dependencies: ["CondSegIO", "CondSegCore", "CondSegImage", "CKernels", "COpenBLAS"]),
         .executableTarget(name: "condseg", dependencies: [
             "CondSegIO", "CondSegCore", "CondSegImage", "CondSegQuant", "CondSegRuntime", "CondSegCapture", "CondSegTrain",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -44,7 +44,7 @@ let package = Package(
         .testTarget(name: "CondSegQuantTests", dependencies: ["CondSegQuant", "CondSegCore", "CondSegRuntime", "CondSegTestSupport"]),
         .testTarget(name: "CondSegRuntimeTests", dependencies: ["CondSegRuntime", "CondSegCore", "CondSegQuant", "CondSegImage", "CKernels", "CondSegTestSupport"]),
         .testTarget(name: "CondSegCaptureTests", dependencies: ["CondSegCapture", "CondSegImage", "CondSegTestSupport"]),
-        .testTarget(name: "CondSegTrainTests", dependencies: ["CondSegTrain", "CondSegCore", "CondSegImage", "CondSegRuntime", "CondSegTestSupport"]),
+        .testTarget(name: "CondSegTrainTests", dependencies: ["CondSegTrain", "CondSegCore", "CondSegImage", "CondSegTestSupport"]),
         .testTarget(name: "CKernelsTests", dependencies: ["CKernels", "CondSegTestSupport"]),
         // Runs the built `condseg` binary: exit statuses, stderr lines, files left untouched.
         .testTarget(name: "condsegTests", dependencies: ["condseg", "CondSegImage", "CondSegTestSupport"]),

@@ -97,7 +97,7 @@ extension LiveSink {
 
 /// How a live run behaves.
 public struct LiveOptions {
-    /// Probability above which a pixel is foreground (spec §7: prediction > 0.5, as `condseg segment`).
+    /// Probability above which a pixel is foreground (the paper's protocol: prediction > 0.5, as `condseg segment`).
     public var maskThreshold: Float = 0.5
     public var overlayStyle: OverlayStyle = .default
     /// Poll timeout for one frame; a timeout is counted and logged.

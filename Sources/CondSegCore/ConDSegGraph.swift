@@ -1,5 +1,5 @@
 // ConDSegGraph.swift — builds the ConDSeg graph from a ModelConfig, module by module, exactly as
-// ../spec/condseg-model.md §2–§4 describes the authors' release (weight names are its state_dict keys).
+// docs/architecture.md ("The network") describes the authors' release (weight names are its state_dict keys).
 // The auxiliary head (training only) and `decouple_layer.cbr_uc` (which only the auxiliary head reads) are
 // built only when asked for.
 
@@ -12,7 +12,7 @@ extension Graph {
         return builder.graph
     }
 
-    /// The stage-1 (Consistency Reinforcement) model: the encoder and its simple head (`head.*`, spec §6).
+    /// The stage-1 (Consistency Reinforcement) model: the encoder and its simple head (`head.*`, docs/architecture.md).
     public static func stage1(_ config: ModelConfig) -> Graph {
         var builder = ConDSegBuilder(config: config)
         builder.buildStage1()
@@ -30,14 +30,24 @@ struct Feature {
 struct ConDSegBuilder {
     let config: ModelConfig
     var graph = Graph()
+    /// Role given to the nodes added now (see NodeRole); `withRole` sets it for a part of the network.
+    var role: NodeRole = .body
 
     init(config: ModelConfig) { self.config = config }
 
     // MARK: primitives
 
+    /// Builds `body` with every node it adds in `role`, then restores the previous role.
+    mutating func withRole<T>(_ role: NodeRole, _ body: (inout ConDSegBuilder) -> T) -> T {
+        let saved = self.role
+        self.role = role
+        defer { self.role = saved }
+        return body(&self)
+    }
+
     mutating func conv(_ x: Feature, _ spec: ConvSpec, name: String) -> Feature {
         let stride = x.stride * spec.stride
-        let id = graph.add(.conv(spec), [x.id], name: name, channels: spec.outChannels, stride: stride)
+        let id = graph.add(.conv(spec), [x.id], name: name, channels: spec.outChannels, stride: stride, role: role)
         return Feature(id: id, channels: spec.outChannels, stride: stride)
     }
 
@@ -59,7 +69,7 @@ struct ConDSegBuilder {
     mutating func op(_ kind: OpKind, _ inputs: [Feature], name: String, channels: Int? = nil, stride: Int? = nil) -> Feature {
         let c = channels ?? inputs[0].channels
         let s = stride ?? inputs[0].stride
-        let id = graph.add(kind, inputs.map(\.id), name: name, channels: c, stride: s)
+        let id = graph.add(kind, inputs.map(\.id), name: name, channels: c, stride: s, role: role)
         return Feature(id: id, channels: c, stride: s)
     }
 
@@ -76,7 +86,7 @@ struct ConDSegBuilder {
         op(.concat, xs, name: name, channels: xs.reduce(0) { $0 + $1.channels })
     }
 
-    // MARK: encoder (§2)
+    // MARK: encoder
 
     mutating func basicBlock(_ x: Feature, _ p: String, out: Int, stride: Int) -> Feature {
         let c1 = conv(x, ConvSpec(weight: "\(p).conv1.weight", batchNorm: "\(p).bn1", inChannels: x.channels,
@@ -109,8 +119,12 @@ struct ConDSegBuilder {
         return add([c3, identity], relu: true, name: "\(p).add")
     }
 
-    /// layer0 … layer3; returns x1 … x4.
+    /// layer0 … layer3; returns x1 … x4. Every node has the role `.encoder`.
     mutating func encoder(_ image: Feature) -> [Feature] {
+        withRole(.encoder) { $0.encoderNodes(image) }
+    }
+
+    private mutating func encoderNodes(_ image: Feature) -> [Feature] {
         let x1 = conv(image, ConvSpec(weight: "layer0.0.weight", batchNorm: "layer0.1", inChannels: 3, outChannels: 64,
                                       kernel: 7, stride: 2, padding: 3, relu: true), name: "layer0")
         var x = op(.maxPool(kernel: 3, stride: 2, padding: 1), [x1], name: "layer1.0", stride: x1.stride * 2)
@@ -132,27 +146,31 @@ struct ConDSegBuilder {
         return outs
     }
 
-    // MARK: decoder blocks (§3)
+    // MARK: decoder blocks
 
     /// Channel attention: x · sigmoid(fc2(relu(fc1(avg(x)))) + fc2(relu(fc1(max(x))))), fc1/fc2 shared.
     mutating func channelAttention(_ x: Feature, _ p: String) -> Feature {
         let hidden = x.channels / 16
         let fc1 = ConvSpec(weight: "\(p).fc1.weight", inChannels: x.channels, outChannels: hidden, kernel: 1, relu: true)
         let fc2 = ConvSpec(weight: "\(p).fc2.weight", inChannels: hidden, outChannels: x.channels, kernel: 1)
-        let avg = op(.globalAvgPool, [x], name: "\(p).avg_pool", stride: 0)
-        let mx = op(.globalMaxPool, [x], name: "\(p).max_pool", stride: 0)
-        let a = conv(conv(avg, fc1, name: "\(p).fc1"), fc2, name: "\(p).fc2")
-        let m = conv(conv(mx, fc1, name: "\(p).fc1"), fc2, name: "\(p).fc2")
-        let gate = op(.sigmoid, [add([a, m], relu: false, name: "\(p).sum")], name: "\(p).sigmoid")
+        let gate = withRole(.channelGate) { b in
+            let avg = b.op(.globalAvgPool, [x], name: "\(p).avg_pool", stride: 0)
+            let mx = b.op(.globalMaxPool, [x], name: "\(p).max_pool", stride: 0)
+            let a = b.conv(b.conv(avg, fc1, name: "\(p).fc1"), fc2, name: "\(p).fc2")
+            let m = b.conv(b.conv(mx, fc1, name: "\(p).fc1"), fc2, name: "\(p).fc2")
+            return b.op(.sigmoid, [b.add([a, m], relu: false, name: "\(p).sum")], name: "\(p).sigmoid")
+        }
         return op(.mul, [x, gate], name: "\(p).mul")
     }
 
     /// Spatial attention: x · sigmoid(conv7×7([mean_c, max_c])).
     mutating func spatialAttention(_ x: Feature, _ p: String) -> Feature {
-        let mm = op(.channelMeanMax, [x], name: "\(p).mean_max", channels: 2)
-        let s = conv(mm, ConvSpec(weight: "\(p).conv1.weight", inChannels: 2, outChannels: 1, kernel: 7, padding: 3),
-                     name: "\(p).conv1")
-        let gate = op(.sigmoid, [s], name: "\(p).sigmoid")
+        let gate = withRole(.spatialGate) { b in
+            let mm = b.op(.channelMeanMax, [x], name: "\(p).mean_max", channels: 2)
+            let s = b.conv(mm, ConvSpec(weight: "\(p).conv1.weight", inChannels: 2, outChannels: 1, kernel: 7, padding: 3),
+                           name: "\(p).conv1")
+            return b.op(.sigmoid, [s], name: "\(p).sigmoid")
+        }
         return op(.mul, [x, gate], name: "\(p).mul")
     }
 
@@ -211,10 +229,11 @@ struct ConDSegBuilder {
         var y = cbr(x, "\(p).input_cbr.0", out: w, kernel: 3)
         y = cbr(y, "\(p).input_cbr.1", out: w, kernel: 3)
         let v = linear(y, "\(p).v", out: w)
-        let logitsFG = linear(fg, "\(p).attn_fg", out: config.heads * k * k * k * k)
+        let logitCount = config.heads * k * k * k * k
+        let logitsFG = withRole(.attentionLogits) { $0.linear(fg, "\(p).attn_fg", out: logitCount) }
         var z = op(.windowAttention(heads: config.heads, window: k), [v, logitsFG], name: "\(p).attend_fg")
         z = linear(z, "\(p).proj", out: w)
-        let logitsBG = linear(bg, "\(p).attn_bg", out: config.heads * k * k * k * k)
+        let logitsBG = withRole(.attentionLogits) { $0.linear(bg, "\(p).attn_bg", out: logitCount) }
         z = op(.windowAttention(heads: config.heads, window: k), [z, logitsBG], name: "\(p).attend_bg")
         z = linear(z, "\(p).proj", out: w)
         z = cbr(z, "\(p).output_cbr.0", out: w, kernel: 3)
@@ -239,12 +258,14 @@ struct ConDSegBuilder {
         y = upsample(y, 2, name: "\(p).up")
         y = cbr(y, "\(p).c1", out: 128, kernel: 3)
         y = cbr(y, "\(p).c2", out: 64, kernel: 1)
-        y = conv(y, ConvSpec(weight: "\(p).c3.weight", bias: "\(p).c3.bias", inChannels: 64, outChannels: 1, kernel: 1),
-                 name: "\(p).c3")
+        y = withRole(.maskLogits) {
+            $0.conv(y, ConvSpec(weight: "\(p).c3.weight", bias: "\(p).c3.bias", inChannels: 64, outChannels: 1, kernel: 1),
+                    name: "\(p).c3")
+        }
         return op(.sigmoid, [y], name: "\(p).sigmoid")
     }
 
-    // MARK: whole networks (§4, §6)
+    // MARK: whole networks (inference, stage 1)
 
     mutating func build(auxiliaryHead: Bool) {
         let image = op(.input, [], name: "input", channels: 3, stride: 1)
@@ -262,9 +283,11 @@ struct ConDSegBuilder {
         if auxiliaryHead {
             let uc = decoupleBranch(xs[3], "decouple_layer.cbr_uc")
             graph.taps["act.decouple_layer.out2"] = uc.id
-            graph.outputs["mask_fg"] = auxBranch(fg, "aux_head.branch_fg").id
-            graph.outputs["mask_bg"] = auxBranch(bg, "aux_head.branch_bg").id
-            graph.outputs["mask_uc"] = auxBranch(uc, "aux_head.branch_uc").id
+            withRole(.auxiliaryHead) { b in
+                b.graph.outputs["mask_fg"] = b.auxBranch(fg, "aux_head.branch_fg").id
+                b.graph.outputs["mask_bg"] = b.auxBranch(bg, "aux_head.branch_bg").id
+                b.graph.outputs["mask_uc"] = b.auxBranch(uc, "aux_head.branch_uc").id
+            }
         }
         var gFG: [Feature] = [], gBG: [Feature] = []
         for (level, scale) in [8, 4, 2, 1].enumerated() {
@@ -300,8 +323,10 @@ struct ConDSegBuilder {
             ups.append(cbr(up, "head.conv\(i + 1)", out: 64, kernel: 1))
         }
         let cat = concat(ups, name: "head.cat")
-        let fused = conv(cat, ConvSpec(weight: "head.conv_fuse.weight", inChannels: cat.channels, outChannels: 1, kernel: 1),
-                         name: "head.conv_fuse")
+        let fused = withRole(.maskLogits) {
+            $0.conv(cat, ConvSpec(weight: "head.conv_fuse.weight", inChannels: cat.channels, outChannels: 1, kernel: 1),
+                    name: "head.conv_fuse")
+        }
         graph.outputs["mask"] = op(.sigmoid, [fused], name: "head.sigmoid").id
     }
 }

@@ -1,5 +1,5 @@
 // Config.swift — the configuration of a ConDSeg network (encoder, widths, heads, input size, preprocessing),
-// read from and written to the `condseg.*` metadata of a safetensors weight file (spec §5).
+// read from and written to the `condseg.*` metadata of a safetensors weight file (docs/architecture.md).
 // A file without metadata has its configuration inferred from its tensor shapes (ConfigInference.swift).
 
 import Foundation

@@ -74,9 +74,30 @@ public enum OpKind: Sendable, Equatable {
     case channelMeanMax
     /// [x] → logistic sigmoid.
     case sigmoid
-    /// [values N×C×H×W, logits N×(heads·k⁴)×H×W] → CDFA window attention and fold (spec §3, steps 3–6):
+    /// [values N×C×H×W, logits N×(heads·k⁴)×H×W] → CDFA attention and fold (docs/architecture.md, steps 3–6):
     /// softmax over j of logits[h·k⁴ + i·k² + j]·(C/heads)^−½, o[p,i] = Σ_j a·v[p+off_j], y[q] = Σ o[p,i] with p+off_i = q.
     case windowAttention(heads: Int, window: Int)
+}
+
+/// What a node is for in the network, set by the graph builder (ConDSegGraph.swift) so that the calibrator, the
+/// optimiser and the model loader ask for a role instead of matching module names. Small on purpose: one case per
+/// question some code outside the builder asks.
+public enum NodeRole: String, Sendable, Equatable, CaseIterable {
+    /// Everything without a more specific role.
+    case body
+    /// The ResNet encoder (layer0 … layer3): its own learning rate in training.
+    case encoder
+    /// Channel attention's gate: the global pools, fc1, fc2, their sum and the sigmoid (1×1 spatial values whose
+    /// sigmoid multiplies a whole feature map). Calibration keeps its convolutions float.
+    case channelGate
+    /// Spatial attention's gate: channel mean/max, the 7×7 2→1 convolution and the sigmoid. Kept float.
+    case spatialGate
+    /// CDFA's per-pixel attention logits (`attn_fg`, `attn_bg`), which feed a softmax. Kept float.
+    case attentionLogits
+    /// The last convolution of the network, whose output the mask's sigmoid reads. Kept float.
+    case maskLogits
+    /// The auxiliary head (training only, absent from shipped models; the inference graph leaves it out).
+    case auxiliaryHead
 }
 
 /// One op of the graph: its kind, inputs, the module it belongs to and its output shape class.
@@ -89,6 +110,8 @@ public struct Node: Sendable {
     public let channels: Int
     /// Spatial size is inputSize / stride; 0 means a global 1×1 value (channel attention's pooled vectors).
     public let stride: Int
+    /// What the node is for (set by the builder; `.body` unless it has a more specific role).
+    public let role: NodeRole
 
     /// Height (= width) of this node's output for a square input of `inputSize`.
     public func spatialSize(inputSize: Int) -> Int { stride == 0 ? 1 : inputSize / stride }
@@ -114,17 +137,12 @@ public struct Graph: Sendable {
     /// Appends a node and returns its value. Shapes of weights are recorded in `parameters`.
     /// (ConDSegGraph.swift builds the network with this; tests build small graphs with it.)
     @discardableResult
-    public mutating func add(_ kind: OpKind, _ inputs: [ValueID], name: String, channels: Int, stride: Int) -> ValueID {
+    public mutating func add(_ kind: OpKind, _ inputs: [ValueID], name: String, channels: Int, stride: Int,
+                             role: NodeRole = .body) -> ValueID {
         let id = nodes.count
-        nodes.append(Node(id: id, kind: kind, inputs: inputs, name: name, channels: channels, stride: stride))
+        nodes.append(Node(id: id, kind: kind, inputs: inputs, name: name, channels: channels, stride: stride, role: role))
         if case .conv(let spec) = kind {
-            parameters[spec.weight] = spec.weightShape
-            if let bias = spec.bias { parameters[bias] = [spec.outChannels] }
-            if let bn = spec.batchNorm {
-                for suffix in ["weight", "bias", "running_mean", "running_var"] {
-                    parameters["\(bn).\(suffix)"] = [spec.outChannels]
-                }
-            }
+            for (name, shape) in spec.parameterShapes { parameters[name] = shape }
         }
         return id
     }
@@ -166,6 +184,15 @@ public struct Graph: Sendable {
         }
     }
 
+    /// The parameter tensors (weight, bias, BatchNorm tensors) read by nodes with `role`.
+    public func parameters(role: NodeRole) -> Set<String> {
+        var names = Set<String>()
+        for node in nodes where node.role == role {
+            if case .conv(let spec) = node.kind { for (name, _) in spec.parameterShapes { names.insert(name) } }
+        }
+        return names
+    }
+
     /// Ids of the nodes needed to compute `targets` (everything else can be pruned).
     public func liveNodes(for targets: [ValueID]) -> Set<ValueID> {
         var live = Set<ValueID>()
@@ -174,5 +201,20 @@ public struct Graph: Sendable {
             if live.insert(id).inserted { stack.append(contentsOf: nodes[id].inputs) }
         }
         return live
+    }
+}
+
+extension ConvSpec {
+    /// Every tensor this convolution reads, with the shape it must have: the weight, the bias if any, and the
+    /// BatchNorm's weight, bias, running mean and running variance if any.
+    public var parameterShapes: [(name: String, shape: [Int])] {
+        var result: [(name: String, shape: [Int])] = [(weight, weightShape)]
+        if let bias { result.append((bias, [outChannels])) }
+        if let batchNorm {
+            for suffix in ["weight", "bias", "running_mean", "running_var"] {
+                result.append(("\(batchNorm).\(suffix)", [outChannels]))
+            }
+        }
+        return result
     }
 }

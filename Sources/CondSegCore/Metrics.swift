@@ -1,4 +1,4 @@
-// Metrics.swift — the paper's segmentation metrics (spec §7): per image Dice, IoU, recall and precision of a
+// Metrics.swift — the paper's segmentation metrics (docs/architecture.md): per image Dice, IoU, recall and precision of a
 // binary prediction against a binary ground truth, each with 1e-15 added to numerator and denominator;
 // data-set figures are means over images.
 

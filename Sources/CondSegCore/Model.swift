@@ -31,7 +31,7 @@ public final class ConDSegModel: @unchecked Sendable {
         self.file = file
         config = try ModelConfig(file: file)
         let full = Graph.conDSeg(config, auxiliaryHead: true)
-        let auxNames = full.parameters.keys.filter { $0.hasPrefix("aux_head.") }
+        let auxNames = full.parameters(role: .auxiliaryHead)
         hasAuxiliaryHead = !auxNames.isEmpty && auxNames.allSatisfy { file.entries[$0] != nil }
         unexpectedTensors = file.names.filter { name in
             full.parameters[name] == nil && !name.hasSuffix(".num_batches_tracked")

@@ -28,16 +28,17 @@ public enum PrecisionPolicy: String, Sendable, CaseIterable {
     /// Every convolution in int8 (for measuring the policy).
     case allInt8 = "all-int8"
 
-    /// The reason a convolution stays float under this policy, or nil when it runs in int8.
+    /// The reason a convolution stays float under this policy, or nil when it runs in int8. The decision is by
+    /// the node's role (set by the graph builder), not by its name.
     public func floatReason(conv node: Node, graph: Graph) -> String? {
-        guard self == .standard, case .conv(let spec) = node.kind else { return nil }
-        if graph.nodes[node.inputs[0]].stride == 0 { return "channel attention fc: 1x1 spatial, nothing to gain; feeds a sigmoid gate" }
-        if node.name.hasSuffix(".sa.conv1") || (spec.inChannels == 2 && spec.outChannels == 1) {
-            return "spatial attention 7x7 2->1 conv: feeds a sigmoid gate, negligible compute"
+        guard self == .standard, case .conv = node.kind else { return nil }
+        switch node.role {
+        case .channelGate: return "channel attention fc: 1x1 spatial, nothing to gain; feeds a sigmoid gate"
+        case .spatialGate: return "spatial attention 7x7 2->1 conv: feeds a sigmoid gate, negligible compute"
+        case .attentionLogits: return "CDFA attention logits: feed a softmax"
+        case .maskLogits: return "last conv: feeds the final sigmoid"
+        case .body, .encoder, .auxiliaryHead: return nil
         }
-        if node.name.hasSuffix(".attn_fg") || node.name.hasSuffix(".attn_bg") { return "CDFA attention logits: feed a softmax" }
-        if node.name == "output_block.c3" { return "last conv: feeds the final sigmoid" }
-        return nil
     }
 }
 

@@ -1,4 +1,4 @@
-// Losses.swift — the training losses of spec §6 with their gradients w.r.t. the predicted probabilities:
+// Losses.swift — the paper's losses (docs/architecture.md) with their gradients w.r.t. the predicted probabilities:
 // L_BD (binary cross-entropy + Dice over the whole batch), the stage-1 consistency loss with the binarised
 // masks (τ = 0.5, no gradient through the binarisation), and the stage-2 objective with the dynamic weights
 // β1/β2 and the complementary loss over the softmax of the three auxiliary masks.

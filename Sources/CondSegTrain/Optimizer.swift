@@ -8,7 +8,7 @@ import Foundation
 public final class Adam {
     public let store: ParameterStore
     public var beta1: Float = 0.9, beta2: Float = 0.999, epsilon: Float = 1e-8
-    /// Learning rate of each group; `group(of:)` assigns names.
+    /// Learning rate of each group ("encoder", "rest"); `group(of:)` assigns tensors to groups.
     public var learningRates: [String: Float]
     /// First and second moments per tensor.
     public private(set) var firstMoments: [String: [Float]] = [:]
@@ -27,10 +27,9 @@ public final class Adam {
         }
     }
 
-    /// "encoder" for ResNet tensors (layer0…layer3), else "rest".
-    public static func group(of name: String) -> String {
-        for prefix in ["layer0.", "layer1.", "layer2.", "layer3."] where name.hasPrefix(prefix) { return "encoder" }
-        return "rest"
+    /// "encoder" for the tensors of the ResNet encoder (read by nodes whose role is `.encoder`), else "rest".
+    public func group(of name: String) -> String {
+        store.encoderNames.contains(name) ? "encoder" : "rest"
     }
 
     /// One update from the gradients in the store.
@@ -39,7 +38,7 @@ public final class Adam {
         let t = Float(stepCount)
         let correction1 = 1 - pow(beta1, t), correction2 = 1 - pow(beta2, t)
         for name in store.trainableNames {
-            let lr = learningRates[Adam.group(of: name)]!
+            let lr = learningRates[group(of: name)]!
             let p = store.value(name), g = store.gradient(name)
             let count = store.gradients[name]!.count
             let b1 = beta1, b2 = beta2, eps = epsilon

@@ -30,9 +30,13 @@ public final class ParameterStore: @unchecked Sendable {
     /// Tensors of `graph` that receive gradients.
     public var trainableNames: [String] { names.filter { gradients[$0] != nil } }
 
+    /// Tensors of the ResNet encoder (nodes with the role `.encoder`): the optimiser's encoder group.
+    public let encoderNames: Set<String>
+
     /// Zero-valued store for `graph`; call `initialise` and/or `load` next.
     public init(graph: Graph) {
         shapes = graph.parameters
+        encoderNames = graph.parameters(role: .encoder)
         names = graph.parameters.keys.sorted()
         for name in names {
             let count = shapes[name]!.reduce(1, *)

@@ -317,27 +317,18 @@ public enum TrainOps {
         }
     }
 
-    /// y = x · gate with the gate N×C×1×1 (per channel) or N×1×H×W (per pixel).
+    /// y = x · gate with the gate N×C×1×1 (per channel) or N×1×H×W (per pixel): ReferenceOps.mul per image.
     public static func mulForward(x: Tensor, gate: Tensor, y: Tensor) {
-        let perPixel = gate.c == 1 && gate.plane == x.plane && x.plane > 1
         for image in 0..<x.n {
-            for c in 0..<x.c {
-                let src = x.data + image * x.itemCount + c * x.plane
-                let dst = y.data + image * y.itemCount + c * y.plane
-                if perPixel {
-                    let g = gate.data + image * gate.itemCount
-                    for i in 0..<x.plane { dst[i] = src[i] * g[i] }
-                } else {
-                    let g = gate.data[image * gate.itemCount + c]
-                    for i in 0..<x.plane { dst[i] = src[i] * g }
-                }
-            }
+            ReferenceOps.mul(x.data + image * x.itemCount, channels: x.c, plane: x.plane,
+                             gate: gate.data + image * gate.itemCount, gateChannels: gate.c, gatePlane: gate.plane,
+                             output: y.data + image * y.itemCount)
         }
     }
 
     /// Backward of `mulForward`: dx += dy·gate, dgate += Σ over the broadcast axis of dy·x.
     public static func mulBackward(x: Tensor, gate: Tensor, dy: Tensor, dx: Tensor?, dGate: Tensor?) {
-        let perPixel = gate.c == 1 && gate.plane == x.plane && x.plane > 1
+        let perPixel = ReferenceOps.isPerPixelGate(gateChannels: gate.c, gatePlane: gate.plane, plane: x.plane)
         for image in 0..<x.n {
             for c in 0..<x.c {
                 let offset = image * x.itemCount + c * x.plane
@@ -475,7 +466,7 @@ public enum TrainOps {
 
     // MARK: CDFA window attention
 
-    /// Window attention and fold (spec §3 steps 3–6) for every image (ReferenceOps per image).
+    /// Window attention and fold (docs/architecture.md, steps 3–6) for every image (ReferenceOps per image).
     public static func windowAttentionForward(heads: Int, window: Int, values: Tensor, logits: Tensor, y: Tensor,
                                               threads: Int) {
         let kk = window * window

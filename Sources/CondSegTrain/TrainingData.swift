@@ -1,10 +1,10 @@
-// TrainingData.swift — training samples and their augmentation. Items come from CondSegRuntime.Dataset (the
+// TrainingData.swift — training samples and their augmentation. Items come from CondSegImage.Dataset (the
 // Kvasir layout images/ + masks/ with optional list files, or any folder of image/mask pairs); images are
 // decoded and OpenCV-resized to the model size once (CondSegImage) and cached as planar RGB floats in [0, 1];
-// masks are read as grey, resized the same way and thresholded at ≥ 0.5 (spec §1).
+// masks are read as grey, resized the same way and thresholded at ≥ 0.5 (docs/architecture.md).
 //
 // Augmentation, seeded (SplitMix64) so that a run and its resume see the same batches:
-// - geometric (both stages, spec §6): rotation by U(−35°, 35°) with p 0.3 (bilinear image, nearest mask,
+// - geometric (both stages, docs/architecture.md): rotation by U(−35°, 35°) with p 0.3 (bilinear image, nearest mask,
 //   zero outside), horizontal and vertical flips with p 0.3 each, coarse dropout with p 0.3 (ten square holes
 //   set to 0 in the image only; 32 px at 256, scaled with the model size);
 // - strong (stage 1's x'): brightness, contrast, saturation factors U(0.7, 1.3), hue shift U(−0.1, 0.1) turns
@@ -13,7 +13,6 @@
 
 import CondSegCore
 import CondSegImage
-import CondSegRuntime
 import Foundation
 
 /// One training example at model size: planar RGB in [0, 1] (3·S·S) and a binary mask (S·S).
@@ -42,14 +41,14 @@ public final class TrainingSet: @unchecked Sendable {
         let plane = size * size
         var rgb = [Float](repeating: 0, count: 3 * plane)
         for i in 0..<plane { for c in 0..<3 { rgb[c * plane + i] = Float(resized.pixels[3 * i + c]) / 255 } }
-        let truth = try Evaluation.groundTruth(maskPath: item.maskPath!, size: size)
+        let truth = try Dataset.groundTruth(maskPath: item.maskPath!, size: size)
         return TrainingSample(rgb: rgb, mask: truth.map { $0 ? 1 : 0 }, size: size)
     }
 }
 
 /// Seeded augmentations.
 public enum Augment {
-    /// Rotation ±35° (p 0.3), flips (p 0.3 each), coarse dropout (p 0.3), as spec §6.
+    /// Rotation ±35° (p 0.3), flips (p 0.3 each), coarse dropout (p 0.3), as in docs/architecture.md.
     public static func geometric(_ sample: TrainingSample, rng: inout SplitMix64) -> TrainingSample {
         var s = sample
         if rng.chance(0.3) { s = rotate(s, degrees: rng.uniform(-35, 35)) }

@@ -121,20 +121,16 @@ public final class TrainingNetwork: @unchecked Sendable {
                 y = Tensor(n: n, c: c, h: h, w: w)
                 TrainOps.maxPoolForward(kernel: k, stride: s, padding: p, x: ins[0], y: y, threads: threads)
             case .add(let relu):
-                y = ins[0].copy()
-                for other in ins.dropFirst() { y.add(other) }
-                if relu { for i in 0..<y.count { y.data[i] = max(y.data[i], 0) } }
+                y = Tensor(n: n, c: c, h: h, w: w)
+                ReferenceOps.add(ins.map { UnsafePointer($0.data) }, count: y.count, relu: relu, output: y.data)
             case .mul:
                 y = Tensor(n: n, c: c, h: h, w: w)
                 TrainOps.mulForward(x: ins[0], gate: ins[1], y: y)
             case .concat:
                 y = Tensor(n: n, c: c, h: h, w: w)
                 for image in 0..<n {
-                    var offset = image * y.itemCount
-                    for x in ins {
-                        (y.data + offset).update(from: x.data + image * x.itemCount, count: x.itemCount)
-                        offset += x.itemCount
-                    }
+                    ReferenceOps.concat(ins.map { (UnsafePointer($0.data + image * $0.itemCount), $0.itemCount) },
+                                        output: y.data + image * y.itemCount)
                 }
             case .upsample:
                 y = Tensor(n: n, c: c, h: h, w: w)

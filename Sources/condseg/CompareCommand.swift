@@ -4,6 +4,7 @@
 import ArgumentParser
 import CondSegCore
 import CondSegIO
+import CondSegImage
 import CondSegQuant
 import CondSegRuntime
 import Foundation

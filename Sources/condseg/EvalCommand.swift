@@ -1,7 +1,8 @@
-// EvalCommand.swift — `condseg eval`: the paper's protocol (spec §7) on a data set with ground-truth masks.
+// EvalCommand.swift — `condseg eval`: the paper's protocol (docs/architecture.md) on a data set with ground-truth masks.
 
 import ArgumentParser
 import CondSegCore
+import CondSegImage
 import CondSegRuntime
 import Foundation
 

@@ -77,7 +77,7 @@ final class ModelLoadingTests: XCTestCase {
     func testReleaseConfigurationWithoutMetadata() throws {
         XCTAssertEqual(try ModelConfig(metadata: [:], file: "x"), ModelConfig.release)
         let graph = Graph.conDSeg(.release)
-        // Spec §4: about 45.6 M parameters with the auxiliary head, 3.9 M of them in it.
+        // docs/architecture.md: about 45.6 M parameters with the auxiliary head, 3.9 M of them in it.
         let full = ModelConfig.release
         let total = ConDSegModel.parameterCount(Graph.conDSeg(full, auxiliaryHead: true))
         XCTAssertEqual(Double(total) / 1e6, 45.6, accuracy: 0.1)

@@ -127,7 +127,7 @@ final class ReferenceOpsTests: XCTestCase {
 
     // MARK: window attention
 
-    /// The spec's definition, step by step: softmax over j, o[p, i] = Σ_j a·v[p + off_j], then fold.
+    /// The definition (docs/architecture.md), step by step: softmax over j, o[p, i] = Σ_j a·v[p + off_j], then fold.
     func naiveWindowAttention(heads: Int, k: Int, c: Int, h: Int, w: Int, v: [Float], logits: [Float]) -> [Double] {
         let kk = k * k, hd = c / heads, scale = 1 / Double(hd).squareRoot()
         var y = [Double](repeating: 0, count: c * h * w)

@@ -1,4 +1,4 @@
-// LossGradientTests.swift — the loss functions of spec §6 against independent references: values recomputed
+// LossGradientTests.swift — the losses (docs/architecture.md) against independent references: values recomputed
 // naively in double in the test, and gradients against central finite differences of those naive values.
 
 import CondSegCore
@@ -6,7 +6,7 @@ import CondSegCore
 import XCTest
 
 final class LossGradientTests: XCTestCase {
-    /// Naive L_BD in double, written from the spec's formula.
+    /// Naive L_BD in double, written from the paper's formula.
     func naiveBceDice(_ p: [Double], _ y: [Double]) -> Double {
         var bce = 0.0, inter = 0.0, sum = 0.0
         for i in 0..<p.count {
@@ -72,7 +72,7 @@ final class LossGradientTests: XCTestCase {
                                            augmentedMask: Tensor(a, n: 2, c: 1, h: 4, w: 3),
                                            target: Tensor(target, n: 2, c: 1, h: 4, w: 3))
         let y = target.map(Double.init)
-        // bin() is piecewise constant: finite differences see no gradient through it, which is the spec's rule.
+        // bin() is piecewise constant: finite differences see no gradient through it, which is the paper's rule.
         let binM = m.map { $0 > 0.5 ? 1.0 : 0.0 }, binA = a.map { $0 > 0.5 ? 1.0 : 0.0 }
         func bce(_ p: [Double], _ t: [Double]) -> Double {
             var s = 0.0

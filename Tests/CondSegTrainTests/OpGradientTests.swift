@@ -376,7 +376,7 @@ final class OpGradientTests: XCTestCase {
 
     // MARK: CDFA window attention
 
-    /// Spec §3 steps 3–6 written directly: per pixel p and slot i, o = Σ_j softmax_j(scale·L)·v(p+off_j), folded to p+off_i.
+    /// Steps 3–6 of docs/architecture.md written directly: per pixel p and slot i, o = Σ_j softmax_j(scale·L)·v(p+off_j), folded to p+off_i.
     func naiveWindowAttention(_ v: [Double], _ logits: [Double], n: Int, c: Int, h: Int, w: Int, heads: Int, k: Int) -> [Double] {
         let kk = k * k, plane = h * w, headDim = c / heads
         let scale = 1 / Double(headDim).squareRoot()

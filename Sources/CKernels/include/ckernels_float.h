@@ -60,7 +60,7 @@ void ckf_im2col(const float *x, int in_h, int in_w, int kernel, int stride, int 
 void ckf_col2im(const float *columns, int in_h, int in_w, int kernel, int stride, int padding, int dilation,
                 int out_w, int row_begin, int rows, int c_begin, int c_end, float *dx, ptrdiff_t ld);
 
-/// Arguments of the CDFA window attention (spec §3 steps 3–6), for one image.
+/// Arguments of the CDFA window attention (docs/architecture.md, steps 3–6), for one image.
 typedef struct {
     int heads;              ///< attention heads; channels must be a multiple of it
     int window;             ///< window side k (odd)

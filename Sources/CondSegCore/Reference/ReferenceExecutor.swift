@@ -107,27 +107,13 @@ public final class ReferenceExecutor: FloatGraphExecutor, @unchecked Sendable {
                 ReferenceOps.maxPool(kernel: k, stride: s, padding: p, channels: out.c, input: ptr(node.inputs[0]),
                                      inH: ins[0].h, inW: ins[0].w, output: y, outH: out.h, outW: out.w, threads: threads)
             case .add(let relu):
-                y.update(from: ptr(node.inputs[0]), count: out.count)
-                for other in node.inputs.dropFirst() {
-                    let x = ptr(other)
-                    for i in 0..<out.count { y[i] += x[i] }
-                }
-                if relu { for i in 0..<out.count { y[i] = max(y[i], 0) } }
+                ReferenceOps.add(node.inputs.map { UnsafePointer(ptr($0)) }, count: out.count, relu: relu, output: y)
             case .mul:
-                let x = ptr(node.inputs[0]), gate = ptr(node.inputs[1])
-                let g = ins[1]
-                for c in 0..<out.c {
-                    for i in 0..<out.plane {
-                        let gv = g.c == 1 ? gate[i] : gate[c]   // N×1×H×W (spatial) or N×C×1×1 (channel)
-                        y[c * out.plane + i] = x[c * out.plane + i] * gv
-                    }
-                }
+                ReferenceOps.mul(ptr(node.inputs[0]), channels: out.c, plane: out.plane, gate: ptr(node.inputs[1]),
+                                 gateChannels: ins[1].c, gatePlane: ins[1].plane, output: y)
             case .concat:
-                var offset = 0
-                for (k, input) in node.inputs.enumerated() {
-                    (y + offset).update(from: ptr(input), count: ins[k].count)
-                    offset += ins[k].count
-                }
+                ReferenceOps.concat(node.inputs.indices.map { (UnsafePointer(ptr(node.inputs[$0])), ins[$0].count) },
+                                    output: y)
             case .upsample:
                 ReferenceOps.upsampleAlignCorners(channels: out.c, input: ptr(node.inputs[0]), inH: ins[0].h, inW: ins[0].w,
                                                   output: y, outH: out.h, outW: out.w, threads: threads)

@@ -185,12 +185,53 @@ public enum ReferenceOps {
         for i in 0..<plane { mean[i] /= inv }
     }
 
+    /// y = a₀ + a₁ + … (summed left to right, in float), then ReLU if `relu`. `count` elements each; works on one
+    /// image or a whole batch alike. The trainer's forward uses it too, so both sum in the same order.
+    public static func add(_ inputs: [UnsafePointer<Float>], count: Int, relu: Bool, output y: UnsafeMutablePointer<Float>) {
+        y.update(from: inputs[0], count: count)
+        for x in inputs.dropFirst() {
+            for i in 0..<count { y[i] += x[i] }
+        }
+        if relu { for i in 0..<count { y[i] = max(y[i], 0) } }
+    }
+
+    /// Whether a gate of `gateChannels` channels × `gatePlane` pixels multiplies a C×`plane` map per pixel
+    /// (spatial attention, N×1×H×W) rather than per channel (channel attention, N×C×1×1).
+    public static func isPerPixelGate(gateChannels: Int, gatePlane: Int, plane: Int) -> Bool {
+        gateChannels == 1 && gatePlane == plane && plane > 1
+    }
+
+    /// y[c][i] = x[c][i] · gate, one image: the gate is one value per channel (`gateChannels` = `channels`,
+    /// `gatePlane` = 1) or one value per pixel (`gateChannels` = 1, `gatePlane` = `plane`).
+    public static func mul(_ x: UnsafePointer<Float>, channels: Int, plane: Int, gate: UnsafePointer<Float>,
+                           gateChannels: Int, gatePlane: Int, output y: UnsafeMutablePointer<Float>) {
+        let perPixel = isPerPixelGate(gateChannels: gateChannels, gatePlane: gatePlane, plane: plane)
+        for c in 0..<channels {
+            let src = x + c * plane, dst = y + c * plane
+            if perPixel {
+                for i in 0..<plane { dst[i] = src[i] * gate[i] }
+            } else {
+                let g = gate[c]
+                for i in 0..<plane { dst[i] = src[i] * g }
+            }
+        }
+    }
+
+    /// Concatenation along channels, one image: the inputs' values (each `count` = Cₖ·H·W) one after another.
+    public static func concat(_ inputs: [(values: UnsafePointer<Float>, count: Int)], output y: UnsafeMutablePointer<Float>) {
+        var offset = 0
+        for input in inputs {
+            (y + offset).update(from: input.values, count: input.count)
+            offset += input.count
+        }
+    }
+
     /// Logistic sigmoid 1 / (1 + e^−x).
     public static func sigmoid(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count: Int) {
         for i in 0..<count { y[i] = 1 / (1 + exp(-x[i])) }
     }
 
-    /// CDFA window attention and fold for one image (spec §3, steps 3–6). `values` is C×H×W, `logits`
+    /// CDFA window attention and fold for one image (docs/architecture.md, steps 3–6). `values` is C×H×W, `logits`
     /// (heads·k⁴)×H×W; `weights` is scratch of k⁴·H·W floats (one head's softmax at a time).
     /// y[c][q] = Σ_i Σ_j a[h][i][j](q − off_i) · v[c](q − off_i + off_j), where p = q − off_i and
     /// p + off_j must both lie inside the image; a = softmax_j(logits·(C/heads)^−½).
