@@ -31,8 +31,11 @@ let package = Package(
         .target(name: "CondSegTrain", dependencies: ["CondSegCore", "CondSegImage", "CondSegRuntime", "CKernels", "COpenBLAS"]),
         .executableTarget(name: "condseg", dependencies: [
             "CondSegCore", "CondSegImage", "CondSegQuant", "CondSegRuntime", "CondSegCapture", "CondSegTrain",
+            "CKernels", "COpenBLAS",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
-        ]),
+        ], plugins: ["BuildCommitPlugin"]),
+        // Generates the `condsegBuildCommit` constant (`condseg --version`) from git at build time.
+        .plugin(name: "BuildCommitPlugin", capability: .buildTool()),
 
         // Shared by the test targets: fixture lookup and comparisons.
         .target(name: "CondSegTestSupport", path: "Tests/Support"),
@@ -43,6 +46,8 @@ let package = Package(
         .testTarget(name: "CondSegCaptureTests", dependencies: ["CondSegCapture", "CondSegImage", "CondSegTestSupport"]),
         .testTarget(name: "CondSegTrainTests", dependencies: ["CondSegTrain", "CondSegCore", "CondSegImage", "CondSegRuntime", "CondSegTestSupport"]),
         .testTarget(name: "CKernelsTests", dependencies: ["CKernels", "CondSegTestSupport"]),
+        // Runs the built condseg executable (it is not imported): the installed layout, --version.
+        .testTarget(name: "condsegTests", dependencies: ["CondSegTestSupport"]),
     ],
     // Swift 5 mode: the kernels hand unsafe pointers to worker threads by design (each chunk writes its own rows).
     swiftLanguageModes: [.v5]

@@ -31,6 +31,9 @@ if [ -z "${CONDSEG_FRESH_IN_NAMESPACE:-}" ]; then
     CONDSEG_FRESH_IN_NAMESPACE=1 exec unshare --mount --propagation private -- "$BASH" "$0" "$@"
 fi
 
+# Everything below runs as one function: bash reads it completely before running it, so editing this file
+# during a run (which takes long) cannot change the run.
+main() {
 repo=$(cd "$(dirname "$0")/.." && pwd)
 commit=$(git -C "$repo" rev-parse --verify "${1:-HEAD}^{commit}") || fail_setup "no such commit: ${1:-HEAD}"
 cache=${CONDSEG_FRESH_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/condseg-fresh-root}
@@ -83,6 +86,7 @@ mounts=()
 cleanup() {
     local status=$? index
     for ((index = ${#mounts[@]} - 1; index >= 0; index--)); do
+        findmnt -rn "${mounts[index]}" >/dev/null || continue   # unmounted already
         umount "${mounts[index]}" 2>/dev/null || umount -l "${mounts[index]}" 2>/dev/null \
             || echo "fresh-machine-check: could not unmount ${mounts[index]}" >&2
     done
@@ -154,5 +158,16 @@ run() {  # run NAME COMMAND: one README command inside the root, as a new user w
 }
 run demo "bash scripts/demo.sh"
 run test "bash scripts/test.sh"
+
+# 4. The installable runtime: scripts/install.sh into a prefix, then the installed binary run from another
+#    folder with the toolchain gone (unmounted), on the sample frames.
+run install "bash scripts/install.sh --prefix /opt/condseg-installed"
+umount "$root$toolchain"
+run installed "cd /tmp && env -i PATH=/usr/bin:/bin sh -c '! ls $toolchain/usr 2>/dev/null \\
+    && /opt/condseg-installed/bin/condseg segment --out /tmp/installed-out /root/condseg/samples/images \\
+    && ls /tmp/installed-out | wc -l && /opt/condseg-installed/bin/condseg --version \\
+    && ldd /opt/condseg-installed/bin/condseg'"
 echo "fresh-machine-check: $([ $failed -eq 0 ] && echo passed || echo FAILED), commit $commit, $(elapsed $(($(date +%s) - started))) in all"
 exit $failed
+}
+main "$@"
