@@ -106,7 +106,8 @@ final class InstalledLayoutTests: XCTestCase {
         if FileManager.default.fileExists(atPath: repositoryRoot.appendingPathComponent(".git").path) {
             let git = try run("/usr/bin/env", ["git", "-C", repositoryRoot.path, "rev-parse", "HEAD"], in: repositoryRoot)
             XCTAssertEqual(git.status, 0, git.err)
-            XCTAssertEqual(lines[1], "commit " + git.out.trimmingCharacters(in: .whitespacesAndNewlines))
+            XCTAssertEqual(lines[1], "commit " + git.out.trimmingCharacters(in: .whitespacesAndNewlines),
+                           "the executable was built from another commit than HEAD: rebuild before testing")
         } else {
             XCTAssertEqual(lines[1], "commit unknown")
         }
