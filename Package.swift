@@ -33,8 +33,11 @@ let package = Package(
         .target(name: "CondSegTrain", dependencies: ["CondSegIO", "CondSegCore", "CondSegImage", "CKernels", "COpenBLAS"]),
         .executableTarget(name: "condseg", dependencies: [
             "CondSegIO", "CondSegCore", "CondSegImage", "CondSegQuant", "CondSegRuntime", "CondSegCapture", "CondSegTrain",
+            "CKernels", "COpenBLAS",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
-        ]),
+        ], plugins: ["BuildCommitPlugin"]),
+        // Generates the `condsegBuildCommit` constant (`condseg --version`) from git at build time.
+        .plugin(name: "BuildCommitPlugin", capability: .buildTool()),
 
         // Shared by the test targets: fixture lookup and comparisons.
         .target(name: "CondSegTestSupport", path: "Tests/Support"),
@@ -46,7 +49,8 @@ let package = Package(
         .testTarget(name: "CondSegCaptureTests", dependencies: ["CondSegCapture", "CondSegImage", "CondSegTestSupport"]),
         .testTarget(name: "CondSegTrainTests", dependencies: ["CondSegTrain", "CondSegCore", "CondSegImage", "CondSegTestSupport"]),
         .testTarget(name: "CKernelsTests", dependencies: ["CKernels", "CondSegTestSupport"]),
-        // Runs the built `condseg` binary: exit statuses, stderr lines, files left untouched.
+        // Runs the built `condseg` binary: exit statuses, stderr lines, files left untouched, the installed
+        // layout, --version.
         .testTarget(name: "condsegTests", dependencies: ["condseg", "CondSegImage", "CondSegTestSupport"]),
     ],
     // Swift 5 mode: the kernels hand unsafe pointers to worker threads by design (each chunk writes its own rows).

@@ -1,12 +1,18 @@
 #!/usr/bin/env bash
 # install-deps.sh — installs the Debian packages condseg needs, only those that are missing.
-#   scripts/install-deps.sh          libraries to build and run (OpenBLAS, libpng, libv4l2, libjpeg-turbo)
-#   scripts/install-deps.sh --tests  also the tools the test suite uses (aarch64 cross gcc + qemu-user for the
-#                                    ARM kernel checks; qemu-system + busybox + cpio + kmod for the vivid V4L2 tests)
+#   scripts/install-deps.sh          what the Swift toolchain needs on a bare Debian 12 to build and link (git to
+#                                    fetch the argument-parser package, the C runtime and linker, the libraries
+#                                    swift-build itself loads) and the libraries condseg uses (OpenBLAS, libpng,
+#                                    libv4l2, libjpeg-turbo)
+#   scripts/install-deps.sh --tests  also the tools the test suite uses (gcc, aarch64 cross gcc + qemu-user for the
+#                                    ARM kernel checks; qemu-system + busybox + cpio + kmod + xz for the vivid V4L2
+#                                    tests, which judge their results in Swift, so no Python is needed)
+# scripts/fresh-machine-check.sh checks that this list is complete on a minimal Debian 12 root.
 set -euo pipefail
-packages=(libopenblas-dev libpng-dev libv4l-dev libturbojpeg0-dev pkg-config)
+toolchain=(git ca-certificates gcc libc6-dev libstdc++-12-dev libcurl4 libxml2 libsqlite3-0 libncurses6)
+packages=("${toolchain[@]}" libopenblas-dev libpng-dev libv4l-dev libturbojpeg0-dev pkg-config)
 if [[ "${1:-}" == "--tests" ]]; then
-    packages+=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user qemu-system-x86 busybox-static cpio kmod)
+    packages+=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user qemu-system-x86 busybox-static cpio kmod xz-utils)
 fi
 missing=()
 for p in "${packages[@]}"; do

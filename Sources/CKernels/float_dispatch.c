@@ -26,6 +26,14 @@ int ckf_force_isa(ckf_isa isa) {
     return 1;
 }
 
+const char *ckf_isa_name(ckf_isa isa) {
+    switch (isa) {
+    case CKF_ISA_GENERIC: return "generic";
+    case CKF_ISA_AVX2: return "avx2";
+    }
+    return "unknown";
+}
+
 static const ckf_kernel_set *kernels(void) {
 #if defined(__x86_64__)
     if (ckf_active_isa() == CKF_ISA_AVX2) return &ckf_avx2_kernels;

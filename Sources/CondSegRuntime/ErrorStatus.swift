@@ -6,8 +6,3 @@ extension CalibrationTableError: StatusError {
     /// A table that cannot be read, does not parse or was made for another model is an invalid input.
     public var exitStatus: ExitStatus { .input }
 }
-
-extension DatasetError: StatusError {
-    /// A data-set folder or list that is missing or inconsistent is an invalid input.
-    public var exitStatus: ExitStatus { .input }
-}

@@ -38,25 +38,40 @@ struct ModelOptions: ParsableArguments {
     }
 }
 
+/// Finding the bundled default model when no --model is given.
 enum DefaultModel {
     static let fileName = "condseg-r18w64-kvasir.safetensors"
 
-    /// $CONDSEG_MODEL, or models/<default> found beside the executable's folders (a build inside the repository),
-    /// or under the current folder.
+    /// $CONDSEG_MODEL, else the first existing file of `candidates`.
     static func path() throws -> String {
         if let env = ProcessInfo.processInfo.environment["CONDSEG_MODEL"], !env.isEmpty { return env }
-        var searched: [String] = []
-        var dir = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
+        let searched = candidates(executable: executablePath(), currentDirectory: FileManager.default.currentDirectoryPath)
+        if let found = searched.first(where: { FileManager.default.fileExists(atPath: $0) }) { return found }
+        throw ValidationError("no default model found (looked in \(searched.joined(separator: ", "))); pass --model FILE or set CONDSEG_MODEL")
+    }
+
+    /// Where the default model may be, in order: `PREFIX/share/condseg/` of an installed tree (the executable is
+    /// `PREFIX/bin/condseg`, see scripts/install.sh), then `models/` in the executable's folder and the five
+    /// folders above it (a build inside the repository, e.g. `.build/release/condseg`), then `models/` under the
+    /// current folder. `executable` should be the real path (symlinks resolved).
+    static func candidates(executable: String, currentDirectory: String) -> [String] {
+        let binFolder = URL(fileURLWithPath: executable).deletingLastPathComponent()
+        var paths = [binFolder.deletingLastPathComponent().appendingPathComponent("share/condseg/\(fileName)").path]
+        var dir = binFolder
         for _ in 0..<6 {
-            let candidate = dir.appendingPathComponent("models/\(fileName)").path
-            searched.append(candidate)
-            if FileManager.default.fileExists(atPath: candidate) { return candidate }
+            paths.append(dir.appendingPathComponent("models/\(fileName)").path)
             dir = dir.deletingLastPathComponent()
         }
-        let local = FileManager.default.currentDirectoryPath + "/models/\(fileName)"
-        searched.append(local)
-        if FileManager.default.fileExists(atPath: local) { return local }
-        throw ValidationError("no default model found (looked in \(searched.joined(separator: ", "))); pass --model FILE or set CONDSEG_MODEL")
+        paths.append(URL(fileURLWithPath: currentDirectory).appendingPathComponent("models/\(fileName)").path)
+        var seen = Set<String>()
+        return paths.filter { seen.insert($0).inserted }
+    }
+
+    /// The running executable's real path: /proc/self/exe (right also when condseg was found through PATH or a
+    /// symlink), else argv[0] with symlinks resolved.
+    static func executablePath() -> String {
+        if let path = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") { return path }
+        return URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().path
     }
 }
 

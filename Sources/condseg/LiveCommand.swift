@@ -221,6 +221,8 @@ struct Live: ParsableCommand {
         if let masksOut { sinks.append(try MaskFolderSink(folder: masksOut)) }
         if output == "-" { sinks.append(RawVideoSink(descriptor: 1, name: "stdout")) }
         if let v4l2Out { sinks.append(try V4L2OutputSink(path: v4l2Out)) }
+        // Started by systemd as a notify service: report readiness and feed its watchdog.
+        if let notifier = SystemdNotifier() { sinks.append(SystemdWatchdogSink(notifier: notifier)) }
 
         var options = LiveOptions()
         options.maskThreshold = threshold

@@ -1,6 +1,6 @@
 #!/bin/sh
 # guest-tests.sh: runs inside the vivid VM (busybox sh, /dev/video0 = vivid capture, /dev/video1 = vivid output). Every step writes its
-# output, log and exit status into /results; check-vivid-results.py on the host judges them.
+# output, log and exit status into /results; VividVMTests (Tests/CondSegCaptureTests) judges them on the host.
 R=/results
 step() { echo "== $* ($(cut -d' ' -f1 /proc/uptime) s)" | tee /dev/console; }
 # Every command runs under a time limit so a hang fails the check instead of stalling the VM.

@@ -28,6 +28,8 @@ ckf_isa ckf_detected_isa(void);
 ckf_isa ckf_active_isa(void);
 /// Makes the float kernels use `isa` (tests and benchmarks). Returns 1 on success, 0 if this CPU cannot run it.
 int ckf_force_isa(ckf_isa isa);
+/// Short lowercase name of a float kernel set ("generic", "avx2"); "unknown" otherwise.
+const char *ckf_isa_name(ckf_isa isa);
 
 /// Convolution epilogue over columns [begin, begin+count) of `channels` planes (plane c starts at
 /// y + c*channel_stride), in place: v = y + bias[c]; v = v + residuals[0][same index]; …; v = max(v, 0) if relu.

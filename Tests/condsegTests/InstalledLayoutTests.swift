@@ -1,0 +1,134 @@
+// InstalledLayoutTests.swift: the built condseg executable run as an installed program (scripts/install.sh's
+// layout PREFIX/bin/condseg + PREFIX/share/condseg/): it finds the default model relative to its own location,
+// also when started through a symlink and from another folder, and `--version` names the commit and the
+// kernels this CPU selects (judged from /proc/cpuinfo and git, independently of the program).
+// The full install (a static release build, `ldd` of the result, a segmentation from another folder) is run by
+// scripts/fresh-machine-check.sh, which is too slow for the suite.
+import CondSegTestSupport
+import Foundation
+import XCTest
+
+final class InstalledLayoutTests: XCTestCase {
+    static let modelName = "condseg-r18w64-kvasir.safetensors"
+
+    /// The condseg executable of this build (beside the test bundle or a few folders up).
+    func condsegExecutable() throws -> String {
+        var dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        var searched: [String] = []
+        for _ in 0..<4 {
+            let candidate = dir.appendingPathComponent("condseg").path
+            searched.append(candidate)
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+            dir = dir.deletingLastPathComponent()
+        }
+        throw FixtureMissing(path: "condseg executable (build it: swift build --product condseg); looked at \(searched.joined(separator: ", "))")
+    }
+
+    func temporaryFolder() throws -> URL {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("condseg-install-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        addTeardownBlock { try? FileManager.default.removeItem(at: url) }
+        return url
+    }
+
+    /// Runs `executable` in `folder` without CONDSEG_MODEL; returns the exit status, stdout and stderr.
+    func run(_ executable: String, _ arguments: [String], in folder: URL) throws -> (status: Int32, out: String, err: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        process.currentDirectoryURL = folder
+        var environment = ProcessInfo.processInfo.environment
+        environment["CONDSEG_MODEL"] = nil
+        process.environment = environment
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let outData = out.fileHandleForReading.readDataToEndOfFile()
+        let errData = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: outData, as: UTF8.self), String(decoding: errData, as: UTF8.self))
+    }
+
+    /// PREFIX/bin/condseg (a copy of the built one) and, if `withModel`, PREFIX/share/condseg/<model>.
+    func makePrefix(withModel: Bool) throws -> URL {
+        let prefix = try temporaryFolder()
+        let bin = prefix.appendingPathComponent("bin"), share = prefix.appendingPathComponent("share/condseg")
+        try FileManager.default.createDirectory(at: bin, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(at: share, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: try condsegExecutable(), toPath: bin.appendingPathComponent("condseg").path)
+        if withModel {
+            try FileManager.default.createSymbolicLink(
+                atPath: share.appendingPathComponent(Self.modelName).path,
+                withDestinationPath: repositoryRoot.appendingPathComponent("models/\(Self.modelName)").path)
+        }
+        return prefix
+    }
+
+    func testInstalledBinaryFindsTheModelInShare() throws {
+        let prefix = try makePrefix(withModel: true)
+        let elsewhere = try temporaryFolder()
+        let result = try run(prefix.appendingPathComponent("bin/condseg").path, ["inspect", "--json"], in: elsewhere)
+        XCTAssertEqual(result.status, 0, result.err)
+        let json = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(result.out.utf8)) as? [String: Any], result.out)
+        XCTAssertEqual(json["file"] as? String, prefix.appendingPathComponent("share/condseg/\(Self.modelName)").path)
+        XCTAssertEqual(json["sha256"] as? String, "951bc8ffe45a26ad0cfdbcb4f7906dc1dcdc2ca81a73a117aec828547348a080")
+
+        // Started through a symlink in a folder without share/: the real location counts.
+        let links = try temporaryFolder()
+        let link = links.appendingPathComponent("condseg").path
+        try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: prefix.appendingPathComponent("bin/condseg").path)
+        let viaLink = try run(link, ["inspect", "--json"], in: elsewhere)
+        XCTAssertEqual(viaLink.status, 0, viaLink.err)
+        let linkJSON = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(viaLink.out.utf8)) as? [String: Any], viaLink.out)
+        XCTAssertEqual(linkJSON["file"] as? String, prefix.appendingPathComponent("share/condseg/\(Self.modelName)").path)
+    }
+
+    func testMissingModelNamesWhereItLooked() throws {
+        let prefix = try makePrefix(withModel: false)
+        let elsewhere = try temporaryFolder()
+        let result = try run(prefix.appendingPathComponent("bin/condseg").path, ["inspect"], in: elsewhere)
+        XCTAssertNotEqual(result.status, 0)
+        XCTAssertTrue(result.err.contains("no default model found"), result.err)
+        XCTAssertTrue(result.err.contains(prefix.appendingPathComponent("share/condseg/\(Self.modelName)").path), result.err)
+        XCTAssertTrue(result.err.contains(elsewhere.appendingPathComponent("models/\(Self.modelName)").path), result.err)
+    }
+
+    func testVersionNamesCommitAndKernels() throws {
+        let result = try run(try condsegExecutable(), ["--version"], in: repositoryRoot)
+        XCTAssertEqual(result.status, 0, result.err)
+        let lines = result.out.split(separator: "\n").map(String.init)
+        XCTAssertEqual(lines.count, 4, result.out)
+        guard lines.count == 4 else { return }
+        XCTAssertTrue(lines[0].hasPrefix("condseg "), lines[0])
+
+        // The commit: what git says HEAD is (this build was made from it), or "unknown" outside a checkout.
+        if FileManager.default.fileExists(atPath: repositoryRoot.appendingPathComponent(".git").path) {
+            let git = try run("/usr/bin/env", ["git", "-C", repositoryRoot.path, "rev-parse", "HEAD"], in: repositoryRoot)
+            XCTAssertEqual(git.status, 0, git.err)
+            XCTAssertEqual(lines[1], "commit " + git.out.trimmingCharacters(in: .whitespacesAndNewlines),
+                           "the executable was built from another commit than HEAD: rebuild before testing")
+        } else {
+            XCTAssertEqual(lines[1], "commit unknown")
+        }
+
+        // The kernels, from the CPU's flags as the kernel reports them.
+        let cpuinfo = try String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)
+        let flagLine = cpuinfo.split(separator: "\n").first { $0.hasPrefix("flags") || $0.hasPrefix("Features") } ?? ""
+        let flags = Set(flagLine.split(separator: ":").last?.split(separator: " ").map(String.init) ?? [])
+        let int8: String, float: String
+        #if arch(x86_64)
+        let vnni = ["avx512f", "avx512bw", "avx512vl", "avx512_vnni"].allSatisfy(flags.contains)
+        int8 = vnni ? "avx512vnni" : flags.contains("avx2") ? "avx2" : "generic"
+        float = flags.contains("avx2") && flags.contains("fma") ? "avx2" : "generic"
+        #elseif arch(arm64)
+        int8 = flags.contains("asimddp") ? "neondot" : "neon"
+        float = "generic"
+        #else
+        int8 = "generic"
+        float = "generic"
+        #endif
+        XCTAssertEqual(lines[2], "int8 kernels: \(int8)")
+        XCTAssertTrue(lines[3].hasPrefix("float kernels: \(float) (sgemm: OpenBLAS "), lines[3])
+    }
+}
