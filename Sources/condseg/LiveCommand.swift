@@ -10,7 +10,7 @@ import CondSegImage
 import CondSegRuntime
 import Foundation
 
-/// Adapts an inference engine (the float reference, later the int8 executor) to the pipeline's protocol.
+/// Adapts an inference engine (any of the four executors) to the pipeline's protocol.
 final class EngineFrameSegmenter: FrameSegmenter {
     let engine: InferenceEngine
     init(engine: InferenceEngine) { self.engine = engine }
