@@ -170,7 +170,8 @@ EOF
     git config --system --get-regexp '^url\..*\.insteadof$' 2>/dev/null || true
     git config --global --get-regexp '^url\..*\.insteadof$' 2>/dev/null || true
 } | while read -r key value; do
-    in_host_root git config --system --add "$key" "$value" 2>/dev/null || true
+    in_host_root git config --system --get-all "$key" 2>/dev/null | grep -qxF -- "$value" \
+        || in_host_root git config --system --add "$key" "$value"
 done
 in_host_root git config --system --replace-all safe.directory '*'
 mirrors=()
