@@ -122,8 +122,9 @@ public enum Resize {
                                 rowCache0.withUnsafeBufferPointer { row0 in
                                     rowCache1.withUnsafeBufferPointer { row1 in
                                         for element in 0..<rowLength {
-                                            let mixed = ((beta0 * (row0[element] >> 4)) >> 16)
-                                                + ((beta1 * (row1[element] >> 4)) >> 16) + 2
+                                            let top: Int32 = (beta0 * (row0[element] >> 4)) >> 16
+                                            let bottom: Int32 = (beta1 * (row1[element] >> 4)) >> 16
+                                            let mixed: Int32 = top + bottom + 2
                                             output[outputBase + element] = UInt8(clamping: mixed >> 2)
                                         }
                                     }
