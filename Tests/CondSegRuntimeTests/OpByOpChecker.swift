@@ -100,7 +100,7 @@ final class OpByOpChecker {
     }
 }
 
-/// Σ_i Σ_j a·|v| per output element (the window attention with |v|), in double precision, straight from the spec.
+/// Σ_i Σ_j a·|v| per output element (the window attention with |v|), in double precision, straight from the definition in docs/architecture.md.
 func naiveAbsoluteAttention(heads: Int, window k: Int, channels: Int, height: Int, width: Int,
                             values: [Float], logits: [Float], absolute: Bool = true) -> [Double] {
     let plane = height * width, kk = k * k, half = k / 2, headDim = channels / heads

@@ -54,7 +54,7 @@ final class FixtureStepTests: XCTestCase {
 
     /// How far the fixture's own gradients (PyTorch, float32) are from the exact gradient, where that exceeds
     /// 1e-3 relative (max-abs difference over max-abs exact value). Measured with an independent float64
-    /// implementation written from the spec (JAX autodiff, `jax_enable_x64`; it reproduces every fixture loss
+    /// implementation written from the network description (docs/architecture.md; JAX autodiff, `jax_enable_x64`; it reproduces every fixture loss
     /// within 3e-7 relative and the mask within 6e-6): for these three the fixture is further from the exact
     /// gradient than the 1e-3 a faithful implementation is asked for, so no implementation — not even an exact
     /// one — can be within 1e-3 of the fixture. The other 28 listed gradients are within 5.5e-4 of exact.
