@@ -34,8 +34,9 @@ final class OutputFolderTests: XCTestCase {
         for run in runs {
             let result = try runCondseg(run.arguments)
             XCTAssertEqual(result.status, 5, "\(run.arguments): \(result.stderr)")
-            XCTAssertEqual(result.errorLines, [run.line], "\(run.arguments)")
-            assertContractLines(result)
+            // (calibrate --count 1 warns about the small count first; only the error lines are compared)
+            XCTAssertEqual(result.errorLines.filter { !$0.hasPrefix("warning: ") }, [run.line], "\(run.arguments)")
+            XCTAssertFalse(result.stderr.contains("Usage:"), result.stderr)
         }
     }
 }
