@@ -17,7 +17,7 @@ struct Segment: ParsableCommand {
           NAME-overlay.png  with --overlay: the image with the mask tinted and outlined
           NAME.npy          with --probabilities: float32 probabilities at model resolution (NumPy)
         A folder holding an images/ folder (a data set such as samples/) is read from there.
-        An image that cannot be read or segmented is reported (error: FILE: problem) and skipped: the others are
+        An image that cannot be read or segmented is reported (error: FILE: problem) and skipped: the others are \
         still written, and the exit status is then that of the first failure (4 for a bad image).
         The --out folder is checked before any work and created when the first file is written.
         Example: condseg segment --overlay --out results/ samples/

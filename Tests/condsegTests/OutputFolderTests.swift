@@ -29,6 +29,7 @@ final class OutputFolderTests: XCTestCase {
              "error: /proc/m: \(refused)"),
             (["train", "--data", "samples", "--out", "/proc/m.safetensors"], "error: /proc/m.safetensors: \(refused)"),
             (["init", "--out", "/proc/m.safetensors"], "error: /proc/m.safetensors: \(refused)"),
+            (["capture", "--device", "/dev/video-condseg-test-missing", "--out", "/proc/frames"], "error: /proc/frames: \(refused)"),
             (["init", "--out", "/sys/m.safetensors"], "error: /sys/m.safetensors: cannot write in /sys: permission denied"),
         ]
         for run in runs {
