@@ -85,7 +85,9 @@ public final class ImageFolderSource: FrameSource {
         do {
             image = try ImageCodec.decodeRGB(path: path)
         } catch {
-            return .corrupt(reason: "\(path): \(error)")
+            // Image errors already name their file; others get it in front.
+            let text = "\(error)"
+            return .corrupt(reason: text.hasPrefix(path + ":") ? text : "\(path): \(text)")
         }
         var rgb = image
         if image.channels != 3 {

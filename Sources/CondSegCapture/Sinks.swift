@@ -16,8 +16,12 @@ public final class OverlaySnapshotSink: LiveSink {
     public private(set) var writtenCount = 0
     public private(set) var lastWritten: String?
 
+    private var folderMade = false
+
+    /// Checks that `folder` can take files; it is created with the first snapshot, so a run that writes none
+    /// leaves no empty folder.
     public init(folder: String, every: Int = 1) throws {
-        try AtomicFile.makeFolder(folder)
+        try AtomicFile.checkFolderUsable(folder)
         self.folder = folder
         self.every = max(1, every)
     }
@@ -26,6 +30,7 @@ public final class OverlaySnapshotSink: LiveSink {
         defer { seen += 1 }
         guard seen % every == 0 else { return }
         let path = (folder as NSString).appendingPathComponent(result.fileStem + ".png")
+        if !folderMade { try AtomicFile.makeFolder(folder); folderMade = true }
         try AtomicFile.write(try ImageCodec.encodePNG(result.overlay), to: path)
         writtenCount += 1
         lastWritten = path
@@ -37,13 +42,17 @@ public final class MaskFolderSink: LiveSink {
     public let folder: String
     public private(set) var written = 0
 
+    private var folderMade = false
+
+    /// Checks that `folder` can take files; it is created with the first mask.
     public init(folder: String) throws {
-        try AtomicFile.makeFolder(folder)
+        try AtomicFile.checkFolderUsable(folder)
         self.folder = folder
     }
 
     public func segmented(_ result: SegmentedResult) throws {
         let path = (folder as NSString).appendingPathComponent(result.fileStem + ".png")
+        if !folderMade { try AtomicFile.makeFolder(folder); folderMade = true }
         try AtomicFile.write(try ImageCodec.encodePNG(result.mask), to: path)
         written += 1
     }

@@ -65,19 +65,20 @@ public enum AtomicFile {
         try checkFolder(folder, for: path)
     }
 
-    /// Creates `folder` and its missing parents (like `mkdir -p`). Throws `OutputError` naming the folder when a
-    /// part of it is a file, or a parent is not writable.
-    public static func makeFolder(_ folder: String) throws(OutputError) {
+    /// Creates `folder` and its missing parents (like `mkdir -p`) and returns the folders it created, outermost
+    /// first (empty when `folder` already existed). Throws `OutputError` naming the folder when a part of it is a
+    /// file, or the folder (or the parent it would be made in) does not take new files.
+    @discardableResult
+    public static func makeFolder(_ folder: String) throws(OutputError) -> [String] {
         var status = stat()
         if stat(folder, &status) == 0 {
             guard (status.st_mode & S_IFMT) == S_IFDIR else {
                 throw OutputError(path: folder, problem: "exists and is not a folder")
             }
-            guard access(folder, W_OK) == 0 else {
-                throw OutputError(path: folder, problem: "folder is not writable (\(String(cString: strerror(errno))))")
-            }
-            return
+            if let problem = probeWrite(in: folder) { throw OutputError(path: folder, problem: problem) }
+            return []
         }
+        var created: [String] = []
         let trimmed = folder.hasSuffix("/") && folder.count > 1 ? String(folder.dropLast()) : folder
         let (parent, _) = split(trimmed)
         if parent != trimmed {
@@ -87,12 +88,46 @@ public enum AtomicFile {
                     throw OutputError(path: folder, problem: "cannot create the folder: \(parent) is not a folder")
                 }
             } else {
-                try makeFolder(parent)
+                created = try makeFolder(parent)
             }
         }
-        if mkdir(trimmed, 0o755) != 0 && errno != EEXIST {
-            throw OutputError(path: folder, problem: "cannot create the folder (\(String(cString: strerror(errno))))")
+        if mkdir(trimmed, 0o755) != 0 {
+            if errno != EEXIST {
+                let code = errno
+                removeEmptyFolders(created)
+                throw OutputError(path: folder, problem: "cannot create the folder (\(words(code)))")
+            }
+        } else {
+            created.append(trimmed)
         }
+        return created
+    }
+
+    /// Throws unless `folder` could be used as an output folder now, without creating anything: it exists, is a
+    /// folder and takes new files, or it is missing and its nearest existing parent is a folder that takes new
+    /// files. Commands call this before long work; the folder itself is made when the first file is written.
+    public static func checkFolderUsable(_ folder: String) throws(OutputError) {
+        var current = folder.hasSuffix("/") && folder.count > 1 ? String(folder.dropLast()) : folder
+        var status = stat()
+        while stat(current, &status) != 0 {
+            let code = errno
+            guard code == ENOENT || code == ENOTDIR else {
+                throw OutputError(path: folder, problem: "cannot use the folder (\(words(code)))")
+            }
+            let (parent, _) = split(current)
+            if parent == current { throw OutputError(path: folder, problem: "cannot use the folder (no existing parent)") }
+            current = parent
+        }
+        guard (status.st_mode & S_IFMT) == S_IFDIR else {
+            throw OutputError(path: folder, problem: current == folder ? "exists and is not a folder" : "cannot create the folder: \(current) is not a folder")
+        }
+        if let problem = probeWrite(in: current) { throw OutputError(path: folder, problem: problem) }
+    }
+
+    /// Removes the folders in `created` (as returned by `makeFolder`) that are empty, innermost first; used when a
+    /// run fails before writing anything, so that it leaves no empty output folder behind.
+    public static func removeEmptyFolders(_ created: [String]) {
+        for folder in created.reversed() { rmdir(folder) }
     }
 
     // MARK: Internals
@@ -116,19 +151,45 @@ public enum AtomicFile {
         guard (status.st_mode & S_IFMT) == S_IFDIR else {
             throw OutputError(path: path, problem: "\(folder) is not a folder")
         }
-        guard access(folder, W_OK) == 0 else {
-            throw OutputError(path: path, problem: "folder \(folder) is not writable (\(String(cString: strerror(errno))))")
+        if let problem = probeWrite(in: folder) { throw OutputError(path: path, problem: problem) }
+    }
+
+    /// nil when a new file can be made in the existing folder `folder` now (tested by creating and removing an
+    /// empty temporary file: permission bits do not tell for root, read-only mounts or /proc), else the reason,
+    /// "cannot write in FOLDER: permission denied".
+    static func probeWrite(in folder: String) -> String? {
+        let probe = (folder == "/" ? "/" : folder + "/") + ".condseg-probe-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        let descriptor = open(probe, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        if descriptor < 0 { return "cannot write in \(folder): \(words(errno))" }
+        close(descriptor)
+        unlink(probe)
+        return nil
+    }
+
+    /// The system's reason for `code` in lower case ("permission denied", "read-only file system"); a folder
+    /// that exists but refuses new files with ENOENT (such as /proc) "does not take new files".
+    static func words(_ code: Int32) -> String {
+        switch code {
+        case ENOENT: return "the folder does not take new files"
+        case EACCES, EPERM: return "permission denied"
+        case EROFS: return "read-only file system"
+        default:
+            let text = String(cString: strerror(code))
+            return text.prefix(1).lowercased() + text.dropFirst()
         }
     }
 
     /// Words for a failed create/write/rename.
     static func reason(_ code: Int32, folder: String) -> String {
         switch code {
-        case ENOENT: return "folder \(folder) does not exist"
+        case ENOENT:
+            var status = stat()
+            if stat(folder, &status) == 0 { return "cannot write in \(folder): \(words(code))" }
+            return "folder \(folder) does not exist"
         case ENOTDIR: return "\(folder) is not a folder"
-        case EACCES, EPERM: return "folder \(folder) is not writable (\(String(cString: strerror(code))))"
+        case EACCES, EPERM, EROFS: return "cannot write in \(folder): \(words(code))"
         case EISDIR: return "is a folder; a file name is expected"
-        default: return "cannot write (\(String(cString: strerror(code))))"
+        default: return "cannot write (\(words(code)))"
         }
     }
 }

@@ -39,6 +39,12 @@ public enum Dataset {
         }
         let imagesDir = fm.fileExists(atPath: directory + "/images") ? directory + "/images" : directory
         let masksDir = directory + "/masks"
+        if requireMasks {
+            var masksIsFolder: ObjCBool = false
+            guard fm.fileExists(atPath: masksDir, isDirectory: &masksIsFolder), masksIsFolder.boolValue else {
+                throw DatasetError(path: directory, problem: "no masks/ folder of ground-truth masks (the data set folder holds images/ and masks/)")
+            }
+        }
         var names: [String]
         if let list {
             guard let text = try? String(contentsOfFile: list, encoding: .utf8) else {

@@ -88,7 +88,7 @@ struct Calibrate: ParsableCommand {
             items = Array(items.prefix(count))
             if count < 10 { printError("warning: calibrating on only \(count) images (asked for with --count); ranges may not generalise") }
         } else if items.count < 10 {
-            throw ValidationError("only \(items.count) images in \(list ?? data): calibration needs at least 10 (pass --count \(items.count) to accept fewer)")
+            throw ValidationError("\(list ?? data): only \(items.count) image\(items.count == 1 ? "" : "s"): calibration needs at least 10 (pass --count \(items.count) to accept fewer)")
         }
 
         // The tables (and histograms) must not replace an input or each other; their folders must take files.

@@ -58,6 +58,8 @@ struct Capture: ParsableCommand {
     }
 
     mutating func run() throws {
+        // The output folder must take files before the device is opened.
+        if let out { try AtomicFile.checkFolderUsable(out) }
         if listControls || !setControls.isEmpty {
             let handle = LibV4L2Device(path: device)
             _ = try handle.open()

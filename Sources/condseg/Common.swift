@@ -15,7 +15,7 @@ struct EngineOptions: ParsableArguments {
 
 /// Options for choosing the model and the threads it runs on.
 struct ModelOptions: ParsableArguments {
-    @Option(name: .long, help: "Weight file (.safetensors). Default: the bundled model.")
+    @Option(name: .long, help: "Weight file (.safetensors). Default: $CONDSEG_MODEL, else condseg-r18w64-kvasir.safetensors in share/condseg/ beside an installed bin/condseg, else in the repository's models/ (looked for from the binary's folder upwards, then under the current folder).")
     var model: String?
 
     @Option(name: .long, parsing: .unconditional, help: "Threads for inference, 1-256.")

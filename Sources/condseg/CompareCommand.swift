@@ -57,7 +57,23 @@ struct Compare: ParsableCommand {
     @Flag(name: .long, help: "Print JSON: float, int8 ({mDSC, mIoU}), agreement_dice, layers, worst.")
     var json = false
 
+    func validate() throws {
+        // A threshold that no result can meet (or that every result meets by accident) is a typo: say so before
+        // any work instead of running the whole comparison.
+        if let minAgreement, !(0...1).contains(minAgreement) {
+            throw ValidationError("--min-agreement must be within 0...1 (a mean Dice), not \(minAgreement)")
+        }
+        if let maxDiceDrop, !(maxDiceDrop >= 0 && maxDiceDrop <= 1) {
+            throw ValidationError("--max-dice-drop must be within 0...1 (a drop in mean Dice), not \(maxDiceDrop)")
+        }
+        guard layerImages >= 0 else { throw ValidationError("--layer-images must not be negative") }
+        if let count, count < 1 { throw ValidationError("--count must be at least 1") }
+    }
+
     mutating func run() throws {
+        // The output folders must take files before any work.
+        if let report { try AtomicFile.checkFolderUsable(report) }
+        if let floatCache { try AtomicFile.checkFolderUsable(floatCache) }
         var items = try Dataset.items(directory: data, list: list)
         if let count {
             guard count >= 1 else { throw ValidationError("--count must be at least 1") }

@@ -17,7 +17,7 @@ struct Inspect: ParsableCommand {
         Exit status 4 when the file does not fit the network its configuration describes.
         """)
 
-    @Option(name: .long, help: "Weight file (.safetensors). Default: the bundled model.")
+    @Option(name: .long, help: "Weight file (.safetensors). Default: $CONDSEG_MODEL, else condseg-r18w64-kvasir.safetensors in share/condseg/ beside an installed bin/condseg, else in the repository's models/ (looked for from the binary's folder upwards, then under the current folder).")
     var model: String?
 
     @Option(name: .long, help: "Input size for the MAC count (default: the model's own).")
@@ -65,7 +65,9 @@ struct Inspect: ParsableCommand {
             print("sha256:         \(file.sha256)")
             print("configuration:  \(config)\(inferred ? " (no condseg.* metadata: inferred from the tensor shapes)" : "")")
             print("tensors:        \(file.names.count)")
-            print("parameters:     \(parameters) for inference" + (auxParameters > 0 ? ", \(auxParameters) more in the training-only auxiliary head and uncertainty branch" : ""))
+            let trainingOnly = hasAux ? "\(auxParameters) more in the training-only auxiliary head and uncertainty branch (in this file)"
+                                      : "a training run would add \(auxParameters) in the training-only auxiliary head and uncertainty branch"
+            print("parameters:     \(parameters) for inference" + (auxParameters > 0 ? ", " + trainingOnly : ""))
             print("auxiliary head: \(hasAux ? "present" : "absent (not needed for inference)")")
             print("MACs at \(side)×\(side): \(fixed(Double(totalMACs) / 1e9, 2)) G (auxiliary head pruned)")
             for (group, count) in groups.sorted(by: { $0.1 > $1.1 }) {

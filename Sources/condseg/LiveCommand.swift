@@ -187,6 +187,15 @@ struct Live: ParsableCommand {
         if let overlayOut { plan.write(overlayOut, as: "--overlay-out folder") }
         if let masksOut { plan.write(masksOut, as: "--masks-out folder") }
         try plan.check()
+        // The output folders must take files, and a --source must be a folder or a .y4m file, before the model loads.
+        if let overlayOut { try AtomicFile.checkFolderUsable(overlayOut) }
+        if let masksOut { try AtomicFile.checkFolderUsable(masksOut) }
+        if let source, !source.lowercased().hasSuffix(".y4m") {
+            var isFolder: ObjCBool = false
+            if FileManager.default.fileExists(atPath: source, isDirectory: &isFolder), !isFolder.boolValue {
+                throw InputError(path: source, problem: "not a folder or a .y4m file (--source takes a folder of images or a YUV4MPEG2 file)")
+            }
+        }
         let segmenter: FrameSegmenter
         let identity: RunIdentity
         if fakeSegmenter {

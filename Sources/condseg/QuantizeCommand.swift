@@ -21,8 +21,14 @@ struct Quantize: ParsableCommand {
     var out: String
 
     mutating func run() throws {
+        let modelPath = try modelOptions.modelPath()
+        // A quantized model has no float weights left to quantize: say so before anything else.
+        if FileManager.default.fileExists(atPath: modelPath),
+           let file = try? SafeTensorsFile(path: modelPath), QuantizedModelFile.isQuantized(file) {
+            throw InputError(path: modelPath, problem: "already quantized (int8); quantize takes the float model it was made from")
+        }
         var plan = OutputPlan()
-        plan.read(try modelOptions.modelPath(), as: "--model")
+        plan.read(modelPath, as: "--model")
         plan.read(calibration, as: "--calibration table")
         plan.write(out, as: "quantized model (--out)")
         try plan.check()

@@ -17,6 +17,9 @@ struct Segment: ParsableCommand {
           NAME-overlay.png  with --overlay: the image with the mask tinted and outlined
           NAME.npy          with --probabilities: float32 probabilities at model resolution (NumPy)
         A folder holding an images/ folder (a data set such as samples/) is read from there.
+        An image that cannot be read or segmented is reported (error: FILE: problem) and skipped: the others are \
+        still written, and the exit status is then that of the first failure (4 for a bad image).
+        The --out folder is checked before any work and created when the first file is written.
         Example: condseg segment --overlay --out results/ samples/
         """)
 
@@ -57,7 +60,10 @@ struct Segment: ParsableCommand {
             if probabilities { plan.write(paths.probabilities, as: "probabilities of \(file)") }
         }
         try plan.check()
-        try AtomicFile.makeFolder(folder)
+        // The folder must take files now; it is made only when the first file is written, so a run that writes
+        // nothing (a bad model, table or image) leaves no empty folder behind.
+        try AtomicFile.checkFolderUsable(folder)
+        var folderMade = false
 
         let loaded = try modelOptions.loadEngine(calibration: calibration, engine: engineOptions.engine)
         let engine = loaded.engine
@@ -78,6 +84,7 @@ struct Segment: ParsableCommand {
                     probs = try engine.predict(input: input, height: segmenter.size, width: segmenter.size)
                 }
                 let mask = Segmenter.mask(probs, size: segmenter.size, width: image.width, height: image.height)
+                if !folderMade { try AtomicFile.makeFolder(folder); folderMade = true }
                 try ImageCodec.writePNG(Image8(width: image.width, height: image.height, channels: 1, pixels: mask), to: paths.mask)
                 var entry: [String: Any] = ["input": file, "mask": paths.mask,
                                             "foreground_fraction": Double(mask.filter { $0 != 0 }.count) / Double(mask.count)]

@@ -85,6 +85,7 @@ struct Train: ParsableCommand {
             try plan.check()
             try AtomicFile.checkWritable(out)
         }
+        if let trace { try AtomicFile.checkFolderUsable(trace) }
         var options = TrainingOptions()
         options.stage = stage
         options.dataDirectory = data

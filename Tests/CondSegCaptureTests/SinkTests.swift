@@ -1,6 +1,6 @@
 // SinkTests.swift: output sinks on their own: refusing what is not a V4L2 output device, raw video refusing a
 // size change mid-stream, and atomic PNG writes leaving no temporary files.
-import CondSegCapture
+@testable import CondSegCapture
 import CondSegImage
 import Foundation
 import XCTest
@@ -31,10 +31,24 @@ final class SinkTests: XCTestCase {
         }
     }
 
-    func testSnapshotAndMaskFoldersAreCreatedAndUnwritableOnesFailClearly() throws {
+    func testSnapshotAndMaskFoldersAreCreatedWithTheFirstFileAndUnwritableOnesFailClearly() throws {
         let folder = try makeTemporaryFolder(self)
-        _ = try MaskFolderSink(folder: folder + "/a/b")
-        XCTAssertTrue(FileManager.default.fileExists(atPath: folder + "/a/b"))
+        let masks = try MaskFolderSink(folder: folder + "/a/b")
+        let overlays = try OverlaySnapshotSink(folder: folder + "/c")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: folder + "/a"), "nothing is created before a frame is written")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: folder + "/c"))
+        let image = Image8(width: 4, height: 2, channels: 3)
+        let frame = Frame(format: FrameFormat(pixelFormat: .rgb24, width: 4, height: 2), bytes: image.pixels,
+                          captureTimeNanos: 0, sequence: 0)
+        let result = SegmentedResult(frame: frame, rgb: image, probabilities: [0], probabilitySize: 1,
+                                     mask: Image8(width: 4, height: 2, channels: 1), overlay: image)
+        try masks.segmented(result)
+        try overlays.segmented(result)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: folder + "/a/b"), [result.fileStem + ".png"])
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: folder + "/c"), [result.fileStem + ".png"])
+        XCTAssertThrowsError(try MaskFolderSink(folder: "/proc/condseg-masks")) { error in
+            XCTAssertEqual("\(error)", "/proc/condseg-masks: cannot write in /proc: the folder does not take new files")
+        }
         try Data("x".utf8).write(to: URL(fileURLWithPath: folder + "/file"))
         XCTAssertThrowsError(try OverlaySnapshotSink(folder: folder + "/file/sub")) { error in
             XCTAssertEqual("\(error)", folder + "/file/sub: cannot create the folder: \(folder)/file is not a folder")

@@ -77,6 +77,49 @@ final class AtomicFileTests: XCTestCase {
         }
     }
 
+    func testCheckWritableTriesTheFolderAndGivesTheSystemsReason() throws {
+        // Root passes access(2) for /proc and /sys, yet neither takes a new file: the check must try one.
+        XCTAssertThrowsError(try AtomicFile.checkWritable("/proc/t.txt")) { error in
+            XCTAssertEqual(error as? OutputError,
+                           OutputError(path: "/proc/t.txt", problem: "cannot write in /proc: the folder does not take new files"))
+        }
+        XCTAssertThrowsError(try AtomicFile.checkWritable("/sys/t.txt")) { error in
+            XCTAssertEqual(error as? OutputError, OutputError(path: "/sys/t.txt", problem: "cannot write in /sys: permission denied"))
+        }
+        let folder = try makeFolder()
+        try AtomicFile.checkWritable(folder + "/fine.txt")
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: folder), [], "the probe file is removed")
+    }
+
+    func testCheckFolderUsableCreatesNothing() throws {
+        let folder = try makeFolder()
+        try AtomicFile.checkFolderUsable(folder + "/new/deeper")
+        try AtomicFile.checkFolderUsable(folder)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: folder), [])
+        XCTAssertThrowsError(try AtomicFile.checkFolderUsable("/proc")) { error in
+            XCTAssertEqual(error as? OutputError, OutputError(path: "/proc", problem: "cannot write in /proc: the folder does not take new files"))
+        }
+        XCTAssertThrowsError(try AtomicFile.checkFolderUsable("/sys/new/deeper")) { error in
+            XCTAssertEqual(error as? OutputError, OutputError(path: "/sys/new/deeper", problem: "cannot write in /sys: permission denied"))
+        }
+        try AtomicFile.write([7], to: folder + "/plain")
+        XCTAssertThrowsError(try AtomicFile.checkFolderUsable(folder + "/plain/sub")) { error in
+            XCTAssertEqual(ErrorReport.status(for: error), .output)
+        }
+    }
+
+    func testMakeFolderReportsWhatItCreatedSoAnEmptyRunCanRemoveIt() throws {
+        let folder = try makeFolder()
+        XCTAssertEqual(try AtomicFile.makeFolder(folder + "/a/b/"), [folder + "/a", folder + "/a/b"])
+        XCTAssertEqual(try AtomicFile.makeFolder(folder + "/a/b"), [])
+        AtomicFile.removeEmptyFolders([folder + "/a", folder + "/a/b"])
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: folder), [])
+        let created = try AtomicFile.makeFolder(folder + "/c/d")
+        try AtomicFile.write([1], to: folder + "/c/d/x")
+        AtomicFile.removeEmptyFolders(created)
+        XCTAssertEqual(FileManager.default.contents(atPath: folder + "/c/d/x"), Data([1]), "a folder holding a file stays")
+    }
+
     func testInputFileReadsOrSaysWhy() throws {
         let folder = try makeFolder()
         try AtomicFile.write("abc", to: folder + "/t.txt")

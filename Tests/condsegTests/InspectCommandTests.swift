@@ -27,6 +27,24 @@ final class InspectCommandTests: XCTestCase {
         XCTAssertEqual(object["quantized"] as? Bool, true)
         XCTAssertEqual(object["sha256"] as? String, try sha256Hex(of: quantized))
         XCTAssertGreaterThan(object["int8_convolutions"] as? Int ?? 0, 0)
+        // Quantizing it again: said plainly, before anything else (even an --out that could not be written).
+        let again = try runCondseg(["quantize", "--model", quantized, "--calibration", table, "--out", "/proc/q2.safetensors"])
+        XCTAssertEqual(again.status, 4, again.stderr)
+        XCTAssertEqual(again.errorLines, ["error: \(quantized): already quantized (int8); quantize takes the float model it was made from"])
+    }
+
+    func testTheParameterLinesAgreeOnTheAuxiliaryHead() throws {
+        let result = try runCondseg(["inspect"])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let lines = result.stdout.split(separator: "\n").map(String.init)
+        let parameters = try XCTUnwrap(lines.first { $0.hasPrefix("parameters:") }, result.stdout)
+        let head = try XCTUnwrap(lines.first { $0.hasPrefix("auxiliary head:") }, result.stdout)
+        if head.contains("absent") {
+            XCTAssertTrue(parameters.contains("a training run would add"), parameters)
+            XCTAssertFalse(parameters.contains("more in the training-only"), parameters)
+        } else {
+            XCTAssertTrue(parameters.contains("(in this file)"), parameters)
+        }
     }
 
     func testQuantizeRefusesAFolderAsItsOutputBeforeWorking() throws {

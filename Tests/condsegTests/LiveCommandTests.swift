@@ -43,6 +43,25 @@ final class LiveCommandTests: XCTestCase {
         XCTAssertEqual(overlays.count, 6, "\(overlays)")
     }
 
+    func testASourceThatIsNeitherAFolderNorY4MSaysSo() throws {
+        let folder = try temporaryFolder(self)
+        try writeSmallPNG(to: folder + "/frame.png")
+        let result = try runCondseg(["live", "--source", folder + "/frame.png", "--no-pace", "--fake-segmenter"])
+        XCTAssertEqual(result.status, 4, result.stderr)
+        XCTAssertEqual(result.errorLines, ["error: \(folder)/frame.png: not a folder or a .y4m file (--source takes a folder of images or a YUV4MPEG2 file)"])
+    }
+
+    func testACorruptFrameIsNamedOnce() throws {
+        let folder = try temporaryFolder(self)
+        try writeSmallPNG(to: folder + "/a.png")
+        try Data("not an image".utf8).write(to: URL(fileURLWithPath: folder + "/b.png"))
+        let result = try runCondseg(["live", "--source", folder, "--no-pace", "--fake-segmenter", "--masks-out", folder + "/masks"])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let warning = try XCTUnwrap(result.errorLines.first { $0.contains("dropped corrupt frame") }, result.stderr)
+        XCTAssertEqual(warning.components(separatedBy: folder + "/b.png").count, 2, "the path once: \(warning)")
+        XCTAssertTrue(warning.hasSuffix("\(folder)/b.png: not a PNG or JPEG image (unrecognised first bytes)"), warning)
+    }
+
     func testMaskAndOverlayFoldersMustDiffer() throws {
         let folder = try temporaryFolder(self)
         let result = try runCondseg(["live", "--source", "samples/images", "--no-pace", "--fake-segmenter",

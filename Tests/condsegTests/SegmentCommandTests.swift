@@ -48,7 +48,7 @@ final class SegmentCommandTests: XCTestCase {
         let proc = try runCondseg(["segment", "--out", "/proc/condseg-x", folder + "/in.png"])
         XCTAssertEqual(proc.status, 5)
         XCTAssertEqual(proc.errorLines.count, 1, proc.stderr)
-        XCTAssertTrue(proc.stderr.hasPrefix("error: /proc/condseg-x: cannot create the folder ("), proc.stderr)
+        XCTAssertEqual(proc.errorLines, ["error: /proc/condseg-x: cannot write in /proc: the folder does not take new files"])
         assertContractLines(proc)
         let file = try runCondseg(["segment", "--out", folder + "/plain-file", folder + "/in.png"])
         XCTAssertEqual(file.status, 5)
@@ -66,6 +66,34 @@ final class SegmentCommandTests: XCTestCase {
         XCTAssertFalse(result.stdout.contains("written to"), result.stdout)
         XCTAssertFalse(result.stdout.contains("median"), result.stdout)
         XCTAssertTrue(result.stdout.contains("segmented 0 of 1 images: nothing written"), result.stdout)
+    }
+
+    func testARunThatWritesNothingLeavesNoOutputFolder() throws {
+        let folder = try temporaryFolder(self)
+        try Data("not an image".utf8).write(to: URL(fileURLWithPath: folder + "/trunc.png"))
+        let badImage = try runCondseg(["segment", "--out", folder + "/o2", folder + "/trunc.png"])
+        XCTAssertEqual(badImage.status, 4, badImage.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: folder + "/o2"), "no empty folder after a bad image")
+        try writeSmallPNG(to: folder + "/in.png")
+        let badTable = try runCondseg(["segment", "--calibration", folder + "/in.png", "--out", folder + "/o3/deeper", folder + "/in.png"])
+        XCTAssertEqual(badTable.status, 4, badTable.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: folder + "/o3"), "no empty folder after a wrong table")
+        let model = try Data(contentsOf: repositoryRoot.appendingPathComponent("models/condseg-r18w64-kvasir.safetensors"))
+        try model.prefix(100_000).write(to: URL(fileURLWithPath: folder + "/trunc.safetensors"))
+        let badModel = try runCondseg(["segment", "--model", folder + "/trunc.safetensors", "--out", folder + "/o4", folder + "/in.png"])
+        XCTAssertEqual(badModel.status, 4, badModel.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: folder + "/o4"), "no empty folder after a truncated model")
+    }
+
+    func testHelpSaysWhereTheDefaultModelIsAndThatBadImagesAreSkipped() throws {
+        let help = try runCondseg(["segment", "--help"]).stdout
+        let flat = help.split(whereSeparator: \.isWhitespace).joined(separator: " ")
+        let env = try XCTUnwrap(flat.range(of: "$CONDSEG_MODEL"), flat)
+        let share = try XCTUnwrap(flat.range(of: "share/condseg/"), flat)
+        let models = try XCTUnwrap(flat.range(of: "repository's models/"), flat)
+        XCTAssertTrue(env.lowerBound < share.lowerBound && share.lowerBound < models.lowerBound, "the order the code searches")
+        XCTAssertTrue(flat.contains("skipped: the others are still written"), flat)
+        XCTAssertTrue(flat.contains("(4 for a bad image)"), flat)
     }
 
     func testOneThreadIsSingular() throws {

@@ -1,0 +1,43 @@
+// OutputFolderTests.swift — every command that writes files checks, before any work, that the folder of each
+// output takes a new file (tried, since root passes the permission bits of /proc and /sys), names the true reason
+// and exits 5; a --model that does not exist proves the check comes before the model is loaded.
+
+import CondSegTestSupport
+import Foundation
+import XCTest
+
+final class OutputFolderTests: XCTestCase {
+    let table = "calibration/condseg-r18w64-kvasir.table.txt"
+    let refused = "cannot write in /proc: the folder does not take new files"
+
+    func testEveryCommandRefusesAnUnwritableOutputFolderBeforeLoadingTheModel() throws {
+        let folder = try temporaryFolder(self)
+        try writeSmallPNG(to: folder + "/in.png")
+        let missingModel = folder + "/no-such-model.safetensors"
+        let runs: [(arguments: [String], line: String)] = [
+            (["segment", "--model", missingModel, "--out", "/proc", folder + "/in.png"], "error: /proc: \(refused)"),
+            (["segment", "--model", missingModel, "--out", "/proc/sub/out", folder + "/in.png"], "error: /proc/sub/out: \(refused)"),
+            (["calibrate", "--model", missingModel, "--data", "samples", "--count", "1", "--out", "/proc/t.txt"],
+             "error: /proc/t.txt: \(refused)"),
+            (["quantize", "--model", missingModel, "--calibration", table, "--out", "/proc/q.safetensors"],
+             "error: /proc/q.safetensors: \(refused)"),
+            (["compare", "--model", missingModel, "--calibration", table, "--data", "samples", "--report", "/proc/report"],
+             "error: /proc/report: \(refused)"),
+            (["live", "--model", missingModel, "--source", "samples/images", "--no-pace", "--overlay-out", "/proc/o"],
+             "error: /proc/o: \(refused)"),
+            (["live", "--model", missingModel, "--source", "samples/images", "--no-pace", "--masks-out", "/proc/m"],
+             "error: /proc/m: \(refused)"),
+            (["train", "--data", "samples", "--out", "/proc/m.safetensors"], "error: /proc/m.safetensors: \(refused)"),
+            (["init", "--out", "/proc/m.safetensors"], "error: /proc/m.safetensors: \(refused)"),
+            (["capture", "--device", "/dev/video-condseg-test-missing", "--out", "/proc/frames"], "error: /proc/frames: \(refused)"),
+            (["init", "--out", "/sys/m.safetensors"], "error: /sys/m.safetensors: cannot write in /sys: permission denied"),
+        ]
+        for run in runs {
+            let result = try runCondseg(run.arguments)
+            XCTAssertEqual(result.status, 5, "\(run.arguments): \(result.stderr)")
+            // (calibrate --count 1 warns about the small count first; only the error lines are compared)
+            XCTAssertEqual(result.errorLines.filter { !$0.hasPrefix("warning: ") }, [run.line], "\(run.arguments)")
+            XCTAssertFalse(result.stderr.contains("Usage:"), result.stderr)
+        }
+    }
+}
