@@ -70,18 +70,6 @@ final class CompareTests: XCTestCase {
         }
     }
 
-    /// The condseg executable of this build (beside the test bundle).
-    func condsegExecutable() throws -> String {
-        var dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-        var searched: [String] = []
-        for _ in 0..<4 {
-            let candidate = dir.appendingPathComponent("condseg").path
-            searched.append(candidate)
-            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
-            dir = dir.deletingLastPathComponent()
-        }
-        throw FixtureMissing(path: "condseg executable (build it: swift build --product condseg); looked at \(searched.joined(separator: ", "))")
-    }
 
     func run(_ executable: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
         let process = Process()

@@ -15,15 +15,9 @@ struct CommandResult {
     var errorLines: [String] { stderr.split(separator: "\n").map(String.init).filter { !$0.isEmpty } }
 }
 
-/// The `condseg` executable built with the tests (same folder as the test bundle), or $CONDSEG_TEST_BINARY (to run
-/// these tests against another build, e.g. an older one to see which defects it has).
-func condsegBinary() throws -> String {
-    if let other = ProcessInfo.processInfo.environment["CONDSEG_TEST_BINARY"] { return other }
-    let bundle = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
-    let path = bundle.appendingPathComponent("condseg").path
-    guard FileManager.default.isExecutableFile(atPath: path) else { throw FixtureMissing(path: path) }
-    return path
-}
+/// The `condseg` executable built with the tests, or $CONDSEG_TEST_BINARY (to run these tests against another
+/// build, e.g. an older one to see which defects it has).
+func condsegBinary() throws -> String { try condsegExecutable() }
 
 /// Runs `condseg arguments` in `directory` (default: the repository root) with `environment` added.
 func runCondseg(_ arguments: [String], in directory: String? = nil, environment: [String: String] = [:]) throws -> CommandResult {

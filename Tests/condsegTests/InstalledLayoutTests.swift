@@ -11,18 +11,6 @@ import XCTest
 final class InstalledLayoutTests: XCTestCase {
     static let modelName = "condseg-r18w64-kvasir.safetensors"
 
-    /// The condseg executable of this build (beside the test bundle or a few folders up).
-    func condsegExecutable() throws -> String {
-        var dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-        var searched: [String] = []
-        for _ in 0..<4 {
-            let candidate = dir.appendingPathComponent("condseg").path
-            searched.append(candidate)
-            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
-            dir = dir.deletingLastPathComponent()
-        }
-        throw FixtureMissing(path: "condseg executable (build it: swift build --product condseg); looked at \(searched.joined(separator: ", "))")
-    }
 
     func temporaryFolder() throws -> URL {
         let url = FileManager.default.temporaryDirectory.appendingPathComponent("condseg-install-\(UUID().uuidString)")
