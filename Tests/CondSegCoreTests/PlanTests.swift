@@ -130,15 +130,9 @@ final class ActivationPlanTests: XCTestCase {
             blocks.append((id, offset, offset + shape.count, step, last))
             XCTAssertLessThanOrEqual(offset + shape.count, plan.arenaCount, label)
         }
-        var overlaps: [String] = []
-        for i in blocks.indices {
-            for j in blocks.indices where j > i {
-                let a = blocks[i], b = blocks[j]
-                if a.first <= b.last && b.first <= a.last && a.begin < b.end && b.begin < a.end {
-                    overlaps.append("\(graph.nodes[a.id].name) and \(graph.nodes[b.id].name)")
-                }
-            }
-        }
+        let overlaps = overlappingLiveBlocks(blocks.map {
+            LiveBlock(id: $0.id, name: graph.nodes[$0.id].name, begin: $0.begin, end: $0.end, first: $0.first, last: $0.last)
+        })
         XCTAssertTrue(overlaps.isEmpty, "\(label): live values share memory: \(overlaps.prefix(5))")
         let largest = plan.schedule.indices.map { step in
             blocks.filter { $0.first <= step && step <= $0.last }.reduce(0) { $0 + $1.end - $1.begin }

@@ -62,15 +62,9 @@ final class FastFloatPlanTests: XCTestCase {
                            "\(graph.nodes[input].name) is not at its place in \(graph.nodes[slice.concat].name)",
                            file: file, line: line)
         }
-        var overlaps: [String] = []
-        for i in blocks.indices {
-            for j in blocks.indices where j > i {
-                let a = blocks[i], b = blocks[j]
-                guard a.first <= b.last && b.first <= a.last, a.begin < b.end && b.begin < a.end else { continue }
-                if sliceOf[a.id]?.concat == b.id || sliceOf[b.id]?.concat == a.id { continue }
-                overlaps.append("\(graph.nodes[a.id].name) and \(graph.nodes[b.id].name)")
-            }
-        }
+        let overlaps = overlappingLiveBlocks(blocks.map {
+            LiveBlock(id: $0.id, name: graph.nodes[$0.id].name, begin: $0.begin, end: $0.end, first: $0.first, last: $0.last)
+        }) { a, b in sliceOf[a.id]?.concat == b.id || sliceOf[b.id]?.concat == a.id }
         XCTAssertTrue(overlaps.isEmpty, "live values share memory: \(overlaps.prefix(5))", file: file, line: line)
         // The arena holds the largest set of values alive at one step (a slice counts within its concat).
         var largest = 0

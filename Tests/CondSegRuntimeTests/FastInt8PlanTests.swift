@@ -71,15 +71,9 @@ final class FastInt8PlanTests: XCTestCase {
             XCTAssertEqual(b.begin % 64, 0, "\(label): \(b.name) not on a cache line")
             XCTAssertLessThanOrEqual(b.end, plan.arenaBytes, "\(label): \(b.name) outside the arena")
         }
-        var overlaps: [String] = []
-        for i in buffers.indices {
-            for j in buffers.indices where j > i {
-                let a = buffers[i], b = buffers[j]
-                if a.first <= b.last && b.first <= a.last && a.begin < b.end && b.begin < a.end {
-                    overlaps.append("\(a.name) and \(b.name)")
-                }
-            }
-        }
+        let overlaps = overlappingLiveBlocks(buffers.map {
+            LiveBlock(id: $0.name, name: $0.name, begin: $0.begin, end: $0.end, first: $0.first, last: $0.last)
+        })
         XCTAssertTrue(overlaps.isEmpty, "\(label): live buffers share memory: \(overlaps.prefix(5))")
         let largest = plan.steps.indices.map { index in
             buffers.filter { $0.first <= index && index <= $0.last }.reduce(0) { $0 + $1.end - $1.begin }
