@@ -1,7 +1,17 @@
 // Private to CKernels: entry points of the float kernel sets (ckernels_float.h) and the constants they share.
 #pragma once
 
+#pragma STDC FP_CONTRACT OFF
+#if defined(__clang__)
+#pragma clang fp contract(off)
+#elif defined(__GNUC__)
+#pragma GCC optimize("fp-contract=off")
+#endif
+
 #include <stddef.h>
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
 #include "ckernels_float.h"
 
 /// Output rows processed per softmax band of the window attention (the band's softmax is reused by every channel).
@@ -16,18 +26,69 @@ typedef struct {
     void (*mul_spatial_gate)(float *, const float *, const float *, int, size_t);
     void (*sigmoid)(const float *, float *, size_t);
     void (*window_attention)(const ckf_attention_args *, int, int, float *);
+    // Portable arithmetic (the same bits on every set).
+    void (*exp_portable)(const float *, float *, size_t);
+    void (*sigmoid_portable)(const float *, float *, size_t);
+    void (*window_attention_portable)(const ckf_attention_args *, int, int, float *);
+    void (*gemm_fixed)(const float *, ptrdiff_t, const float *, int, int, int, int, float *, ptrdiff_t);
 } ckf_kernel_set;
 
 extern const ckf_kernel_set ckf_generic_kernels;
 #if defined(__x86_64__)
 extern const ckf_kernel_set ckf_avx2_kernels;
 #endif
+#if defined(__aarch64__)
+extern const ckf_kernel_set ckf_neon_kernels;
+#endif
+
+// Portable C entry points the NEON set shares with the generic one.
+void ckf_generic_sigmoid(const float *, float *, size_t);
+void ckf_generic_window_attention(const ckf_attention_args *, int, int, float *);
+void ckf_generic_window_attention_portable(const ckf_attention_args *, int, int, float *);
+
+// The portable exp's constants and its scalar form: every vector version performs these operations in this order.
+#define CKF_EXP_LOW (-87.0f)
+#define CKF_EXP_HIGH 88.0f
+#define CKF_EXP_LOG2E 1.44269504088896341f
+#define CKF_EXP_SHIFTER 12582912.0f          /* 1.5·2^23: adding it rounds to an integer */
+#define CKF_EXP_LN2_HIGH 0.693359375f        /* ln 2 to 10 bits (n·this is exact) */
+#define CKF_EXP_LN2_LOW (-2.12194440e-4f)    /* ln 2 − CKF_EXP_LN2_HIGH */
+#define CKF_EXP_P0 1.9875691500e-4f
+#define CKF_EXP_P1 1.3981999507e-3f
+#define CKF_EXP_P2 8.3334519073e-3f
+#define CKF_EXP_P3 4.1665795894e-2f
+#define CKF_EXP_P4 1.6666665459e-1f
+#define CKF_EXP_P5 5.0000001201e-1f
+
+static inline float ckf_exp_scalar(float x) {
+    x = x > CKF_EXP_LOW ? x : CKF_EXP_LOW;
+    x = x < CKF_EXP_HIGH ? x : CKF_EXP_HIGH;
+    const float n = fmaf(x, CKF_EXP_LOG2E, CKF_EXP_SHIFTER) - CKF_EXP_SHIFTER;
+    float r = fmaf(-n, CKF_EXP_LN2_HIGH, x);
+    r = fmaf(-n, CKF_EXP_LN2_LOW, r);
+    float p = CKF_EXP_P0;
+    p = fmaf(p, r, CKF_EXP_P1);
+    p = fmaf(p, r, CKF_EXP_P2);
+    p = fmaf(p, r, CKF_EXP_P3);
+    p = fmaf(p, r, CKF_EXP_P4);
+    p = fmaf(p, r, CKF_EXP_P5);
+    const float r2 = r * r;
+    p = fmaf(p, r2, r);
+    p = p + 1.0f;
+    const uint32_t bits = (uint32_t)((int32_t)n + 127) << 23;
+    float scale;
+    memcpy(&scale, &bits, sizeof scale);
+    return p * scale;
+}
 
 /// Softmax of one band of pixel rows [p0, p1) for head h, the reference's arithmetic (expf, division), into
 /// a[((py−p0)·k⁴ + i·k² + j)·W + x] (one pixel row's k⁴ weight rows together); columns [x_begin, x_end) only.
-void ckf_softmax_rows_scalar(const ckf_attention_args *args, int h, int p0, int p1, int x_begin, int x_end, float *a);
+/// `portable` != 0: ckf_exp_scalar instead of expf.
+void ckf_softmax_rows_scalar(const ckf_attention_args *args, int h, int p0, int p1, int x_begin, int x_end, float *a,
+                             int portable);
 
 /// Gather of the window attention for one output row qy, channels [c0, c1) of head h, columns [x_begin, x_end),
 /// scalar, in the reference's order (i outer, j inner, separate multiply and add): bit-identical to it.
+/// `portable` != 0: fused multiply-add (fmaf) per term instead, the order of ckf_window_attention_portable.
 void ckf_attention_row_scalar(const ckf_attention_args *args, int c0, int c1, int qy, int p0, int p1,
-                              int x_begin, int x_end, const float *a);
+                              int x_begin, int x_end, const float *a, int portable);

@@ -6,8 +6,12 @@
 #include "cpu_features.h"
 
 static int detect_float_isa(void) {
+#if defined(__aarch64__)
+    return CKF_ISA_NEON;   // Advanced SIMD is mandatory on AArch64
+#else
     const ck_cpu_features f = ck_cpu_detect();
     return (f.avx2 && f.fma) ? CKF_ISA_AVX2 : CKF_ISA_GENERIC;
+#endif
 }
 
 // -1 until first use; then the kernel set detected / in use (ckf_force_isa changes the latter).
@@ -30,6 +34,7 @@ const char *ckf_isa_name(ckf_isa isa) {
     switch (isa) {
     case CKF_ISA_GENERIC: return "generic";
     case CKF_ISA_AVX2: return "avx2";
+    case CKF_ISA_NEON: return "neon";
     }
     return "unknown";
 }
@@ -37,6 +42,9 @@ const char *ckf_isa_name(ckf_isa isa) {
 static const ckf_kernel_set *kernels(void) {
 #if defined(__x86_64__)
     if (ckf_active_isa() == CKF_ISA_AVX2) return &ckf_avx2_kernels;
+#endif
+#if defined(__aarch64__)
+    if (ckf_active_isa() == CKF_ISA_NEON) return &ckf_neon_kernels;
 #endif
     return &ckf_generic_kernels;
 }
@@ -81,5 +89,50 @@ int ckf_window_attention(const ckf_attention_args *args, int row_begin, int row_
     if (row_begin < 0) row_begin = 0;
     if (row_end > args->height) row_end = args->height;
     if (row_begin < row_end) kernels()->window_attention(args, row_begin, row_end, scratch);
+    return 0;
+}
+
+void ckf_exp_portable(const float *x, float *y, size_t n) {
+    if (x == NULL || y == NULL) return;
+    kernels()->exp_portable(x, y, n);
+}
+
+void ckf_sigmoid_portable(const float *x, float *y, size_t n) {
+    if (x == NULL || y == NULL) return;
+    kernels()->sigmoid_portable(x, y, n);
+}
+
+int ckf_window_attention_portable(const ckf_attention_args *args, int row_begin, int row_end, float *scratch) {
+    if (args == NULL || scratch == NULL || args->values == NULL || args->logits == NULL || args->output == NULL) return -1;
+    if (args->window < 1 || args->window % 2 == 0 || args->window > CKF_MAX_WINDOW) return -1;
+    if (args->heads < 1 || args->channels < 1 || args->channels % args->heads != 0) return -1;
+    if (args->height < 1 || args->width < 1) return -1;
+    if (row_begin < 0) row_begin = 0;
+    if (row_end > args->height) row_end = args->height;
+    if (row_begin < row_end) kernels()->window_attention_portable(args, row_begin, row_end, scratch);
+    return 0;
+}
+
+size_t ckf_gemm_packed_floats(int n, int k) {
+    if (n < 1 || k < 1) return 0;
+    return (size_t)((n + CKF_GEMM_PANEL - 1) / CKF_GEMM_PANEL) * CKF_GEMM_PANEL * (size_t)k;
+}
+
+void ckf_gemm_pack(const float *w, int n, int k, ptrdiff_t ldw, float *packed) {
+    if (w == NULL || packed == NULL || n < 1 || k < 1 || ldw < k) return;
+    const int panels = (n + CKF_GEMM_PANEL - 1) / CKF_GEMM_PANEL;
+    for (int p = 0; p < panels; p++)
+        for (int q = 0; q < k; q++)
+            for (int j = 0; j < CKF_GEMM_PANEL; j++) {
+                const int channel = p * CKF_GEMM_PANEL + j;
+                packed[((size_t)p * (size_t)k + (size_t)q) * CKF_GEMM_PANEL + (size_t)j] =
+                    channel < n ? w[(ptrdiff_t)channel * ldw + q] : 0.0f;
+            }
+}
+
+int ckf_gemm_fixed(const float *a, ptrdiff_t lda, const float *packed, int n, int k, int m_begin, int m_end,
+                   float *c, ptrdiff_t ldc) {
+    if (a == NULL || packed == NULL || c == NULL || n < 1 || k < 1 || lda < k || ldc < n || m_begin < 0) return -1;
+    if (m_begin < m_end) kernels()->gemm_fixed(a, lda, packed, n, k, m_begin, m_end, c, ldc);
     return 0;
 }

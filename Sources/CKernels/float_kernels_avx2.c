@@ -1,7 +1,8 @@
 // AVX2 + FMA float kernels for the optimised float executor (ckernels_float.h): the elementwise template compiled
-// for AVX2, a polynomial exp (Cephes-style, range-reduced by ln 2, degree-5 polynomial: ≤ 2 ulp on the softmax
-// and sigmoid ranges), the sigmoid, and the window attention with 8 pixels × 4 channels per inner step (FMA,
-// terms summed in the reference's order but fused: within the tolerance the tests derive, not bit-identical).
+// for AVX2, the portable exp (ckf_exp_scalar's operations, eight lanes), the sigmoid, the window attention with
+// 8 pixels × 4 channels per inner step (FMA, terms summed in the reference's order but fused: within the tolerance
+// the tests derive from the float reference, and bit-identical to the portable C attention's fused form), and the
+// fixed-order GEMM of the int8 executor's float convolutions.
 #pragma STDC FP_CONTRACT OFF
 #if defined(__clang__)
 #pragma clang fp contract(off)
@@ -21,23 +22,31 @@
 #undef CKF_TARGET
 #undef CKF_NAME
 
-// e^x for x in [−88, 88] (clamped outside): x = n·ln2 + r, e^r by a degree-5 polynomial, 2^n by the exponent bits.
+// The portable exp (ckf_exp_scalar in ckf_internal.h), eight lanes: the same operations in the same order, so every
+// lane gives the scalar's bits. max_ps(x, lo) returns lo for NaN like the scalar's `x > lo ? x : lo`.
 AVX2_TARGET static inline __m256 avx2_exp(__m256 x) {
-    x = _mm256_min_ps(x, _mm256_set1_ps(88.0f));
-    x = _mm256_max_ps(x, _mm256_set1_ps(-88.0f));
-    __m256 n = _mm256_floor_ps(_mm256_fmadd_ps(x, _mm256_set1_ps(1.44269504088896341f), _mm256_set1_ps(0.5f)));
-    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
-    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
-    __m256 p = _mm256_set1_ps(1.9875691500e-4f);
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+    x = _mm256_max_ps(x, _mm256_set1_ps(CKF_EXP_LOW));
+    x = _mm256_min_ps(x, _mm256_set1_ps(CKF_EXP_HIGH));
+    const __m256 shifter = _mm256_set1_ps(CKF_EXP_SHIFTER);
+    const __m256 n = _mm256_sub_ps(_mm256_fmadd_ps(x, _mm256_set1_ps(CKF_EXP_LOG2E), shifter), shifter);
+    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(CKF_EXP_LN2_HIGH), x);
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(CKF_EXP_LN2_LOW), r);
+    __m256 p = _mm256_set1_ps(CKF_EXP_P0);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(CKF_EXP_P1));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(CKF_EXP_P2));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(CKF_EXP_P3));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(CKF_EXP_P4));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(CKF_EXP_P5));
     p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), r);
     p = _mm256_add_ps(p, _mm256_set1_ps(1.0f));
-    __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+    const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvttps_epi32(n), _mm256_set1_epi32(127)), 23);
     return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
+}
+
+AVX2_TARGET static void avx2_exp_portable(const float *x, float *y, size_t n) {
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, avx2_exp(_mm256_loadu_ps(x + i)));
+    for (; i < n; i++) y[i] = ckf_exp_scalar(x[i]);
 }
 
 AVX2_TARGET static void avx2_sigmoid(const float *x, float *y, size_t n) {
@@ -55,8 +64,72 @@ AVX2_TARGET static void avx2_sigmoid(const float *x, float *y, size_t n) {
     }
 }
 
+// Fixed-order GEMM (ckf_gemm_fixed): tiles of 6 rows × 16 channels (12 accumulators, 2 panel loads and 6 broadcasts
+// per k), each lane one C element accumulated over k in increasing order by vfmadd, as the scalar fmaf chain.
+AVX2_TARGET static void avx2_gemm_fixed(const float *a, ptrdiff_t lda, const float *packed, int n, int k, int m_begin,
+                                        int m_end, float *c, ptrdiff_t ldc) {
+    enum { MR = 6, BLOCK = 120 };   // rows per block: the block's A rows stay in L2 while every panel passes
+    for (int mb = m_begin; mb < m_end; mb += BLOCK) {
+        const int me = m_end - mb < BLOCK ? m_end : mb + BLOCK;
+        for (int p = 0; p * CKF_GEMM_PANEL < n; p++) {
+            const float *panel = packed + (size_t)p * (size_t)k * CKF_GEMM_PANEL;
+            const int width = n - p * CKF_GEMM_PANEL < CKF_GEMM_PANEL ? n - p * CKF_GEMM_PANEL : CKF_GEMM_PANEL;
+            int m = mb;
+            for (; m + MR <= me; m += MR) {
+                const float *r0 = a + (ptrdiff_t)m * lda, *r1 = r0 + lda, *r2 = r1 + lda, *r3 = r2 + lda,
+                            *r4 = r3 + lda, *r5 = r4 + lda;
+                __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
+                __m256 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
+                const float *b = panel;
+                for (int q = 0; q < k; q++, b += CKF_GEMM_PANEL) {
+                    const __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
+                    __m256 x = _mm256_broadcast_ss(r0 + q);
+                    c00 = _mm256_fmadd_ps(x, b0, c00); c01 = _mm256_fmadd_ps(x, b1, c01);
+                    x = _mm256_broadcast_ss(r1 + q);
+                    c10 = _mm256_fmadd_ps(x, b0, c10); c11 = _mm256_fmadd_ps(x, b1, c11);
+                    x = _mm256_broadcast_ss(r2 + q);
+                    c20 = _mm256_fmadd_ps(x, b0, c20); c21 = _mm256_fmadd_ps(x, b1, c21);
+                    x = _mm256_broadcast_ss(r3 + q);
+                    c30 = _mm256_fmadd_ps(x, b0, c30); c31 = _mm256_fmadd_ps(x, b1, c31);
+                    x = _mm256_broadcast_ss(r4 + q);
+                    c40 = _mm256_fmadd_ps(x, b0, c40); c41 = _mm256_fmadd_ps(x, b1, c41);
+                    x = _mm256_broadcast_ss(r5 + q);
+                    c50 = _mm256_fmadd_ps(x, b0, c50); c51 = _mm256_fmadd_ps(x, b1, c51);
+                }
+                const __m256 tile[MR][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41}, {c50, c51}};
+                for (int r = 0; r < MR; r++) {
+                    float *out = c + (ptrdiff_t)(m + r) * ldc + p * CKF_GEMM_PANEL;
+                    if (width == CKF_GEMM_PANEL) {
+                        _mm256_storeu_ps(out, tile[r][0]);
+                        _mm256_storeu_ps(out + 8, tile[r][1]);
+                    } else {
+                        float t[CKF_GEMM_PANEL];
+                        _mm256_storeu_ps(t, tile[r][0]);
+                        _mm256_storeu_ps(t + 8, tile[r][1]);
+                        memcpy(out, t, sizeof(float) * (size_t)width);
+                    }
+                }
+            }
+            for (; m < me; m++) {   // the last rows, one at a time
+                const float *r0 = a + (ptrdiff_t)m * lda;
+                __m256 c00 = _mm256_setzero_ps(), c01 = c00;
+                const float *b = panel;
+                for (int q = 0; q < k; q++, b += CKF_GEMM_PANEL) {
+                    const __m256 x = _mm256_broadcast_ss(r0 + q);
+                    c00 = _mm256_fmadd_ps(x, _mm256_loadu_ps(b), c00);
+                    c01 = _mm256_fmadd_ps(x, _mm256_loadu_ps(b + 8), c01);
+                }
+                float t[CKF_GEMM_PANEL];
+                _mm256_storeu_ps(t, c00);
+                _mm256_storeu_ps(t + 8, c01);
+                memcpy(c + (ptrdiff_t)m * ldc + p * CKF_GEMM_PANEL, t, sizeof(float) * (size_t)width);
+            }
+        }
+    }
+}
+
 // Softmax of pixel rows [p0, p1), 8 pixels at a time (scalar tail): same steps as the scalar one but exp.
-AVX2_TARGET static void avx2_softmax_rows(const ckf_attention_args *args, int h, int p0, int p1, float *a) {
+AVX2_TARGET static void avx2_softmax_rows(const ckf_attention_args *args, int h, int p0, int p1, float *a, int portable) {
     const int k = args->window, kk = k * k, W = args->width;
     const size_t plane = (size_t)args->height * (size_t)W;
     const __m256 scale = _mm256_set1_ps(args->scale);
@@ -83,7 +156,7 @@ AVX2_TARGET static void avx2_softmax_rows(const ckf_attention_args *args, int h,
             }
         }
     }
-    if (vector_end < W) ckf_softmax_rows_scalar(args, h, p0, p1, vector_end, W, a);
+    if (vector_end < W) ckf_softmax_rows_scalar(args, h, p0, p1, vector_end, W, a, portable);
 }
 
 // One output row for channels [c0, c1), 8 columns × 4 channels per inner step (one softmax load feeds four
@@ -91,11 +164,11 @@ AVX2_TARGET static void avx2_softmax_rows(const ckf_attention_args *args, int h,
 // same terms in the same order, so they get the same bits). Segments touching the border load with per-lane
 // masks (slots outside the image read as 0 and add nothing); images narrower than 8 use the scalar code.
 AVX2_TARGET static void avx2_attention_row(const ckf_attention_args *args, int c0, int c1, int qy, int p0, int p1,
-                                           const float *a) {
+                                           const float *a, int portable) {
     const int k = args->window, kk = k * k, half = k / 2, W = args->width, H = args->height;
     const size_t plane = (size_t)H * (size_t)W;
     if (W < 8) {
-        ckf_attention_row_scalar(args, c0, c1, qy, p0, p1, 0, W, a);
+        ckf_attention_row_scalar(args, c0, c1, qy, p0, p1, 0, W, a, portable);
         return;
     }
     // The (i, j) slots whose rows are inside the image, in the reference's order, as offsets from column qx.
@@ -177,19 +250,32 @@ AVX2_TARGET static void avx2_attention_row(const ckf_attention_args *args, int c
     }
 }
 
-AVX2_TARGET static void avx2_window_attention(const ckf_attention_args *args, int row_begin, int row_end, float *scratch) {
+AVX2_TARGET static void avx2_window_attention_rows(const ckf_attention_args *args, int row_begin, int row_end,
+                                                  float *scratch, int portable) {
     const int half = args->window / 2, head_dim = args->channels / args->heads;
     for (int qb = row_begin; qb < row_end; qb += CKF_ATTENTION_BAND) {
         const int qe = row_end - qb < CKF_ATTENTION_BAND ? row_end : qb + CKF_ATTENTION_BAND;
         const int p0 = qb - half < 0 ? 0 : qb - half, p1 = qe + half > args->height ? args->height : qe + half;
         for (int h = 0; h < args->heads; h++) {
-            avx2_softmax_rows(args, h, p0, p1, scratch);
-            for (int qy = qb; qy < qe; qy++) avx2_attention_row(args, h * head_dim, (h + 1) * head_dim, qy, p0, p1, scratch);
+            avx2_softmax_rows(args, h, p0, p1, scratch, portable);
+            for (int qy = qb; qy < qe; qy++)
+                avx2_attention_row(args, h * head_dim, (h + 1) * head_dim, qy, p0, p1, scratch, portable);
         }
     }
 }
 
+AVX2_TARGET static void avx2_window_attention(const ckf_attention_args *args, int row_begin, int row_end, float *scratch) {
+    avx2_window_attention_rows(args, row_begin, row_end, scratch, 0);
+}
+
+AVX2_TARGET static void avx2_window_attention_portable(const ckf_attention_args *args, int row_begin, int row_end,
+                                                       float *scratch) {
+    avx2_window_attention_rows(args, row_begin, row_end, scratch, 1);
+}
+
+// The sigmoid above already uses the portable exp: it is the portable sigmoid.
 const ckf_kernel_set ckf_avx2_kernels = {
     avx2_conv_epilogue, avx2_add, avx2_mul_channel_gate, avx2_mul_spatial_gate, avx2_sigmoid, avx2_window_attention,
+    avx2_exp_portable, avx2_sigmoid, avx2_window_attention_portable, avx2_gemm_fixed,
 };
 #endif

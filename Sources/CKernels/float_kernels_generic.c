@@ -16,11 +16,38 @@
 #undef CKF_TARGET
 #undef CKF_NAME
 
-static void generic_sigmoid(const float *x, float *y, size_t n) {
+void ckf_generic_sigmoid(const float *x, float *y, size_t n) {
     for (size_t i = 0; i < n; i++) y[i] = 1.0f / (1.0f + expf(-x[i]));
 }
 
-void ckf_softmax_rows_scalar(const ckf_attention_args *args, int h, int p0, int p1, int x_begin, int x_end, float *a) {
+static void generic_exp_portable(const float *x, float *y, size_t n) {
+    for (size_t i = 0; i < n; i++) y[i] = ckf_exp_scalar(x[i]);
+}
+
+static void generic_sigmoid_portable(const float *x, float *y, size_t n) {
+    for (size_t i = 0; i < n; i++) y[i] = 1.0f / (1.0f + ckf_exp_scalar(-x[i]));
+}
+
+// The fixed-order GEMM on packed weights, one element at a time (ckf_gemm_fixed).
+static void generic_gemm_fixed(const float *a, ptrdiff_t lda, const float *packed, int n, int k, int m_begin, int m_end,
+                               float *c, ptrdiff_t ldc) {
+    for (int p = 0; p * CKF_GEMM_PANEL < n; p++) {
+        const float *panel = packed + (size_t)p * (size_t)k * CKF_GEMM_PANEL;
+        const int width = n - p * CKF_GEMM_PANEL < CKF_GEMM_PANEL ? n - p * CKF_GEMM_PANEL : CKF_GEMM_PANEL;
+        for (int m = m_begin; m < m_end; m++) {
+            const float *row = a + (ptrdiff_t)m * lda;
+            float *out = c + (ptrdiff_t)m * ldc + p * CKF_GEMM_PANEL;
+            for (int j = 0; j < width; j++) {
+                float acc = 0.0f;
+                for (int q = 0; q < k; q++) acc = fmaf(row[q], panel[(size_t)q * CKF_GEMM_PANEL + (size_t)j], acc);
+                out[j] = acc;
+            }
+        }
+    }
+}
+
+void ckf_softmax_rows_scalar(const ckf_attention_args *args, int h, int p0, int p1, int x_begin, int x_end, float *a,
+                             int portable) {
     const int k = args->window, kk = k * k, W = args->width;
     const size_t plane = (size_t)args->height * (size_t)W;
     const float scale = args->scale;
@@ -38,7 +65,8 @@ void ckf_softmax_rows_scalar(const ckf_attention_args *args, int h, int p0, int 
                 }
                 float sum = 0.0f;
                 for (int j = 0; j < kk; j++) {
-                    const float e = expf(row[(size_t)j * plane + p] * scale - m);
+                    const float t = row[(size_t)j * plane + p] * scale - m;
+                    const float e = portable ? ckf_exp_scalar(t) : expf(t);
                     out[(size_t)j * (size_t)W + o] = e;
                     sum = sum + e;
                 }
@@ -49,7 +77,7 @@ void ckf_softmax_rows_scalar(const ckf_attention_args *args, int h, int p0, int 
 }
 
 void ckf_attention_row_scalar(const ckf_attention_args *args, int c0, int c1, int qy, int p0, int p1,
-                              int x_begin, int x_end, const float *a) {
+                              int x_begin, int x_end, const float *a, int portable) {
     const int k = args->window, kk = k * k, half = k / 2, W = args->width, H = args->height;
     const size_t plane = (size_t)H * (size_t)W;
     // Slot offsets (row, column) of the window, and the slots (i, j) whose rows are inside the image.
@@ -67,8 +95,13 @@ void ckf_attention_row_scalar(const ckf_attention_args *args, int c0, int c1, in
                 for (int j = 0; j < kk; j++) {
                     const int vy = py + dy[j], vx = px + dx[j];
                     if (vy < 0 || vy >= H || vx < 0 || vx >= W) continue;
-                    const float product = a_row[(size_t)j * (size_t)W] * v[(size_t)vy * (size_t)W + (size_t)vx];
-                    acc = acc + product;
+                    const float weight = a_row[(size_t)j * (size_t)W], value = v[(size_t)vy * (size_t)W + (size_t)vx];
+                    if (portable) {
+                        acc = fmaf(weight, value, acc);
+                    } else {
+                        const float product = weight * value;
+                        acc = acc + product;
+                    }
                 }
             }
             y[qx] = acc;
@@ -76,25 +109,46 @@ void ckf_attention_row_scalar(const ckf_attention_args *args, int c0, int c1, in
     }
 }
 
-static void generic_window_attention_band(const ckf_attention_args *args, int h, int qb, int qe, int p0, int p1, float *a) {
+static void generic_window_attention_band(const ckf_attention_args *args, int h, int qb, int qe, int p0, int p1, float *a,
+                                          int portable) {
     const int head_dim = args->channels / args->heads;
-    ckf_softmax_rows_scalar(args, h, p0, p1, 0, args->width, a);
+    ckf_softmax_rows_scalar(args, h, p0, p1, 0, args->width, a, portable);
     for (int qy = qb; qy < qe; qy++)
-        ckf_attention_row_scalar(args, h * head_dim, (h + 1) * head_dim, qy, p0, p1, 0, args->width, a);
+        ckf_attention_row_scalar(args, h * head_dim, (h + 1) * head_dim, qy, p0, p1, 0, args->width, a, portable);
 }
 
-static void generic_window_attention(const ckf_attention_args *args, int row_begin, int row_end, float *scratch) {
+static void generic_window_attention_rows(const ckf_attention_args *args, int row_begin, int row_end, float *scratch,
+                                          int portable) {
     const int half = args->window / 2;
     for (int qb = row_begin; qb < row_end; qb += CKF_ATTENTION_BAND) {
         const int qe = row_end - qb < CKF_ATTENTION_BAND ? row_end : qb + CKF_ATTENTION_BAND;
         const int p0 = qb - half < 0 ? 0 : qb - half, p1 = qe + half > args->height ? args->height : qe + half;
-        for (int h = 0; h < args->heads; h++) generic_window_attention_band(args, h, qb, qe, p0, p1, scratch);
+        for (int h = 0; h < args->heads; h++) generic_window_attention_band(args, h, qb, qe, p0, p1, scratch, portable);
     }
 }
 
+void ckf_generic_window_attention(const ckf_attention_args *args, int row_begin, int row_end, float *scratch) {
+    generic_window_attention_rows(args, row_begin, row_end, scratch, 0);
+}
+
+void ckf_generic_window_attention_portable(const ckf_attention_args *args, int row_begin, int row_end, float *scratch) {
+    generic_window_attention_rows(args, row_begin, row_end, scratch, 1);
+}
+
+void ckf_gemm_fixed_reference(const float *a, ptrdiff_t lda, const float *w, ptrdiff_t ldw, int n, int k,
+                              int m_begin, int m_end, float *c, ptrdiff_t ldc) {
+    for (int m = m_begin; m < m_end; m++)
+        for (int j = 0; j < n; j++) {
+            float acc = 0.0f;
+            for (int q = 0; q < k; q++) acc = fmaf(a[(ptrdiff_t)m * lda + q], w[(ptrdiff_t)j * ldw + q], acc);
+            c[(ptrdiff_t)m * ldc + j] = acc;
+        }
+}
+
 const ckf_kernel_set ckf_generic_kernels = {
-    generic_conv_epilogue, generic_add, generic_mul_channel_gate, generic_mul_spatial_gate, generic_sigmoid,
-    generic_window_attention,
+    generic_conv_epilogue, generic_add, generic_mul_channel_gate, generic_mul_spatial_gate, ckf_generic_sigmoid,
+    ckf_generic_window_attention, generic_exp_portable, generic_sigmoid_portable,
+    ckf_generic_window_attention_portable, generic_gemm_fixed,
 };
 
 /// Output columns [*lo, *hi) whose input column ox·stride + off lies inside [0, in_w) (im2col and col2im).

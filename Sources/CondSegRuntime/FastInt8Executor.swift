@@ -5,14 +5,15 @@
 // (and float32 only where a float op reads the value). 1×1 stride-1 convolutions are plain GEMMs on the NHWC input;
 // the others im2col a block of output rows per thread into an L2-sized buffer. Ops the quantizer keeps in float
 // (sigmoid gates, window attention and its softmax, pooling, upsampling, the float-fallback convolutions) run in
-// float32 NHWC (NHWCOps) and quantize their result in the same step when an int8 convolution reads it.
+// float32 NHWC (NHWCOps) and quantize their result in the same step when an int8 convolution reads it. Those float
+// ops use the portable arithmetic of CKernels (ckf_gemm_fixed for the float convolutions, ckf_sigmoid_portable,
+// ckf_window_attention_portable), so a frame gives the same bits on x86-64 and aarch64 and for any thread count.
 // The convolutions are prepared as for the int8 reference (PreparedConvolutions.swift) and the int8 arithmetic is
 // exactly its own (Int8ReferenceExecutor: the float reference with int8 convolutions plugged in); outputs are
 // bit-identical for any thread count. Checked against it and, with an all-float table, op by op against the float
 // reference (Tests/CondSegRuntimeTests/FastInt8ExecutorTests.swift).
 
 import CKernels
-import COpenBLAS
 import CondSegCore
 import Dispatch
 
@@ -90,7 +91,6 @@ public final class FastInt8Executor: Int8GraphExecutor, @unchecked Sendable {
     public var plannedSize: (height: Int, width: Int)? { plan.map { ($0.height, $0.width) } }
 
     public func execute(input: UnsafePointer<Float>) {
-        openblas_set_num_threads(Int32(threads))
         execute(plan: plan!, input: input)
     }
 
@@ -254,7 +254,7 @@ public final class FastInt8Executor: Int8GraphExecutor, @unchecked Sendable {
             parallelChunks((total + 4095) / 4096, threads: threads, state: (src, y, total)) { s, _, range in
                 let (src, y, total) = s
                 let begin = range.lowerBound * 4096, end = min(total, range.upperBound * 4096)
-                ckf_sigmoid(src + begin, y + begin, end - begin)
+                ckf_sigmoid_portable(src + begin, y + begin, end - begin)
             }
         case .windowAttention(let heads, let k):
             // The CKernels window attention is planar: transpose values and logits in, the result out.
@@ -274,7 +274,7 @@ public final class FastInt8Executor: Int8GraphExecutor, @unchecked Sendable {
             let threadScratch = scratch! + attentionOffset + ((2 * out.count + logits.count) * 4 + 63) & ~63
             parallelChunks(out.h, threads: threads, state: (args, threadScratch, perThread)) { s, chunk, rows in
                 var local = s.0
-                _ = ckf_window_attention(&local, Int32(rows.lowerBound), Int32(rows.upperBound),
+                _ = ckf_window_attention_portable(&local, Int32(rows.lowerBound), Int32(rows.upperBound),
                                          (s.1 + chunk * s.2).assumingMemoryBound(to: Float.self))
             }
             NHWCOps.fromPlanar(result, y, channels: out.c, plane: out.plane, threads: threads)
@@ -333,7 +333,7 @@ public final class FastInt8Executor: Int8GraphExecutor, @unchecked Sendable {
         let columns = (scratch! + floatColumnsOffset).assumingMemoryBound(to: Float.self)
         let gemmScratch = (scratch! + gemmOutOffset).assumingMemoryBound(to: Float.self)
         let threads = self.threads
-        conv.weights.withUnsafeBufferPointer { weights in
+        conv.packed.withUnsafeBufferPointer { weights in
             conv.bias.withUnsafeBufferPointer { biasBuffer in
                 let w = weights.baseAddress!, bias = biasBuffer.baseAddress!
                 var oy0 = 0
@@ -353,30 +353,42 @@ public final class FastInt8Executor: Int8GraphExecutor, @unchecked Sendable {
                         }
                         a = UnsafePointer(columns)
                     }
-                    // C[m][n] = Σ_k A[m][k] · W[n][k]
+                    // C[m][n] = Σ_k A[m][k] · W[n][k], k in increasing order with one fused multiply-add per step
+                    // (ckf_gemm_fixed), then the epilogue, per pixel: the same bits on every CPU and thread count.
                     let c = outFloat.map { $0 + m0 * cout } ?? gemmScratch
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(m), Int32(cout), Int32(k), 1, a,
-                                Int32(direct ? inShape.c : k), w, Int32(k), 0, c, Int32(cout))
                     let res = residual.map { UnsafePointer($0 + m0 * cout) }
                     let bytes = outBytes.map { $0 + m0 * cout }
                     let inv: Float = q.map { 1 / $0.scale } ?? 1, zp = q?.zeroPoint ?? 0
-                    let epilogue = (c: c, cout: cout, bias: bias, res: res, relu: relu, bytes: bytes, inv: inv, zp: zp)
-                    parallelChunks(m, threads: threads, state: epilogue) { e, _, pixels in
-                        let (c, cout, bias, res, relu, bytes, inv, zp) = (e.c, e.cout, e.bias, e.res, e.relu, e.bytes, e.inv, e.zp)
-                        for p in pixels {
-                            let row = c + p * cout
-                            for n in 0..<cout {
-                                var v = row[n] + bias[n]
-                                if let res { v += res[p * cout + n] }
-                                if relu { v = v > 0 ? v : 0 }
-                                row[n] = v
-                            }
-                            if let bytes { ck_quantize_u8(row, bytes + p * cout, cout, inv, zp) }
-                        }
-                    }
+                    let job = FloatConvJob(a: a, lda: direct ? inShape.c : k, w: w, k: k, c: c, cout: cout, bias: bias,
+                                           res: res, relu: relu, bytes: bytes, inv: inv, zp: zp)
+                    parallelChunks(m, threads: threads, state: job) { job, _, pixels in job.run(pixels) }
                     oy0 += count
                 }
             }
+        }
+    }
+}
+
+/// One chunk of a float-fallback convolution: the fixed-order GEMM of its pixels, then bias, residual, ReLU and
+/// the uint8 quantization when an int8 layer reads the result.
+private struct FloatConvJob {
+    let a: UnsafePointer<Float>, lda: Int, w: UnsafePointer<Float>, k: Int
+    let c: UnsafeMutablePointer<Float>, cout: Int, bias: UnsafePointer<Float>
+    let res: UnsafePointer<Float>?, relu: Bool, bytes: UnsafeMutablePointer<UInt8>?, inv: Float, zp: Int32
+
+    func run(_ pixels: Range<Int>) {
+        let status = ckf_gemm_fixed(a, lda, w, Int32(cout), Int32(k), Int32(pixels.lowerBound), Int32(pixels.upperBound),
+                                    c, cout)
+        precondition(status == 0, "ckf_gemm_fixed rejected its arguments")
+        for p in pixels {
+            let row = c + p * cout
+            for n in 0..<cout {
+                var v = row[n] + bias[n]
+                if let res { v += res[p * cout + n] }
+                if relu { v = v > 0 ? v : 0 }
+                row[n] = v
+            }
+            if let bytes { ck_quantize_u8(row, bytes + p * cout, cout, inv, zp) }
         }
     }
 }

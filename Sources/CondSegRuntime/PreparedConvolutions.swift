@@ -137,18 +137,26 @@ final class PreparedInt8Conv {
 }
 
 /// A float-fallback convolution of the fast int8 executor, in NHWC: weights reordered to [out][ky][kx][in]
-/// (BatchNorm folded).
+/// (BatchNorm folded), then packed for the fixed-order GEMM (ckf_gemm_fixed), whose results are the same bits on
+/// every instruction set and for any thread count.
 final class PreparedFloatConv {
     let spec: ConvSpec
-    let weights: [Float]
+    /// ckf_gemm_pack of the [out][ky][kx][in] weights.
+    let packed: [Float]
     let bias: [Float]
     /// Depth of the GEMM: inChannels·k·k.
     let k: Int
 
     init(spec: ConvSpec, folded: FoldedConv) {
         self.spec = spec
-        k = spec.inChannels * spec.kernel * spec.kernel
-        weights = tapsMajor(folded.weights, spec)
+        let k = spec.inChannels * spec.kernel * spec.kernel, n = spec.outChannels
+        self.k = k
+        let weights = tapsMajor(folded.weights, spec)
+        var packed = [Float](repeating: 0, count: ckf_gemm_packed_floats(Int32(n), Int32(k)))
+        weights.withUnsafeBufferPointer { w in
+            packed.withUnsafeMutableBufferPointer { ckf_gemm_pack(w.baseAddress!, Int32(n), Int32(k), k, $0.baseAddress!) }
+        }
+        self.packed = packed
         bias = folded.bias
     }
 }

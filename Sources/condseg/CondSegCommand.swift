@@ -17,7 +17,8 @@ struct CondSeg: ParsableCommand {
         discussion: """
         Without --model every command uses the bundled default model \
         (models/condseg-r18w64-kvasir.safetensors, ResNet-18 encoder, trained on Kvasir-SEG). \
-        Set CONDSEG_MODEL to change the default.
+        Set CONDSEG_MODEL to change the default; CONDSEG_KERNELS=generic runs the portable C kernels instead of \
+        the vector kernels this CPU selects (a cross-check).
 
         Exit status (every problem is one "error: FILE: what is wrong" line on stderr):
         \(ExitStatus.table)
@@ -28,6 +29,12 @@ struct CondSeg: ParsableCommand {
 
     /// Parses the command line and runs the subcommand, ending the process with the contract's status.
     static func main() {
+        // CONDSEG_KERNELS=generic runs the portable C kernels (int8 and float) instead of the vector ones this CPU
+        // selects: the outputs are the same bits for int8 and within the float bounds otherwise (a check, not a mode).
+        if ProcessInfo.processInfo.environment["CONDSEG_KERNELS"] == "generic" {
+            _ = ck_force_isa(CK_ISA_GENERIC)
+            _ = ckf_force_isa(CKF_ISA_GENERIC)
+        }
         var command: ParsableCommand
         do {
             command = try parseAsRoot(nil)

@@ -6,7 +6,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <math.h>
 #include "ckernels.h"
+#include "ckernels_float.h"
 
 static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
 static uint32_t next_random(void) {   // splitmix64, upper half
@@ -164,6 +166,95 @@ static void run_quantize_case(void) {
     hash_bytes(back, sizeof back);
 }
 
+// The portable float kernels (ckernels_float.h): the fixed-order GEMM against its naive fmaf definition, and the
+// exp, sigmoid and window attention of the active float set against the portable C set; every output is hashed,
+// so equal checksums across ISAs and architectures mean equal bits.
+static int same_floats(const float *x, const float *y, size_t n) { return memcmp(x, y, n * sizeof(float)) == 0; }
+
+static void run_float_gemm_case(int index, int M, int N, int K) {
+    const int lda = K + random_below(3) * 3, ldc = N + random_below(3) * 5;
+    float *a = malloc(sizeof(float) * (size_t)M * lda), *w = malloc(sizeof(float) * (size_t)N * K);
+    for (size_t i = 0; i < (size_t)M * lda; i++) a[i] = random_float(1 << 20, 20);
+    for (size_t i = 0; i < (size_t)N * K; i++) w[i] = random_float(1 << 20, 21);
+    float *packed = malloc(sizeof(float) * ckf_gemm_packed_floats(N, K));
+    ckf_gemm_pack(w, N, K, K, packed);
+    float *c = malloc(sizeof(float) * (size_t)M * ldc), *expected = malloc(sizeof(float) * (size_t)M * ldc);
+    for (size_t i = 0; i < (size_t)M * ldc; i++) { c[i] = -7.0f; expected[i] = -7.0f; }
+    const int split = random_below(M + 1);
+    ckf_gemm_fixed(a, lda, packed, N, K, 0, split, c, ldc);
+    ckf_gemm_fixed(a, lda, packed, N, K, split, M, c, ldc);
+    ckf_gemm_fixed_reference(a, lda, w, K, N, K, 0, M, expected, ldc);
+    const int same = same_floats(c, expected, (size_t)M * ldc);
+    if (!same) failures++;
+    printf("sgemm-fixed %2d M=%3d N=%3d K=%4d split=%d  %s\n", index, M, N, K, split, same ? "ok" : "MISMATCH");
+    hash_bytes(c, sizeof(float) * (size_t)M * ldc);
+    free(a); free(w); free(packed); free(c); free(expected);
+}
+
+static void run_float_elementwise_cases(ckf_isa isa) {
+    enum { COUNT = 20011 };
+    float *x = malloc(sizeof(float) * COUNT), *y = malloc(sizeof(float) * COUNT), *z = malloc(sizeof(float) * COUNT);
+    for (int i = 0; i < COUNT; i++) x[i] = -100.0f + (float)i * 0.01f;
+    x[0] = NAN; x[1] = INFINITY; x[2] = -INFINITY; x[3] = -0.0f;
+    const char *names[2] = {"exp", "sigmoid"};
+    for (int f = 0; f < 2; f++) {
+        if (f == 0) ckf_exp_portable(x, y, COUNT); else ckf_sigmoid_portable(x, y, COUNT);
+        ckf_force_isa(CKF_ISA_GENERIC);
+        if (f == 0) ckf_exp_portable(x, z, COUNT); else ckf_sigmoid_portable(x, z, COUNT);
+        ckf_force_isa(isa);
+        const int same = same_floats(y, z, COUNT);
+        if (!same) failures++;
+        printf("%s-portable %d values, %s vs generic  %s\n", names[f], COUNT, ckf_isa_name(isa), same ? "ok" : "MISMATCH");
+        hash_bytes(y, sizeof(float) * COUNT);
+    }
+    free(x); free(y); free(z);
+}
+
+static void run_float_attention_case(int index, ckf_isa isa, int heads, int head_dim, int H, int W) {
+    ckf_attention_args args;
+    memset(&args, 0, sizeof args);
+    args.heads = heads; args.window = 3; args.channels = heads * head_dim; args.height = H; args.width = W;
+    args.scale = 1.0f / sqrtf((float)head_dim);
+    const size_t plane = (size_t)H * W, logits_count = (size_t)heads * 81 * plane;
+    float *values = malloc(sizeof(float) * args.channels * plane), *logits = malloc(sizeof(float) * logits_count);
+    for (size_t i = 0; i < (size_t)args.channels * plane; i++) values[i] = random_float(1 << 20, 19);
+    for (size_t i = 0; i < logits_count; i++) logits[i] = random_float(1 << 20, 17);
+    args.values = values; args.logits = logits;
+    float *scratch = malloc(sizeof(float) * ckf_window_attention_scratch(&args));
+    float *y = malloc(sizeof(float) * args.channels * plane), *z = malloc(sizeof(float) * args.channels * plane);
+    args.output = y;
+    const int split = random_below(H + 1);
+    ckf_window_attention_portable(&args, 0, split, scratch);
+    ckf_window_attention_portable(&args, split, H, scratch);
+    ckf_force_isa(CKF_ISA_GENERIC);
+    args.output = z;
+    ckf_window_attention_portable(&args, 0, H, scratch);
+    ckf_force_isa(isa);
+    const int same = same_floats(y, z, (size_t)args.channels * plane);
+    if (!same) failures++;
+    printf("attention-portable %d heads=%d dim=%d H=%d W=%d split=%d, %s vs generic  %s\n", index, heads, head_dim, H, W,
+           split, ckf_isa_name(isa), same ? "ok" : "MISMATCH");
+    hash_bytes(y, sizeof(float) * args.channels * plane);
+    free(values); free(logits); free(scratch); free(y); free(z);
+}
+
+static void run_float_cases(void) {
+    const ckf_isa isa = ckf_active_isa();
+    static const int sizes[] = {1, 2, 5, 6, 7, 13, 16, 17, 31, 33, 64, 121, 324};
+    for (int i = 0; i < 24; i++) {   // one draw per statement: argument evaluation order differs between compilers
+        const int M = sizes[random_below(13)] + random_below(9);
+        const int N = sizes[random_below(13)];
+        const int K = sizes[random_below(13)] * (1 + random_below(4));
+        run_float_gemm_case(i, M, N, K);
+    }
+    run_float_gemm_case(24, 250, 324, 64);
+    run_float_gemm_case(25, 131, 1, 98);
+    run_float_elementwise_cases(isa);
+    run_float_attention_case(0, isa, 2, 4, 9, 21);
+    run_float_attention_case(1, isa, 1, 3, 5, 6);
+    run_float_attention_case(2, isa, 4, 2, 12, 8);
+}
+
 int main(int argc, char **argv) {
     if (argc > 1) {
         int found = 0;
@@ -174,8 +265,11 @@ int main(int argc, char **argv) {
             }
         }
         if (!found) { fprintf(stderr, "ck_selftest: unknown isa '%s'\n", argv[1]); return 2; }
+        // The float kernels follow: portable C with `generic`, else the best set of this CPU.
+        ckf_force_isa(strcmp(argv[1], "generic") == 0 ? CKF_ISA_GENERIC : ckf_detected_isa());
     }
-    printf("isa detected=%s active=%s\n", ck_isa_name(ck_detected_isa()), ck_isa_name(ck_active_isa()));
+    printf("isa detected=%s active=%s float=%s\n", ck_isa_name(ck_detected_isa()), ck_isa_name(ck_active_isa()),
+           ckf_isa_name(ckf_active_isa()));
     static const int sizes[] = {1, 3, 5, 7, 17, 31, 63, 65, 129};
     int index = 0;
     for (int i = 0; i < 40; i++) {
@@ -192,6 +286,7 @@ int main(int argc, char **argv) {
     run_gemm_case(index++, 37, 128, 1155, 0);
     for (int i = 0; i < 20; i++) run_im2col_case(i);
     run_quantize_case();
+    run_float_cases();
     printf("checksum %016llx failures %d\n", (unsigned long long)checksum, failures);
     return failures ? 1 : 0;
 }

@@ -10,8 +10,8 @@
 //     addition, so both must be identical bits (float and uint8). An add with several other operands sums them
 //     in another order: within 2·γ_n·Σ|terms| (n = operands), and its uint8 within one step. Float-fallback
 //     convolutions: γ_n as above; their uint8 within one step.
-// Also: outputs bit-identical for 1 and 2 threads and for every int8 kernel this machine runs, and every node is
-// checked. (The quantized model file: QuantizedModelFileTests.swift.)
+// Also: outputs bit-identical for 1, 2 and 3 threads and for every int8 kernel and float kernel set this machine
+// runs, and every node is checked. (The quantized model file: QuantizedModelFileTests.swift.)
 
 import CKernels
 import CondSegCore
@@ -235,8 +235,13 @@ final class FastInt8ExecutorTests: XCTestCase {
         let table = try defaultTable()
         let input = try kvasirInputs(model.config, size: 128, count: 1)[0]
         var outputs: [[Float]] = []
-        for isa in [CK_ISA_GENERIC, ck_detected_isa()] {
+        defer { _ = ck_force_isa(ck_detected_isa()); _ = ckf_force_isa(ckf_detected_isa()) }
+        // Every int8 kernel and every float kernel set (the float ops between int8 layers use the portable
+        // arithmetic: fixed-order GEMM, portable exp), so portable C gives the bits of the vector kernels.
+        for (isa, floatISA) in [(CK_ISA_GENERIC, CKF_ISA_GENERIC), (ck_detected_isa(), ckf_detected_isa()),
+                                (ck_detected_isa(), CKF_ISA_GENERIC)] {
             XCTAssertEqual(ck_force_isa(isa), 1)
+            XCTAssertEqual(ckf_force_isa(floatISA), 1)
             for threads in [1, 2, 3] {
                 let executor = try FastInt8Executor(model: model, table: table, tableFile: "table", threads: threads,
                                                 keepTaps: true)

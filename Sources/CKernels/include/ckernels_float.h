@@ -20,6 +20,7 @@ extern "C" {
 typedef enum {
     CKF_ISA_GENERIC = 0,   ///< portable C
     CKF_ISA_AVX2 = 1,      ///< x86-64 AVX2 + FMA
+    CKF_ISA_NEON = 2,      ///< AArch64 Advanced SIMD (the fixed-order GEMM and the portable exp; the rest is portable C)
 } ckf_isa;
 
 /// The best float kernel set this CPU supports (AVX2 needs AVX2, FMA and the OS saving YMM state).
@@ -82,6 +83,50 @@ size_t ckf_window_attention_scratch(const ckf_attention_args *args);
 /// Rows are independent: threads may split them (each with its own scratch of ckf_window_attention_scratch floats).
 /// Returns 0, or -1 (writing nothing) for invalid arguments.
 int ckf_window_attention(const ckf_attention_args *args, int row_begin, int row_end, float *scratch);
+
+// MARK: portable arithmetic (the int8 executors' float ops)
+//
+// The functions below give the same bits on every kernel set and architecture (AVX2+FMA, NEON, portable C): every
+// result is a fixed sequence of single IEEE operations (fused multiply-add, multiply, add, divide, compare) whose
+// order does not depend on the instruction set, the vector width or the number of threads. The int8 executors use
+// them for the float ops between int8 layers, so that an int8 frame is bit-identical on x86-64 and aarch64.
+
+/// e^x, portable: x clamped to [−87, 88] (NaN reads as −87), n = round-to-nearest-even(x·log2 e) by one fused
+/// multiply-add with 1.5·2²³, r = x − n·ln 2 in two fused steps (ln 2 split in a 10-bit head and a tail), e^r by a
+/// degree-7 polynomial in Horner form (fused), times 2ⁿ built from the exponent bits. Maximum error over every float
+/// in [−87, 88]: see CKernelsTests (measured against e^x in double precision). y[i] = e^x[i] for i < n; in place is fine.
+void ckf_exp_portable(const float *x, float *y, size_t n);
+
+/// y[i] = 1 / (1 + e^(−x[i])) with ckf_exp_portable's exp: the same bits on every kernel set.
+void ckf_sigmoid_portable(const float *x, float *y, size_t n);
+
+/// ckf_window_attention with portable arithmetic: the softmax uses ckf_exp_portable's exp, and each output is the
+/// sum, in the reference's order (i outer, j inner, slots outside the image skipped), of fused multiply-adds
+/// acc = fma(a, v, acc) starting from +0. The same bits on every kernel set and for any split of the rows.
+int ckf_window_attention_portable(const ckf_attention_args *args, int row_begin, int row_end, float *scratch);
+
+/// Output channels of one packed panel of ckf_gemm_fixed's weights.
+#define CKF_GEMM_PANEL 16
+
+/// Floats of packed weights for an N×K weight matrix (panels of CKF_GEMM_PANEL channels, zero padded).
+size_t ckf_gemm_packed_floats(int n, int k);
+
+/// Packs w (N rows of K floats, row stride ldw ≥ K) for ckf_gemm_fixed: packed[p][k][j] = w[p·16 + j][k]
+/// (0 for channels ≥ N). Copies only.
+void ckf_gemm_pack(const float *w, int n, int k, ptrdiff_t ldw, float *packed);
+
+/// Fixed-order float GEMM, rows [m_begin, m_end) of C = A · Wᵀ: C[m][j] = fma(A[m][K−1], W[j][K−1], … fma(A[m][1],
+/// W[j][1], fma(A[m][0], W[j][0], +0))…), k in increasing order, one rounding per step, for every kernel set (the
+/// vector kernels run across output channels and rows, never across k). A is row-major with row stride lda ≥ K, C
+/// has row stride ldc ≥ N. Threads may split the rows in any way: each C element depends only on its own row and
+/// channel. Returns 0, or -1 (writing nothing) for invalid arguments.
+int ckf_gemm_fixed(const float *a, ptrdiff_t lda, const float *packed, int n, int k, int m_begin, int m_end,
+                   float *c, ptrdiff_t ldc);
+
+/// The naive definition of ckf_gemm_fixed on an unpacked W (N rows, stride ldw): one fmaf per step, k increasing.
+/// For tests.
+void ckf_gemm_fixed_reference(const float *a, ptrdiff_t lda, const float *w, ptrdiff_t ldw, int n, int k,
+                              int m_begin, int m_end, float *c, ptrdiff_t ldc);
 
 #ifdef __cplusplus
 }
