@@ -1,12 +1,14 @@
 // CKernels float side: the kernels of the optimised float executor (CondSegRuntime/FastFloat*.swift) that are not
 // a GEMM (the GEMMs are OpenBLAS sgemm): convolution epilogue with bias, residual additions and ReLU fused in one
 // pass, float im2col, elementwise add/mul, a vectorised sigmoid and the CDFA window attention (softmax, weighted
-// sum of neighbours and fold in one kernel). One implementation per instruction set (portable C and AVX2+FMA),
-// chosen at run time like ck_qgemm_u8s8. All buffers are NCHW float planes of one image.
+// sum of neighbours and fold in one kernel); and the portable arithmetic of the int8 executors' float ops (a
+// fixed-order GEMM, one exp, the sigmoid and window attention built on them), the same bits on every set. One
+// implementation per instruction set (portable C, AVX2+FMA, AArch64 NEON for the GEMM and the exp), chosen at run
+// time like ck_qgemm_u8s8. All buffers of the attention and elementwise kernels are NCHW float planes of one image.
 //
-// Accuracy: these are NOT bit-identical to the float reference (CondSegCore ReferenceOps): the AVX2 versions use
-// FMA and a polynomial exp (relative error below 4 ulp) and sum in a different order. The portable versions follow
-// the reference's order of operations except where a comment says otherwise.
+// Accuracy: the float executor's kernels are NOT bit-identical to the float reference (CondSegCore ReferenceOps):
+// the AVX2 versions use FMA and a polynomial exp (about 1 ulp) and sum in a different order. The portable C versions
+// follow the reference's order of operations except where a comment says otherwise.
 #pragma once
 
 #include <stddef.h>
@@ -47,7 +49,8 @@ void ckf_mul_channel_gate(float *y, const float *x, const float *gate, int chann
 /// y[c][i] = x[c][i] · gate[i] (spatial gate, N×1×H×W).
 void ckf_mul_spatial_gate(float *y, const float *x, const float *gate, int channels, size_t plane);
 
-/// y[i] = 1 / (1 + e^(−x[i])). AVX2: polynomial exp, |error| ≤ 4 ulp of the result plus 1e-38 absolute.
+/// y[i] = 1 / (1 + e^(−x[i])). AVX2: the portable exp below (so this is ckf_sigmoid_portable there); portable C:
+/// libm expf, the reference's arithmetic.
 void ckf_sigmoid(const float *x, float *y, size_t n);
 
 /// im2col of one NCHW image for output rows [row_begin, row_begin+rows) and input channels [c_begin, c_end):
