@@ -67,6 +67,22 @@ final class QuantArithmeticTests: XCTestCase {
         XCTAssertEqual(xs.map { q.quantize($0) }, c)
     }
 
+    func testSevenBitWeightQuantizationUsesPlusMinus63() {
+        let weights: [Float] = [0.5, -0.25, 0.126,   -2.52, 1.26, 0.02]
+        let q = Int8ConvWeights(quantizing: weights, outChannels: 2, bias: [0, 0], bits: 7)
+        XCTAssertEqual(q.scales[0], 0.5 / 63, accuracy: 1e-9)
+        XCTAssertEqual(q.values[0], 63)
+        XCTAssertEqual(q.values[1], -32)        // −0.25 / (0.5/63) = −31.5 → −32 (even)
+        XCTAssertEqual(q.values[2], 16)         // 0.126 · 126 = 15.876 → 16
+        XCTAssertEqual(q.scales[1], 2.52 / 63, accuracy: 1e-9)
+        XCTAssertEqual(q.values[3], -63)
+        XCTAssertEqual(q.values[4], 32)         // 1.26 / 0.04 = 31.5 → 32 (even)
+        XCTAssertEqual(q.values[5], 0)          // 0.02 / 0.04 = 0.5 → 0 (even)
+        XCTAssertEqual(q.maxAbsValue, 63)
+        XCTAssertEqual(Int8ConvWeights.limit(bits: 8), 127)
+        XCTAssertEqual(Int8ConvWeights.limit(bits: 7), 63)
+    }
+
     func testPerChannelWeightQuantization() {
         let weights: [Float] = [0.5, -0.25,   0, 0,   -2.54, 1.27]
         let q = Int8ConvWeights(quantizing: weights, outChannels: 3, bias: [1, 2, 3])
