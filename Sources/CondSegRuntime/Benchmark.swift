@@ -102,10 +102,13 @@ public enum Benchmark {
     /// Int8 GEMM throughput in GOP/s (2 operations per multiply-accumulate, median of `runs`) of the active
     /// CKernels instruction set: ck_qgemm_u8s8 with uint8 output and the full epilogue on the same shape as
     /// `sgemmCeiling` (16384 pixels × 64 outputs × 576), rows split among `threads` threads as the int8 executor
-    /// splits them.
-    public static func int8Ceiling(threads: Int, m: Int = 16384, n: Int = 64, k: Int = 576, runs: Int = 7) -> Double {
+    /// splits them. The weights span the range of `weightBits` (8: −127…127, 7: −63…63), so the kernel the
+    /// dispatcher picks for such a table is the one timed.
+    public static func int8Ceiling(threads: Int, m: Int = 16384, n: Int = 64, k: Int = 576, runs: Int = 7,
+                                   weightBits: Int = 8) -> Double {
         let a = (0..<(m * k)).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ 3) }
-        let w = (0..<(n * k)).map { Int8(truncatingIfNeeded: ($0 % 255) - 127) }
+        let limit = Int8ConvWeights.limit(bits: weightBits)
+        let w = (0..<(n * k)).map { Int8(truncatingIfNeeded: ($0 % (2 * limit + 1)) - limit) }
         let packed = UnsafeMutableRawPointer.allocate(byteCount: ck_qgemm_packed_size(Int32(n), Int32(k)), alignment: 64)
         defer { packed.deallocate() }
         _ = w.withUnsafeBufferPointer { ck_qgemm_pack_weights($0.baseAddress, Int32(n), Int32(k), packed) }

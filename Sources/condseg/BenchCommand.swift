@@ -105,9 +105,9 @@ struct Bench: ParsableCommand {
         let timing = TimingSummary(milliseconds: samples)
         let floatTiming = floatSamples.isEmpty ? nil : TimingSummary(milliseconds: floatSamples)
         let ceiling = Benchmark.sgemmCeiling(threads: modelOptions.threads)
-        let int8Ceiling = isInt8 ? Benchmark.int8Ceiling(threads: modelOptions.threads) : nil
-        // The int8 sequence of this table's weight range (a float engine reports the 8-bit one, for reference).
+        // The int8 kernel and sequence of this table's weight range (a float engine reports the 8-bit ones).
         let weightBits = (loaded.executor as? any Int8GraphExecutor)?.table.weightBits ?? 8
+        let int8Ceiling = isInt8 ? Benchmark.int8Ceiling(threads: modelOptions.threads, weightBits: weightBits) : nil
         let peaks = Benchmark.registerPeaks(threads: modelOptions.threads, int8Variant: Benchmark.int8Variant(weightBits: weightBits))
         let macs = engine.graph.macs(inputSize: side)
         let gmac = Double(macs.reduce(0, +)) / 1e9
