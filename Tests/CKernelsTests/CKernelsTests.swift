@@ -1,7 +1,8 @@
 // Tests of the CKernels C API: every instruction set this CPU runs (forced one by one) must give bit-identical
 // results to ck_qgemm_u8s8_reference and to a naive GEMM + epilogue written here in Swift; im2col and
-// quantization against naive Swift versions; row-split invariance; argument checks; and the cross-architecture
-// script (aarch64 under qemu) that compares checksums of the native self-test.
+// quantization against naive Swift versions; row-split invariance; argument checks; weights within ±64 (7-bit
+// tables, AVX2's vpmaddubsw kernel) on every ISA and the kernel choice by the packed range; the register-only peak
+// loops; and the cross-architecture script (aarch64 under qemu) that compares checksums of the native self-test.
 import CKernels
 import Foundation
 import XCTest
