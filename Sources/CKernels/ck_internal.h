@@ -22,13 +22,17 @@
 // two AVX2 vectors or four NEON vectors, with each 32-bit lane holding one channel's 4 weights.
 #define CK_PANEL_WIDTH 16
 #define CK_PACKED_MAGIC 0x43514b31u  /* "CQK1" */
+// vpmaddubsw adds two u8 x s8 products in saturating int16: with A <= 255 and |B| <= 64 a pair sum stays within
+// 2 * 255 * 64 = 32640 <= 32767, so it is exact. (7-bit weights, +-63, are inside.)
+#define CK_MADDUBS_MAX_ABS_WEIGHT 64
 
 typedef struct {
     uint32_t magic;
     int32_t n, k;
     int32_t padded_n;   // N rounded up to CK_PANEL_WIDTH
     int32_t padded_k;   // K rounded up to 4
-    int32_t reserved[11];
+    int32_t max_abs_weight;   // max |B[n][k]|: within CK_MADDUBS_MAX_ABS_WEIGHT the AVX2 kernel uses vpmaddubsw
+    int32_t reserved[10];
 } ck_packed_header;
 
 static inline const ck_packed_header *ck_packed_header_of(const void *packed) {
@@ -83,6 +87,7 @@ typedef void (*ck_qgemm_kernel)(const ck_qgemm_args *args, int m_begin, int m_en
 void ck_qgemm_u8s8_generic(const ck_qgemm_args *args, int m_begin, int m_end);
 #if defined(__x86_64__)
 void ck_qgemm_u8s8_avx2(const ck_qgemm_args *args, int m_begin, int m_end);
+void ck_qgemm_u8s8_avx2_maddubs(const ck_qgemm_args *args, int m_begin, int m_end);
 void ck_qgemm_u8s8_avx512vnni(const ck_qgemm_args *args, int m_begin, int m_end);
 #endif
 #if defined(__aarch64__)

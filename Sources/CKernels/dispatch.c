@@ -57,10 +57,13 @@ const char *ck_isa_name(ck_isa isa) {
     return "unknown";
 }
 
-static ck_qgemm_kernel kernel_for(ck_isa isa) {
+// The kernel of `isa` for these packed weights: on AVX2, weights within +-CK_MADDUBS_MAX_ABS_WEIGHT take the
+// vpmaddubsw kernel, wider ones the exact widening kernel.
+static ck_qgemm_kernel kernel_for(ck_isa isa, const ck_packed_header *header) {
     switch (isa) {
 #if defined(__x86_64__)
-    case CK_ISA_AVX2: return ck_qgemm_u8s8_avx2;
+    case CK_ISA_AVX2:
+        return header->max_abs_weight <= CK_MADDUBS_MAX_ABS_WEIGHT ? ck_qgemm_u8s8_avx2_maddubs : ck_qgemm_u8s8_avx2;
     case CK_ISA_AVX512VNNI: return ck_qgemm_u8s8_avx512vnni;
 #endif
 #if defined(__aarch64__)
@@ -86,6 +89,36 @@ int ck_qgemm_u8s8(const ck_qgemm_args *args, int m_begin, int m_end) {
     if (!arguments_valid(args)) return -1;
     if (m_begin < 0) m_begin = 0;
     if (m_end > args->M) m_end = args->M;
-    if (m_begin < m_end) kernel_for(ck_active_isa())(args, m_begin, m_end);
+    if (m_begin < m_end) kernel_for(ck_active_isa(), ck_packed_header_of(args->packed_b))(args, m_begin, m_end);
     return 0;
+}
+
+ck_qgemm_variant ck_qgemm_variant_for(const void *packed) {
+    const int narrow = packed != NULL && ck_packed_header_of(packed)->magic == CK_PACKED_MAGIC
+        && ck_packed_header_of(packed)->max_abs_weight <= CK_MADDUBS_MAX_ABS_WEIGHT;
+    switch (ck_active_isa()) {
+    case CK_ISA_GENERIC: return CK_QGEMM_SCALAR;
+    case CK_ISA_AVX2: return narrow ? CK_QGEMM_AVX2_MADDUBS : CK_QGEMM_AVX2_WIDEN;
+    case CK_ISA_AVX512VNNI: return CK_QGEMM_AVX512_VNNI;
+    case CK_ISA_NEON: return CK_QGEMM_NEON_SMULL;
+    case CK_ISA_NEONDOT: return CK_QGEMM_NEON_SDOT;
+    }
+    return CK_QGEMM_SCALAR;
+}
+
+const char *ck_qgemm_variant_name(ck_qgemm_variant variant) {
+    switch (variant) {
+    case CK_QGEMM_SCALAR: return "generic (scalar C)";
+    case CK_QGEMM_AVX2_WIDEN: return "avx2 widening (vpmaddwd)";
+    case CK_QGEMM_AVX2_MADDUBS: return "avx2 vpmaddubsw";
+    case CK_QGEMM_AVX512_VNNI: return "avx512vnni (vpdpbusd)";
+    case CK_QGEMM_NEON_SMULL: return "neon (smull + sadalp)";
+    case CK_QGEMM_NEON_SDOT: return "neondot (sdot)";
+    }
+    return "unknown";
+}
+
+int ck_qgemm_packed_max_abs_weight(const void *packed) {
+    if (packed == NULL || ck_packed_header_of(packed)->magic != CK_PACKED_MAGIC) return -1;
+    return ck_packed_header_of(packed)->max_abs_weight;
 }

@@ -23,15 +23,24 @@ int ck_qgemm_pack_weights(const int8_t *w, int N, int K, void *packed) {
     header.k = K;
     header.padded_n = (N + CK_PANEL_WIDTH - 1) / CK_PANEL_WIDTH * CK_PANEL_WIDTH;
     header.padded_k = (K + 3) / 4 * 4;
-    memcpy(packed, &header, sizeof header);
 
     int32_t *column_sums = (int32_t *)((uint8_t *)packed + sizeof(ck_packed_header));
     int8_t *panels = (int8_t *)(column_sums + header.padded_n);
+    int32_t max_abs = 0;
     for (int n = 0; n < header.padded_n; n++) {
         int32_t sum = 0;
-        if (n < N) for (int k = 0; k < K; k++) sum += w[(size_t)n * K + k];
+        if (n < N) {
+            for (int k = 0; k < K; k++) {
+                const int32_t v = w[(size_t)n * K + k];
+                sum += v;
+                if (v > max_abs) max_abs = v;
+                if (-v > max_abs) max_abs = -v;
+            }
+        }
         column_sums[n] = sum;
     }
+    header.max_abs_weight = max_abs;
+    memcpy(packed, &header, sizeof header);
     const int groups = header.padded_k / 4;
     for (int panel = 0; panel < header.padded_n / CK_PANEL_WIDTH; panel++) {
         int8_t *panel_data = panels + (size_t)panel * groups * CK_PANEL_WIDTH * 4;

@@ -9,9 +9,10 @@ import CondSegRuntime
 import Foundation
 
 public enum ComparisonReport {
-    /// Writes DIR/index.html and DIR/<image>-{float,int8,truth}.png for the worst images.
+    /// Writes DIR/index.html and DIR/<image>-{float,int8,truth}.png for the worst images. `weightBits` is the
+    /// table's weight range (8 or 7 bits), stated in the summary.
     public static func write(_ result: ComparisonResult, to directory: String, title: String, modelSize: Int,
-                             thresholds: [String], failures: [String]) throws {
+                             thresholds: [String], failures: [String], weightBits: Int = 8) throws {
         try AtomicFile.makeFolder(directory)
         var html = """
         <!DOCTYPE html>
@@ -35,6 +36,7 @@ public enum ComparisonReport {
             html += "<tr><td colspan=3>no ground-truth masks: agreement only</td></tr>\n"
         }
         html += "</table>\n<p>images: \(result.images.count); mean Dice(int8 mask, float mask) = <b>\(fmt(result.agreement))</b></p>\n"
+        html += "<p>int8 weights: \(weightBits) bits (−\(Int8ConvWeights.limit(bits: weightBits))…\(Int8ConvWeights.limit(bits: weightBits)) per output channel)</p>\n"
         if thresholds.isEmpty {
             html += "<p>no thresholds given</p>\n"
         } else if failures.isEmpty {

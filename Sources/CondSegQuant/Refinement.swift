@@ -44,7 +44,7 @@ public enum Refinement {
         var sums: [ValueID: [ErrorSums]] = [:]
         for tensor in consumers.keys { sums[tensor] = [ErrorSums](repeating: ErrorSums(), count: tried.count) }
         var weights: [ValueID: Int8ConvWeights] = [:]
-        for convs in consumers.values { for id in convs { weights[id] = Int8ConvWeights(folded: folded[id]!) } }
+        for convs in consumers.values { for id in convs { weights[id] = Int8ConvWeights(folded: folded[id]!, bits: table.weightBits) } }
 
         for (n, input) in inputs.enumerated() {
             progress("refine image \(n + 1)/\(inputs.count)")

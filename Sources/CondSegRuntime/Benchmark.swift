@@ -1,5 +1,6 @@
-// Benchmark.swift — timing helpers for `condseg bench`: medians and percentiles of repeated runs, and the
-// machine's float ceiling measured in the same run (OpenBLAS sgemm on a convolution-shaped product), so a
+// Benchmark.swift — timing helpers for `condseg bench`: medians and percentiles of repeated runs, the machine's
+// float ceiling measured in the same run (OpenBLAS sgemm on a convolution-shaped product), and the register-only
+// peaks of the fp32 FMA and of the int8 instruction sequence the int8 kernel uses (CKernels' peak loops), so a
 // speed figure is always stated next to what this machine can do at that moment.
 
 import CKernels
@@ -53,16 +54,61 @@ public enum Benchmark {
         return 2 * Double(m) * Double(n) * Double(k) / (median * 1e6)
     }
 
+    /// The instruction sequence the int8 GEMM runs for weights of `weightBits` (8 or 7) with the active instruction
+    /// set, as the dispatcher chooses it: it is asked about weights packed at the edge of that range.
+    public static func int8Variant(weightBits: Int) -> ck_qgemm_variant {
+        let limit = Int8(Int8ConvWeights.limit(bits: weightBits))
+        let (n, k) = (16, 4)
+        let w = (0..<(n * k)).map { $0 % 2 == 0 ? limit : -limit }
+        let packed = UnsafeMutableRawPointer.allocate(byteCount: ck_qgemm_packed_size(Int32(n), Int32(k)), alignment: 64)
+        defer { packed.deallocate() }
+        _ = w.withUnsafeBufferPointer { ck_qgemm_pack_weights($0.baseAddress, Int32(n), Int32(k), packed) }
+        return ck_qgemm_variant_for(packed)
+    }
+
+    /// Register-only peaks of this machine, measured now, summed over the threads that ran them at once.
+    public struct RegisterPeaks: Sendable {
+        /// fp32 multiply-adds per second (10 chains of vfmadd231ps ymm on x86-64, fmla on aarch64), in G.
+        public var fp32GMACs: Double
+        /// u8×s8 multiply-adds per second of the int8 kernel's instruction sequence, in G.
+        public var int8GMACs: Double
+        /// What that sequence is ("avx2 vpmaddubsw", …).
+        public var int8Sequence: String
+    }
+
+    /// Measures the register-only peaks on `threads` threads at once (each for about `seconds`, best of three) and
+    /// sums them: what these cores can do now, with whatever else the machine is running.
+    public static func registerPeaks(threads: Int, int8Variant variant: ck_qgemm_variant, seconds: Double = 0.05) -> RegisterPeaks {
+        let workers = max(1, threads)
+        func concurrently(_ measure: @escaping @Sendable () -> Double) -> Double {
+            let results = UnsafeMutableBufferPointer<Double>.allocate(capacity: workers)
+            results.initialize(repeating: 0)
+            defer { results.deallocate() }
+            nonisolated(unsafe) let slots = results
+            DispatchQueue.concurrentPerform(iterations: workers) { slots[$0] = measure() }
+            return results.reduce(0, +)
+        }
+        let fp32 = concurrently { ck_peak_fp32_gmacs(seconds) }
+        let int8 = concurrently { ck_peak_int8_gmacs(variant, seconds) }
+        return RegisterPeaks(fp32GMACs: fp32, int8GMACs: int8, int8Sequence: String(cString: ck_qgemm_variant_name(variant)))
+    }
+
+    /// `gmacPerSecond` as a fraction of `peak` (0 when the peak is not positive).
+    public static func share(_ gmacPerSecond: Double, of peak: Double) -> Double { peak > 0 ? gmacPerSecond / peak : 0 }
+
     /// Name of the int8 GEMM kernel in use ("avx2", "neondot", "generic", …).
     public static var int8Kernel: String { String(cString: ck_isa_name(ck_active_isa())) }
 
     /// Int8 GEMM throughput in GOP/s (2 operations per multiply-accumulate, median of `runs`) of the active
     /// CKernels instruction set: ck_qgemm_u8s8 with uint8 output and the full epilogue on the same shape as
     /// `sgemmCeiling` (16384 pixels × 64 outputs × 576), rows split among `threads` threads as the int8 executor
-    /// splits them.
-    public static func int8Ceiling(threads: Int, m: Int = 16384, n: Int = 64, k: Int = 576, runs: Int = 7) -> Double {
+    /// splits them. The weights span the range of `weightBits` (8: −127…127, 7: −63…63), so the kernel the
+    /// dispatcher picks for such a table is the one timed.
+    public static func int8Ceiling(threads: Int, m: Int = 16384, n: Int = 64, k: Int = 576, runs: Int = 7,
+                                   weightBits: Int = 8) -> Double {
         let a = (0..<(m * k)).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ 3) }
-        let w = (0..<(n * k)).map { Int8(truncatingIfNeeded: ($0 % 255) - 127) }
+        let limit = Int8ConvWeights.limit(bits: weightBits)
+        let w = (0..<(n * k)).map { Int8(truncatingIfNeeded: ($0 % (2 * limit + 1)) - limit) }
         let packed = UnsafeMutableRawPointer.allocate(byteCount: ck_qgemm_packed_size(Int32(n), Int32(k)), alignment: 64)
         defer { packed.deallocate() }
         _ = w.withUnsafeBufferPointer { ck_qgemm_pack_weights($0.baseAddress, Int32(n), Int32(k), packed) }

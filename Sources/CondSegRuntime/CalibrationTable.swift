@@ -13,8 +13,11 @@
 //   # images_sha256: …            (SHA-256 of the image names joined by "\n")
 //   # image_names: a,b,c,…
 //   # date: 2026-11-26T21:00:00Z
+//   # weight_bits: 7              (only for 7-bit weights; a table without the line has 8-bit weights)
 //   <tensor> <scale> <zero_point> <int8|float> [# comment]
 // A record flagged `float` makes every convolution reading that tensor run in float32 (hand edits welcome).
+// `weight_bits` is how the weights of the int8 convolutions are quantized with this table: 8 (−127…127) or 7
+// (−63…63, which lets the AVX2 kernel use vpmaddubsw, exactly). Every kernel computes the same bits either way.
 
 import CondSegCore
 import CondSegIO
@@ -106,12 +109,14 @@ public struct CalibrationTable: Sendable, Equatable {
     public var imageNames: [String]
     /// ISO 8601 date of the calibration.
     public var date: String
+    /// Bits of the int8 convolution weights: 8 (−127…127) or 7 (−63…63).
+    public var weightBits: Int = 8
     /// Extra header facts (`# key: value` lines with other keys), in file order.
     public var notes: [(String, String)]
     public var entries: [CalibrationEntry]
 
     public init(toolVersion: String, modelSHA256: String, method: String, imageNames: [String], listFile: String,
-                date: String, entries: [CalibrationEntry], notes: [(String, String)] = []) {
+                date: String, entries: [CalibrationEntry], notes: [(String, String)] = [], weightBits: Int = 8) {
         self.toolVersion = toolVersion
         self.modelSHA256 = modelSHA256
         self.method = method
@@ -122,12 +127,13 @@ public struct CalibrationTable: Sendable, Equatable {
         self.date = date
         self.entries = entries
         self.notes = notes
+        self.weightBits = weightBits
     }
 
     public static func == (a: CalibrationTable, b: CalibrationTable) -> Bool {
         a.toolVersion == b.toolVersion && a.modelSHA256 == b.modelSHA256 && a.method == b.method
             && a.imageCount == b.imageCount && a.listFile == b.listFile && a.imagesSHA256 == b.imagesSHA256
-            && a.imageNames == b.imageNames && a.date == b.date && a.entries == b.entries
+            && a.imageNames == b.imageNames && a.date == b.date && a.entries == b.entries && a.weightBits == b.weightBits
             && a.notes.map { $0.0 + "\u{0}" + $0.1 } == b.notes.map { $0.0 + "\u{0}" + $0.1 }
     }
 
@@ -151,6 +157,7 @@ public struct CalibrationTable: Sendable, Equatable {
                      "# images_sha256: \(imagesSHA256)",
                      "# image_names: \(imageNames.joined(separator: ","))",
                      "# date: \(date)"]
+        if weightBits != 8 { lines.append("# weight_bits: \(weightBits)") }   // 8-bit tables keep their old text
         for (key, value) in notes { lines.append("# \(key): \(value)") }
         lines.append("# columns: tensor scale zero_point int8|float [# comment]; `float` keeps the convolutions reading it in float32")
         let width = (entries.map(\.name.count).max() ?? 0) + 2
@@ -169,7 +176,7 @@ public struct CalibrationTable: Sendable, Equatable {
         var notes: [(String, String)] = []
         var entries: [CalibrationEntry] = []
         var seen = Set<String>()
-        let known: Set<String> = ["tool", "model_sha256", "method", "images", "list", "images_sha256", "image_names", "date", "columns"]
+        let known: Set<String> = ["tool", "model_sha256", "method", "images", "list", "images_sha256", "image_names", "date", "columns", "weight_bits"]
         for (index, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
             let line = raw.trimmingCharacters(in: .whitespaces)
             if line.isEmpty { continue }
@@ -222,6 +229,12 @@ public struct CalibrationTable: Sendable, Equatable {
                                      imageNames: names, listFile: header["list"] ?? "", date: header["date"] ?? "",
                                      entries: entries, notes: notes)
         if let count = header["images"].flatMap({ Int($0) }) { table.imageCount = count }
+        if let bits = header["weight_bits"] {
+            guard let value = Int(bits), value == 7 || value == 8 else {
+                throw CalibrationTableError(file: file, problem: "weight_bits '\(bits)' is neither 7 nor 8")
+            }
+            table.weightBits = value
+        }
         if let hash = header["images_sha256"], !hash.isEmpty { table.imagesSHA256 = hash }
         return table
     }

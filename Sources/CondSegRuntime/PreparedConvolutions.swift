@@ -14,7 +14,7 @@ import CondSegCore
 
 /// Int8 weights of one convolution: symmetric per output channel, BatchNorm already folded.
 public struct Int8ConvWeights: Sendable, Equatable {
-    /// [outChannels][inChannels·k·k] in PyTorch's OIHW order, values −127…127.
+    /// [outChannels][inChannels·k·k] in PyTorch's OIHW order, values −127…127 (−63…63 for 7-bit weights).
     public var values: [Int8]
     /// Per-output-channel scale: real weight = scale[o] · values[o][…].
     public var scales: [Float]
@@ -25,24 +25,34 @@ public struct Int8ConvWeights: Sendable, Equatable {
         self.values = values; self.scales = scales; self.bias = bias
     }
 
-    /// Quantizes folded float weights: scale[o] = max|w[o]| / 127, q = clamp(rint(w / scale), −127, 127).
-    public init(folded: FoldedConv) {
-        self.init(quantizing: folded.weights, outChannels: folded.spec.outChannels, bias: folded.bias)
+    /// Quantizes folded float weights with `bits` (8 or 7): limit L = 2^(bits−1) − 1 (127 or 63),
+    /// scale[o] = max|w[o]| / L, q = clamp(rint(w / scale), −L, L).
+    public init(folded: FoldedConv, bits: Int = 8) {
+        self.init(quantizing: folded.weights, outChannels: folded.spec.outChannels, bias: folded.bias, bits: bits)
     }
 
-    /// Quantizes float weights [outChannels][…] per output channel (an all-zero channel gets scale 1).
-    public init(quantizing weights: [Float], outChannels out: Int, bias: [Float]) {
+    /// The largest |q| of `bits`-bit symmetric weights: 127 for 8 bits, 63 for 7.
+    public static func limit(bits: Int) -> Int { (1 << (bits - 1)) - 1 }
+
+    /// The largest |value| of these weights.
+    public var maxAbsValue: Int { values.reduce(0) { Swift.max($0, abs(Int($1))) } }
+
+    /// Quantizes float weights [outChannels][…] per output channel with `bits` (8 or 7; an all-zero channel gets
+    /// scale 1).
+    public init(quantizing weights: [Float], outChannels out: Int, bias: [Float], bits: Int = 8) {
+        precondition(bits == 7 || bits == 8, "weight bits must be 7 or 8")
+        let limit = Float(Int8ConvWeights.limit(bits: bits))
         let perOut = weights.count / out
         var values = [Int8](repeating: 0, count: weights.count)
         var scales = [Float](repeating: 1, count: out)
         for o in 0..<out {
             var maxAbs: Float = 0
             for i in 0..<perOut { maxAbs = max(maxAbs, abs(weights[o * perOut + i])) }
-            let scale: Float = maxAbs > 0 ? maxAbs / 127 : 1
+            let scale: Float = maxAbs > 0 ? maxAbs / limit : 1
             scales[o] = scale
             for i in 0..<perOut {
                 let q = (weights[o * perOut + i] / scale).rounded(.toNearestOrEven)
-                values[o * perOut + i] = Int8(max(-127, min(127, q)))
+                values[o * perOut + i] = Int8(max(-limit, min(limit, q)))
             }
         }
         self.init(values: values, scales: scales, bias: bias)
@@ -162,7 +172,7 @@ final class PreparedFloatConv {
 }
 
 /// The int8 convolutions of one graph, by node id: a convolution runs in int8 when the table flags its input
-/// tensor `int8`. Both int8 executors are made from this.
+/// tensor `int8`. Both int8 executors are made from this. Weights are quantized with the table's weight bits.
 struct Int8ConvolutionSet {
     /// Indexed by node id: the prepared int8 convolution, nil for float convolutions and other ops.
     let byNode: [PreparedInt8Conv?]
@@ -189,7 +199,7 @@ struct Int8ConvolutionSet {
                 guard node.id < folded.count, let f = folded[node.id] else {
                     throw ExecutionError("convolution \(node.name) has no folded weights")
                 }
-                w = Int8ConvWeights(folded: f)
+                w = Int8ConvWeights(folded: f, bits: table.weightBits)
                 cache[spec.weight] = w
             }
             prepared[node.id] = PreparedInt8Conv(spec: spec, weights: w, input: entry.quantization)

@@ -10,7 +10,8 @@ import CondSegCore
 /// Tensors: for every int8 convolution `<weight>` as I8 (OIHW), `<weight>.scale` (F32, per output channel) and
 /// `<weight>.folded_bias` (F32); float-fallback convolutions keep their original float tensors (and BatchNorm).
 /// Metadata: the source model's `condseg.*` configuration, `condseg.quantized` = "int8",
-/// `condseg.source_sha256`, `condseg.calibration_sha256` and the table itself in `condseg.calibration`.
+/// `condseg.source_sha256`, `condseg.calibration_sha256`, the table itself in `condseg.calibration` and
+/// `condseg.weight_bits` (8 or 7, as the table says; files without it have 8-bit weights).
 public enum QuantizedModelFile {
     public static let marker = "condseg.quantized"
 
@@ -31,6 +32,7 @@ public enum QuantizedModelFile {
         writer.metadata["condseg.source_sha256"] = model.sha256
         writer.metadata["condseg.calibration_sha256"] = SHA256.hex(Array(table.text.utf8))
         writer.metadata["condseg.calibration"] = table.text
+        writer.metadata["condseg.weight_bits"] = String(table.weightBits)
         var int8Weights = Set<String>()
         for node in graph.nodes {
             guard case .conv(let spec) = node.kind, precisionOf[names[node.inputs[0]]] == .int8 else { continue }
@@ -40,7 +42,7 @@ public enum QuantizedModelFile {
         for node in graph.nodes {
             guard case .conv(let spec) = node.kind, done.insert(spec.weight).inserted else { continue }
             if int8Weights.contains(spec.weight) {
-                let w = Int8ConvWeights(folded: folded[node.id]!)
+                let w = Int8ConvWeights(folded: folded[node.id]!, bits: table.weightBits)
                 try writer.add(spec.weight, int8s: w.values, shape: spec.weightShape)
                 try writer.add(spec.weight + ".scale", floats: w.scales, shape: [spec.outChannels])
                 try writer.add(spec.weight + ".folded_bias", floats: w.bias, shape: [spec.outChannels])
@@ -70,6 +72,10 @@ public enum QuantizedModelFile {
         }
         let table = try CalibrationTable.parse(text, file: file.name + " (embedded calibration)")
         try table.check(modelSHA256: source, model: file.name + " (source model)", file: file.name + " (embedded calibration)")
+        if let bits = file.metadata["condseg.weight_bits"], bits != String(table.weightBits) {
+            throw WeightsError(file: file.name, tensor: nil, problem: "condseg.weight_bits is '\(bits)' but its calibration table says \(table.weightBits)")
+        }
+        let limit = Int8ConvWeights.limit(bits: table.weightBits)
         let config = try ModelConfig(metadata: file.metadata, file: file.name)
         let graph = Graph.conDSeg(config)
         var weights: [String: Int8ConvWeights] = [:]
@@ -79,9 +85,13 @@ public enum QuantizedModelFile {
             guard entry.shape == spec.weightShape else {
                 throw WeightsError(file: file.name, tensor: spec.weight, problem: "shape \(entry.shape), expected \(spec.weightShape)")
             }
-            weights[spec.weight] = Int8ConvWeights(values: try file.int8s(spec.weight),
-                                                   scales: try file.floats(spec.weight + ".scale", shape: [spec.outChannels]),
-                                                   bias: try file.floats(spec.weight + ".folded_bias", shape: [spec.outChannels]))
+            let w = Int8ConvWeights(values: try file.int8s(spec.weight),
+                                    scales: try file.floats(spec.weight + ".scale", shape: [spec.outChannels]),
+                                    bias: try file.floats(spec.weight + ".folded_bias", shape: [spec.outChannels]))
+            guard table.weightBits == 8 || w.maxAbsValue <= limit else {
+                throw WeightsError(file: file.name, tensor: spec.weight, problem: "holds \(w.maxAbsValue), outside the \(table.weightBits)-bit range ±\(limit) of its calibration table")
+            }
+            weights[spec.weight] = w
         }
         let folded = try FoldedConv.folding(graph, from: file) { spec in
             weights[spec.weight].map { FoldedConv(spec: spec, weights: $0.dequantized, bias: $0.bias) }

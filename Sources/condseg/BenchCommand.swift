@@ -1,7 +1,8 @@
 // BenchCommand.swift — `condseg bench`: latency of the network on this machine (median and p90 over
 // iterations), throughput, and the fraction of the machine's ceilings measured in the same run (OpenBLAS sgemm for
-// float, the active int8 GEMM kernel for int8), with an optional per-module-group profile that also splits the
-// convolution time into int8 and float convolutions against their ceilings. `--compare-float` times the int8 path
+// float, the active int8 GEMM kernel for int8, and the register-only peaks of the fp32 FMA and of the int8 kernel's
+// instruction sequence), with an optional per-module-group profile that also splits the convolution time into int8
+// and float convolutions against those peaks. `--compare-float` times the int8 path
 // and the fast float executor alternately in one run. `--train` times the trainer's optimisation step instead.
 
 import ArgumentParser
@@ -104,7 +105,10 @@ struct Bench: ParsableCommand {
         let timing = TimingSummary(milliseconds: samples)
         let floatTiming = floatSamples.isEmpty ? nil : TimingSummary(milliseconds: floatSamples)
         let ceiling = Benchmark.sgemmCeiling(threads: modelOptions.threads)
-        let int8Ceiling = isInt8 ? Benchmark.int8Ceiling(threads: modelOptions.threads) : nil
+        // The int8 kernel and sequence of this table's weight range (a float engine reports the 8-bit ones).
+        let weightBits = (loaded.executor as? any Int8GraphExecutor)?.table.weightBits ?? 8
+        let int8Ceiling = isInt8 ? Benchmark.int8Ceiling(threads: modelOptions.threads, weightBits: weightBits) : nil
+        let peaks = Benchmark.registerPeaks(threads: modelOptions.threads, int8Variant: Benchmark.int8Variant(weightBits: weightBits))
         let macs = engine.graph.macs(inputSize: side)
         let gmac = Double(macs.reduce(0, +)) / 1e9
         let gmacPerSecond = gmac / (timing.median / 1000)
@@ -139,6 +143,9 @@ struct Bench: ParsableCommand {
                 "peak_activation_bytes": engine.plannedBytes,
             ]
             if let int8Ceiling { object["int8_ceiling_gops"] = int8Ceiling }
+            object["register_peaks"] = ["fp32_fma_gmac_per_s": peaks.fp32GMACs, "int8_gmac_per_s": peaks.int8GMACs,
+                                        "int8_sequence": peaks.int8Sequence, "threads": modelOptions.threads] as [String: Any]
+            if isInt8 { object["weight_bits"] = weightBits }
             if let floatTiming {
                 object["float"] = ["median_ms": floatTiming.median, "p90_ms": floatTiming.p90, "min_ms": floatTiming.min]
                 object["speedup_over_float"] = floatTiming.median / timing.median
@@ -151,7 +158,9 @@ struct Bench: ParsableCommand {
                 for (cls, c) in convClasses {
                     var entry: [String: Any] = ["ms": c.ms, "gmac": c.gmac, "gmac_per_s": rate(c)]
                     if cls == "int8", let int8Ceiling { entry["fraction_of_int8_ceiling"] = 2 * rate(c) / int8Ceiling }
+                    if cls == "int8" { entry["share_of_int8_peak"] = Benchmark.share(rate(c), of: peaks.int8GMACs) }
                     if cls == "float" { entry["fraction_of_sgemm_ceiling"] = 2 * rate(c) / ceiling }
+                    if cls == "float" { entry["share_of_fp32_peak"] = Benchmark.share(rate(c), of: peaks.fp32GMACs) }
                     convs[cls] = entry
                 }
                 object["convolutions"] = convs
@@ -169,6 +178,7 @@ struct Bench: ParsableCommand {
             if let int8Ceiling {
                 print("int8 GEMM ceiling (same run, \(threadsText(modelOptions.threads)), \(Benchmark.int8Kernel)): \(fixed(int8Ceiling, 1)) GOP/s")
             }
+            print("register-only peaks (same run, \(threadsText(modelOptions.threads)) at once): fp32 FMA \(fixed(peaks.fp32GMACs, 1)) GMAC/s, int8 \(peaks.int8Sequence) \(fixed(peaks.int8GMACs, 1)) GMAC/s" + (isInt8 ? " (\(weightBits)-bit weights)" : ""))
             print("activation memory: \(engine.plannedBytes / 1_000_000) MB (planned once)")
             if profile {
                 print("per module group (ms/frame, GMAC, GMAC/s):")
@@ -180,8 +190,12 @@ struct Bench: ParsableCommand {
                     guard let c = convClasses[cls] else { continue }
                     let label = cls == "other" ? "other ops" : "\(cls) convolutions"
                     var share = ""
-                    if cls == "int8", let int8Ceiling { share = "  \(fixed(100 * 2 * rate(c) / int8Ceiling, 1))% of the int8 ceiling" }
-                    if cls == "float" { share = "  \(fixed(100 * 2 * rate(c) / ceiling, 1))% of the sgemm ceiling" }
+                    if cls == "int8", let int8Ceiling {
+                        share = "  \(fixed(100 * Benchmark.share(rate(c), of: peaks.int8GMACs), 1))% of the int8 register peak, \(fixed(100 * 2 * rate(c) / int8Ceiling, 1))% of the int8 GEMM ceiling"
+                    }
+                    if cls == "float" {
+                        share = "  \(fixed(100 * Benchmark.share(rate(c), of: peaks.fp32GMACs), 1))% of the fp32 FMA peak, \(fixed(100 * 2 * rate(c) / ceiling, 1))% of the sgemm ceiling"
+                    }
                     print("  \(label.padding(toLength: 20, withPad: " ", startingAt: 0)) \(fixed(c.ms, 1).padding(toLength: 8, withPad: " ", startingAt: 0)) \(fixed(c.gmac, 3))  \(fixed(rate(c), 1))\(share)")
                 }
             }

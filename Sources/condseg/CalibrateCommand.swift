@@ -37,6 +37,11 @@ struct Calibrate: ParsableCommand {
     @Option(name: .long, help: "Percentile of |x| kept by the percentile method.")
     var percentile: Double = 99.99
 
+    @Option(name: .long, help: ArgumentHelp(
+        "Bits of the int8 convolution weights: 7 (-63...63) or 8 (-127...127).",
+        discussion: "7 lets AVX2 CPUs without VNNI use vpmaddubsw (about twice the int8 speed, exact); on the Kvasir-SEG validation images it keeps the compare gate with margin (calibration/README.md). Every CPU computes the same bits for the same table."))
+    var weightBits: Int = 7
+
     @Option(name: .long, help: "Which convolutions stay float: standard (the measured choice) or all-int8.")
     var policy: String = "standard"
 
@@ -78,6 +83,7 @@ struct Calibrate: ParsableCommand {
         }
         if let maxDiceDrop, !(0...1).contains(maxDiceDrop) { throw ValidationError("--max-dice-drop must be between 0 and 1") }
         guard refineImages >= 1 else { throw ValidationError("--refine-images must be at least 1") }
+        guard weightBits == 7 || weightBits == 8 else { throw ValidationError("--weight-bits must be 7 or 8") }
 
         var items = try Dataset.items(directory: data, list: list)
         if let count {
@@ -131,7 +137,8 @@ struct Calibrate: ParsableCommand {
         }
         let listName = list.map { URL(fileURLWithPath: $0).lastPathComponent } ?? ""
         for m in methods {
-            var table = calibrator.table(method: m, policy: policy, model: model, listFile: listName, toolVersion: condsegVersion)
+            var table = calibrator.table(method: m, policy: policy, model: model, listFile: listName, toolVersion: condsegVersion,
+                                         weightBits: weightBits)
             if refine || maxDiceDrop != nil {
                 let (refined, errors) = try Refinement.refine(model: model, table: table, inputs: firstInputs,
                                                               size: size, threads: modelOptions.threads,
@@ -146,7 +153,7 @@ struct Calibrate: ParsableCommand {
             let path = tablePath(m)
             try table.write(to: path)
             let int8Count = table.entries.filter { $0.precision == .int8 }.count
-            print("wrote \(path): \(table.entries.count) tensors (\(int8Count) int8, \(table.entries.count - int8Count) float), method \(table.method), \(items.count) images")
+            print("wrote \(path): \(table.entries.count) tensors (\(int8Count) int8, \(table.entries.count - int8Count) float), method \(table.method), \(table.weightBits)-bit weights, \(items.count) images")
         }
     }
 

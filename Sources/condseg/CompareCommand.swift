@@ -98,7 +98,8 @@ struct Compare: ParsableCommand {
         let (thresholds, failures) = ComparisonThresholds(maxDiceDrop: maxDiceDrop, minAgreement: minAgreement).check(result)
         if let report {
             try ComparisonReport.write(result, to: report, title: "condseg compare: \(URL(fileURLWithPath: model.path).lastPathComponent) with \(URL(fileURLWithPath: calibration).lastPathComponent)",
-                                       modelSize: model.config.inputSize, thresholds: thresholds, failures: failures)
+                                       modelSize: model.config.inputSize, thresholds: thresholds, failures: failures,
+                                       weightBits: table.weightBits)
         }
         if json {
             var object: [String: Any] = [
@@ -112,6 +113,7 @@ struct Compare: ParsableCommand {
                 "failures": failures,
                 "model_sha256": model.sha256,
                 "calibration": calibration,
+                "weight_bits": table.weightBits,
             ]
             if let f = result.floatMean, let q = result.int8Mean {
                 object["float"] = ["mDSC": f.dice, "mIoU": f.iou]
@@ -120,7 +122,7 @@ struct Compare: ParsableCommand {
             if let report { object["report"] = report + "/index.html" }
             try printJSON(object)
         } else {
-            print("model: \(model.path)  calibration: \(calibration) (\(table.method))  images: \(result.images.count)")
+            print("model: \(model.path)  calibration: \(calibration) (\(table.method), \(table.weightBits)-bit weights)  images: \(result.images.count)")
             if let f = result.floatMean, let q = result.int8Mean {
                 print("float32: mDSC \(fixed(f.dice, 4))  mIoU \(fixed(f.iou, 4))")
                 print("int8:    mDSC \(fixed(q.dice, 4))  mIoU \(fixed(q.iou, 4))  (drop \(fixed(f.dice - q.dice, 4)))")

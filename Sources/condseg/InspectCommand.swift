@@ -96,7 +96,7 @@ struct Inspect: ParsableCommand {
                 "source_model_sha256": summary.sourceSHA256, "calibration_sha256": summary.calibrationSHA256,
                 "calibration": ["method": table.method, "images": table.imageCount, "date": table.date,
                                 "tool_version": table.toolVersion, "tensors": table.entries.count,
-                                "int8_tensors": int8Records] as [String: Any],
+                                "int8_tensors": int8Records, "weight_bits": table.weightBits] as [String: Any],
                 "int8_convolutions": summary.int8Convolutions, "convolutions": summary.convolutions,
                 "input_size": side, "gmac_total": Double(macs) / 1e9, "tensors": file.names.count,
             ])
@@ -107,6 +107,7 @@ struct Inspect: ParsableCommand {
             print("configuration:  \(summary.config)")
             print("quantized from: model with SHA-256 \(summary.sourceSHA256)")
             print("calibration:    \(table.method), \(table.imageCount) images, \(table.date), condseg \(table.toolVersion); \(table.entries.count) tensors (\(int8Records) int8); text SHA-256 \(summary.calibrationSHA256)")
+            print("int8 weights:   \(table.weightBits) bits (±\(Int8ConvWeights.limit(bits: table.weightBits)) per output channel)")
             print("tensors:        \(file.names.count)")
             print("MACs at \(side)×\(side): \(fixed(Double(macs) / 1e9, 2)) G")
             print("tensors needed: all present with the right shapes")

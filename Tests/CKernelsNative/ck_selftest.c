@@ -31,14 +31,19 @@ static void hash_bytes(const void *data, size_t count) {
 
 static int failures = 0;
 
-static int run_gemm_case(int index, int M, int N, int K, int extreme) {
+// Weights span the full int8 range when `limit` is 128, else -limit...limit (64: the vpmaddubsw kernel's range on
+// AVX2; 65: just outside it, so the widening kernel runs). `extreme` 1 uses only A in {0, 255} and the two end
+// weights, 2 and 3 only A = 255 with the largest / smallest weight.
+static int run_gemm_case(int index, int M, int N, int K, int extreme, int limit) {
     const int lda = K + random_below(3) * 5, ldc = N + random_below(3) * 3, ld_residual = N + random_below(2) * 7;
     uint8_t *a = malloc((size_t)M * lda);
     int8_t *w = malloc((size_t)N * K);
     for (size_t i = 0; i < (size_t)M * lda; i++) a[i] = extreme ? (random_below(2) ? 255 : 0) : (uint8_t)random_below(256);
-    for (size_t i = 0; i < (size_t)N * K; i++) w[i] = extreme ? (random_below(2) ? 127 : -128) : (int8_t)(random_below(256) - 128);
-    if (extreme == 2) { memset(a, 255, (size_t)M * lda); memset(w, 127, (size_t)N * K); }
-    if (extreme == 3) { memset(a, 255, (size_t)M * lda); memset(w, -128, (size_t)N * K); }
+    const int low = limit >= 128 ? -128 : -limit, high = limit >= 128 ? 127 : limit;
+    for (size_t i = 0; i < (size_t)N * K; i++)
+        w[i] = (int8_t)(extreme ? (random_below(2) ? high : low) : low + random_below(high - low + 1));
+    if (extreme == 2) { memset(a, 255, (size_t)M * lda); memset(w, high, (size_t)N * K); }
+    if (extreme == 3) { memset(a, 255, (size_t)M * lda); memset(w, low, (size_t)N * K); }
     float *multiplier = malloc(sizeof(float) * N), *bias = malloc(sizeof(float) * N);
     for (int n = 0; n < N; n++) {
         multiplier[n] = (float)(1 + random_below(1000)) / (float)(1 << 20) / (extreme ? (float)(K / 4 + 1) : 1.0f);
@@ -87,8 +92,8 @@ static int run_gemm_case(int index, int M, int N, int K, int extreme) {
     int saturated_low = 0, saturated_high = 0;
     for (int m = 0; m < M; m++)
         for (int n = 0; n < N; n++) { saturated_low += q_fast[(size_t)m * ldc + n] == 0; saturated_high += q_fast[(size_t)m * ldc + n] == 255; }
-    printf("gemm %3d M=%4d N=%4d K=%5d zp=%3d relu=%d residual=%d out=%d extreme=%d  u8@0=%d u8@255=%d  %s\n",
-           index, M, N, K, args.a_zero_point, args.relu, residual_kind, out_kind, extreme,
+    printf("gemm %3d M=%4d N=%4d K=%5d |w|<=%3d zp=%3d relu=%d residual=%d out=%d extreme=%d  u8@0=%d u8@255=%d  %s\n",
+           index, M, N, K, limit, args.a_zero_point, args.relu, residual_kind, out_kind, extreme,
            out_kind != 1 ? saturated_low : -1, out_kind != 1 ? saturated_high : -1, same ? "ok" : "MISMATCH");
     hash_bytes(q_fast, out_count);
     hash_bytes(f_fast, sizeof(float) * out_count);
@@ -276,14 +281,18 @@ int main(int argc, char **argv) {
         const int M = sizes[random_below(9)] + random_below(2) * random_below(40);
         const int N = sizes[random_below(9)];
         const int K = sizes[random_below(9)] * (1 + random_below(3));
-        run_gemm_case(index++, M, N, K, 0);
+        run_gemm_case(index++, M, N, K, 0, i % 2 ? 128 : 64);
     }
-    // Extreme values with large K: any int16 saturation in a kernel shows up here.
-    run_gemm_case(index++, 9, 33, 4099, 1);
-    run_gemm_case(index++, 5, 16, 2304, 2);
-    run_gemm_case(index++, 6, 17, 1153, 3);
-    run_gemm_case(index++, 70, 64, 576, 0);
-    run_gemm_case(index++, 37, 128, 1155, 0);
+    // Extreme values with large K: any int16 saturation in a kernel shows up here, for full-range weights and for
+    // weights at the edge of the vpmaddubsw kernel's range (+-64, where a pair sum reaches 2 * 255 * 64 = 32640).
+    for (int l = 0; l < 3; l++) {
+        const int limit = l == 0 ? 128 : l == 1 ? 64 : 65;
+        run_gemm_case(index++, 9, 33, 4099, 1, limit);
+        run_gemm_case(index++, 5, 16, 2304, 2, limit);
+        run_gemm_case(index++, 6, 17, 1153, 3, limit);
+        run_gemm_case(index++, 70, 64, 576, 0, limit);
+        run_gemm_case(index++, 37, 128, 1155, 0, limit);
+    }
     for (int i = 0; i < 20; i++) run_im2col_case(i);
     run_quantize_case();
     run_float_cases();

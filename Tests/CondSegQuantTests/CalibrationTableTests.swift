@@ -36,6 +36,31 @@ final class CalibrationTableTests: XCTestCase {
         XCTAssertEqual(table.modelSHA256, model.sha256)
     }
 
+    /// `# weight_bits: 7` is written and read back; an 8-bit table keeps the text of tables made before the line
+    /// existed, which read as 8; anything but 7 or 8 is an error naming the file; the calibrator records the bits.
+    func testWeightBitsAreRecordedAndOldTablesMeanEight() throws {
+        XCTAssertEqual(table.weightBits, 8)
+        XCTAssertFalse(table.text.contains("weight_bits"), "8-bit tables keep the old text")
+        var seven = table!
+        seven.weightBits = 7
+        XCTAssertTrue(seven.text.contains("\n# weight_bits: 7\n"))
+        let parsed = try CalibrationTable.parse(seven.text, file: "t7")
+        XCTAssertEqual(parsed.weightBits, 7)
+        XCTAssertEqual(parsed, seven)
+        XCTAssertNotEqual(parsed, table)
+        let explicitEight = table.text.replacingOccurrences(of: "# date:", with: "# weight_bits: 8\n# date:")
+        XCTAssertEqual(try CalibrationTable.parse(explicitEight, file: "t8").weightBits, 8)
+        for bad in ["6", "seven", "16"] {
+            let text = table.text.replacingOccurrences(of: "# date:", with: "# weight_bits: \(bad)\n# date:")
+            XCTAssertThrowsError(try CalibrationTable.parse(text, file: "bits.txt")) { error in
+                XCTAssertTrue("\(error)".hasPrefix("bits.txt: ") && "\(error)".contains("weight_bits '\(bad)'"), "\(error)")
+            }
+        }
+        let calibrator = try Calibrator.run(model: model, count: 1, threads: 1, size: 64, input: { self.inputs[$0] },
+                                            names: ["image0"])
+        XCTAssertEqual(calibrator.table(method: .minmax, model: model, listFile: "", toolVersion: "t", weightBits: 7).weightBits, 7)
+    }
+
     func testStandardPolicyKeepsAttentionLogitsGatesAndLastLayerFloat() throws {
         let graph = try model.graph()
         let engine = try Int8ReferenceExecutor(model: model, table: table, tableFile: "t", threads: 1)

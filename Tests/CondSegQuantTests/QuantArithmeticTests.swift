@@ -67,6 +67,23 @@ final class QuantArithmeticTests: XCTestCase {
         XCTAssertEqual(xs.map { q.quantize($0) }, c)
     }
 
+    func testSevenBitWeightQuantizationUsesPlusMinus63() {
+        // Scales 63/16 / 63 = 1/16 and 63/8 / 63 = 1/8 are exact, so the ties below are exact ties.
+        let weights: [Float] = [3.9375, -1.96875, -1.90625,   -7.875, 0.0625, 0.1875]
+        let q = Int8ConvWeights(quantizing: weights, outChannels: 2, bias: [0, 0], bits: 7)
+        XCTAssertEqual(q.scales[0], 1.0 / 16)
+        XCTAssertEqual(q.values[0], 63)
+        XCTAssertEqual(q.values[1], -32)        // −31.5 → −32 (even)
+        XCTAssertEqual(q.values[2], -30)        // −30.5 → −30 (even)
+        XCTAssertEqual(q.scales[1], 1.0 / 8)
+        XCTAssertEqual(q.values[3], -63)
+        XCTAssertEqual(q.values[4], 0)          // 0.5 → 0 (even)
+        XCTAssertEqual(q.values[5], 2)          // 1.5 → 2 (even)
+        XCTAssertEqual(q.maxAbsValue, 63)
+        XCTAssertEqual(Int8ConvWeights.limit(bits: 8), 127)
+        XCTAssertEqual(Int8ConvWeights.limit(bits: 7), 63)
+    }
+
     func testPerChannelWeightQuantization() {
         let weights: [Float] = [0.5, -0.25,   0, 0,   -2.54, 1.27]
         let q = Int8ConvWeights(quantizing: weights, outChannels: 3, bias: [1, 2, 3])

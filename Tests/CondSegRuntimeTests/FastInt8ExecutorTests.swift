@@ -221,10 +221,13 @@ final class FastInt8ExecutorTests: XCTestCase {
 
     func testInt8StepsMatchTheInt8ReferenceOnTheTinyModelWithEveryKernel() throws {
         let (model, input) = try tinyModelAndInput()
-        let table = try calibrate(model, [input], size: 64)
-        for isa in [CK_ISA_GENERIC, CK_ISA_AVX2, CK_ISA_AVX512VNNI, CK_ISA_NEON, CK_ISA_NEONDOT] where ck_isa_supported(isa) == 1 {
-            XCTAssertEqual(ck_force_isa(isa), 1)
-            for threads in [1, 2] { try int8OpByOp(model: model, table: table, input: input, size: 64, threads: threads) }
+        var table = try calibrate(model, [input], size: 64)
+        for bits in [8, 7] {   // 7-bit weights take the vpmaddubsw kernel on AVX2
+            table.weightBits = bits
+            for isa in [CK_ISA_GENERIC, CK_ISA_AVX2, CK_ISA_AVX512VNNI, CK_ISA_NEON, CK_ISA_NEONDOT] where ck_isa_supported(isa) == 1 {
+                XCTAssertEqual(ck_force_isa(isa), 1)
+                for threads in [1, 2] { try int8OpByOp(model: model, table: table, input: input, size: 64, threads: threads) }
+            }
         }
     }
 
@@ -232,7 +235,14 @@ final class FastInt8ExecutorTests: XCTestCase {
 
     func testOutputIsBitIdenticalForAnyThreadCountAndKernel() throws {
         let model = try defaultModel()
-        let table = try defaultTable()
+        for bits in [8, 7] {
+            var table = try defaultTable()
+            table.weightBits = bits
+            try checkBitIdenticalForAnyThreadCountAndKernel(model: model, table: table)
+        }
+    }
+
+    private func checkBitIdenticalForAnyThreadCountAndKernel(model: ConDSegModel, table: CalibrationTable) throws {
         let input = try kvasirInputs(model.config, size: 128, count: 1)[0]
         var outputs: [[Float]] = []
         defer { _ = ck_force_isa(ck_detected_isa()); _ = ckf_force_isa(ckf_detected_isa()) }
@@ -250,7 +260,7 @@ final class FastInt8ExecutorTests: XCTestCase {
                 XCTAssertEqual(try executor.predict(input: input, height: 128, width: 128), outputs.last!)
             }
         }
-        for other in outputs.dropFirst() { XCTAssertEqual(other, outputs[0]) }
+        for other in outputs.dropFirst() { XCTAssertEqual(other, outputs[0], "\(table.weightBits)-bit weights") }
         // And it is the int8 network, close to the int8 reference (mask agreement, probabilities within 2e-2).
         let reference = try Int8ReferenceExecutor(model: model, table: table, tableFile: "table", threads: 2)
         let expected = try reference.predict(input: input, height: 128, width: 128)

@@ -21,10 +21,12 @@ final class InspectCommandTests: XCTestCase {
         XCTAssertTrue(text.stdout.contains("resnet18, width 64, mid 256, heads 4"), text.stdout)
         XCTAssertTrue(text.stdout.contains("quantized from: model with SHA-256 951bc8ffe45a26ad0cfdbcb4f7906dc1dcdc2ca81a73a117aec828547348a080"), text.stdout)
         XCTAssertTrue(text.stdout.contains("calibration:    minmax, 100 images, 2026-11-26T23:00:01Z"), text.stdout)
+        XCTAssertTrue(text.stdout.contains("int8 weights:   7 bits (±63 per output channel)"), text.stdout)
         let json = try runCondseg(["inspect", "--json", "--model", quantized])
         XCTAssertEqual(json.status, 0)
         let object = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])
         XCTAssertEqual(object["quantized"] as? Bool, true)
+        XCTAssertEqual((object["calibration"] as? [String: Any])?["weight_bits"] as? Int, 7)
         XCTAssertEqual(object["sha256"] as? String, try sha256Hex(of: quantized))
         XCTAssertGreaterThan(object["int8_convolutions"] as? Int ?? 0, 0)
         // Quantizing it again: said plainly, before anything else (even an --out that could not be written).

@@ -30,7 +30,7 @@ extern "C" {
 /// Instruction sets with a kernel. The numeric order is not a capability order across architectures.
 typedef enum {
     CK_ISA_GENERIC = 0,     ///< portable C, every machine
-    CK_ISA_AVX2 = 1,        ///< x86-64 AVX2 (int16 widening + vpmaddwd: exact, no vpmaddubsw saturation)
+    CK_ISA_AVX2 = 1,        ///< x86-64 AVX2 (vpmaddubsw for weights within +-64, else int16 widening + vpmaddwd)
     CK_ISA_AVX512VNNI = 2,  ///< x86-64 AVX-512 F/BW/VL + VNNI (vpdpbusd)
     CK_ISA_NEON = 3,        ///< aarch64 Advanced SIMD (every Armv8-A core)
     CK_ISA_NEONDOT = 4,     ///< aarch64 Armv8.2 FEAT_DotProd (sdot)
@@ -49,6 +49,8 @@ int ck_isa_supported(ck_isa isa);
 const char *ck_isa_name(ck_isa isa);
 
 /// Largest K the kernels accept: with |A - a_zero_point| <= 255 and |B| <= 128 every int32 stays exact.
+/// Any int8 weights are exact on every instruction set; weights within +-64 ("7-bit" tables, quantized to +-63)
+/// also let the AVX2 kernel use vpmaddubsw, twice as fast, with the same bits.
 #define CK_QGEMM_MAX_K 65536
 
 /// Bytes needed by ck_qgemm_pack_weights for N output channels of K weights; 0 if N < 1, K < 1 or
@@ -84,6 +86,32 @@ typedef struct {
     float out_inv_scale;            ///< 1 / output scale (uint8 output)
     int32_t out_zero_point;         ///< output zero point (uint8 output, 0...255)
 } ck_qgemm_args;
+
+/// The inner-loop instruction sequences of the int8 kernels (what ck_peak_int8_gmacs measures).
+typedef enum {
+    CK_QGEMM_SCALAR = 0,        ///< portable C (scalar multiply-adds)
+    CK_QGEMM_AVX2_WIDEN = 1,    ///< AVX2, both operands widened to int16, vpmaddwd + vpaddd: 16 MACs per step
+    CK_QGEMM_AVX2_MADDUBS = 2,  ///< AVX2 vpmaddubsw -> vpmaddwd(ones) -> vpaddd: 32 MACs per step (|w| <= 64 only)
+    CK_QGEMM_AVX512_VNNI = 3,   ///< AVX-512 vpdpbusd zmm: 64 MACs per step
+    CK_QGEMM_NEON_SMULL = 4,    ///< NEON smull + sadalp: 8 MACs per smull
+    CK_QGEMM_NEON_SDOT = 5,     ///< NEON sdot: 16 MACs per step
+} ck_qgemm_variant;
+
+/// The instruction sequence ck_qgemm_u8s8 runs for these packed weights with the active instruction set: on AVX2,
+/// weights within +-64 (7-bit tables) take the vpmaddubsw kernel, wider ones the widening kernel (both exact).
+ck_qgemm_variant ck_qgemm_variant_for(const void *packed);
+/// Short description of a variant ("avx2 vpmaddubsw", …).
+const char *ck_qgemm_variant_name(ck_qgemm_variant variant);
+/// max |w| of weights packed by ck_qgemm_pack_weights, or -1 if `packed` is not such a buffer.
+int ck_qgemm_packed_max_abs_weight(const void *packed);
+
+/// Register-only peak of fp32 multiply-adds on this core, in GMAC/s (one FMA lane = one MAC): 10 independent
+/// accumulator chains of vfmadd231ps ymm on x86-64 with FMA, fmla on aarch64, scalar C elsewhere; best of a few
+/// runs of about `seconds` each (0.02 s if <= 0). No memory traffic: what the core itself can do at that moment.
+double ck_peak_fp32_gmacs(double seconds);
+/// Register-only peak of `variant`'s int8 instruction sequence on this core, in GMAC/s (multiply-adds of u8 x s8
+/// products), measured like ck_peak_fp32_gmacs; 0 if this CPU cannot run the variant.
+double ck_peak_int8_gmacs(ck_qgemm_variant variant, double seconds);
 
 /// Computes output rows [m_begin, m_end) (clipped to [0, M)) with the active instruction set. Rows are
 /// independent, so callers may split [0, M) among threads; the result does not depend on the split. Writes nothing
