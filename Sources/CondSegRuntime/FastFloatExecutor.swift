@@ -255,15 +255,33 @@ public final class FastFloatExecutor: FloatGraphExecutor, @unchecked Sendable {
             let x = plan.shapes[node.inputs[0]]!
             ReferenceOps.upsampleAlignCorners(channels: out.c, input: pointer(plan, node.inputs[0]), inH: x.h, inW: x.w,
                                               output: y, outH: out.h, outW: out.w, threads: threads)
-        case .globalAvgPool:
-            ReferenceOps.globalPool(max: false, channels: out.c, input: pointer(plan, node.inputs[0]),
-                                    plane: plan.shapes[node.inputs[0]]!.plane, output: y)
-        case .globalMaxPool:
-            ReferenceOps.globalPool(max: true, channels: out.c, input: pointer(plan, node.inputs[0]),
-                                    plane: plan.shapes[node.inputs[0]]!.plane, output: y)
+        case .globalAvgPool, .globalMaxPool:
+            // Channels split among the threads: each channel is the reference's own loop, so the bits are its.
+            let useMax: Bool
+            if case .globalMaxPool = node.kind { useMax = true } else { useMax = false }
+            let x = pointer(plan, node.inputs[0]), plane = plan.shapes[node.inputs[0]]!.plane
+            parallelChunks(out.c, threads: threads) { range in
+                ReferenceOps.globalPool(max: useMax, channels: range.count, input: x + range.lowerBound * plane,
+                                        plane: plane, output: y + range.lowerBound)
+            }
         case .channelMeanMax:
-            let x = plan.shapes[node.inputs[0]]!
-            ReferenceOps.channelMeanMax(channels: x.c, input: pointer(plan, node.inputs[0]), plane: x.plane, output: y)
+            // Pixels split among the threads, each summed and maxed over the channels in the reference's order.
+            let shape = plan.shapes[node.inputs[0]]!, x = pointer(plan, node.inputs[0])
+            let plane = shape.plane, channels = shape.c
+            parallelChunks((plane + 1023) / 1024, threads: threads) { range in
+                let begin = range.lowerBound * 1024, end = min(plane, range.upperBound * 1024)
+                let mean = y, mx = y + plane
+                for i in begin..<end { mean[i] = 0; mx[i] = -Float.infinity }
+                for c in 0..<channels {
+                    let src = x + c * plane
+                    for i in begin..<end {
+                        mean[i] += src[i]
+                        mx[i] = max(mx[i], src[i])
+                    }
+                }
+                let count = Float(channels)
+                for i in begin..<end { mean[i] /= count }
+            }
         case .sigmoid:
             let x = pointer(plan, node.inputs[0]), total = out.count
             parallelChunks((total + 4095) / 4096, threads: threads) { range in
