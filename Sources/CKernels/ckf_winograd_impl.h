@@ -28,13 +28,24 @@ CKF_TARGET static void CKF_NAME(input)(const ckf_winograd_conv *s, const float *
                 coloff[k][l] = (ix >= 0 && ix < s->in_w) ? ix : -1;
             }
         }
+        // Eight neighbouring tiles of one tile row whose windows lie inside the image: loads without checks.
+        int inside = coloff[0][0] >= 0 && coloff[WN - 1][7] >= 0 && coloff[0][7] - coloff[0][0] == 7 * WM * d;
+        for (int k = 0; k < WN && inside; k++) inside = rowoff[k][0] >= 0 && rowoff[k][7] == rowoff[k][0];
+        const ptrdiff_t base = inside ? rowoff[0][0] + coloff[0][0] : 0, rs = (ptrdiff_t)d * s->in_w;
         for (int c = 0; c < s->in_channels; c++) {
             const float *xc = x + (ptrdiff_t)c * plane;
             ckf_v8 in[WN][WN];
-            for (int k = 0; k < WN; k++)
-                for (int j = 0; j < WN; j++)
-                    for (int l = 0; l < 8; l++)
-                        in[k][j][l] = (rowoff[k][l] >= 0 && coloff[j][l] >= 0) ? xc[rowoff[k][l] + coloff[j][l]] : 0.0f;
+            if (inside) {
+                const float *p = xc + base;
+                for (int k = 0; k < WN; k++)
+                    for (int j = 0; j < WN; j++)
+                        for (int l = 0; l < 8; l++) in[k][j][l] = p[k * rs + (ptrdiff_t)d * (WM * l + j)];
+            } else {
+                for (int k = 0; k < WN; k++)
+                    for (int j = 0; j < WN; j++)
+                        for (int l = 0; l < 8; l++)
+                            in[k][j][l] = (rowoff[k][l] >= 0 && coloff[j][l] >= 0) ? xc[rowoff[k][l] + coloff[j][l]] : 0.0f;
+            }
             ckf_v8 tmp[WN][WN];
 #pragma clang loop unroll(full)
             for (int i = 0; i < WN; i++)
@@ -85,6 +96,10 @@ CKF_TARGET static void CKF_NAME(output)(const ckf_winograd_conv *s, const float 
                 coloff[k][l] = ox < s->out_w ? ox : -1;
             }
         }
+        // Eight neighbouring tiles of one tile row, all of whose pixels are inside the output: each output row of
+        // the eight tiles is gathered into one buffer and finished by a loop over consecutive pixels.
+        int inside = coloff[0][0] >= 0 && coloff[WM - 1][7] >= 0 && coloff[0][7] - coloff[0][0] == 7 * WM * d;
+        for (int k = 0; k < WM && inside; k++) inside = rowoff[k][0] >= 0 && rowoff[k][7] == rowoff[k][0];
         for (int o = 0; o < s->out_channels; o++) {
             ckf_v8 mm[WN][WN];
             for (int i = 0; i < WN; i++)
@@ -114,6 +129,23 @@ CKF_TARGET static void CKF_NAME(output)(const ckf_winograd_conv *s, const float 
                 }
             float *yo = y + (ptrdiff_t)o * plane;
             const float b = bias ? bias[o] : 0.0f;
+            if (inside) {
+                for (int i = 0; i < WM; i++) {
+                    float row[8 * WM];
+                    for (int l = 0; l < 8; l++)
+                        for (int j = 0; j < WM; j++) row[l * WM + j] = out[i][j][l];
+                    const ptrdiff_t at = rowoff[i][0] + coloff[0][0];
+                    float *dst = yo + at;
+                    if (bias) for (int q = 0; q < 8 * WM; q++) row[q] = row[q] + b;
+                    for (int r = 0; r < residual_count; r++) {
+                        const float *res = residuals[r] + (ptrdiff_t)o * plane + at;
+                        for (int q = 0; q < 8 * WM; q++) row[q] = row[q] + res[(ptrdiff_t)d * q];
+                    }
+                    if (relu) for (int q = 0; q < 8 * WM; q++) row[q] = row[q] > 0.0f ? row[q] : 0.0f;
+                    for (int q = 0; q < 8 * WM; q++) dst[(ptrdiff_t)d * q] = row[q];
+                }
+                continue;
+            }
             for (int l = 0; l < 8; l++)
                 for (int i = 0; i < WM; i++) {
                     if (rowoff[i][l] < 0) continue;

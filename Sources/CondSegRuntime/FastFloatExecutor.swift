@@ -37,7 +37,7 @@ public final class FastFloatExecutor: FloatGraphExecutor, @unchecked Sendable {
     /// `CONDSEG_WINOGRAD` (0, 4 or 6) sets the starting value, so that the command line can measure the choices.
     public var winogradTile = FastFloatExecutor.defaultWinogradTile
     /// Tiles per Winograd block (one input transform, the per-point GEMMs and one output transform).
-    public var winogradBlockTiles = 128
+    public var winogradBlockTiles = 64
     /// Winograd plan of each convolution that runs that way (node id → setup), for the current plan.
     private var winograd: [ValueID: ckf_winograd_conv] = [:]
     /// Transformed weights by node id and tile side (they do not depend on the input size).
