@@ -1,8 +1,12 @@
 // FastFloatExecutor.swift — the optimised float32 executor: walks the same Graph as the reference (no second copy
 // of the forward pass) with a schedule and memory plan of its own (FastFloatPlan: convolution+add fusion, concat
-// in place), convolutions as OpenBLAS sgemm over L2-sized im2col chunks (1×1 stride-1 ones as a plain GEMM on the
-// input) with bias, residual additions and ReLU applied to each chunk while it is in cache (ckf_conv_epilogue),
-// and the CKernels float kernels (AVX2+FMA or portable C, chosen at run time) for the window attention, sigmoid
+// in place), 3×3 stride-1 convolutions (dilated ones too) by Winograd F(4×4, 3×3) (CKernels ckf_winograd_*:
+// input transform into the per-point GEMMs' layout, one sgemm per transform point, output transform fused with the
+// epilogue), the other convolutions as OpenBLAS sgemm over L2-sized im2col chunks (1×1 stride-1 ones as a plain
+// GEMM on the input) with bias, residual additions and ReLU applied to each chunk while it is in cache
+// (ckf_conv_epilogue). Every GEMM runs single-threaded inside our own worker threads (each thread its own rows,
+// columns or tiles): OpenBLAS's own threads, spinning between calls, competed with ours for the two cores and
+// cost a third more CPU per frame at 2 threads. And the CKernels float kernels (AVX2+FMA or portable C, chosen at run time) for the window attention, sigmoid
 // and elementwise ops. After the first frame of a size, a frame allocates nothing: arena and scratch are made once.
 // Checked op by op against the reference in Tests/CondSegRuntimeTests/FastFloatExecutorTests.swift.
 
@@ -33,7 +37,9 @@ public final class FastFloatExecutor: FloatGraphExecutor, @unchecked Sendable {
     /// Floats of im2col columns per chunk: the chunk's columns and output stay in the L2 cache for the epilogue.
     public var im2colChunkFloats = 1 << 18
     /// Output tile side of the Winograd 3×3 convolutions: 4 (F(4×4, 3×3)), 6 (F(6×6, 3×3)) or 0 (none: every
-    /// convolution by im2col and sgemm). Takes effect at the next `prepare`. The environment variable
+    /// convolution by im2col and sgemm). 4 is the default by measurement: on the default model it took less time
+    /// per frame than 6 (whose 8×8 tiles cost more to transform and fit 128-pixel rows badly) and its error is
+    /// about half of 6's (error bound 37× the direct sum's against 81×; docs/architecture.md). Takes effect at the next `prepare`. The environment variable
     /// `CONDSEG_WINOGRAD` (0, 4 or 6) sets the starting value, so that the command line can measure the choices.
     public var winogradTile = FastFloatExecutor.defaultWinogradTile
     /// Tiles per Winograd block (one input transform, the per-point GEMMs and one output transform).
