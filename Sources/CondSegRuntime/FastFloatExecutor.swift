@@ -1,8 +1,12 @@
 // FastFloatExecutor.swift — the optimised float32 executor: walks the same Graph as the reference (no second copy
 // of the forward pass) with a schedule and memory plan of its own (FastFloatPlan: convolution+add fusion, concat
-// in place), convolutions as OpenBLAS sgemm over L2-sized im2col chunks (1×1 stride-1 ones as a plain GEMM on the
-// input) with bias, residual additions and ReLU applied to each chunk while it is in cache (ckf_conv_epilogue),
-// and the CKernels float kernels (AVX2+FMA or portable C, chosen at run time) for the window attention, sigmoid
+// in place), 3×3 stride-1 convolutions (dilated ones too) by Winograd F(4×4, 3×3) (CKernels ckf_winograd_*:
+// input transform into the per-point GEMMs' layout, one sgemm per transform point, output transform fused with the
+// epilogue), the other convolutions as OpenBLAS sgemm over L2-sized im2col chunks (1×1 stride-1 ones as a plain
+// GEMM on the input) with bias, residual additions and ReLU applied to each chunk while it is in cache
+// (ckf_conv_epilogue). Every GEMM runs single-threaded inside our own worker threads (each thread its own rows,
+// columns or tiles): OpenBLAS's own threads, spinning between calls, competed with ours for the two cores and
+// cost a third more CPU per frame at 2 threads. And the CKernels float kernels (AVX2+FMA or portable C, chosen at run time) for the window attention, sigmoid
 // and elementwise ops. After the first frame of a size, a frame allocates nothing: arena and scratch are made once.
 // Checked op by op against the reference in Tests/CondSegRuntimeTests/FastFloatExecutorTests.swift.
 
@@ -10,6 +14,11 @@ import CKernels
 import COpenBLAS
 import CondSegCore
 import Dispatch
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// Runs a ConDSeg graph in float32, batch 1 per call, faster than `ReferenceExecutor` (and within the tolerances
 /// the tests derive from it, not bit-identical).
@@ -22,10 +31,25 @@ public final class FastFloatExecutor: FloatGraphExecutor, @unchecked Sendable {
     private var scratch: UnsafeMutablePointer<Float>?
     private var scratchCount = 0
     private var attentionScratchPerThread = 0
+    private var im2colFloatsPerThread = 0
     private var pointerTable: UnsafeMutablePointer<UnsafePointer<Float>?>
     private let pointerTableCount = 64
     /// Floats of im2col columns per chunk: the chunk's columns and output stay in the L2 cache for the epilogue.
     public var im2colChunkFloats = 1 << 18
+    /// Output tile side of the Winograd 3×3 convolutions: 4 (F(4×4, 3×3)), 6 (F(6×6, 3×3)) or 0 (none: every
+    /// convolution by im2col and sgemm). 4 is the default by measurement: on the default model it took less time
+    /// per frame than 6 (whose 8×8 tiles cost more to transform and fit 128-pixel rows badly) and its error is
+    /// about half of 6's (error bound 37× the direct sum's against 81×; docs/architecture.md). Takes effect at the next `prepare`. The environment variable
+    /// `CONDSEG_WINOGRAD` (0, 4 or 6) sets the starting value, so that the command line can measure the choices.
+    public var winogradTile = FastFloatExecutor.defaultWinogradTile
+    /// Tiles per Winograd block (one input transform, the per-point GEMMs and one output transform).
+    public var winogradBlockTiles = 64
+    /// Winograd plan of each convolution that runs that way (node id → setup), for the current plan.
+    private var winograd: [ValueID: ckf_winograd_conv] = [:]
+    /// Transformed weights by node id and tile side (they do not depend on the input size).
+    private var winogradWeights: [ValueID: (m: Int, v: [Float])] = [:]
+    private var winogradScratch: UnsafeMutablePointer<Float>?
+    private var winogradScratchPerThread = 0
     /// When true, `nodeSeconds` accumulates the wall time of every step across runs (for `bench --profile`);
     /// a fused convolution's time is counted on the add it was fused into.
     public var profiling = false
@@ -52,13 +76,23 @@ public final class FastFloatExecutor: FloatGraphExecutor, @unchecked Sendable {
     deinit {
         arena.map { UnsafeMutableRawPointer($0).deallocate() }
         scratch.map { UnsafeMutableRawPointer($0).deallocate() }
+        winogradScratch.map { UnsafeMutableRawPointer($0).deallocate() }
         pointerTable.deallocate()
+    }
+
+    /// 4, or the value of `CONDSEG_WINOGRAD` when it is 0, 4 or 6.
+    static var defaultWinogradTile: Int {
+        guard let text = getenv("CONDSEG_WINOGRAD"), let value = Int(String(cString: text)), [0, 4, 6].contains(value)
+        else { return 4 }
+        return value
     }
 
     public var plannedSize: (height: Int, width: Int)? { plan.map { ($0.height, $0.width) } }
 
     public func execute(input: UnsafePointer<Float>) {
-        openblas_set_num_threads(Int32(threads))
+        // Every sgemm runs on one of our threads (each its own columns or tiles): OpenBLAS threads of its own
+        // would compete with them for the cores.
+        openblas_set_num_threads(1)
         execute(plan: plan!, input: input)
     }
 
@@ -67,6 +101,9 @@ public final class FastFloatExecutor: FloatGraphExecutor, @unchecked Sendable {
 
     /// Convolutions computed inside the add that reads them (they have no value of their own) in the current plan.
     public var fusedConvolutionIDs: Set<ValueID> { plan?.fusedConvolutions ?? [] }
+
+    /// Convolutions the current plan computes by Winograd, with their output tile side m (F(m×m, 3×3)).
+    public var winogradConvolutions: [ValueID: Int] { winograd.mapValues { Int($0.m) } }
 
     public func value(_ id: ValueID) -> [Float] {
         guard let plan, let arena, let shape = plan.shapes[id], let offset = plan.offsets[id] else { return [] }
@@ -78,12 +115,28 @@ public final class FastFloatExecutor: FloatGraphExecutor, @unchecked Sendable {
     /// Makes the plan and allocates arena and scratch for one input size (the first run of a size does this).
     public func prepare(height: Int, width: Int) {
         let plan = FastFloatPlan(graph: graph, height: height, width: width, targets: setup.targets, pinned: setup.pinned)
-        var im2colFloats = 0, attentionFloats = 0
+        var im2colFloats = 0, attentionFloats = 0, winogradFloats = 0
+        winograd = [:]
         for step in plan.steps {
             let node = graph.nodes[step.fusedConv ?? step.node]
             let out = plan.shapes[node.id]!
             switch node.kind {
             case .conv(let spec) where !spec.isPointwise:
+                if let w = winogradSetup(spec, input: plan.shapes[node.inputs[0]]!, output: out) {
+                    winograd[node.id] = w
+                    if winogradWeights[node.id]?.m != winogradTile {
+                        var v = [Float](repeating: 0, count: Int(ckf_winograd_points(Int32(winogradTile))) * spec.outChannels * spec.inChannels)
+                        folded[node.id]!.weights.withUnsafeBufferPointer { weights in
+                            ckf_winograd_weights(Int32(winogradTile), Int32(spec.outChannels), Int32(spec.inChannels),
+                                                 weights.baseAddress!, &v)
+                        }
+                        winogradWeights[node.id] = (winogradTile, v)
+                    }
+                    let tiles = winogradBlockSize(w).tiles
+                    let points = Int(ckf_winograd_points(w.m))
+                    winogradFloats = max(winogradFloats, points * (spec.inChannels + spec.outChannels) * tiles)
+                    continue
+                }
                 im2colFloats = max(im2colFloats, spec.inChannels * spec.kernel * spec.kernel * rowsPerChunk(spec, out) * out.w)
             case .windowAttention(let heads, let k):
                 var args = ckf_attention_args()
@@ -93,12 +146,16 @@ public final class FastFloatExecutor: FloatGraphExecutor, @unchecked Sendable {
             }
         }
         attentionScratchPerThread = (attentionFloats + 15) & ~15
+        im2colFloatsPerThread = (im2colFloats + 15) & ~15
         arena.map { UnsafeMutableRawPointer($0).deallocate() }
         scratch.map { UnsafeMutableRawPointer($0).deallocate() }
         arenaCount = plan.arenaCount
-        scratchCount = max(im2colFloats, attentionScratchPerThread * threads, 16)
+        scratchCount = max(im2colFloatsPerThread * threads, attentionScratchPerThread * threads, 16)
         arena = Self.allocateFloats(arenaCount)
         scratch = Self.allocateFloats(scratchCount)
+        winogradScratch.map { UnsafeMutableRawPointer($0).deallocate() }
+        winogradScratchPerThread = (winogradFloats + 15) & ~15
+        winogradScratch = winogradFloats > 0 ? Self.allocateFloats(winogradScratchPerThread * threads) : nil
         nodeSeconds = [Double](repeating: 0, count: graph.nodes.count)
         self.plan = plan
     }
@@ -106,6 +163,30 @@ public final class FastFloatExecutor: FloatGraphExecutor, @unchecked Sendable {
     private static func allocateFloats(_ count: Int) -> UnsafeMutablePointer<Float> {
         let raw = UnsafeMutableRawPointer.allocate(byteCount: count * MemoryLayout<Float>.size, alignment: 64)
         return raw.initializeMemory(as: Float.self, repeating: 0, count: count)
+    }
+
+    /// The Winograd setup of a convolution when it should run that way: 3×3, stride 1, at least 8 channels in and
+    /// out, and at most 0.6 of im2col's multiplications once the tiles' overhang is counted (a dilation close to
+    /// the image size leaves mostly empty tiles).
+    private func winogradSetup(_ spec: ConvSpec, input: ValueShape, output: ValueShape) -> ckf_winograd_conv? {
+        guard winogradTile == 4 || winogradTile == 6, spec.kernel == 3, spec.stride == 1, !spec.isLinear,
+              spec.inChannels >= 8, spec.outChannels >= 8 else { return nil }
+        var w = ckf_winograd_conv()
+        guard ckf_winograd_setup(&w, Int32(winogradTile), Int32(spec.inChannels), Int32(spec.outChannels),
+                                 Int32(input.h), Int32(input.w), Int32(spec.padding), Int32(spec.dilation)) == 1,
+              Int(w.out_h) == output.h, Int(w.out_w) == output.w else { return nil }
+        let products = ckf_winograd_tile_count(&w) * Int(ckf_winograd_points(w.m))
+        return Double(products) <= 0.6 * Double(9 * output.plane) ? w : nil
+    }
+
+    /// Blocks of a Winograd convolution: a multiple of the thread count, each of `tiles` tiles (a multiple of 8).
+    private func winogradBlockSize(_ w: ckf_winograd_conv) -> (blocks: Int, tiles: Int) {
+        var v = w
+        let total = ckf_winograd_tile_count(&v)
+        var blocks = max(1, (total + winogradBlockTiles - 1) / winogradBlockTiles)
+        blocks = (blocks + threads - 1) / threads * threads
+        let tiles = ((total + blocks - 1) / blocks + 7) & ~7
+        return ((total + tiles - 1) / tiles, tiles)
     }
 
     private func rowsPerChunk(_ spec: ConvSpec, _ out: ValueShape) -> Int {
@@ -180,15 +261,33 @@ public final class FastFloatExecutor: FloatGraphExecutor, @unchecked Sendable {
             let x = plan.shapes[node.inputs[0]]!
             ReferenceOps.upsampleAlignCorners(channels: out.c, input: pointer(plan, node.inputs[0]), inH: x.h, inW: x.w,
                                               output: y, outH: out.h, outW: out.w, threads: threads)
-        case .globalAvgPool:
-            ReferenceOps.globalPool(max: false, channels: out.c, input: pointer(plan, node.inputs[0]),
-                                    plane: plan.shapes[node.inputs[0]]!.plane, output: y)
-        case .globalMaxPool:
-            ReferenceOps.globalPool(max: true, channels: out.c, input: pointer(plan, node.inputs[0]),
-                                    plane: plan.shapes[node.inputs[0]]!.plane, output: y)
+        case .globalAvgPool, .globalMaxPool:
+            // Channels split among the threads: each channel is the reference's own loop, so the bits are its.
+            let useMax: Bool
+            if case .globalMaxPool = node.kind { useMax = true } else { useMax = false }
+            let x = pointer(plan, node.inputs[0]), plane = plan.shapes[node.inputs[0]]!.plane
+            parallelChunks(out.c, threads: threads) { range in
+                ReferenceOps.globalPool(max: useMax, channels: range.count, input: x + range.lowerBound * plane,
+                                        plane: plane, output: y + range.lowerBound)
+            }
         case .channelMeanMax:
-            let x = plan.shapes[node.inputs[0]]!
-            ReferenceOps.channelMeanMax(channels: x.c, input: pointer(plan, node.inputs[0]), plane: x.plane, output: y)
+            // Pixels split among the threads, each summed and maxed over the channels in the reference's order.
+            let shape = plan.shapes[node.inputs[0]]!, x = pointer(plan, node.inputs[0])
+            let plane = shape.plane, channels = shape.c
+            parallelChunks((plane + 1023) / 1024, threads: threads) { range in
+                let begin = range.lowerBound * 1024, end = min(plane, range.upperBound * 1024)
+                let mean = y, mx = y + plane
+                for i in begin..<end { mean[i] = 0; mx[i] = -Float.infinity }
+                for c in 0..<channels {
+                    let src = x + c * plane
+                    for i in begin..<end {
+                        mean[i] += src[i]
+                        mx[i] = max(mx[i], src[i])
+                    }
+                }
+                let count = Float(channels)
+                for i in begin..<end { mean[i] /= count }
+            }
         case .sigmoid:
             let x = pointer(plan, node.inputs[0]), total = out.count
             parallelChunks((total + 4095) / 4096, threads: threads) { range in
@@ -223,40 +322,76 @@ public final class FastFloatExecutor: FloatGraphExecutor, @unchecked Sendable {
         let cout = spec.outChannels, plane = out.plane, threads = self.threads
         let residuals = UnsafePointer(pointerTable)
         let residualCount32 = Int32(residualCount)
+        if var w = winograd[node.id] {
+            winogradConvolve(&w, node: node, x: x, y: y, relu: relu, residualCount: residualCount)
+            return
+        }
+        let cin = spec.inChannels, scratch = self.scratch!, perThread = im2colFloatsPerThread
         f.weights.withUnsafeBufferPointer { weights in
             f.bias.withUnsafeBufferPointer { bias in
                 let w = weights.baseAddress!, b = bias.baseAddress!
-                func epilogue(_ begin: Int, _ count: Int) {
-                    parallelChunks(cout, threads: threads) { range in
-                        withUnsafeTemporaryAllocation(of: UnsafePointer<Float>?.self, capacity: max(residualCount, 1)) { shifted in
-                            for k in 0..<residualCount { shifted[k] = residuals[k]! + range.lowerBound * plane }
-                            ckf_conv_epilogue(y + range.lowerBound * plane, plane, Int32(range.count), begin, count,
-                                              b + range.lowerBound, shifted.baseAddress!, residualCount32, relu)
-                        }
-                    }
-                }
                 if spec.isPointwise {
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(cout), Int32(plane), Int32(spec.inChannels),
-                                1, w, Int32(spec.inChannels), x, Int32(plane), 0, y, Int32(plane))
-                    epilogue(0, plane)
+                    // Blocks of 64 pixels split among the threads: each multiplies its own columns and applies the
+                    // epilogue to them while they are in cache.
+                    parallelChunks((plane + 63) / 64, threads: threads) { range in
+                        let begin = range.lowerBound * 64, end = min(plane, range.upperBound * 64)
+                        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(cout), Int32(end - begin), Int32(cin),
+                                    1, w, Int32(cin), x + begin, Int32(plane), 0, y + begin, Int32(plane))
+                        ckf_conv_epilogue(y, plane, Int32(cout), begin, end - begin, b, residuals, residualCount32, relu)
+                    }
                     return
                 }
-                let kk = spec.inChannels * spec.kernel * spec.kernel
+                // Output rows split among the threads; each works through its rows in L2-sized chunks with its own
+                // im2col scratch: im2col, sgemm, epilogue.
+                let kk = cin * spec.kernel * spec.kernel
                 let rows = rowsPerChunk(spec, out)
-                let columns = scratch!
-                var oy0 = 0
-                while oy0 < out.h {
-                    let count = min(rows, out.h - oy0)
-                    let rowBegin = oy0
-                    parallelChunks(spec.inChannels, threads: threads) { range in
+                parallelChunksIndexed(out.h, threads: threads) { chunk, range in
+                    let columns = scratch + chunk * perThread
+                    var oy0 = range.lowerBound
+                    while oy0 < range.upperBound {
+                        let count = min(rows, range.upperBound - oy0)
                         ckf_im2col(x, Int32(inShape.h), Int32(inShape.w), Int32(spec.kernel), Int32(spec.stride),
-                                   Int32(spec.padding), Int32(spec.dilation), Int32(out.w), Int32(rowBegin), Int32(count),
-                                   Int32(range.lowerBound), Int32(range.upperBound), columns, count * out.w)
+                                   Int32(spec.padding), Int32(spec.dilation), Int32(out.w), Int32(oy0), Int32(count),
+                                   0, Int32(cin), columns, count * out.w)
+                        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(cout), Int32(count * out.w), Int32(kk),
+                                    1, w, Int32(kk), columns, Int32(count * out.w), 0, y + oy0 * out.w, Int32(plane))
+                        ckf_conv_epilogue(y, plane, Int32(cout), oy0 * out.w, count * out.w, b, residuals, residualCount32, relu)
+                        oy0 += count
                     }
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(cout), Int32(count * out.w), Int32(kk),
-                                1, w, Int32(kk), columns, Int32(count * out.w), 0, y + oy0 * out.w, Int32(plane))
-                    epilogue(oy0 * out.w, count * out.w)
-                    oy0 += count
+                }
+            }
+        }
+    }
+}
+
+extension FastFloatExecutor {
+    /// A Winograd convolution: blocks of tiles split among the threads, each block input-transformed into this
+    /// thread's scratch, multiplied point by point (one single-threaded sgemm per transform point: Cout × tiles ×
+    /// Cin) and output-transformed with bias, residuals and ReLU into y.
+    fileprivate func winogradConvolve(_ w: inout ckf_winograd_conv, node: Node, x: UnsafeMutablePointer<Float>,
+                                      y: UnsafeMutablePointer<Float>, relu: Int32, residualCount: Int) {
+        let (blocks, tiles) = winogradBlockSize(w)
+        let points = Int(ckf_winograd_points(w.m)), cin = Int(w.in_channels), cout = Int(w.out_channels)
+        let setup = w
+        let scratch = winogradScratch!, perThread = winogradScratchPerThread
+        let residuals = UnsafePointer(pointerTable), residualCount32 = Int32(residualCount)
+        let f = folded[node.id]!
+        winogradWeights[node.id]!.v.withUnsafeBufferPointer { transformed in
+            f.bias.withUnsafeBufferPointer { bias in
+                nonisolated(unsafe) let v = transformed.baseAddress!, b = bias.baseAddress!
+                parallelChunksIndexed(blocks, threads: threads) { chunk, range in
+                    var s = setup
+                    let u = scratch + chunk * perThread, m = u + points * cin * tiles
+                    for block in range {
+                        let begin = block * tiles
+                        ckf_winograd_input(&s, x, begin, Int32(tiles), u, tiles)
+                        for p in 0..<points {
+                            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(cout), Int32(tiles), Int32(cin),
+                                        1, v + p * cout * cin, Int32(cin), u + p * cin * tiles, Int32(tiles),
+                                        0, m + p * cout * tiles, Int32(tiles))
+                        }
+                        ckf_winograd_output(&s, m, tiles, begin, Int32(tiles), y, b, residuals, residualCount32, relu)
+                    }
                 }
             }
         }

@@ -40,14 +40,17 @@ final class FastFloatExecutorTests: XCTestCase {
     }
 
     func opByOp(model: ConDSegModel, input: [Float], size: Int, auxiliaryHead: Bool, threads: Int,
-                isa: ckf_isa) throws -> OpByOpChecker {
+                isa: ckf_isa, winogradTile: Int = 4) throws -> OpByOpChecker {
         XCTAssertEqual(ckf_force_isa(isa), 1)
         let graph = try model.graph(auxiliaryHead: auxiliaryHead)
         let folded = try model.foldedConvolutions(of: graph)
         let checker = OpByOpChecker(graph: graph, folded: folded)
         try checker.runReference(config: model.config, input: input, height: size, width: size)
         let fast = try FastFloatExecutor(graph: graph, folded: folded, config: model.config, threads: threads)
+        fast.winogradTile = winogradTile
         fast.prepare(height: size, width: size)
+        checker.winogradTiles = fast.winogradConvolutions
+        if winogradTile != 0 { XCTAssertFalse(checker.winogradTiles.isEmpty, "some convolution runs by Winograd") }
         let fused = fast.fusedConvolutionIDs
         var fusedByAdd: [ValueID: ValueID] = [:]
         for conv in fused {
@@ -71,11 +74,16 @@ final class FastFloatExecutorTests: XCTestCase {
         let (model, input) = try tinyModel()
         for isa in kernelSets {
             for threads in [1, 2] {
-                let checker = try opByOp(model: model, input: input, size: 64, auxiliaryHead: true, threads: threads, isa: isa)
-                XCTAssertGreaterThan(checker.checkedKinds["conv+add"] ?? 0, 0, "some convolution is fused into its add")
-                XCTAssertGreaterThan(checker.checkedKinds["windowAttention"] ?? 0, 0)
-                XCTAssertGreaterThan(checker.checkedKinds["conv"] ?? 0, 50)
-                print("tiny op-by-op isa \(isa.rawValue) threads \(threads): checked \(checker.checkedKinds); worst error / bound \(checker.worstRatio)")
+                for tile in [0, 4, 6] {   // im2col only, F(4×4, 3×3), F(6×6, 3×3)
+                    let checker = try opByOp(model: model, input: input, size: 64, auxiliaryHead: true, threads: threads,
+                                             isa: isa, winogradTile: tile)
+                    let convolutions = ["conv", "conv+add", "winograd conv", "winograd conv+add"].map { checker.checkedKinds[$0] ?? 0 }
+                    XCTAssertGreaterThan(convolutions[1] + convolutions[3], 0, "some convolution is fused into its add")
+                    XCTAssertGreaterThan(checker.checkedKinds["windowAttention"] ?? 0, 0)
+                    XCTAssertGreaterThan(convolutions.reduce(0, +), 50)
+                    if tile != 0 { XCTAssertGreaterThan(convolutions[3], 0, "a Winograd convolution fused into its add") }
+                    print("tiny op-by-op isa \(isa.rawValue) threads \(threads) winograd \(tile): \(checker.winogradTiles.count) convolutions by Winograd; checked \(checker.checkedKinds); worst error / bound \(checker.worstRatio)")
+                }
             }
         }
     }
@@ -127,7 +135,8 @@ final class FastFloatExecutorTests: XCTestCase {
         XCTAssertLessThan(diff, 1e-4, "default model probabilities vs reference")
         XCTAssertEqual(zip(probabilities, reference).filter { ($0 > 0.5) != ($1 > 0.5) }.count, 0, "mask pixels flipped")
         #if !DEBUG
-        _ = try opByOp(model: model, input: input, size: 256, auxiliaryHead: false, threads: 2, isa: ckf_detected_isa())
+        let checker = try opByOp(model: model, input: input, size: 256, auxiliaryHead: false, threads: 2, isa: ckf_detected_isa())
+        print("default model op-by-op: \(checker.winogradTiles.count) convolutions by Winograd; worst error / bound \(checker.worstRatio)")
         #endif
     }
 }

@@ -2,8 +2,10 @@
 // output, then checks each step of another executor (run on the reference's own inputs) against the bound its
 // arithmetic allows (see FastFloatExecutorTests.swift for the bounds).
 
+import CKernels
 import CondSegCore
 import CondSegRuntime
+import CondSegTestSupport
 import Foundation
 
 /// Runs the reference and keeps every node's output, then runs the fast executor step by step on the reference's
@@ -16,6 +18,8 @@ final class OpByOpChecker {
     var failures: [String] = []
     var checkedKinds: [String: Int] = [:]
     var worstRatio: [String: Double] = [:]
+    /// Convolutions the executor under test computes by Winograd F(m×m, 3×3): node id → m.
+    var winogradTiles: [ValueID: Int] = [:]
 
     init(graph: Graph, folded: [FoldedConv?]) {
         self.graph = graph
@@ -42,10 +46,10 @@ final class OpByOpChecker {
         let kind: String
         switch node.kind {
         case .conv:
-            kind = "conv"
+            kind = winogradTiles[node.id] == nil ? "conv" : "winograd conv"
             bound = convBound(node, residuals: [])
         case .add where fusedConv != nil:
-            kind = "conv+add"
+            kind = winogradTiles[fusedConv!] == nil ? "conv+add" : "winograd conv+add"
             bound = convBound(graph.nodes[fusedConv!], residuals: Array(node.inputs.dropFirst()))
         case .windowAttention(let heads, let k):
             kind = "windowAttention"
@@ -70,7 +74,9 @@ final class OpByOpChecker {
         actual.update(from: expected, count: count)   // the next steps read the reference's value
     }
 
-    /// 2·γ_n·((|W| ⊛ |x|) + |b| + Σ|r|), n = K + 1 + residuals.
+    /// 2·γ_n·((|W| ⊛ |x|) + |b| + Σ|r|), n = K + 1 + residuals; for a Winograd convolution the reference's half,
+    /// γ_n·(…), plus the Winograd result's γ_K·(S + |b| + Σ|r|) with S and K from docs/architecture.md
+    /// ("Winograd convolutions"): K = 1 + 2·(terms of a Bᵀ row) + Cin + 2·(terms of an Aᵀ row) + 1 + residuals.
     private func convBound(_ node: Node, residuals: [ValueID]) -> [Double] {
         guard case .conv(var spec) = node.kind, let f = folded[node.id] else { return [] }
         spec.relu = false
@@ -83,11 +89,33 @@ final class OpByOpChecker {
                           output: &sums, outH: out.h, outW: out.w, scratch: &scratch, threads: 2)
         let n = spec.inChannels * spec.kernel * spec.kernel + 1 + residuals.count
         let residualValues = residuals.map { referenceValues[$0]! }
-        return (0..<out.count).map { i in
-            var total = Double(sums[i]) * (1 + gamma(n)) + Double(abs(f.bias[i / out.plane]))
-            for r in residualValues { total += Double(abs(r[i])) }
-            return 2 * gamma(n) * total + 1e-38
+        guard let m = winogradTiles[node.id] else {
+            return (0..<out.count).map { i in
+                var total = Double(sums[i]) * (1 + gamma(n)) + Double(abs(f.bias[i / out.plane]))
+                for r in residualValues { total += Double(abs(r[i])) }
+                return 2 * gamma(n) * total + 1e-38
+            }
         }
+        let t = Self.winogradMatrices(m)
+        let winograd = winogradAbsoluteSums(t, weights: f.weights, input: referenceValues[node.inputs[0]]!,
+                                            inChannels: spec.inChannels, outChannels: spec.outChannels, inH: inShape.h,
+                                            inW: inShape.w, outH: out.h, outW: out.w, padding: spec.padding,
+                                            dilation: spec.dilation)
+        let k = 1 + 2 * t.inputTerms + spec.inChannels + 2 * t.outputTerms + 1 + residuals.count
+        return (0..<out.count).map { i in
+            var others = Double(abs(f.bias[i / out.plane]))
+            for r in residualValues { others += Double(abs(r[i])) }
+            let reference = gamma(n) * (Double(sums[i]) * (1 + gamma(n)) + others)
+            return reference + gamma(k) * (winograd[i] + others) * (1 + 1e-9) + 1e-38
+        }
+    }
+
+    static func winogradMatrices(_ m: Int) -> WinogradMatrices {
+        let n = m + 2
+        var bt = [Double](repeating: 0, count: n * n), g = [Double](repeating: 0, count: n * 3)
+        var at = [Double](repeating: 0, count: m * n)
+        ckf_winograd_matrices(Int32(m), &bt, &g, &at)
+        return WinogradMatrices(m: m, bt: bt, g: g, at: at)
     }
 
     /// (6u + 2γ_k² + 2γ_(k⁴+1))·Σ a·|v|, the softmax computed in double.

@@ -131,6 +131,39 @@ int ckf_gemm_fixed(const float *a, ptrdiff_t lda, const float *packed, int n, in
 void ckf_gemm_fixed_reference(const float *a, ptrdiff_t lda, const float *w, ptrdiff_t ldw, int n, int k,
                               int m_begin, int m_end, float *c, ptrdiff_t ldc);
 
+/// One 3×3 stride-1 convolution (any padding and dilation) of one NCHW image computed by Winograd F(m×m, 3×3)
+/// (ckf_winograd_setup fills it). Tiles are numbered phase-major: tile = ((a·dilation + b)·tiles_h + ti)·tiles_w + tj
+/// covers the output pixels (a + dilation·(ti·m + i), b + dilation·(tj·m + j)), i, j < m.
+typedef struct {
+    int m;                          ///< output tile side: 4 or 6
+    int in_channels, out_channels;
+    int in_h, in_w, out_h, out_w;
+    int padding, dilation;
+    int tiles_h, tiles_w;           ///< tiles per phase, down and across
+} ckf_winograd_conv;
+
+/// Fills `s` for a 3×3 stride-1 convolution; returns 0 (leaving it unusable) when m is not 4 or 6 or a size is bad.
+int ckf_winograd_setup(ckf_winograd_conv *s, int m, int in_channels, int out_channels, int in_h, int in_w,
+                       int padding, int dilation);
+/// Tiles of the whole convolution (dilation² · tiles_h · tiles_w).
+long ckf_winograd_tile_count(const ckf_winograd_conv *s);
+/// Transform points (m + 2)²: 36 for m = 4, 64 for m = 6 (0 otherwise).
+int ckf_winograd_points(int m);
+/// Transformed weights v[(ξ·out_channels + o)·in_channels + c] = (G·w[o][c]·Gᵀ)[ξ], computed in double and rounded
+/// once; w is [out][in][3][3]. v has points·out·in floats.
+void ckf_winograd_weights(int m, int out_channels, int in_channels, const float *w, float *v);
+/// The transform matrices as doubles: bt (m+2)×(m+2) = Bᵀ, g (m+2)×3 = G, at m×(m+2) = Aᵀ (row-major).
+void ckf_winograd_matrices(int m, double *bt, double *g, double *at);
+/// Input transform of tiles [tile_begin, tile_begin + tiles): u[(ξ·in_channels + c)·ld + t] = (Bᵀ·d·B)[ξ] of input
+/// channel c's window under tile tile_begin + t (zero outside the image; tiles past the last are zero).
+/// ld ≥ tiles rounded up to a multiple of 8 (groups of 8 are written whole).
+void ckf_winograd_input(const ckf_winograd_conv *s, const float *x, long tile_begin, int tiles, float *u, ptrdiff_t ld);
+/// Output transform of tiles [tile_begin, tile_begin + tiles) from m[(ξ·out_channels + o)·ld + t] (the per-point
+/// products Σ_c v·u), fused with the epilogue of ckf_conv_epilogue: v = (Aᵀ·M·A) + bias[o], + each residual (same
+/// layout as y), then ReLU if relu; writes y's pixels inside the output only.
+void ckf_winograd_output(const ckf_winograd_conv *s, const float *m, ptrdiff_t ld, long tile_begin, int tiles, float *y,
+                         const float *bias, const float *const *residuals, int residual_count, int relu);
+
 #ifdef __cplusplus
 }
 #endif
