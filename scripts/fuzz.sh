@@ -41,15 +41,18 @@ for target in "${selected[@]}"; do
     mkdir -p "$work" "$artifacts"
     dict=(); [[ -f "Fuzz/dict/$target.dict" ]] && dict=(-dict="Fuzz/dict/$target.dict")
     log="$scratch/fuzz-$target.log"
+    # With several jobs libFuzzer writes each worker's log to fuzz-N.log in the working folder.
+    jobs=(); [[ "${CONDSEG_FUZZ_JOBS:-1}" -gt 1 ]] && jobs=(-jobs="$CONDSEG_FUZZ_JOBS" -workers="$CONDSEG_FUZZ_JOBS")
     echo "fuzzing $target for $seconds s (log: $log)"
     set +e
     SWIFT_BACKTRACE=enable=no "$scratch/release/fuzz-$target" "$work" "Fuzz/corpus/$target" "${dict[@]}" -max_total_time="$seconds" \
         -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=2048 -print_final_stats=1 \
-        -jobs="${CONDSEG_FUZZ_JOBS:-1}" -workers="${CONDSEG_FUZZ_JOBS:-1}" -artifact_prefix="$artifacts/" >"$log" 2>&1
+        "${jobs[@]}" -artifact_prefix="$artifacts/" >"$log" 2>&1
     rc=$?
     set -e
+    logs=("$log"); ((${#jobs[@]})) && { cat fuzz-*.log >>"$log" 2>/dev/null; rm -f fuzz-*.log; }
     runs=$(grep -h "stat::number_of_executed_units" "$log" | awk '{s+=$2} END {print s+0}')
-    cov=$(grep -ho "cov: [0-9]*" "$log" | tail -1 | awk '{print $2}')
+    cov=$(grep -ho "cov: [0-9]*" "$log" | sort -t' ' -k2 -n | tail -1 | awk '{print $2}')
     if [[ $rc -ne 0 ]]; then
         echo "  $target: FAILED after $runs executions (exit $rc); inputs in $artifacts/:" >&2
         grep -E "ERROR|==[0-9]+==|Fatal error|SUMMARY" "$log" | head -5 >&2

@@ -100,13 +100,12 @@ public enum FuzzHarness {
     static func model(_ bytes: [UInt8]) throws {
         let file = try SafeTensorsFile(bytes: bytes, name: "fuzz.safetensors")
         let config = try ModelConfig(file: file)
-        let graph = Graph.conDSeg(config)
+        let graph = GraphCache.shared.graph(for: config)
         _ = ConDSegModel.audit(file: file, config: config, graph: graph)
         if QuantizedModelFile.isQuantized(file) {
             _ = try QuantizedModelFile.summary(of: file)
         } else {
-            let model = try ConDSegModel(file: file)
-            _ = try model.graph()
+            _ = try ConDSegModel(file: file)
         }
     }
 
@@ -213,6 +212,21 @@ public enum FuzzHarness {
     /// Traps with `what` when `condition` fails: a property the parser promises did not hold.
     static func check(_ condition: Bool, _ what: String) {
         if !condition { fatalError("fuzz property failed: \(what)") }
+    }
+}
+
+/// The last graphs built, by configuration: building one is most of a model input's cost, and most mutations
+/// keep the configuration. (Graph construction from a configuration is still fuzzed on every new one.)
+final class GraphCache: @unchecked Sendable {
+    static let shared = GraphCache()
+    private var graphs: [(ModelConfig, Graph)] = []
+
+    func graph(for config: ModelConfig) -> Graph {
+        if let hit = graphs.first(where: { $0.0 == config }) { return hit.1 }
+        let graph = Graph.conDSeg(config)
+        graphs.append((config, graph))
+        if graphs.count > 8 { graphs.removeFirst() }
+        return graph
     }
 }
 
