@@ -4,6 +4,14 @@
 // Calibration (CondSegQuant) and training (CondSegTrain) read the same description.
 import PackageDescription
 
+/// The libFuzzer executables have no `main` of their own (libFuzzer supplies it), so they exist only in a fuzz
+/// build: `CONDSEG_FUZZ=1 swift build --sanitize=fuzzer …` (scripts/fuzz.sh).
+let fuzzTargets: [Target] = Context.environment["CONDSEG_FUZZ"] == "1"
+    ? [.target(name: "CondSegFuzzDriver", path: "Fuzz/Driver")] + ["safetensors", "model", "calibration-table", "image", "y4m", "folder-replay", "frame-conversion"].map { name in
+        .executableTarget(name: "fuzz-\(name)", dependencies: ["CondSegFuzzHarness", "CondSegFuzzDriver"], path: "Fuzz/Targets/\(name)")
+    }
+    : []
+
 let package = Package(
     name: "condseg",
     products: [
@@ -36,6 +44,8 @@ let package = Package(
             "CKernels", "COpenBLAS",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], plugins: ["BuildCommitPlugin"]),
+        // What each fuzz target feeds to the parsers; shared by the fuzz executables and the corpus replay tests.
+        .target(name: "CondSegFuzzHarness", dependencies: ["CondSegCore", "CondSegImage", "CondSegCapture", "CondSegRuntime"]),
         // Generates the `condsegBuildCommit` constant (`condseg --version`) from git at build time.
         .plugin(name: "BuildCommitPlugin", capability: .buildTool()),
 
@@ -51,8 +61,9 @@ let package = Package(
         .testTarget(name: "CKernelsTests", dependencies: ["CKernels", "CondSegTestSupport"]),
         // Runs the built `condseg` binary: exit statuses, stderr lines, files left untouched, the installed
         // layout, --version.
+        .testTarget(name: "CondSegFuzzHarnessTests", dependencies: ["CondSegFuzzHarness", "CondSegTestSupport"]),
         .testTarget(name: "condsegTests", dependencies: ["condseg", "CondSegImage", "CondSegTestSupport"]),
-    ],
+    ] + fuzzTargets,
     // Swift 5 mode: the kernels hand unsafe pointers to worker threads by design (each chunk writes its own rows).
     swiftLanguageModes: [.v5]
 )

@@ -114,15 +114,38 @@ public enum FrameConversion {
         return result
     }
 
-    /// Checks that a frame holds as many bytes as its format needs.
+    /// Largest frame width or height accepted from any source (16K video is 15360 wide); larger values from a
+    /// driver or a file are refused before any size arithmetic, so no product of them can overflow.
+    public static let maximumDimension = 16384
+
+    /// Checks that a frame's size and stride are sane and that it holds as many bytes as its format needs.
+    /// Packed 4:2:2 rows hold whole pixel pairs and NV12 chroma rows whole Cb/Cr pairs, so an odd width needs
+    /// a stride rounded up to the pair; a stride narrower than that would make the converters read past a row.
     public static func validate(_ frame: Frame) throws {
         let format = frame.format
+        let name = frame.label ?? "frame \(frame.sequence)"
         guard format.width > 0, format.height > 0 else {
-            throw CaptureError.badSource(path: frame.label ?? "frame \(frame.sequence)", reason: "empty frame size")
+            throw CaptureError.badSource(path: name, reason: "empty frame size")
+        }
+        guard format.width <= maximumDimension, format.height <= maximumDimension else {
+            throw CaptureError.badSource(path: name, reason: "frame size \(format.width)x\(format.height) is larger than \(maximumDimension)x\(maximumDimension)")
+        }
+        let pairs = (format.width + 1) / 2
+        let narrowest: Int
+        switch format.pixelFormat {
+        case .yuyv, .uyvy: narrowest = 4 * pairs
+        case .rgb24: narrowest = 3 * format.width
+        case .nv12: narrowest = 2 * pairs
+        case .gray, .yuv420p, .yuv422p, .yuv444p: narrowest = format.width
+        case .mjpeg: narrowest = 0
+        }
+        if format.pixelFormat != .mjpeg {
+            guard format.bytesPerLine >= narrowest, format.bytesPerLine <= 4 * maximumDimension else {
+                throw CaptureError.badSource(path: name, reason: "row stride \(format.bytesPerLine) bytes does not fit a \(format.width)-pixel \(format.pixelFormat.rawValue) row (\(narrowest)…\(4 * maximumDimension) bytes)")
+            }
         }
         if let needed = format.minimumBytes, frame.bytes.count < needed {
-            throw CaptureError.badSource(path: frame.label ?? "frame \(frame.sequence)",
-                                         reason: "partial frame: \(frame.bytes.count) of \(needed) bytes")
+            throw CaptureError.badSource(path: name, reason: "partial frame: \(frame.bytes.count) of \(needed) bytes")
         }
     }
 

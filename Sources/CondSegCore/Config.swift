@@ -67,6 +67,11 @@ public struct ModelConfig: Sendable, Equatable {
         self.scale = ModelConfig.parseScale(scaleText) ?? 1.0 / 255.0
     }
 
+    /// Largest decoder width W, middle width M or head count a configuration may state.
+    public static let maximumWidth = 4096
+    /// Largest square input size a configuration may state (4096: 16.7 Mpixel, beyond 4K video).
+    public static let maximumInputSize = 4096
+
     /// The authors' release configuration: ResNet-50, W 128, M 512, 4 heads, 256×256, BGR, /255.
     public static let release = ModelConfig(encoder: .resnet50, width: 128, mid: 512, heads: 4, inputSize: 256)
 
@@ -77,10 +82,10 @@ public struct ModelConfig: Sendable, Equatable {
     /// present keys must parse and be consistent, else a `ConfigError` naming the key.
     public init(metadata: [String: String], file: String) throws {
         var config = ModelConfig.release
-        func int(_ key: String, min: Int) throws -> Int? {
+        func int(_ key: String, min: Int, max: Int) throws -> Int? {
             guard let text = metadata[key] else { return nil }
-            guard let value = Int(text.trimmingCharacters(in: .whitespaces)), value >= min else {
-                throw ConfigError(file: file, problem: "metadata \(key) = '\(text)' is not an integer ≥ \(min)")
+            guard let value = Int(text.trimmingCharacters(in: .whitespaces)), value >= min, value <= max else {
+                throw ConfigError(file: file, problem: "metadata \(key) = '\(text)' is not an integer in \(min)…\(max)")
             }
             return value
         }
@@ -90,10 +95,11 @@ public struct ModelConfig: Sendable, Equatable {
             }
             config.encoder = kind
         }
-        if let v = try int("condseg.width", min: 1) { config.width = v }
-        if let v = try int("condseg.mid", min: 1) { config.mid = v }
-        if let v = try int("condseg.heads", min: 1) { config.heads = v }
-        if let v = try int("condseg.input_size", min: 16) { config.inputSize = v }
+        // Upper bounds: far beyond any model this runtime can run, small enough that no shape product overflows.
+        if let v = try int("condseg.width", min: 1, max: ModelConfig.maximumWidth) { config.width = v }
+        if let v = try int("condseg.mid", min: 1, max: ModelConfig.maximumWidth) { config.mid = v }
+        if let v = try int("condseg.heads", min: 1, max: ModelConfig.maximumWidth) { config.heads = v }
+        if let v = try int("condseg.input_size", min: 16, max: ModelConfig.maximumInputSize) { config.inputSize = v }
         if let text = metadata["condseg.channel_order"] {
             guard let order = ChannelOrder(rawValue: text.lowercased()) else {
                 throw ConfigError(file: file, problem: "metadata condseg.channel_order = '\(text)' is not bgr or rgb")

@@ -150,8 +150,10 @@ public enum ImageCodec {
 
     // MARK: Internals
 
-    /// Largest decoded image accepted (pixels), to refuse absurd headers before allocating.
-    static let maximumPixelCount = 1 << 28
+    /// Largest decoded image accepted, in pixels (64 Mpixel, e.g. 8192×8192: 192 MiB as RGB), checked against
+    /// the header before anything is allocated, so a few hundred bytes claiming a huge image cannot make the
+    /// runtime allocate gigabytes. Endoscopy video is at most 4K (8.3 Mpixel); dataset stills are smaller.
+    public static let maximumPixelCount = 1 << 26
 
     static func format(of data: [UInt8], name: String) throws -> Format {
         if data.isEmpty { throw ImageError(path: name, problem: "empty file (0 bytes)") }

@@ -177,7 +177,8 @@ public struct CalibrationTable: Sendable, Equatable {
         var entries: [CalibrationEntry] = []
         var seen = Set<String>()
         let known: Set<String> = ["tool", "model_sha256", "method", "images", "list", "images_sha256", "image_names", "date", "columns", "weight_bits"]
-        for (index, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+        // Lines end with LF, CRLF or CR (a table edited on another system); Swift reads CRLF as one Character.
+        for (index, raw) in text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).enumerated() {
             let line = raw.trimmingCharacters(in: .whitespaces)
             if line.isEmpty { continue }
             if line.hasPrefix("#") {
@@ -223,7 +224,8 @@ public struct CalibrationTable: Sendable, Equatable {
             throw CalibrationTableError(file: file, problem: "no '# model_sha256:' header line (is this a condseg calibration table?)")
         }
         guard !entries.isEmpty else { throw CalibrationTableError(file: file, problem: "the table has no tensor lines") }
-        let tool = (header["tool"] ?? "").replacingOccurrences(of: "condseg ", with: "")
+        var tool = header["tool"] ?? ""
+        if tool.hasPrefix("condseg") { tool = String(tool.dropFirst("condseg".count)).trimmingCharacters(in: .whitespaces) }
         let names = (header["image_names"] ?? "").split(separator: ",").map(String.init)
         var table = CalibrationTable(toolVersion: tool, modelSHA256: sha, method: header["method"] ?? "",
                                      imageNames: names, listFile: header["list"] ?? "", date: header["date"] ?? "",

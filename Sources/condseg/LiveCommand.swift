@@ -57,6 +57,8 @@ struct Live: ParsableCommand {
 
         Sources (one of):
           --device /dev/videoN      a V4L2 capture device (--format, --size; default: its best format, current size)
+          --device simulated:WxH    a camera simulated in memory (YUYV, as fast as it is read; --simulate-faults N
+                                    injects faults), for soak tests of the recovery without hardware
           --source DIR|FILE.y4m     replay images (in name order, at --fps) or a YUV4MPEG2 file (at its rate);
                                     --no-pace replays as fast as the model goes and segments every frame
         Outputs (any combination):
@@ -167,6 +169,13 @@ struct Live: ParsableCommand {
     @Option(name: .customLong("fake-input-size"), help: "Input size of the --fake-segmenter.")
     var fakeInputSize: Int = 64
 
+    @Option(name: .customLong("simulate-faults"),
+            help: "Test mode for --device simulated:WxH (a camera simulated in memory): on average one fault every N polls (timeouts, partial and flagged buffers, poll and dequeue errors, resolution changes, unplug and return); 0 for none.")
+    var simulateFaults: Int = 0
+
+    @Option(name: .customLong("simulate-seed"), help: "Seed of the simulated camera's fault schedule.")
+    var simulateSeed: UInt64 = 1
+
     func validate() throws {
         guard (device == nil) != (source == nil) else { throw ValidationError("give exactly one of --device or --source") }
         if let output, output != "-" { throw ValidationError("--output takes only \"-\" (stdout); use --v4l2-out for a device") }
@@ -178,6 +187,13 @@ struct Live: ParsableCommand {
         if let frames, frames < 1 { throw ValidationError("--frames must be at least 1") }
         if source != nil && (format != nil || size != nil) { throw ValidationError("--format/--size apply to --device only") }
         if calibration != nil && fakeSegmenter { throw ValidationError("--calibration needs a model, not --fake-segmenter") }
+        guard simulateFaults >= 0 else { throw ValidationError("--simulate-faults must be 0 or more") }
+        if let device, device.hasPrefix("simulated:") {
+            _ = try parseFrameSize(String(device.dropFirst("simulated:".count)), option: "--device simulated:WxH")
+            if format != nil || size != nil { throw ValidationError("--format/--size do not apply to a simulated device (it delivers YUYV at its WxH)") }
+        } else if simulateFaults > 0 {
+            throw ValidationError("--simulate-faults needs --device simulated:WxH")
+        }
     }
 
     mutating func run() throws {
@@ -216,7 +232,11 @@ struct Live: ParsableCommand {
         }
 
         let frameSource: FrameSource
-        if let device {
+        if let device, device.hasPrefix("simulated:") {
+            let (width, height) = try parseFrameSize(String(device.dropFirst("simulated:".count)), option: "--device")
+            frameSource = V4L2Capture(device: SimulatedVideoDevice.soak(width: width, height: height, faultEvery: simulateFaults,
+                                                                        seed: simulateSeed))
+        } else if let device {
             frameSource = V4L2Capture(device: LibV4L2Device(path: device), format: try parsePixelFormat(format),
                                       size: try size.map { try parseFrameSize($0, option: "--size") })
         } else if let source, source.lowercased().hasSuffix(".y4m") {

@@ -21,6 +21,10 @@ import Synchronization
 public final class SafeTensorsFile: Sendable {
     /// Largest header accepted, as in the reference implementation (100 MB).
     public static let maximumHeaderLength = 100_000_000
+    /// Largest weights file accepted (4 GiB). The whole file is read into memory and checked before use; the
+    /// largest ConDSeg configuration (ResNet-50, W 128, M 512) is about 0.2 GB, so anything near this is not a
+    /// model this runtime can run on an endoscope processor, and refusing it beats failing to allocate.
+    public static let maximumFileSize = 1 << 32
 
     /// The path the file was read from, or the name given for in-memory bytes.
     public let name: String
@@ -176,6 +180,9 @@ func readWholeFile(_ path: String) throws(WeightsError) -> [UInt8] {
         throw WeightsError(file: path, tensor: nil, problem: "not a regular file")
     }
     let expectedSize = Int(status.st_size)
+    guard expectedSize <= SafeTensorsFile.maximumFileSize else {
+        throw WeightsError(file: path, tensor: nil, problem: "file is \(expectedSize) bytes, more than the \(SafeTensorsFile.maximumFileSize >> 30) GiB a weights file may have")
+    }
     var readError: Int32 = 0
     let bytes = [UInt8](unsafeUninitializedCapacity: expectedSize) { buffer, initializedCount in
         var filled = 0

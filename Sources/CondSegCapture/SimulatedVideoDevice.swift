@@ -1,0 +1,253 @@
+// SimulatedVideoDevice.swift: a scripted or randomly faulting stand-in for a V4L2 device behind `VideoDeviceIO`,
+// so the capture policy (format choice, drain-to-newest, requeueing, partial/erroneous buffers, resolution
+// changes, EIO, POLLERR, unplug and replug) is exercised without hardware: by the tests with a script of steps,
+// and by `condseg live --device simulated:WxH` (long soak runs, with `--simulate-faults N`) with a seeded fault
+// schedule. It checks the buffer protocol as a driver would: a buffer may be dequeued only after it was queued,
+// and requeued only after it was dequeued; violations are counted, never fatal.
+import Foundation
+import Glibc
+
+/// A V4L2 device simulated in memory (see the file comment).
+public final class SimulatedVideoDevice: VideoDeviceIO, @unchecked Sendable {
+    /// What the next poll sees.
+    public enum Step {
+        /// `count` buffers complete; each gets the next sequence number (after skipping `skip`), its bytes
+        /// filled with the sequence number's low byte (or `fill`), `bytesUsed` overriding the full size.
+        case frames(count: Int, skip: Int = 0, bytesUsed: Int? = nil, errorFlag: Bool = false, fill: UInt8? = nil)
+        case timeout
+        case pollError
+        case dequeueError(Int32)
+        case sourceChange(width: Int, height: Int)
+        /// The device node disappears: this poll fails and opens fail until `replug` steps.
+        case unplug
+    }
+
+    public let path: String
+    private let lock = NSLock()
+    public var offered: [PixelFormat]
+    public var format: FrameFormat
+    public var steps: [Step]
+    /// Used when `steps` runs out; nil means a timeout.
+    public var endless: (() -> Step)?
+    /// Added to every buffer timestamp (to mimic a driver clock that is not CLOCK_MONOTONIC).
+    public var timestampOffsetNanos: Int64 = 0
+    /// The first poll completes this many `.frames` steps at once (buffers pile up before the reader wakes).
+    public var completeStepsTogether = 1
+    /// Seconds every poll waits before answering (a camera's frame period).
+    public var pollDelay = 0.0
+    public var isCapture = true
+    public var missing = false
+    /// Opens that must fail (device still away) before the device comes back.
+    public var failingOpens = 0
+    /// When set, an `unplug` step makes this many opens fail and the device then comes back by itself
+    /// (otherwise it stays away until `replug()`).
+    public var replugAfterFailedOpens: Int?
+
+    public private(set) var opens = 0
+    public private(set) var closes = 0
+    public private(set) var streamStarts = 0
+    public private(set) var streamStops = 0
+    public private(set) var setFormatCalls: [(PixelFormat, Int, Int)] = []
+    /// The first violations of the buffer protocol (at most 100 are kept; `protocolViolationCount` counts all).
+    public private(set) var protocolViolations: [String] = []
+    public private(set) var protocolViolationCount = 0
+    public private(set) var isOpen = false
+    public private(set) var isStreaming = false
+    private var buffers: [[UInt8]] = []
+    private var queued: [Int] = []      // driver-owned, in fill order
+    private var done: [DequeuedBuffer] = []
+    private var dequeued: Set<Int> = []
+    private var nextSequence: UInt32 = 0
+    private var pendingChange: (Int, Int)?
+    private var failNextDequeue: Int32?
+
+    public init(path: String = "/dev/fake0", offered: [PixelFormat] = [.mjpeg, .nv12, .yuyv],
+         format: FrameFormat = FrameFormat(pixelFormat: .mjpeg, width: 64, height: 48), steps: [Step] = []) {
+        self.path = path
+        self.offered = offered
+        self.format = format
+        self.steps = steps
+    }
+
+    private func violation(_ text: String) {
+        protocolViolationCount += 1
+        if protocolViolations.count < 100 { protocolViolations.append(text) }
+    }
+
+    public func synchronized<T>(_ body: () throws -> T) rethrows -> T { lock.lock(); defer { lock.unlock() }; return try body() }
+
+    public var queuedCount: Int { synchronized { queued.count } }
+
+    public func open() throws -> DeviceCapabilities {
+        try synchronized {
+            if missing || failingOpens > 0 {
+                if failingOpens > 0 { failingOpens -= 1 }
+                throw CaptureError.deviceMissing(path: path, reason: "No such file or directory")
+            }
+            opens += 1
+            isOpen = true
+            return DeviceCapabilities(driver: "fake", card: "Fake camera", busInfo: "platform:fake", canCapture: isCapture, canStream: true)
+        }
+    }
+
+    public func supportedFormats() throws -> [PixelFormat] { offered }
+    public func frameSizes(for format: PixelFormat) throws -> [(width: Int, height: Int)] { [(format == .mjpeg ? 1920 : 640, 480)] }
+    public func currentFormat() throws -> FrameFormat { synchronized { format } }
+
+    public func setFormat(_ pixelFormat: PixelFormat, width: Int, height: Int) throws -> FrameFormat {
+        synchronized {
+            setFormatCalls.append((pixelFormat, width, height))
+            format = FrameFormat(pixelFormat: pixelFormat, width: width, height: height)
+            return format
+        }
+    }
+
+    public func startStreaming(bufferCount: Int) throws -> Int {
+        synchronized {
+            let size = format.minimumBytes ?? 4096
+            buffers = Array(repeating: [UInt8](repeating: 0, count: size), count: bufferCount)
+            queued = Array(0..<bufferCount)
+            done = []
+            dequeued = []
+            isStreaming = true
+            streamStarts += 1
+            return bufferCount
+        }
+    }
+
+    public func poll(timeoutMilliseconds: Int) throws -> PollOutcome {
+        if pollDelay > 0 { Thread.sleep(forTimeInterval: pollDelay) }
+        while completeStepsTogether > 1 {
+            completeStepsTogether -= 1
+            let step: Step? = synchronized { steps.isEmpty ? nil : steps.removeFirst() }
+            if let step { _ = answer(step) }
+        }
+        let step: Step? = synchronized { steps.isEmpty ? nil : steps.removeFirst() }
+        guard let step = step ?? endless?() else { return .timeout }
+        return answer(step)
+    }
+
+    private func answer(_ step: Step) -> PollOutcome {
+        synchronized {
+            switch step {
+            case .timeout:
+                return .timeout
+            case .pollError:
+                return PollOutcome(failed: true)
+            case .unplug:
+                if let opens = replugAfterFailedOpens { failingOpens = opens } else { missing = true }
+                return PollOutcome(failed: true)
+            case .dequeueError(let code):
+                failNextDequeue = code
+                return PollOutcome(frameReady: true)
+            case .sourceChange(let width, let height):
+                pendingChange = (width, height)
+                return PollOutcome(eventPending: true)
+            case .frames(let count, let skip, let bytesUsed, let errorFlag, let fill):
+                nextSequence += UInt32(skip)
+                for _ in 0..<count {
+                    guard !queued.isEmpty else { violation("frame completed with no queued buffer"); break }
+                    let index = queued.removeFirst()
+                    let value = fill ?? UInt8(truncatingIfNeeded: nextSequence)
+                    buffers[index] = [UInt8](repeating: value, count: buffers[index].count)
+                    done.append(DequeuedBuffer(index: index, bytesUsed: bytesUsed ?? buffers[index].count,
+                                               timestampNanos: UInt64(Int64(monotonicNanos()) + timestampOffsetNanos), sequence: nextSequence, hasError: errorFlag))
+                    nextSequence += 1
+                }
+                return PollOutcome(frameReady: true)
+            }
+        }
+    }
+
+    public func dequeue() throws -> DequeuedBuffer? {
+        try synchronized {
+            if let code = failNextDequeue {
+                failNextDequeue = nil
+                throw CaptureError.deviceLost(path: path, reason: "VIDIOC_DQBUF: \(String(cString: strerror(code)))")
+            }
+            guard !done.isEmpty else { return nil }
+            let buffer = done.removeFirst()
+            dequeued.insert(buffer.index)
+            return buffer
+        }
+    }
+
+    public func copyBuffer(index: Int, count: Int) -> [UInt8] {
+        synchronized {
+            if !dequeued.contains(index) { violation("read buffer \(index) while the driver owns it") }
+            return Array(buffers[index].prefix(count))
+        }
+    }
+
+    public func requeue(index: Int) throws {
+        synchronized {
+            if dequeued.remove(index) == nil { violation("QBUF of buffer \(index) that was not dequeued") }
+            queued.append(index)
+        }
+    }
+
+    public func dequeueSourceChange() throws -> Bool {
+        synchronized {
+            guard let (width, height) = pendingChange else { return false }
+            pendingChange = nil
+            format = FrameFormat(pixelFormat: format.pixelFormat, width: width, height: height)
+            return true
+        }
+    }
+
+    public func stopStreaming() {
+        synchronized {
+            if isStreaming { streamStops += 1 }
+            isStreaming = false
+            buffers = []; queued = []; done = []; dequeued = []
+        }
+    }
+
+    public func close() {
+        synchronized {
+            if isOpen { closes += 1 }
+            isOpen = false
+        }
+    }
+
+    /// The device comes back (after an `unplug`).
+    public func replug() { synchronized { missing = false } }
+
+    /// A device for long unattended runs: YUYV frames of `width`×`height` as fast as they are read and, when
+    /// `faultEvery` > 0, on average one fault every `faultEvery` polls, drawn from a seeded generator among every
+    /// kind the capture must survive: a poll timeout, a partial buffer, a buffer with the error flag, POLLERR,
+    /// a failed DQBUF (EIO), a resolution change (to half size and back), and an unplug after which two opens
+    /// fail before the device returns. Polls sometimes complete two frames at once, so frames are dropped too.
+    public static func soak(width: Int, height: Int, faultEvery: Int, seed: UInt64) -> SimulatedVideoDevice {
+        let device = SimulatedVideoDevice(path: "simulated:\(width)x\(height)", offered: [.yuyv],
+                                          format: FrameFormat(pixelFormat: .yuyv, width: width, height: height))
+        device.replugAfterFailedOpens = 2
+        var state = seed
+        func next() -> UInt64 {  // SplitMix64
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+        var halfSize = false
+        device.endless = {
+            if faultEvery > 0 && next() % UInt64(faultEvery) == 0 {
+                switch next() % 7 {
+                case 0: return .timeout
+                case 1: return .frames(count: 1, bytesUsed: width)
+                case 2: return .frames(count: 1, errorFlag: true)
+                case 3: return .pollError
+                case 4: return .dequeueError(EIO)
+                case 5:
+                    halfSize.toggle()
+                    return halfSize ? .sourceChange(width: max(2, width / 2 & ~1), height: max(1, height / 2))
+                                    : .sourceChange(width: width, height: height)
+                default: return .unplug
+                }
+            }
+            return .frames(count: next() % 8 == 0 ? 2 : 1)
+        }
+        return device
+    }
+}

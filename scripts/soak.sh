@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# soak.sh — a long unattended `condseg live` run with faults, sampling the process's memory and descriptors.
+#   scripts/soak.sh [FRAMES] [FAULT_EVERY] [OUT_DIR]     defaults: 100000 frames, a fault every 50 polls, .build/soak
+# The source is a camera simulated in memory (`--device simulated:640x480`, YUYV) whose seeded schedule injects
+# every fault the capture must survive (timeouts, partial and flagged buffers, POLLERR, DQBUF errors, resolution
+# changes, unplug and return); the segmenter is the brightness test segmenter (`--fake-segmenter`), so the run
+# measures the pipeline, not the model. Overlay snapshots go to OUT_DIR/overlays every 5000 frames.
+# Every second the resident set (VmRSS) and the open descriptors of the process are written to
+# OUT_DIR/samples.csv; at the end the run's --json statistics are in OUT_DIR/stats.json and a summary is printed:
+# RSS and descriptors after warm-up (the first 10% of the samples) must stay within 4 MiB and 0 of their
+# warm-up maximum, every injected fault must be counted, and the run must end normally.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+frames=${1:-100000}; every=${2:-50}; out=${3:-.build/soak}
+binary=${CONDSEG_TEST_BINARY:-.build/release/condseg}
+[[ -x "$binary" ]] || swift build -c release --product condseg
+mkdir -p "$out/overlays"
+rm -f "$out"/overlays/*.png "$out/samples.csv"
+"$binary" live --device simulated:640x480 --simulate-faults "$every" --fake-segmenter --frames "$frames" \
+    --overlay-out "$out/overlays" --every 5000 --json >"$out/stats.json" 2>"$out/live.log" &
+pid=$!
+echo "seconds,rss_kib,fds" >"$out/samples.csv"
+start=$(date +%s)
+while kill -0 "$pid" 2>/dev/null; do
+    rss=$(awk '/^VmRSS/ {print $2}' "/proc/$pid/status" 2>/dev/null || true)
+    fds=$(ls "/proc/$pid/fd" 2>/dev/null | wc -l || true)
+    [[ -n "$rss" ]] && echo "$(( $(date +%s) - start )),$rss,$fds" >>"$out/samples.csv"
+    sleep 1
+done
+set +e; wait "$pid"; rc=$?; set -e
+python3 - "$out" "$rc" <<'PY'
+import csv, json, sys
+out, rc = sys.argv[1], int(sys.argv[2])
+rows = [(int(a), int(b), int(c)) for a, b, c in list(csv.reader(open(out + "/samples.csv")))[1:]]
+stats = json.load(open(out + "/stats.json"))
+warm = max(1, len(rows) // 10)
+rss_warm = max(r[1] for r in rows[:warm]); rss_after = max(r[1] for r in rows[warm:]) if rows[warm:] else rss_warm
+fd_warm = max(r[2] for r in rows[:warm]); fd_after = max(r[2] for r in rows[warm:]) if rows[warm:] else fd_warm
+rss_last = rows[-1][1]
+print(f"exit status {rc}; {rows[-1][0]} s; statistics: " + json.dumps({k: stats.get(k) for k in
+      ["captured", "segmented", "dropped", "corrupt", "timeouts", "deviceFaults", "device_faults", "reconnects",
+       "formatChanges", "format_changes"] if k in stats}))
+print(f"RSS: warm-up max {rss_warm} KiB, after warm-up max {rss_after} KiB (growth {rss_after - rss_warm} KiB), last {rss_last} KiB")
+print(f"descriptors: warm-up max {fd_warm}, after warm-up max {fd_after}")
+ok = rc == 0 and rss_after - rss_warm <= 4096 and fd_after <= fd_warm
+print("soak: " + ("PASS" if ok else "FAIL"))
+sys.exit(0 if ok else 1)
+PY
