@@ -1,6 +1,8 @@
 // CheckpointImport.swift — turns a PyTorch checkpoint (or a safetensors file without `condseg.*` metadata) into a
 // condseg model file: the `module.` prefix of a DataParallel save removed, BatchNorm's `num_batches_tracked`
-// counters dropped (inference does not use them), the auxiliary head's tensors dropped unless asked to keep them,
+// counters kept as int64 (as condseg's own files keep them; inference does not read them), the auxiliary head's
+// tensors dropped unless asked to keep them (the uncertainty branch `decouple_layer.cbr_uc` is kept, as in the
+// bundled model),
 // the configuration inferred from the tensor shapes (ConfigInference.swift) and written as `condseg.*` metadata.
 // Tensor bytes are copied unchanged (float32, float16 and bfloat16 keep their type), so a checkpoint saved from a
 // condseg model imports to the same tensors bit for bit.
@@ -77,11 +79,6 @@ public enum CheckpointImport {
             for k in tensors.indices { tensors[k].name = String(tensors[k].name.dropFirst("module.".count)) }
             notes.append("\(path): removed the 'module.' prefix (a DataParallel save) from \(tensors.count) tensor names")
         }
-        let counters = tensors.filter { $0.name.hasSuffix(".num_batches_tracked") }
-        if !counters.isEmpty {
-            tensors.removeAll { $0.name.hasSuffix(".num_batches_tracked") }
-            notes.append("\(path): dropped \(counters.count) BatchNorm num_batches_tracked counters (not used for inference)")
-        }
         var seen = Set<String>()
         for t in tensors where !seen.insert(t.name).inserted {
             throw InputError(path: path, problem: "tensor '\(t.name)' appears twice (after removing the 'module.' prefix)")
@@ -104,26 +101,33 @@ public enum CheckpointImport {
             notes.append("inferred from the tensor shapes: \(config.encoder.rawValue), width \(config.width), mid \(config.mid), heads \(config.heads); input \(config.inputSize)×\(config.inputSize), \(config.channelOrder.rawValue.uppercased()), scale \(config.scaleText) (\(assumptions.inputSize == nil && assumptions.channelOrder == nil && assumptions.scaleText == nil ? "release values: the weights do not record them" : "as given or the release values"))")
         }
 
-        let inference = Graph.conDSeg(config)
         let full = Graph.conDSeg(config, auxiliaryHead: true)
-        let auxiliary = Set(full.parameters.keys).subtracting(inference.parameters.keys)
+        var auxiliary = full.parameters(role: .auxiliaryHead)
+        for name in auxiliary where name.hasSuffix(".running_mean") {
+            auxiliary.insert(String(name.dropLast("running_mean".count)) + "num_batches_tracked")
+        }
         let present = tensors.filter { auxiliary.contains($0.name) }
         if !present.isEmpty {
             if keepAuxiliary {
-                notes.append("kept \(present.count) tensors of the auxiliary head and the uncertainty branch (--keep-aux)")
+                notes.append("kept \(present.count) tensors of the auxiliary head (--keep-aux)")
             } else {
                 tensors.removeAll { auxiliary.contains($0.name) }
-                notes.append("dropped \(present.count) tensors of the auxiliary head and the uncertainty branch (training only; --keep-aux keeps them)")
+                notes.append("dropped \(present.count) tensors of the auxiliary head (training only; --keep-aux keeps them)")
             }
         }
-        let unknown = tensors.filter { full.parameters[$0.name] == nil }.map(\.name)
+        let counters = tensors.filter { $0.name.hasSuffix(".num_batches_tracked") }
+        if !counters.isEmpty {
+            notes.append("\(path): kept \(counters.count) BatchNorm num_batches_tracked counters as int64 (inference does not read them)")
+        }
+        let unknown = tensors.filter { full.parameters[$0.name] == nil && !$0.name.hasSuffix(".num_batches_tracked") }.map(\.name)
         if !unknown.isEmpty {
             notes.append("kept \(unknown.count) tensors that ConDSeg does not read: \(unknown.prefix(5).joined(separator: ", "))\(unknown.count > 5 ? ", …" : "")")
         }
 
         var writer = SafeTensorsWriter(metadata: config.metadata)
         for t in tensors {
-            guard let dtype = t.dtype, dtype.isFloatingPoint else {
+            let counter = t.name.hasSuffix(".num_batches_tracked") && t.dtype == .i64
+            guard let dtype = t.dtype, dtype.isFloatingPoint || counter else {
                 throw InputError(path: path, problem: "tensor '\(t.name)' is \(t.torchType); a model holds float32, float16 or bfloat16 tensors")
             }
             do { try writer.add(t.name, dtype: dtype, rawBytes: t.bytes, shape: t.shape) } catch {
