@@ -39,8 +39,11 @@ let package = Package(
         .target(name: "CondSegRuntime", dependencies: ["CondSegIO", "CondSegCore", "CondSegImage", "CKernels", "COpenBLAS"]),
         .target(name: "CondSegCapture", dependencies: ["CondSegIO", "CondSegImage", "CV4L2", "CTurboJPEG"]),
         .target(name: "CondSegTrain", dependencies: ["CondSegIO", "CondSegCore", "CondSegImage", "CKernels", "COpenBLAS"]),
+        // Bridges to other tools: PyTorch checkpoints in (a restricted unpickler), ONNX out (float and QDQ int8).
+        .target(name: "CondSegInterop", dependencies: ["CondSegIO", "CondSegCore", "CondSegRuntime"]),
         .executableTarget(name: "condseg", dependencies: [
             "CondSegIO", "CondSegCore", "CondSegImage", "CondSegQuant", "CondSegRuntime", "CondSegCapture", "CondSegTrain",
+            "CondSegInterop",
             "CKernels", "COpenBLAS",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], plugins: ["BuildCommitPlugin"]),
@@ -58,6 +61,7 @@ let package = Package(
         .testTarget(name: "CondSegRuntimeTests", dependencies: ["CondSegRuntime", "CondSegCore", "CondSegQuant", "CondSegImage", "CKernels", "CondSegTestSupport"]),
         .testTarget(name: "CondSegCaptureTests", dependencies: ["CondSegCapture", "CondSegImage", "CondSegTestSupport"]),
         .testTarget(name: "CondSegTrainTests", dependencies: ["CondSegTrain", "CondSegCore", "CondSegImage", "CondSegTestSupport"]),
+        .testTarget(name: "CondSegInteropTests", dependencies: ["CondSegInterop", "CondSegCore", "CondSegRuntime", "CondSegTestSupport"]),
         .testTarget(name: "CKernelsTests", dependencies: ["CKernels", "CondSegTestSupport"]),
         // Runs the built `condseg` binary: exit statuses, stderr lines, files left untouched, the installed
         // layout, --version.

@@ -4,14 +4,23 @@
 within each round so every engine sees the same machine state; medians over rounds, ratios printed.
 
 Usage:
-  python3 benchmarks/float_compare.py --onnx ../shared/bench/condseg-r18w64-kvasir.onnx
+  python3 benchmarks/float_compare.py [--onnx MODEL.onnx]
          [--condseg .build/release/condseg] [--threads 1 2] [--rounds 5] [--iterations 3] [--json]
 
 Each condseg measurement is the median of `--iterations` timed frames after a warm-up (its JSON also carries the
 sgemm ceiling measured in the same run); ONNX Runtime / OpenVINO are timed the same way in this process.
+Without --onnx the peers run condseg's own float export of the same model (`condseg export --onnx`, into a
+temporary folder).
 Needs: pip install onnxruntime numpy (openvino optional). Absolute times drift on a shared machine: read ratios.
 """
-import argparse, json, statistics, subprocess, sys, time
+import argparse, json, os, statistics, subprocess, sys, tempfile, time
+
+
+def export_onnx(binary, folder):
+    """condseg's float ONNX export of its default model, written into `folder`."""
+    path = os.path.join(folder, "condseg-float.onnx")
+    subprocess.run([binary, "export", "--onnx", path], check=True, capture_output=True, text=True)
+    return path
 
 
 def condseg(binary, engine, threads, iterations, profile=False):
@@ -56,13 +65,16 @@ class Peer:
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--onnx", required=True)
+    ap.add_argument("--onnx", help="model for the peers (default: condseg export --onnx of the same model)")
     ap.add_argument("--condseg", default=".build/release/condseg")
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--iterations", type=int, default=3)
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args()
+    work = tempfile.TemporaryDirectory(prefix="condseg-float-compare-")
+    if not a.onnx:
+        a.onnx = export_onnx(a.condseg, work.name)
     results = {}
     for t in a.threads:
         peers = [Peer("onnxruntime", a.onnx, t)]

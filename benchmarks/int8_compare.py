@@ -5,7 +5,7 @@ int8, on the default model at 256x256, alternating within each round; medians of
 Usage (from the repository root; relative defaults are resolved against the repository root):
   python3 benchmarks/int8_compare.py [--threads 1 2] [--rounds 3] [--iterations 5]
          [--condseg .build/release/condseg] [--calibration calibration/condseg-r18w64-kvasir.table.txt]
-         [--onnx ../shared/bench/condseg-r18w64-kvasir.onnx] [--data ../shared/data/kvasir-seg]
+         [--onnx MODEL.onnx] [--data ../shared/data/kvasir-seg]
          [--work /tmp/condseg-peers] [--json]
 
 What it measures, per thread count T and per round (engines in this order, so all see the same machine state):
@@ -14,6 +14,8 @@ What it measures, per thread count T and per round (engines in this order, so al
   condseg float ref.  the same with `--engine reference` (the oracle; issue 4 asks int8 >= 3x faster than it)
   ORT fp32 / int8     ONNX Runtime, intra-op threads T, one warm-up run then N timed runs, median
   OpenVINO fp32/int8  OpenVINO CPU, INFERENCE_NUM_THREADS T, latency hint, one stream, same timing
+The peers run condseg's own float export of the model (`condseg export --onnx`, written into --work on every run;
+it is deterministic, so the cached int8 models below stay valid) unless --onnx names another ONNX file.
 Every peer run uses one fixed random 1x3x256x256 input (condseg bench also times a random input).
 The reported figure per engine is the median over rounds of the per-round medians (ms per frame), with the
 speed ratios of issue 4 (peer ms / condseg ms: > 1 means condseg is faster).
@@ -234,7 +236,7 @@ def main():
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--condseg", help="condseg binary (default .build/release/condseg)")
     ap.add_argument("--calibration", help="calibration table (default calibration/condseg-r18w64-kvasir.table.txt)")
-    ap.add_argument("--onnx", help="model for the peers (default ../shared/bench/condseg-r18w64-kvasir.onnx)")
+    ap.add_argument("--onnx", help="model for the peers (default: condseg export --onnx, into --work)")
     ap.add_argument("--data", help="dataset with images/ and calib.txt (default ../shared/data/kvasir-seg)")
     ap.add_argument("--work", default="/tmp/condseg-peers", help="cache folder for the peers' int8 models")
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
@@ -245,11 +247,20 @@ def main():
     a = ap.parse_args()
     binary = default_path(a.condseg, ".build/release/condseg")
     table = default_path(a.calibration, "calibration/condseg-r18w64-kvasir.table.txt")
-    onnx = default_path(a.onnx, "../shared/bench/condseg-r18w64-kvasir.onnx")
     data = default_path(a.data, "../shared/data/kvasir-seg")
-    for what, p in (("condseg binary", binary), ("calibration table", table), ("ONNX model", onnx), ("data", data)):
+    for what, p in (("condseg binary", binary), ("calibration table", table), ("data", data)):
         if not os.path.exists(p):
             raise SystemExit(f"{what} not found: {p}")
+    if a.onnx:
+        onnx = default_path(a.onnx, a.onnx)
+        if not os.path.exists(onnx):
+            raise SystemExit(f"ONNX model not found: {onnx}")
+    else:
+        os.makedirs(a.work, exist_ok=True)
+        onnx = os.path.join(a.work, "condseg-float.onnx")
+        r = subprocess.run([binary, "export", "--onnx", onnx], capture_output=True, text=True)
+        if r.returncode != 0:
+            raise SystemExit(f"{binary} export --onnx {onnx} failed ({r.returncode}):\n{r.stderr}")
 
     import numpy as np, onnxruntime as ort
     shape = ort.InferenceSession(onnx, providers=["CPUExecutionProvider"]).get_inputs()[0].shape

@@ -2,14 +2,21 @@
 """Side by side: `condseg bench` and ONNX Runtime on the same model, alternating, medians of several rounds.
 
 Usage:
-  python3 benchmarks/peer_compare.py --onnx ../shared/bench/condseg-r18w64-kvasir.onnx [--threads 1 2]
+  python3 benchmarks/peer_compare.py [--onnx MODEL.onnx] [--threads 1 2]
          [--rounds 3] [--iterations 5] [--condseg .build/release/condseg] [--calibration TABLE] [--json]
 
 Each round runs condseg (float reference; int8 with --calibration) then ONNX Runtime float32 for each thread
-count, so both see the same machine state; the ratio is ORT median / condseg median (> 1: condseg is faster).
+count, so both see the same machine state (without --onnx, ONNX Runtime runs condseg's own float export of the
+model, `condseg export --onnx` into a temporary folder); the ratio is ORT median / condseg median (> 1: condseg is faster).
 Needs: pip install onnxruntime numpy. Absolute times drift on a shared machine: read the ratios.
 """
-import argparse, json, statistics, subprocess, sys, time
+import argparse, json, os, statistics, subprocess, sys, tempfile, time
+
+def export_onnx(binary, folder):
+    """condseg's float ONNX export of its default model, written into `folder`."""
+    path = os.path.join(folder, "condseg-float.onnx")
+    subprocess.run([binary, "export", "--onnx", path], check=True, capture_output=True, text=True)
+    return path
 
 def ort_latency(path, threads, iterations, size=256):
     import numpy as np, onnxruntime as ort
@@ -35,7 +42,7 @@ def condseg_latency(binary, threads, iterations, calibration):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--onnx", required=True)
+    ap.add_argument("--onnx", help="model for ONNX Runtime (default: condseg export --onnx of the same model)")
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--iterations", type=int, default=5)
@@ -43,6 +50,9 @@ def main():
     ap.add_argument("--calibration")
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args()
+    work = tempfile.TemporaryDirectory(prefix="condseg-peer-compare-")
+    if not a.onnx:
+        a.onnx = export_onnx(a.condseg, work.name)
     results = {}
     for t in a.threads:
         ours, peer = [], []

@@ -29,6 +29,8 @@ final class OutputFolderTests: XCTestCase {
              "error: /proc/m: \(refused)"),
             (["train", "--data", "samples", "--out", "/proc/m.safetensors"], "error: /proc/m.safetensors: \(refused)"),
             (["init", "--out", "/proc/m.safetensors"], "error: /proc/m.safetensors: \(refused)"),
+            (["import", missingModel, "--out", "/proc/m.safetensors"], "error: /proc/m.safetensors: \(refused)"),
+            (["export", "--model", missingModel, "--onnx", "/proc/m.onnx"], "error: /proc/m.onnx: \(refused)"),
             (["capture", "--device", "/dev/video-condseg-test-missing", "--out", "/proc/frames"], "error: /proc/frames: \(refused)"),
         ]
         for run in runs {
