@@ -6,9 +6,18 @@
 // `sendTimeoutSeconds` is dropped, never buffered. Written on plain sockets rather than swift-nio/hummingbird:
 // five fixed GET routes need no event loop, and a dependency tree of that size would add build time and
 // surface to a medical runtime for nothing it uses.
+import CondSegIO
 import CondSegImage
 import Foundation
 import Glibc
+
+/// The preview cannot serve on its address (in use, not local, not an address): an output that cannot be written.
+public struct PreviewServerError: Error, CustomStringConvertible, StatusError {
+    public let address: String
+    public let problem: String
+    public var description: String { "\(address): \(problem)" }
+    public var exitStatus: ExitStatus { .output }
+}
 
 /// What the preview shows: the newest display frame and JPEG, counters, and the health state.
 final class PreviewHub: @unchecked Sendable {
@@ -70,11 +79,11 @@ public final class PreviewServer: @unchecked Sendable {
     public var streamedFrames: Int { counters.read().framesSent }
     public var encodedFrames: Int { counters.read().encoded }
 
-    /// Binds and starts listening; throws `CaptureError.badSource` naming the address when it cannot.
+    /// Binds and starts listening; throws `PreviewServerError` naming the address when it cannot.
     public func start() throws {
         let where_ = "http://\(settings.address):\(settings.port)"
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { throw CaptureError.badSource(path: where_, reason: "socket: \(String(cString: strerror(errno)))") }
+        guard fd >= 0 else { throw PreviewServerError(address: where_, problem: "socket: \(String(cString: strerror(errno)))") }
         var yes: Int32 = 1
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, socklen_t(MemoryLayout<Int32>.size))
         var address = sockaddr_in()
@@ -82,7 +91,7 @@ public final class PreviewServer: @unchecked Sendable {
         address.sin_port = in_port_t(UInt16(settings.port).bigEndian)
         guard inet_pton(AF_INET, settings.address, &address.sin_addr) == 1 else {
             close(fd)
-            throw CaptureError.badSource(path: where_, reason: "not an IPv4 address: \(settings.address)")
+            throw PreviewServerError(address: where_, problem: "not an IPv4 address: \(settings.address)")
         }
         let bound = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
@@ -90,7 +99,7 @@ public final class PreviewServer: @unchecked Sendable {
         guard bound == 0, listen(fd, 16) == 0 else {
             let reason = String(cString: strerror(errno))
             close(fd)
-            throw CaptureError.badSource(path: where_, reason: "cannot listen: \(reason)")
+            throw PreviewServerError(address: where_, problem: "cannot listen: \(reason)")
         }
         var actual = sockaddr_in()
         var length = socklen_t(MemoryLayout<sockaddr_in>.size)

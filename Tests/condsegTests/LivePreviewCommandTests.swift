@@ -3,6 +3,7 @@
 
 import CondSegTestSupport
 import Foundation
+import Glibc
 import XCTest
 
 final class LivePreviewCommandTests: XCTestCase {
@@ -90,6 +91,29 @@ final class LivePreviewCommandTests: XCTestCase {
         XCTAssertEqual(process.terminationStatus, 0)
         let rest = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         XCTAssertTrue((log + rest).contains("motion: moved"), "the --stats line counts moved and hidden frames: \(log + rest)")
+    }
+
+    func testHTTPAddressProblems() throws {
+        let bad = try runCondseg(["live", "--source", "samples/images", "--fake-segmenter", "--http", "localhost:x"])
+        XCTAssertEqual(bad.status, 2)
+        XCTAssertTrue(bad.stderr.contains("--http"), bad.stderr)
+        // A port already taken is an output that cannot be written, named in one line.
+        let taken = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(taken) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        inet_pton(AF_INET, "127.0.0.1", &address.sin_addr)
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(taken, $0, length) == 0 && getsockname(taken, $0, &length) == 0 }
+        }
+        XCTAssertTrue(bound)
+        XCTAssertEqual(listen(taken, 1), 0)
+        let port = Int(UInt16(bigEndian: address.sin_port))
+        let busy = try runCondseg(["live", "--source", "samples/images", "--fake-segmenter", "--http", String(port)])
+        XCTAssertEqual(busy.status, 5, busy.stderr)
+        assertContractLines(busy)
+        XCTAssertTrue(busy.stderr.contains("error: http://127.0.0.1:\(port): cannot listen"), busy.stderr)
     }
 
     private func curl(_ url: String) -> (status: Int, body: [UInt8]) {
