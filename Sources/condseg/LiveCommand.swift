@@ -67,6 +67,7 @@ struct Live: ParsableCommand {
           --output -                raw RGB24 frames with the overlay on stdout (every captured frame), e.g.
                                     condseg live --device /dev/video0 --output - | ffplay -f rawvideo -pixel_format rgb24 -video_size 1280x720 -
           --v4l2-out /dev/videoM    the overlaid stream on a V4L2 output device (e.g. v4l2loopback)
+          --http [ADDRESS:]PORT     a browser preview: page, /stream.mjpg, /snapshot.jpg, /stats, /health
         Motion compensation (display outputs, on unless --no-motion-compensation): the camera motion from the \
         segmented frame to each displayed frame is estimated from downscaled luma and the mask is moved with it; \
         when the motion cannot be estimated reliably (a cut, a blank or flat frame) the overlay is hidden on that \
