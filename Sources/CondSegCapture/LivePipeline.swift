@@ -80,6 +80,8 @@ public protocol LiveSink: AnyObject {
     func segmented(_ result: SegmentedResult) throws
     /// A captured frame for the video path; `overlaid` tells whether a current mask was drawn on it.
     func display(_ image: Image8, sequence: UInt64, overlaid: Bool) throws
+    /// A mask was produced for the frame `sequence` (every segmented frame, whatever the sink wants).
+    func maskProduced(sequence: UInt64)
     /// The source failed: clear any overlay now.
     func videoLost()
     /// The run ended: flush and close.
@@ -91,6 +93,7 @@ extension LiveSink {
     public var wantsSegmentedFrames: Bool { !wantsDisplayFrames }
     public func segmented(_ result: SegmentedResult) throws {}
     public func display(_ image: Image8, sequence: UInt64, overlaid: Bool) throws {}
+    public func maskProduced(sequence: UInt64) {}
     public func videoLost() {}
     public func finish() throws {}
 }
@@ -119,6 +122,9 @@ public struct LiveOptions {
     public var waitForConsumer = false
     /// Log the statistics line every this many seconds (nil: only at the end).
     public var statsIntervalSeconds: Double?
+    /// Move each mask by the camera motion estimated from its frame to the displayed one before drawing it
+    /// (display frames only); when the motion cannot be estimated reliably the overlay is hidden on that frame.
+    public var motionCompensation = false
     public init() {}
 }
 
@@ -466,6 +472,9 @@ public final class LivePipeline: @unchecked Sendable {
 
     private func outputLoop() {
         var currentMask: TaggedMask?
+        // Motion compensation: the tracker follows the displayed frames; the key is the current mask's frame.
+        let tracker = options.motionCompensation && wantsDisplay ? MotionTracker() : nil
+        var keyPyramid: LumaPyramid?
         var cachedMask: (sequence: UInt64, width: Int, height: Int, mask: Image8)?
         func mask(for tagged: TaggedMask, width: Int, height: Int) -> Image8 {
             if let cached = cachedMask, cached.sequence == tagged.frame.sequence, cached.width == width, cached.height == height {
@@ -484,6 +493,8 @@ public final class LivePipeline: @unchecked Sendable {
             if work.lost {
                 currentMask = nil
                 cachedMask = nil
+                keyPyramid = nil
+                tracker?.reset()
                 for sink in sinks { sink.videoLost() }
             }
             do {
@@ -491,16 +502,20 @@ public final class LivePipeline: @unchecked Sendable {
                 if let tagged = work.mask, tagged.generation == generation.read(), !limitReached {
                     currentMask = tagged
                     var result: SegmentedResult?
+                    var keyRGB: Image8?
                     if wantsSegmentedImages {
                         let rgb = try FrameConversion.rgb(tagged.frame)
+                        keyRGB = rgb
                         let frameMask = mask(for: tagged, width: rgb.width, height: rgb.height)
                         let overlay = Overlay.draw(on: rgb, mask: frameMask.pixels, style: options.overlayStyle)
                         result = SegmentedResult(frame: tagged.frame, rgb: rgb, probabilities: tagged.probabilities,
                                                  probabilitySize: segmenter.inputSize, mask: frameMask, overlay: overlay)
                     }
+                    if tracker != nil { keyPyramid = LumaPyramid(rgb: try keyRGB ?? FrameConversion.rgb(tagged.frame)) }
                     // Capture → mask ready (overlay composed), before sinks spend time writing files.
                     let latency = Double(monotonicNanos() &- tagged.frame.captureTimeNanos) / 1e6
                     if let result { for sink in sinks { try sink.segmented(result) } }
+                    for sink in sinks { sink.maskProduced(sequence: tagged.frame.sequence) }
                     let count = stats.mutate { stats -> Int in
                         stats.segmented += 1
                         stats.latency.record(milliseconds: latency)
@@ -514,14 +529,37 @@ public final class LivePipeline: @unchecked Sendable {
                 if let tagged = work.display, tagged.generation == generation.read() {
                     var image = try FrameConversion.rgb(tagged.frame)
                     var overlaid = false
+                    var pyramid: LumaPyramid?
+                    var trackingNanos: UInt64 = 0
+                    if let tracker {
+                        let started = monotonicNanos()
+                        pyramid = tracker.add(sequence: tagged.frame.sequence, pyramid: LumaPyramid(rgb: image))
+                        trackingNanos = monotonicNanos() - started
+                    }
                     if let current = currentMask, current.generation == tagged.generation {
                         let age = Double(Int64(bitPattern: tagged.frame.captureTimeNanos &- current.frame.captureTimeNanos)) / 1e6
                         if age <= options.maxMaskAgeMilliseconds {
-                            image = Overlay.draw(on: image, mask: mask(for: current, width: image.width, height: image.height).pixels,
-                                                 style: options.overlayStyle)
-                            overlaid = true
+                            var drawn: Image8? = mask(for: current, width: image.width, height: image.height)
+                            if let tracker, let pyramid, current.frame.sequence != tagged.frame.sequence {
+                                let started = monotonicNanos()
+                                if let keyPyramid {
+                                    let motion = tracker.motion(keySequence: current.frame.sequence, key: keyPyramid, current: pyramid)
+                                    drawn = motion.reliable
+                                        ? MaskWarp.warp(drawn!, currentToKey: motion.currentToKey, width: image.width, height: image.height)
+                                        : nil
+                                } else {
+                                    drawn = nil
+                                }
+                                trackingNanos += monotonicNanos() - started
+                                stats.mutate { if drawn == nil { $0.motionHidden += 1 } else { $0.motionCompensated += 1 } }
+                            }
+                            if let drawn {
+                                image = Overlay.draw(on: image, mask: drawn.pixels, style: options.overlayStyle)
+                                overlaid = true
+                            }
                         }
                     }
+                    if tracker != nil { stats.mutate { $0.motion.record(milliseconds: Double(trackingNanos) / 1e6) } }
                     for sink in sinks where sink.wantsDisplayFrames {
                         try sink.display(image, sequence: tagged.frame.sequence, overlaid: overlaid)
                     }

@@ -44,6 +44,14 @@ public struct DurationHistogram: Sendable {
     }
 
     public var mean: Double? { count > 0 ? sum / Double(count) : nil }
+
+    /// Adds the samples of another histogram.
+    public mutating func merge(_ other: DurationHistogram) {
+        for index in bins.indices { bins[index] &+= other.bins[index] }
+        count += other.count
+        sum += other.sum
+        maximum = max(maximum, other.maximum)
+    }
 }
 
 /// Counters and timings of a live run. `captured` counts every frame the source produced (including the
@@ -58,6 +66,12 @@ public struct LiveStatistics: Sendable {
     public var reconnects = 0
     public var displayed = 0
     public var formatChanges = 0
+    /// Display frames drawn with a mask moved by the estimated camera motion.
+    public var motionCompensated = 0
+    /// Display frames whose overlay was hidden because the motion could not be estimated reliably.
+    public var motionHidden = 0
+    /// Motion tracking per display frame: luma pyramid, frame-to-frame step, key alignment, mask warp.
+    public var motion = DurationHistogram()
     /// Capture timestamp → mask ready at the output stage (overlay composed, before sinks write files).
     public var latency = DurationHistogram()
     /// Model call only.
@@ -84,6 +98,8 @@ public struct LiveStatistics: Sendable {
             + "p99 \(Self.format(latency.quantile(0.99))) | inference ms median \(Self.format(inference.quantile(0.5))) "
             + "mean \(Self.format(inference.mean)) | \(Self.format(segmentedPerSecond)) segmented/s "
             + "\(Self.format(capturedPerSecond)) captured/s over \(Self.format(elapsedSeconds)) s"
+            + (motion.count > 0 ? " | motion: moved \(motionCompensated) hidden \(motionHidden), ms median "
+                + "\(Self.format(motion.quantile(0.5))) p99 \(Self.format(motion.quantile(0.99)))" : "")
     }
 
     /// The statistics as a JSON-ready dictionary (times in milliseconds; absent values are null).
@@ -101,6 +117,8 @@ public struct LiveStatistics: Sendable {
             "inference_ms": ["median": value(inference.quantile(0.5)), "p99": value(inference.quantile(0.99)),
                              "mean": value(inference.mean)],
             "conversion_ms": ["median": value(conversion.quantile(0.5)), "mean": value(conversion.mean)],
+            "motion_compensated": motionCompensated, "motion_hidden": motionHidden,
+            "motion_ms": ["median": value(motion.quantile(0.5)), "p99": value(motion.quantile(0.99)), "mean": value(motion.mean)],
             "elapsed_s": value(elapsedSeconds),
             "segmented_per_s": value(segmentedPerSecond),
             "captured_per_s": value(capturedPerSecond),

@@ -24,7 +24,7 @@ struct CondSeg: ParsableCommand {
         \(ExitStatus.table)
         """,
         version: condsegVersionText,
-        subcommands: [Segment.self, Live.self, Capture.self, Eval.self, Bench.self, Inspect.self, Calibrate.self, Quantize.self, Compare.self, Train.self, Init.self, Import.self, Export.self]
+        subcommands: [Segment.self, Live.self, Capture.self, Eval.self, EvalLive.self, Bench.self, Inspect.self, Calibrate.self, Quantize.self, Compare.self, Train.self, Init.self, Import.self, Export.self]
     )
 
     /// Parses the command line and runs the subcommand, ending the process with the contract's status.

@@ -3,6 +3,8 @@
 // fault recovery and clean stop on SIGINT/SIGTERM. This file only parses options and wires the pieces.
 
 import ArgumentParser
+import CKernels
+import COpenBLAS
 import CondSegCapture
 import CondSegCore
 import CondSegIO
@@ -67,6 +69,11 @@ struct Live: ParsableCommand {
           --output -                raw RGB24 frames with the overlay on stdout (every captured frame), e.g.
                                     condseg live --device /dev/video0 --output - | ffplay -f rawvideo -pixel_format rgb24 -video_size 1280x720 -
           --v4l2-out /dev/videoM    the overlaid stream on a V4L2 output device (e.g. v4l2loopback)
+          --http [ADDRESS:]PORT     a browser preview: page, /stream.mjpg, /snapshot.jpg, /stats, /health
+        Motion compensation (display outputs, on unless --no-motion-compensation): the camera motion from the \
+        segmented frame to each displayed frame is estimated from downscaled luma and the mask is moved with it; \
+        when the motion cannot be estimated reliably (a cut, a blank or flat frame) the overlay is hidden on that \
+        frame (--stats counts moved and hidden frames).
         Faults: a device error or unplug clears the overlay at once, logs "no video" and reopens the device \
         with back-off (--give-up-after ends the run with exit code 3). --wait waits for a missing device.
         Every log line (stderr) starts with [condseg VERSION model=SHA256 calib=HASH].
@@ -115,6 +122,9 @@ struct Live: ParsableCommand {
     @Option(name: .customLong("v4l2-out"), help: "V4L2 output device for the overlaid stream.")
     var v4l2Out: String?
 
+    @Option(name: .long, help: "Serve a browser preview on [ADDRESS:]PORT (loopback unless an address is given): the page, /stream.mjpg, /snapshot.jpg, /stats, /health.")
+    var http: String?
+
     @Option(name: .long, help: "Stop after this many segmented frames.")
     var frames: Int?
 
@@ -150,6 +160,9 @@ struct Live: ParsableCommand {
 
     @Option(name: .customLong("contour-thickness"), help: "Contour thickness in pixels.")
     var contourThickness: Int = 2
+
+    @Flag(name: .customLong("no-motion-compensation"), help: "Draw each mask where it was computed, not moved by the camera motion since (display outputs).")
+    var noMotionCompensation = false
 
     @Flag(name: .long, help: "Print the run's statistics (stderr) at the end.")
     var stats = false
@@ -194,6 +207,7 @@ struct Live: ParsableCommand {
         } else if simulateFaults > 0 {
             throw ValidationError("--simulate-faults needs --device simulated:WxH")
         }
+        if let http { _ = try parseListenAddress(http) }
     }
 
     mutating func run() throws {
@@ -214,6 +228,7 @@ struct Live: ParsableCommand {
         }
         let segmenter: FrameSegmenter
         let identity: RunIdentity
+        let engineDescription = TextBox("fake-brightness-segmenter")
         if fakeSegmenter {
             segmenter = BrightnessSegmenter(inputSize: fakeInputSize)
             identity = RunIdentity(runtimeVersion: condsegVersion, modelSHA256: "fake-brightness-segmenter")
@@ -229,6 +244,7 @@ struct Live: ParsableCommand {
             identity = RunIdentity(runtimeVersion: condsegVersion, modelSHA256: loaded.modelSHA256,
                                    calibrationHash: calibrationHash)
             printError("\(identity.prefix) engine \(loaded.name), input \(segmenter.inputSize)x\(segmenter.inputSize)")
+            engineDescription.value = loaded.name
         }
 
         let frameSource: FrameSource
@@ -250,6 +266,29 @@ struct Live: ParsableCommand {
         if let masksOut { sinks.append(try MaskFolderSink(folder: masksOut)) }
         if output == "-" { sinks.append(RawVideoSink(descriptor: 1, name: "stdout")) }
         if let v4l2Out { sinks.append(try V4L2OutputSink(path: v4l2Out)) }
+        // The browser preview: its /stats reads the pipeline's figures once the pipeline exists.
+        let pipelineBox = PipelineBox()
+        var preview: PreviewServer?
+        if let http {
+            let (address, port) = try parseListenAddress(http)
+            var settings = PreviewServer.Settings()
+            settings.address = address
+            settings.port = port
+            let engineName = engineDescription
+            let server = PreviewServer(settings: settings) { [identity] in
+                var object = pipelineBox.pipeline?.statistics.jsonObject(identity: identity) ?? [:]
+                object["kernels"] = ["int8": String(cString: ck_isa_name(ck_active_isa())),
+                                     "float": String(cString: ckf_isa_name(ckf_active_isa())),
+                                     "sgemm": "OpenBLAS " + (openblas_get_corename().map { String(cString: $0) } ?? "unknown")]
+                object["engine"] = engineName.value
+                return object
+            }
+            try server.start()
+            printError("\(identity.prefix) preview on http://\(address):\(server.port)/")
+            sinks.append(server.sink)
+            preview = server
+        }
+        defer { preview?.stop() }
         // Started by systemd as a notify service: report readiness and feed its watchdog.
         if let notifier = SystemdNotifier() { sinks.append(SystemdWatchdogSink(notifier: notifier)) }
 
@@ -266,9 +305,11 @@ struct Live: ParsableCommand {
         options.giveUpAfterSeconds = giveUpAfter
         options.waitForConsumer = noPace && device == nil
         options.statsIntervalSeconds = statsInterval
+        options.motionCompensation = !noMotionCompensation
 
         let log = LiveLog(identity: identity)
         let pipeline = LivePipeline(source: frameSource, segmenter: segmenter, sinks: sinks, options: options, log: log)
+        pipelineBox.pipeline = pipeline
         let signals = StopSignals { number in
             log.info("signal \(number): stopping")
             pipeline.requestStop()
@@ -282,4 +323,34 @@ struct Live: ParsableCommand {
             throw ProblemList(.device, problems: ["\(device ?? source ?? "source"): no video\(after); gave up"])
         }
     }
+}
+
+/// Parses "PORT" (loopback) or "ADDRESS:PORT" for --http.
+func parseListenAddress(_ text: String) throws -> (address: String, port: Int) {
+    let parts = text.split(separator: ":", omittingEmptySubsequences: false)
+    let address = parts.count == 2 ? String(parts[0]) : "127.0.0.1"
+    guard parts.count <= 2, let port = Int(parts.last ?? ""), (0...65535).contains(port) else {
+        throw ValidationError("--http takes PORT or ADDRESS:PORT (e.g. 8080 or 0.0.0.0:8080), not \"\(text)\"")
+    }
+    var probe = in_addr()
+    guard inet_pton(AF_INET, address.isEmpty ? "0.0.0.0" : address, &probe) == 1 else {
+        throw ValidationError("--http: \"\(address)\" is not an IPv4 address")
+    }
+    return (address.isEmpty ? "0.0.0.0" : address, port)
+}
+
+/// The live pipeline, once made (read by the preview's /stats from its client threads).
+final class PipelineBox: @unchecked Sendable {
+    private let lock = NSLock()
+    private var stored: LivePipeline?
+    var pipeline: LivePipeline? {
+        get { lock.lock(); defer { lock.unlock() }; return stored }
+        set { lock.lock(); stored = newValue; lock.unlock() }
+    }
+}
+
+/// A string shared with a closure.
+final class TextBox: @unchecked Sendable {
+    var value: String
+    init(_ value: String) { self.value = value }
 }

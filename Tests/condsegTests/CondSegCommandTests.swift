@@ -41,7 +41,7 @@ final class CondSegCommandTests: XCTestCase {
     }
 
     func testNoHelpLineStatesItsDefaultTwice() throws {
-        let commands = ["segment", "live", "capture", "eval", "bench", "inspect", "calibrate", "quantize", "compare", "train", "init", "import", "export"]
+        let commands = ["segment", "live", "capture", "eval", "eval-live", "bench", "inspect", "calibrate", "quantize", "compare", "train", "init", "import", "export"]
         for command in commands {
             let help = try runCondseg([command, "--help"]).stdout
             // One entry per option: a line starting with "-" (after indentation) and its continuation lines.
