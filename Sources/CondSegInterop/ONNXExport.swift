@@ -91,7 +91,7 @@ public enum ONNXExport {
                     // The weights: the int8 executors' per-channel quantization of the folded weights.
                     let w8: (w: String, scales: [Float])
                     if let done = int8Weights[key] { w8 = done } else {
-                        let q = Int8ConvWeights(folded: f)
+                        let q = Int8ConvWeights(folded: f, bits: table?.weightBits ?? 8)
                         let values = b.constant("\(spec.weight)/int8", type: .int8, raw: q.values.map { UInt8(bitPattern: $0) },
                                                 dims: [spec.outChannels, spec.inChannels, spec.kernel, spec.kernel])
                         let scales = b.constant("\(spec.weight)/scales", floats: q.scales, dims: [spec.outChannels])
