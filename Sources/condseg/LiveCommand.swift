@@ -140,8 +140,9 @@ struct Live: ParsableCommand {
     @Option(name: .customLong("timeout-ms"), help: "Frame timeout in milliseconds (timeouts are counted and logged).")
     var timeoutMs: Int = 1000
 
-    @Option(name: .customLong("max-mask-age-ms"), help: "Do not draw masks older than this on displayed frames.")
-    var maxMaskAgeMs: Double = 500
+    @Option(name: .customLong("max-mask-age-ms"),
+            help: "Do not draw masks older than this on displayed frames (default 1500 with motion compensation, which moves the mask onto the frame shown; 500 with --no-motion-compensation).")
+    var maxMaskAgeMs: Double?
 
     @Option(name: .long, help: "Probability threshold of the mask.")
     var threshold: Float = 0.5
@@ -298,7 +299,9 @@ struct Live: ParsableCommand {
                                             contour: !noContour, contourColor: try parseColour(contourColor, option: "--contour-color"),
                                             contourThickness: contourThickness)
         options.frameTimeoutMilliseconds = timeoutMs
-        options.maxMaskAgeMilliseconds = maxMaskAgeMs
+        // A compensated mask is moved onto the frame it is drawn on (and hidden when the motion is unreliable), so
+        // it may be older: at 2 masks/s every mask is 0.5-1 s old when drawn.
+        options.maxMaskAgeMilliseconds = maxMaskAgeMs ?? (noMotionCompensation ? 500 : 1500)
         options.frameLimit = frames
         options.durationLimitSeconds = duration
         options.waitForDevice = wait
