@@ -227,7 +227,8 @@ public final class LivePipeline: @unchecked Sendable {
     private let failure = Locked<LiveRunError?>(nil)
     private let inferenceSlot = LatestSlot<TaggedFrame>()
     private let mailbox = OutputMailbox()
-    private var startNanos: UInt64 = 0
+    /// When `run()` started (0 before): read by `statistics` from other threads (the preview's /stats).
+    private let startTime = Locked<UInt64>(0)
 
     public init(source: FrameSource, segmenter: FrameSegmenter, sinks: [LiveSink], options: LiveOptions, log: LiveLog) {
         self.source = source
@@ -245,6 +246,7 @@ public final class LivePipeline: @unchecked Sendable {
     /// A snapshot of the counters and timings so far.
     public var statistics: LiveStatistics {
         var snapshot = stats.read()
+        let startNanos = startTime.read()
         if startNanos > 0 { snapshot.elapsedSeconds = Double(monotonicNanos() - startNanos) / 1e9 }
         return snapshot
     }
@@ -263,7 +265,8 @@ public final class LivePipeline: @unchecked Sendable {
     /// stays away longer than `giveUpAfterSeconds`. Returns how it ended and the final statistics.
     /// Throws only when the source cannot be started (and `waitForDevice` is off) or a sink/model fails.
     public func run() throws -> (ending: LiveEnding, statistics: LiveStatistics) {
-        startNanos = monotonicNanos()
+        let startNanos = monotonicNanos()
+        startTime.mutate { $0 = startNanos }
         var format: FrameFormat
         do {
             format = try openSource(firstTime: true)
@@ -335,7 +338,7 @@ public final class LivePipeline: @unchecked Sendable {
         var lastStatsLog = monotonicNanos()
         var consecutiveTimeouts = 0
         while !stopFlag.isSet {
-            if let limit = options.durationLimitSeconds, Double(monotonicNanos() - startNanos) / 1e9 >= limit {
+            if let limit = options.durationLimitSeconds, Double(monotonicNanos() - startTime.read()) / 1e9 >= limit {
                 end(.durationLimit)
                 break
             }

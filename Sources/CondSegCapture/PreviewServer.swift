@@ -58,6 +58,8 @@ public final class PreviewServer: @unchecked Sendable {
     private let statistics: @Sendable () -> [String: Any]
     let hub = PreviewHub()
     private var listener: Int32 = -1
+    /// Guards `listener` between the accept thread (which closes it) and `stop()` from any thread.
+    private let listenerLock = NSLock()
     private let stopFlag = StopFlag()
     private let counters = Locked((clients: 0, dropped: 0, framesSent: 0, encoded: 0))
     private var threads: [Thread] = []
@@ -124,12 +126,16 @@ public final class PreviewServer: @unchecked Sendable {
         hub.closed = true
         hub.condition.broadcast()
         hub.condition.unlock()
-        if listener >= 0 { shutdown(listener, Int32(SHUT_RDWR)); }
+        listenerLock.lock()
+        if listener >= 0 { shutdown(listener, Int32(SHUT_RDWR)) }
+        listenerLock.unlock()
     }
 
     deinit {
         stop()
+        listenerLock.lock()
         if listener >= 0 { close(listener) }
+        listenerLock.unlock()
     }
 
     // MARK: threads
@@ -168,8 +174,10 @@ public final class PreviewServer: @unchecked Sendable {
             thread.name = "condseg-http-client"
             thread.start()
         }
+        listenerLock.lock()
         close(listener)
         listener = -1
+        listenerLock.unlock()
     }
 
     /// Encodes the newest frame whenever there is a viewer and it is newer than the last JPEG.

@@ -70,7 +70,9 @@ struct Bench: ParsableCommand {
         }
         let loaded = try modelOptions.loadEngine(calibration: calibration, engine: engineOptions.engine)
         let side = size ?? loaded.config.inputSize
-        guard side > 0, side % 16 == 0 else { throw ValidationError("--size must be a positive multiple of 16") }
+        guard side > 0, side % 16 == 0, side <= ModelConfig.maximumInputSize else {
+            throw ValidationError("--size must be a positive multiple of 16, at most \(ModelConfig.maximumInputSize)")
+        }
         let engine = loaded.executor
         let isInt8 = loaded.name.hasPrefix("int8")
         if compareFloat && !isInt8 {

@@ -335,11 +335,13 @@ func parseListenAddress(_ text: String) throws -> (address: String, port: Int) {
     guard parts.count <= 2, let port = Int(parts.last ?? ""), (0...65535).contains(port) else {
         throw ValidationError("--http takes PORT or ADDRESS:PORT (e.g. 8080 or 0.0.0.0:8080), not \"\(text)\"")
     }
+    // An empty address (":8080") is loopback like a bare port: exposing the video takes an explicit 0.0.0.0.
+    let bound = address.isEmpty ? "127.0.0.1" : address
     var probe = in_addr()
-    guard inet_pton(AF_INET, address.isEmpty ? "0.0.0.0" : address, &probe) == 1 else {
-        throw ValidationError("--http: \"\(address)\" is not an IPv4 address")
+    guard inet_pton(AF_INET, bound, &probe) == 1 else {
+        throw ValidationError("--http: \"\(address)\" is not an IPv4 address (e.g. 127.0.0.1 or 0.0.0.0)")
     }
-    return (address.isEmpty ? "0.0.0.0" : address, port)
+    return (bound, port)
 }
 
 /// The live pipeline, once made (read by the preview's /stats from its client threads).
