@@ -81,11 +81,16 @@ size_t ckf_window_attention_scratch(const ckf_attention_args *args) {
     return kk * kk * (size_t)(CKF_ATTENTION_BAND + 2 * (args->window / 2)) * (size_t)(args->width > 0 ? args->width : 0);
 }
 
+/// The arguments both window-attention entry points refuse (they then write nothing).
+static int attention_args_valid(const ckf_attention_args *args, const float *scratch) {
+    if (args == NULL || scratch == NULL || args->values == NULL || args->logits == NULL || args->output == NULL) return 0;
+    if (args->window < 1 || args->window % 2 == 0 || args->window > CKF_MAX_WINDOW) return 0;
+    if (args->heads < 1 || args->channels < 1 || args->channels % args->heads != 0) return 0;
+    return args->height >= 1 && args->width >= 1;
+}
+
 int ckf_window_attention(const ckf_attention_args *args, int row_begin, int row_end, float *scratch) {
-    if (args == NULL || scratch == NULL || args->values == NULL || args->logits == NULL || args->output == NULL) return -1;
-    if (args->window < 1 || args->window % 2 == 0 || args->window > CKF_MAX_WINDOW) return -1;
-    if (args->heads < 1 || args->channels < 1 || args->channels % args->heads != 0) return -1;
-    if (args->height < 1 || args->width < 1) return -1;
+    if (!attention_args_valid(args, scratch)) return -1;
     if (row_begin < 0) row_begin = 0;
     if (row_end > args->height) row_end = args->height;
     if (row_begin < row_end) kernels()->window_attention(args, row_begin, row_end, scratch);
@@ -103,10 +108,7 @@ void ckf_sigmoid_portable(const float *x, float *y, size_t n) {
 }
 
 int ckf_window_attention_portable(const ckf_attention_args *args, int row_begin, int row_end, float *scratch) {
-    if (args == NULL || scratch == NULL || args->values == NULL || args->logits == NULL || args->output == NULL) return -1;
-    if (args->window < 1 || args->window % 2 == 0 || args->window > CKF_MAX_WINDOW) return -1;
-    if (args->heads < 1 || args->channels < 1 || args->channels % args->heads != 0) return -1;
-    if (args->height < 1 || args->width < 1) return -1;
+    if (!attention_args_valid(args, scratch)) return -1;
     if (row_begin < 0) row_begin = 0;
     if (row_end > args->height) row_end = args->height;
     if (row_begin < row_end) kernels()->window_attention_portable(args, row_begin, row_end, scratch);

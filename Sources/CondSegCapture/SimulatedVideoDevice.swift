@@ -222,14 +222,8 @@ public final class SimulatedVideoDevice: VideoDeviceIO, @unchecked Sendable {
         let device = SimulatedVideoDevice(path: "simulated:\(width)x\(height)", offered: [.yuyv],
                                           format: FrameFormat(pixelFormat: .yuyv, width: width, height: height))
         device.replugAfterFailedOpens = 2
-        var state = seed
-        func next() -> UInt64 {  // SplitMix64
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
+        var generator = SeededGenerator(seed: seed)
+        func next() -> UInt64 { generator.next() }
         var halfSize = false
         device.endless = {
             if faultEvery > 0 && next() % UInt64(faultEvery) == 0 {
