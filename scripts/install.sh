@@ -5,6 +5,8 @@
 #   PREFIX/share/condseg/condseg-r18w64-kvasir.safetensors   the default model (condseg finds it relative to
 #                                                            its own location: ../share/condseg/)
 #   PREFIX/share/condseg/condseg-r18w64-kvasir.table.txt     its int8 calibration table
+#   PREFIX/share/condseg/*.safetensors, *.table.txt          every other model in models/ and table in
+#                                                            calibration/ (--model NAME, --calibration NAME)
 #   PREFIX/lib/systemd/system/condseg-live.service           the live service (firmware-notes/service.md)
 #   PREFIX/share/doc/condseg/service.md                      that note
 # The build uses its own scratch folder, .build-install, so the test build in .build is left alone. At the end
@@ -37,7 +39,7 @@ built=$(swift build -c release --product condseg --static-swift-stdlib --scratch
 
 model=models/condseg-r18w64-kvasir.safetensors
 table=calibration/condseg-r18w64-kvasir.table.txt
-for file in "$built" "$model" "$table" firmware-notes/service.md; do
+for file in "$built" "$model" "$table" firmware-notes/service.md; do   # the default model and table must be there
     [ -f "$file" ] || { echo "install.sh: $file is missing" >&2; exit 1; }
 done
 
@@ -50,8 +52,11 @@ put() {  # put MODE SOURCE DESTINATION
     mv -f "$destination.new" "$destination"
 }
 put 0755 "$built" "$prefix/bin/condseg"
-put 0644 "$model" "$prefix/share/condseg/$(basename "$model")"
-put 0644 "$table" "$prefix/share/condseg/$(basename "$table")"
+# Every bundled model and calibration table (the default ones among them), so --model NAME and
+# --calibration NAME find them in the installed tree too.
+for file in models/*.safetensors calibration/*.table.txt; do
+    put 0644 "$file" "$prefix/share/condseg/$(basename "$file")"
+done
 put 0644 firmware-notes/service.md "$prefix/share/doc/condseg/service.md"
 unit=$(mktemp)
 trap 'rm -f "$unit"' EXIT

@@ -12,6 +12,14 @@ extension Graph {
         return builder.graph
     }
 
+    /// The stride every ConDSeg input side must be a multiple of, whichever encoder: the largest `inputStride`
+    /// of the networks the three encoders build (16: the deepest encoder stage is at 1/16 of the input).
+    public static let conDSegInputStride: Int = EncoderKind.allCases.map { encoder in
+        var config = ModelConfig.release
+        config.encoder = encoder
+        return Graph.conDSeg(config, auxiliaryHead: true).inputStride
+    }.max() ?? 16
+
     /// The stage-1 (Consistency Reinforcement) model: the encoder and its simple head (`head.*`, docs/architecture.md).
     public static func stage1(_ config: ModelConfig) -> Graph {
         var builder = ConDSegBuilder(config: config)

@@ -72,6 +72,16 @@ public struct ModelConfig: Sendable, Equatable {
     /// Largest square input size a configuration may state (4096: 16.7 Mpixel, beyond 4K video).
     public static let maximumInputSize = 4096
 
+    /// Why `size` cannot be the square input side a ConDSeg network runs at, or nil when it can: it must be a
+    /// positive multiple of the network's stride (`Graph.conDSegInputStride`, 16) and at most `maximumInputSize`.
+    public static func inputSizeProblem(_ size: Int) -> String? {
+        let stride = Graph.conDSegInputStride
+        guard size > 0, size % stride == 0, size <= maximumInputSize else {
+            return "must be a positive multiple of \(stride) (the network's stride) and at most \(maximumInputSize)"
+        }
+        return nil
+    }
+
     /// The authors' release configuration: ResNet-50, W 128, M 512, 4 heads, 256×256, BGR, /255.
     public static let release = ModelConfig(encoder: .resnet50, width: 128, mid: 512, heads: 4, inputSize: 256)
 

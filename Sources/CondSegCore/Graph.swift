@@ -166,6 +166,13 @@ public struct Graph: Sendable {
         return counts
     }
 
+    /// The number every input side must be a multiple of: the least common multiple of the nodes' strides (a
+    /// value at stride s has side inputSize / s, which must be exact). 16 for every ConDSeg encoder.
+    public var inputStride: Int {
+        func gcd(_ a: Int, _ b: Int) -> Int { b == 0 ? a : gcd(b, a % b) }
+        return nodes.reduce(1) { lcm, node in node.stride == 0 ? lcm : lcm / gcd(lcm, node.stride) * node.stride }
+    }
+
     /// Multiply-accumulates of each node for a square input of `size` (batch 1): convolutions and the
     /// window attention; elementwise ops count 0.
     public func macs(inputSize size: Int) -> [Int] {

@@ -6,7 +6,11 @@
 public final class ConDSegModel: @unchecked Sendable {
     /// The weight file (validated safetensors).
     public let file: SafeTensorsFile
+    /// The configuration it runs with: the file's, with the input size replaced when it was opened at another.
     public let config: ModelConfig
+    /// The input size the file records (`condseg.input_size`, the size it was trained for); `config.inputSize`
+    /// differs when the model was opened to run at another size.
+    public let trainedInputSize: Int
     /// Whether the file carries the auxiliary head (training only; shipped models do not).
     public let hasAuxiliaryHead: Bool
     /// Tensors in the file that no part of ConDSeg (auxiliary head included) reads.
@@ -23,13 +27,19 @@ public final class ConDSegModel: @unchecked Sendable {
 
     /// Opens `path`, validates it as safetensors, reads the configuration from its metadata (inferred
     /// from the tensor shapes when there is none) and checks every tensor the inference graph needs.
-    public static func load(path: String) throws -> ConDSegModel {
-        try ConDSegModel(file: SafeTensorsFile(path: path))
+    /// `inputSize`, when given, is the square size to run at instead of the recorded one (the caller checks it with
+    /// `ModelConfig.inputSizeProblem`).
+    public static func load(path: String, inputSize: Int? = nil) throws -> ConDSegModel {
+        try ConDSegModel(file: SafeTensorsFile(path: path), inputSize: inputSize)
     }
 
-    public init(file: SafeTensorsFile) throws {
+    /// The model of `file`, to run at `inputSize`×`inputSize` when given (else at the size the file records).
+    public init(file: SafeTensorsFile, inputSize: Int? = nil) throws {
         self.file = file
-        config = try ModelConfig(file: file)
+        var config = try ModelConfig(file: file)
+        trainedInputSize = config.inputSize
+        if let inputSize { config.inputSize = inputSize }
+        self.config = config
         let full = Graph.conDSeg(config, auxiliaryHead: true)
         let auxNames = full.parameters(role: .auxiliaryHead)
         hasAuxiliaryHead = !auxNames.isEmpty && auxNames.allSatisfy { file.entries[$0] != nil }

@@ -9,10 +9,12 @@ import CondSegRuntime
 import Foundation
 
 public enum ComparisonReport {
-    /// Writes DIR/index.html and DIR/<image>-{float,int8,truth}.png for the worst images. `weightBits` is the
-    /// table's weight range (8 or 7 bits), stated in the summary.
+    /// Writes DIR/index.html and DIR/<image>-{float,int8,truth}.png for the worst images. `modelSize` is the input
+    /// size both ran at; `calibratedSize`, when given, the size the table was calibrated at (stated when it
+    /// differs). `weightBits` is the table's weight range (8 or 7 bits), stated in the summary.
     public static func write(_ result: ComparisonResult, to directory: String, title: String, modelSize: Int,
-                             thresholds: [String], failures: [String], weightBits: Int = 8) throws {
+                             thresholds: [String], failures: [String], weightBits: Int = 8,
+                             calibratedSize: Int? = nil) throws {
         try AtomicFile.makeFolder(directory)
         var html = """
         <!DOCTYPE html>
@@ -36,6 +38,11 @@ public enum ComparisonReport {
             html += "<tr><td colspan=3>no ground-truth masks: agreement only</td></tr>\n"
         }
         html += "</table>\n<p>images: \(result.images.count); mean Dice(int8 mask, float mask) = <b>\(fmt(result.agreement))</b></p>\n"
+        html += "<p>input size: \(modelSize)×\(modelSize)"
+        if let calibratedSize, calibratedSize != modelSize {
+            html += " (the table was calibrated at \(calibratedSize)×\(calibratedSize): its activation ranges may not fit)"
+        }
+        html += "</p>\n"
         html += "<p>int8 weights: \(weightBits) bits (−\(Int8ConvWeights.limit(bits: weightBits))…\(Int8ConvWeights.limit(bits: weightBits)) per output channel)</p>\n"
         if thresholds.isEmpty {
             html += "<p>no thresholds given</p>\n"

@@ -14,10 +14,13 @@
 //   # image_names: a,b,c,…
 //   # date: 2026-11-26T21:00:00Z
 //   # weight_bits: 7              (only for 7-bit weights; a table without the line has 8-bit weights)
+//   # input_size: 256             (the square size the images ran at; a table without it: the model file's size)
 //   <tensor> <scale> <zero_point> <int8|float> [# comment]
 // A record flagged `float` makes every convolution reading that tensor run in float32 (hand edits welcome).
 // `weight_bits` is how the weights of the int8 convolutions are quantized with this table: 8 (−127…127) or 7
 // (−63…63, which lets the AVX2 kernel use vpmaddubsw, exactly). Every kernel computes the same bits either way.
+// `input_size` matters because activation ranges depend on the input size: a table run at another size still
+// works, but its ranges may not fit (the tools warn).
 
 import CondSegCore
 import CondSegIO
@@ -111,6 +114,9 @@ public struct CalibrationTable: Sendable, Equatable {
     public var date: String
     /// Bits of the int8 convolution weights: 8 (−127…127) or 7 (−63…63).
     public var weightBits: Int = 8
+    /// The square input size the calibration images ran at; nil for tables written before it was recorded (they
+    /// were made at the model file's own input size).
+    public var inputSize: Int? = nil
     /// Extra header facts (`# key: value` lines with other keys), in file order.
     public var notes: [(String, String)]
     public var entries: [CalibrationEntry]
@@ -134,6 +140,7 @@ public struct CalibrationTable: Sendable, Equatable {
         a.toolVersion == b.toolVersion && a.modelSHA256 == b.modelSHA256 && a.method == b.method
             && a.imageCount == b.imageCount && a.listFile == b.listFile && a.imagesSHA256 == b.imagesSHA256
             && a.imageNames == b.imageNames && a.date == b.date && a.entries == b.entries && a.weightBits == b.weightBits
+            && a.inputSize == b.inputSize
             && a.notes.map { $0.0 + "\u{0}" + $0.1 } == b.notes.map { $0.0 + "\u{0}" + $0.1 }
     }
 
@@ -158,6 +165,7 @@ public struct CalibrationTable: Sendable, Equatable {
                      "# image_names: \(imageNames.joined(separator: ","))",
                      "# date: \(date)"]
         if weightBits != 8 { lines.append("# weight_bits: \(weightBits)") }   // 8-bit tables keep their old text
+        if let inputSize { lines.append("# input_size: \(inputSize)") }
         for (key, value) in notes { lines.append("# \(key): \(value)") }
         lines.append("# columns: tensor scale zero_point int8|float [# comment]; `float` keeps the convolutions reading it in float32")
         let width = (entries.map(\.name.count).max() ?? 0) + 2
@@ -176,7 +184,7 @@ public struct CalibrationTable: Sendable, Equatable {
         var notes: [(String, String)] = []
         var entries: [CalibrationEntry] = []
         var seen = Set<String>()
-        let known: Set<String> = ["tool", "model_sha256", "method", "images", "list", "images_sha256", "image_names", "date", "columns", "weight_bits"]
+        let known: Set<String> = ["tool", "model_sha256", "method", "images", "list", "images_sha256", "image_names", "date", "columns", "weight_bits", "input_size"]
         // Lines end with LF, CRLF or CR (a table edited on another system); Swift reads CRLF as one Character.
         for (index, raw) in text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).enumerated() {
             let line = raw.trimmingCharacters(in: .whitespaces)
@@ -237,6 +245,12 @@ public struct CalibrationTable: Sendable, Equatable {
             }
             table.weightBits = value
         }
+        if let text = header["input_size"] {
+            guard let value = Int(text), ModelConfig.inputSizeProblem(value) == nil else {
+                throw CalibrationTableError(file: file, problem: "input_size '\(text)' is not a positive multiple of \(Graph.conDSegInputStride) up to \(ModelConfig.maximumInputSize)")
+            }
+            table.inputSize = value
+        }
         if let hash = header["images_sha256"], !hash.isEmpty { table.imagesSHA256 = hash }
         return table
     }
@@ -263,6 +277,14 @@ public struct CalibrationTable: Sendable, Equatable {
         guard sha256 == modelSHA256 else {
             throw CalibrationTableError(file: file, problem: "made for the model with SHA-256 \(modelSHA256), but \(model) has SHA-256 \(sha256); calibrate this model (condseg calibrate)")
         }
+    }
+
+    /// The warning to print when this table runs at `runSize`×`runSize` but was calibrated at another size
+    /// (`inputSize`, else `modelSize`, the size the model file records), or nil when the sizes agree.
+    public func sizeWarning(runSize: Int, modelSize: Int, file: String) -> String? {
+        let calibrated = inputSize ?? modelSize
+        guard calibrated != runSize else { return nil }
+        return "warning: \(file): calibrated at \(calibrated)×\(calibrated) but running at \(runSize)×\(runSize): its activation ranges may not fit (calibrate at this size with condseg calibrate --size \(runSize))"
     }
 
     /// Throws unless every tensor a convolution of `graph` reads has a record (names as in `Graph.valueNames`).

@@ -30,11 +30,11 @@ public enum ExecutorKind: String, CaseIterable, Sendable {
         }
     }
 
-    /// An int8 executor of this kind for a quantized model file.
-    public func int8(quantizedFile file: SafeTensorsFile, threads: Int) throws -> any Int8GraphExecutor {
+    /// An int8 executor of this kind for a quantized model file (run at `inputSize` when given).
+    public func int8(quantizedFile file: SafeTensorsFile, threads: Int, inputSize: Int? = nil) throws -> any Int8GraphExecutor {
         switch self {
-        case .reference: return try Int8ReferenceExecutor(quantizedFile: file, threads: threads)
-        case .fast: return try FastInt8Executor(quantizedFile: file, threads: threads)
+        case .reference: return try Int8ReferenceExecutor(quantizedFile: file, threads: threads, inputSize: inputSize)
+        case .fast: return try FastInt8Executor(quantizedFile: file, threads: threads, inputSize: inputSize)
         }
     }
 }
@@ -55,6 +55,13 @@ public struct LoadedEngine {
     public let name: String
     /// When a float model file has no `condseg.*` metadata: what was inferred from its tensor shapes.
     public var configurationNote: String? = nil
+    /// The input size the model file records (the size it was trained for); `config.inputSize` is the run size.
+    public var trainedInputSize: Int = 0
+    /// For the int8 path: the size its calibration table was made at (the table's `input_size`, else the size the
+    /// model file records); nil for float.
+    public var calibratedInputSize: Int? = nil
+    /// A warning line when the int8 path runs at another size than its table was calibrated at.
+    public var sizeWarning: String? = nil
 
     /// The executor as the segmentation pipeline sees it.
     public var engine: InferenceEngine { executor }
@@ -62,25 +69,40 @@ public struct LoadedEngine {
 
     /// Loads the model at `modelPath`: a quantized model file runs int8 directly (`calibration` must be nil: its
     /// table is inside); a float model runs float32, or int8 with `calibration` (a table made for that model).
+    /// `inputSize`, when given, is the square size to run at instead of the one the file records (checked by the
+    /// caller with `ModelConfig.inputSizeProblem`).
     public static func load(modelPath path: String, calibration: String?, kind: ExecutorKind,
-                            threads: Int) throws -> LoadedEngine {
+                            threads: Int, inputSize: Int? = nil) throws -> LoadedEngine {
         let file = try SafeTensorsFile(path: path)
         if QuantizedModelFile.isQuantized(file) {
             if calibration != nil {
                 throw EngineChoiceError(description: "\(path) is already quantized (its calibration is inside); drop --calibration")
             }
-            return LoadedEngine(executor: try kind.int8(quantizedFile: file, threads: threads), modelPath: path,
-                                modelSHA256: file.sha256, name: "int8-\(kind.rawValue)")
+            let executor = try kind.int8(quantizedFile: file, threads: threads, inputSize: inputSize)
+            let recorded = try ModelConfig(metadata: file.metadata, file: file.name)
+            var loaded = LoadedEngine(executor: executor, modelPath: path, modelSHA256: file.sha256, name: "int8-\(kind.rawValue)")
+            loaded.trainedInputSize = QuantizedModelFile.trainedInputSize(of: file, config: recorded)
+            loaded.calibratedInputSize = executor.table.inputSize ?? recorded.inputSize
+            loaded.sizeWarning = executor.table.sizeWarning(runSize: executor.config.inputSize, modelSize: recorded.inputSize,
+                                                            file: path + " (embedded calibration)")
+            return loaded
         }
-        let model = try ConDSegModel(file: file)
+        let model = try ConDSegModel(file: file, inputSize: inputSize)
         if let calibration {
             let table = try CalibrationTable.load(path: calibration)
-            return LoadedEngine(executor: try kind.int8(model: model, table: table, tableFile: calibration, threads: threads),
-                                modelPath: path, modelSHA256: model.sha256, name: "int8-\(kind.rawValue)",
-                                configurationNote: model.configurationNote)
+            var loaded = LoadedEngine(executor: try kind.int8(model: model, table: table, tableFile: calibration, threads: threads),
+                                      modelPath: path, modelSHA256: model.sha256, name: "int8-\(kind.rawValue)",
+                                      configurationNote: model.configurationNote)
+            loaded.trainedInputSize = model.trainedInputSize
+            loaded.calibratedInputSize = table.inputSize ?? model.trainedInputSize
+            loaded.sizeWarning = table.sizeWarning(runSize: model.config.inputSize, modelSize: model.trainedInputSize,
+                                                   file: calibration)
+            return loaded
         }
-        return LoadedEngine(executor: try kind.float(model: model, threads: threads), modelPath: path,
-                            modelSHA256: model.sha256, name: "float32-\(kind.rawValue)",
-                            configurationNote: model.configurationNote)
+        var loaded = LoadedEngine(executor: try kind.float(model: model, threads: threads), modelPath: path,
+                                  modelSHA256: model.sha256, name: "float32-\(kind.rawValue)",
+                                  configurationNote: model.configurationNote)
+        loaded.trainedInputSize = model.trainedInputSize
+        return loaded
     }
 }

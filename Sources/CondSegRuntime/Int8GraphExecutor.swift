@@ -26,9 +26,10 @@ extension Int8GraphExecutor {
     }
 
     /// An executor for a quantized model file (`condseg quantize`): its embedded calibration table, its int8
-    /// weights exactly, and its float tensors for the convolutions that stay float.
-    public init(quantizedFile file: SafeTensorsFile, threads: Int, keepTaps: Bool = false) throws {
-        let contents = try QuantizedModelFile.contents(file)
+    /// weights exactly, and its float tensors for the convolutions that stay float. `inputSize`, when given, is the
+    /// square size to run at instead of the one the file records.
+    public init(quantizedFile file: SafeTensorsFile, threads: Int, inputSize: Int? = nil, keepTaps: Bool = false) throws {
+        let contents = try QuantizedModelFile.contents(file, inputSize: inputSize)
         try self.init(graph: contents.graph, folded: contents.folded, config: contents.config, table: contents.table,
                       tableFile: file.name + " (embedded calibration)", threads: threads, weights: contents.weights,
                       keepTaps: keepTaps)

@@ -11,7 +11,9 @@ import CondSegCore
 /// `<weight>.folded_bias` (F32); float-fallback convolutions keep their original float tensors (and BatchNorm).
 /// Metadata: the source model's `condseg.*` configuration, `condseg.quantized` = "int8",
 /// `condseg.source_sha256`, `condseg.calibration_sha256`, the table itself in `condseg.calibration` and
-/// `condseg.weight_bits` (8 or 7, as the table says; files without it have 8-bit weights).
+/// `condseg.weight_bits` (8 or 7, as the table says; files without it have 8-bit weights). `condseg.input_size` is
+/// the size the table was calibrated at (the size the file runs at by default); when that differs from the size
+/// the float model records, `condseg.trained_input_size` keeps the latter.
 public enum QuantizedModelFile {
     public static let marker = "condseg.quantized"
 
@@ -28,6 +30,11 @@ public enum QuantizedModelFile {
         var precisionOf: [String: TensorPrecision] = [:]
         for e in table.entries { precisionOf[e.name] = e.precision }
         var writer = SafeTensorsWriter(metadata: model.config.metadata)
+        let calibrated = table.inputSize ?? model.trainedInputSize
+        writer.metadata["condseg.input_size"] = String(calibrated)
+        if calibrated != model.trainedInputSize {
+            writer.metadata["condseg.trained_input_size"] = String(model.trainedInputSize)
+        }
         writer.metadata[marker] = "int8"
         writer.metadata["condseg.source_sha256"] = model.sha256
         writer.metadata["condseg.calibration_sha256"] = SHA256.hex(Array(table.text.utf8))
@@ -61,8 +68,9 @@ public enum QuantizedModelFile {
 
     /// What an int8 executor needs from a quantized model file: configuration and graph, the folded float
     /// convolutions (int8 ones as their dequantized weights and folded bias), the embedded calibration table and
-    /// the int8 weights by weight-tensor name.
-    static func contents(_ file: SafeTensorsFile) throws
+    /// the int8 weights by weight-tensor name. `inputSize`, when given, replaces the configuration's input size
+    /// (running at another size than the file's).
+    static func contents(_ file: SafeTensorsFile, inputSize: Int? = nil) throws
         -> (config: ModelConfig, graph: Graph, folded: [FoldedConv?], table: CalibrationTable, weights: [String: Int8ConvWeights]) {
         guard isQuantized(file) else {
             throw WeightsError(file: file.name, tensor: nil, problem: "not a quantized model (no condseg.quantized = int8)")
@@ -76,7 +84,8 @@ public enum QuantizedModelFile {
             throw WeightsError(file: file.name, tensor: nil, problem: "condseg.weight_bits is '\(bits)' but its calibration table says \(table.weightBits)")
         }
         let limit = Int8ConvWeights.limit(bits: table.weightBits)
-        let config = try ModelConfig(metadata: file.metadata, file: file.name)
+        var config = try ModelConfig(metadata: file.metadata, file: file.name)
+        if let inputSize { config.inputSize = inputSize }
         let graph = Graph.conDSeg(config)
         var weights: [String: Int8ConvWeights] = [:]
         for node in graph.nodes {
@@ -97,5 +106,13 @@ public enum QuantizedModelFile {
             weights[spec.weight].map { FoldedConv(spec: spec, weights: $0.dequantized, bias: $0.bias) }
         }
         return (config, graph, folded, table, weights)
+    }
+}
+
+extension QuantizedModelFile {
+    /// The input size the float model of a quantized file was trained for: `condseg.trained_input_size` when
+    /// quantize recorded it (a table calibrated at another size), else the file's `condseg.input_size`.
+    public static func trainedInputSize(of file: SafeTensorsFile, config: ModelConfig) -> Int {
+        file.metadata["condseg.trained_input_size"].flatMap { Int($0) } ?? config.inputSize
     }
 }

@@ -9,6 +9,8 @@ import CondSegCore
 public struct QuantizedModelSummary: Sendable {
     /// The network configuration (from the file's `condseg.*` metadata).
     public let config: ModelConfig
+    /// The input size the float model was trained for (`config.inputSize` is the size the table was calibrated at).
+    public let trainedInputSize: Int
     /// SHA-256 of the float model the file was quantized from.
     public let sourceSHA256: String
     /// SHA-256 of the calibration table's text, as stored in the file.
@@ -28,7 +30,9 @@ extension QuantizedModelFile {
         let (config, graph, _, table, weights) = try contents(file)
         var convolutions = Set<String>()
         for node in graph.nodes { if case .conv(let spec) = node.kind { convolutions.insert(spec.weight) } }
-        return QuantizedModelSummary(config: config, sourceSHA256: file.metadata["condseg.source_sha256"] ?? "",
+        return QuantizedModelSummary(config: config,
+                                     trainedInputSize: trainedInputSize(of: file, config: config),
+                                     sourceSHA256: file.metadata["condseg.source_sha256"] ?? "",
                                      calibrationSHA256: file.metadata["condseg.calibration_sha256"] ?? "",
                                      table: table, int8Convolutions: weights.count, convolutions: convolutions.count)
     }

@@ -26,13 +26,12 @@ struct Bench: ParsableCommand {
 
     @OptionGroup var engineOptions: EngineOptions
 
-    @Option(name: .long, help: "Input size (square, multiple of 16; default: the model's).")
-    var size: Int?
+    @OptionGroup var sizeOptions: SizeOptions
 
     @Option(name: .long, help: "Timed iterations after one warm-up.")
     var iterations: Int = 10
 
-    @Option(name: .long, help: "Calibration table: run the int8 path (a quantized --model needs none).")
+    @Option(name: .long, help: calibrationOptionHelp)
     var calibration: String?
 
     @Flag(name: .long, help: "With the int8 path: also time the float32 fast executor, alternating frame by frame, and print the ratio.")
@@ -68,11 +67,9 @@ struct Bench: ParsableCommand {
         guard encoder == nil, width == nil, mid == nil else {
             throw ValidationError("--encoder/--width/--mid apply to --train; to time another configuration, make it with `condseg init`")
         }
-        let loaded = try modelOptions.loadEngine(calibration: calibration, engine: engineOptions.engine)
-        let side = size ?? loaded.config.inputSize
-        guard side > 0, side % 16 == 0, side <= ModelConfig.maximumInputSize else {
-            throw ValidationError("--size must be a positive multiple of 16, at most \(ModelConfig.maximumInputSize)")
-        }
+        let loaded = try modelOptions.loadEngine(calibration: calibration, engine: engineOptions.engine,
+                                                 size: sizeOptions.inputSize())
+        let side = loaded.config.inputSize
         let engine = loaded.executor
         let isInt8 = loaded.name.hasPrefix("int8")
         if compareFloat && !isInt8 {
@@ -85,7 +82,7 @@ struct Bench: ParsableCommand {
             if QuantizedModelFile.isQuantized(file) {
                 throw ValidationError("--compare-float needs the float model: pass the float --model with --calibration TABLE")
             }
-            model = try ConDSegModel(file: file)
+            model = try ConDSegModel(file: file, inputSize: side)
             floatEngine = try ExecutorKind.fast.float(model: model, threads: modelOptions.threads)
         }
         var input = [Float](repeating: 0, count: 3 * side * side)
@@ -138,7 +135,8 @@ struct Bench: ParsableCommand {
         func rate(_ c: (ms: Double, gmac: Double)) -> Double { c.ms > 0 ? c.gmac / (c.ms / 1000) : 0 }
         if json {
             var object: [String: Any] = [
-                "model_sha256": loaded.modelSHA256, "engine": loaded.name, "size": side, "threads": modelOptions.threads,
+                "model_sha256": loaded.modelSHA256, "engine": loaded.name, "size": side,
+                "trained_input_size": loaded.trainedInputSize, "threads": modelOptions.threads,
                 "iterations": iterations, "median_ms": timing.median, "p90_ms": timing.p90, "min_ms": timing.min,
                 "fps": 1000 / timing.median, "gmac_per_frame": gmac, "gmac_per_s": gmacPerSecond,
                 "sgemm_ceiling_gflops": ceiling, "fraction_of_sgemm_ceiling": fraction,
@@ -219,7 +217,7 @@ struct Bench: ParsableCommand {
             printError("note: \((try ModelConfig(file: file)).inferenceNote(file: path))")
         }
         let config = try ModelConfig(file: file)
-            .overridden(encoder: encoder, width: width, mid: mid, size: size)
+            .overridden(encoder: encoder, width: width, mid: mid, size: sizeOptions.inputSize())
         let bench = try TrainingBenchmark(config: config, stage: stage, batch: batch, threads: modelOptions.threads,
                                           initFiles: fresh ? [] : [path])
         if !json { FileHandle.standardError.write(Data("warm-up step…\n".utf8)) }

@@ -22,6 +22,8 @@ struct Calibrate: ParsableCommand {
 
     @OptionGroup var modelOptions: ModelOptions
 
+    @OptionGroup var sizeOptions: SizeOptions
+
     @Option(name: .long, help: "Data set folder (images/ inside, or a folder of images).")
     var data: String
 
@@ -109,7 +111,7 @@ struct Calibrate: ParsableCommand {
         for m in methods { try AtomicFile.checkWritable(tablePath(m)) }
         if let saveHistograms { try AtomicFile.checkWritable(saveHistograms) }
 
-        let model = try modelOptions.loadModel()
+        let model = try modelOptions.loadModel(size: sizeOptions.inputSize())
         let size = model.config.inputSize
         let config = model.config
         var upsampled = 0
@@ -150,10 +152,11 @@ struct Calibrate: ParsableCommand {
                                                     maxDrop: maxDiceDrop) { printError($0) }.0
                 }
             }
+            table.inputSize = size   // the ranges hold for inputs of this size
             let path = tablePath(m)
             try table.write(to: path)
             let int8Count = table.entries.filter { $0.precision == .int8 }.count
-            print("wrote \(path): \(table.entries.count) tensors (\(int8Count) int8, \(table.entries.count - int8Count) float), method \(table.method), \(table.weightBits)-bit weights, \(items.count) images")
+            print("wrote \(path): \(table.entries.count) tensors (\(int8Count) int8, \(table.entries.count - int8Count) float), method \(table.method), \(table.weightBits)-bit weights, \(items.count) images at \(size)×\(size)")
         }
     }
 

@@ -1,5 +1,6 @@
-// Common.swift — what every subcommand shares: the --model/--threads options, finding the bundled default
-// model, progress lines on stderr, JSON on stdout, and turning library errors into one-line messages.
+// Common.swift — what every subcommand shares: the --model/--threads options, the --size option (running a model
+// at another input size), finding the bundled default model and models and tables given by name, progress lines on
+// stderr, JSON on stdout, and turning library errors into one-line messages.
 
 import ArgumentParser
 import CondSegCore
@@ -13,9 +14,40 @@ struct EngineOptions: ParsableArguments {
     var engine: ExecutorKind = .fast
 }
 
+/// The help of every --model option.
+let modelOptionHelp: ArgumentHelp = "Weight file (.safetensors), or the NAME of a bundled model (NAME.safetensors, searched for in the folders named next). Default: $CONDSEG_MODEL, else condseg-r18w64-kvasir.safetensors in share/condseg/ beside an installed bin/condseg, else in the repository's models/ (looked for from the binary's folder upwards, then under the current folder)."
+
+/// The help of every --calibration option that runs the int8 path.
+let calibrationOptionHelp: ArgumentHelp = "Calibration table: run the int8 path (a quantized --model needs none). A file, or the NAME of a bundled table (calibration/NAME.table.txt or share/condseg/NAME.table.txt)."
+
+/// The --size option of the commands that run a model (segment, eval, bench, calibrate, compare, live, inspect):
+/// the square input size to run at instead of the one the model file records, checked the same way everywhere.
+struct SizeOptions: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp(
+        "Run the model at N×N instead of the size its file records: a positive multiple of the network's stride (\(Graph.conDSegInputStride)), at most \(ModelConfig.maximumInputSize).",
+        valueName: "N"))
+    var size: String?
+
+    func validate() throws { _ = try inputSize() }
+
+    /// The size asked for, or nil for the model file's own; a usage error naming the option, the value and the rule.
+    func inputSize() throws -> Int? {
+        guard let size else { return nil }
+        let text = size.trimmingCharacters(in: .whitespaces)
+        if text.lowercased().contains("x") {
+            throw ValidationError("--size takes one number N (the model runs at N×N), not \"\(size)\"; the size of captured video is --capture-size WxH")
+        }
+        guard let value = Int(text) else {
+            throw ValidationError("--size must be a whole number N (the model runs at N×N), not \"\(size)\"")
+        }
+        if let problem = ModelConfig.inputSizeProblem(value) { throw ValidationError("--size \(value) \(problem)") }
+        return value
+    }
+}
+
 /// Options for choosing the model and the threads it runs on.
 struct ModelOptions: ParsableArguments {
-    @Option(name: .long, help: "Weight file (.safetensors). Default: $CONDSEG_MODEL, else condseg-r18w64-kvasir.safetensors in share/condseg/ beside an installed bin/condseg, else in the repository's models/ (looked for from the binary's folder upwards, then under the current folder).")
+    @Option(name: .long, help: modelOptionHelp)
     var model: String?
 
     @Option(name: .long, parsing: .unconditional, help: "Threads for inference, 1-256.")
@@ -25,16 +57,41 @@ struct ModelOptions: ParsableArguments {
         guard threads >= 1 && threads <= 256 else { throw ValidationError("--threads must be between 1 and 256") }
     }
 
-    /// The model path: --model, else $CONDSEG_MODEL, else the bundled default model.
+    /// The model path: --model (a path, or a bundled model's name), else $CONDSEG_MODEL, else the bundled default.
     func modelPath() throws -> String {
-        if let model { return model }
+        if let model { return try BundledFiles.model(model) }
         return try defaultModelPath()
     }
 
-    func loadModel() throws -> ConDSegModel {
-        let model = try ConDSegModel.load(path: modelPath())
+    /// The float model, run at `size` when given (else at the size its file records).
+    func loadModel(size: Int? = nil) throws -> ConDSegModel {
+        let model = try ConDSegModel.load(path: modelPath(), inputSize: size)
         noteInferredConfiguration(model)
         return model
+    }
+}
+
+/// Models and calibration tables given by name: `--model NAME` and `--calibration NAME` look where the default
+/// model is looked for (DefaultModel.candidates), for NAME.safetensors in models/ (or share/condseg/ of an
+/// installed tree) and NAME.table.txt in calibration/ (or share/condseg/).
+enum BundledFiles {
+    /// `value` itself when it is an existing path or has a `/`; else the first bundled NAME.safetensors.
+    static func model(_ value: String) throws -> String {
+        try resolve(value, suffix: ".safetensors", folder: "models", what: "model")
+    }
+
+    /// `value` itself when it is an existing path or has a `/`; else the first bundled NAME.table.txt.
+    static func calibration(_ value: String) throws -> String {
+        try resolve(value, suffix: ".table.txt", folder: "calibration", what: "calibration table")
+    }
+
+    static func resolve(_ value: String, suffix: String, folder: String, what: String) throws -> String {
+        if value.isEmpty || value.contains("/") || FileManager.default.fileExists(atPath: value) { return value }
+        let fileName = value.hasSuffix(suffix) ? value : value + suffix
+        let searched = DefaultModel.candidates(fileName: fileName, folder: folder, executable: DefaultModel.executablePath(),
+                                               currentDirectory: FileManager.default.currentDirectoryPath)
+        if let found = searched.first(where: { FileManager.default.fileExists(atPath: $0) }) { return found }
+        throw InputError(path: value, problem: "no such file, and no bundled \(what) of that name (looked in \(searched.joined(separator: ", ")))")
     }
 }
 
@@ -45,24 +102,27 @@ enum DefaultModel {
     /// $CONDSEG_MODEL, else the first existing file of `candidates`.
     static func path() throws -> String {
         if let env = ProcessInfo.processInfo.environment["CONDSEG_MODEL"], !env.isEmpty { return env }
-        let searched = candidates(executable: executablePath(), currentDirectory: FileManager.default.currentDirectoryPath)
+        let searched = candidates(fileName: fileName, folder: "models", executable: executablePath(),
+                                  currentDirectory: FileManager.default.currentDirectoryPath)
         if let found = searched.first(where: { FileManager.default.fileExists(atPath: $0) }) { return found }
         throw ValidationError("no default model found (looked in \(searched.joined(separator: ", "))); pass --model FILE or set CONDSEG_MODEL")
     }
 
-    /// Where the default model may be, in order: `PREFIX/share/condseg/` of an installed tree (the executable is
-    /// `PREFIX/bin/condseg`, see scripts/install.sh), then `models/` in the executable's folder and the five
-    /// folders above it (a build inside the repository, e.g. `.build/release/condseg`), then `models/` under the
-    /// current folder. `executable` should be the real path (symlinks resolved).
-    static func candidates(executable: String, currentDirectory: String) -> [String] {
+    /// Where a bundled file (the default model: `fileName` in `models/`) may be, in order: `PREFIX/share/condseg/`
+    /// of an installed tree (the executable is `PREFIX/bin/condseg`, see scripts/install.sh), then `folder/` in the
+    /// executable's folder and the five folders above it (a build inside the repository, e.g.
+    /// `.build/release/condseg`), then `folder/` under the current folder. `executable` should be the real path
+    /// (symlinks resolved).
+    static func candidates(fileName: String = DefaultModel.fileName, folder: String = "models", executable: String,
+                           currentDirectory: String) -> [String] {
         let binFolder = URL(fileURLWithPath: executable).deletingLastPathComponent()
         var paths = [binFolder.deletingLastPathComponent().appendingPathComponent("share/condseg/\(fileName)").path]
         var dir = binFolder
         for _ in 0..<6 {
-            paths.append(dir.appendingPathComponent("models/\(fileName)").path)
+            paths.append(dir.appendingPathComponent("\(folder)/\(fileName)").path)
             dir = dir.deletingLastPathComponent()
         }
-        paths.append(URL(fileURLWithPath: currentDirectory).appendingPathComponent("models/\(fileName)").path)
+        paths.append(URL(fileURLWithPath: currentDirectory).appendingPathComponent("\(folder)/\(fileName)").path)
         var seen = Set<String>()
         return paths.filter { seen.insert($0).inserted }
     }
@@ -129,12 +189,15 @@ func fixed(_ value: Double, _ decimals: Int) -> String {
 
 extension ModelOptions {
     /// Loads the engine: a quantized model file runs int8 directly; a float model runs float, or int8 with
-    /// `calibration` (a table made for that model).
-    func loadEngine(calibration: String?, engine: ExecutorKind) throws -> LoadedEngine {
+    /// `calibration` (a table made for that model: a path or a bundled table's name). `size` (from SizeOptions)
+    /// runs it at size×size instead of the size its file records; running a table at another size than it was
+    /// calibrated at prints a warning.
+    func loadEngine(calibration: String?, engine: ExecutorKind, size: Int? = nil) throws -> LoadedEngine {
         do {
-            let loaded = try LoadedEngine.load(modelPath: modelPath(), calibration: calibration, kind: engine,
-                                               threads: threads)
+            let loaded = try LoadedEngine.load(modelPath: modelPath(), calibration: calibration.map(BundledFiles.calibration),
+                                               kind: engine, threads: threads, inputSize: size)
             if let note = loaded.configurationNote { printError("note: \(note)") }
+            if let warning = loaded.sizeWarning { printError(warning) }
             return loaded
         } catch let error as EngineChoiceError {
             throw ValidationError(error.description)
@@ -158,9 +221,11 @@ extension ModelConfig {
         }
         if let width { config.width = width }
         if let mid { config.mid = mid }
-        if let size { config.inputSize = size }
+        if let size {
+            if let problem = ModelConfig.inputSizeProblem(size) { throw ValidationError("--size \(size) \(problem)") }
+            config.inputSize = size
+        }
         guard config.width % config.heads == 0 else { throw ValidationError("--width must be divisible by \(config.heads)") }
-        guard config.inputSize > 0, config.inputSize % 16 == 0 else { throw ValidationError("--size must be a positive multiple of 16") }
         return config
     }
 }

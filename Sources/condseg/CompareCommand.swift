@@ -24,7 +24,9 @@ struct Compare: ParsableCommand {
 
     @OptionGroup var engineOptions: EngineOptions
 
-    @Option(name: .long, help: "Calibration table for the model.")
+    @OptionGroup var sizeOptions: SizeOptions
+
+    @Option(name: .long, help: "Calibration table for the model: a file, or the NAME of a bundled table (calibration/NAME.table.txt or share/condseg/NAME.table.txt).")
     var calibration: String
 
     @Option(name: .long, help: "Data set folder (images/ and optional masks/).")
@@ -79,9 +81,15 @@ struct Compare: ParsableCommand {
             guard count >= 1 else { throw ValidationError("--count must be at least 1") }
             items = Array(items.prefix(count))
         }
-        let model = try modelOptions.loadModel()
+        let model = try modelOptions.loadModel(size: sizeOptions.inputSize())
         if floatOnly { try fillFloatCache(model: model, items: items); return }
+        let calibration = try BundledFiles.calibration(self.calibration)
         let table = try CalibrationTable.load(path: calibration)
+        try table.check(modelSHA256: model.sha256, model: model.path, file: calibration)   // before any warning about it
+        let size = model.config.inputSize, calibratedSize = table.inputSize ?? model.trainedInputSize
+        if let warning = table.sizeWarning(runSize: size, modelSize: model.trainedInputSize, file: calibration) {
+            printError(warning)
+        }
         // The images run through the int8 executor being shipped (--engine fast, the default) or the int8
         // reference; the per-layer table always comes from the int8 reference, the float side from the float
         // reference (the oracle).
@@ -99,7 +107,7 @@ struct Compare: ParsableCommand {
         if let report {
             try ComparisonReport.write(result, to: report, title: "condseg compare: \(URL(fileURLWithPath: model.path).lastPathComponent) with \(URL(fileURLWithPath: calibration).lastPathComponent)",
                                        modelSize: model.config.inputSize, thresholds: thresholds, failures: failures,
-                                       weightBits: table.weightBits)
+                                       weightBits: table.weightBits, calibratedSize: calibratedSize)
         }
         if json {
             var object: [String: Any] = [
@@ -114,6 +122,9 @@ struct Compare: ParsableCommand {
                 "model_sha256": model.sha256,
                 "calibration": calibration,
                 "weight_bits": table.weightBits,
+                "input_size": size,
+                "calibrated_input_size": calibratedSize,
+                "trained_input_size": model.trainedInputSize,
             ]
             if let f = result.floatMean, let q = result.int8Mean {
                 object["float"] = ["mDSC": f.dice, "mIoU": f.iou]
@@ -123,6 +134,7 @@ struct Compare: ParsableCommand {
             try printJSON(object)
         } else {
             print("model: \(model.path)  calibration: \(calibration) (\(table.method), \(table.weightBits)-bit weights)  images: \(result.images.count)")
+            print("input size: \(size)×\(size)" + (calibratedSize != size ? " (table calibrated at \(calibratedSize)×\(calibratedSize))" : ""))
             if let f = result.floatMean, let q = result.int8Mean {
                 print("float32: mDSC \(fixed(f.dice, 4))  mIoU \(fixed(f.iou, 4))")
                 print("int8:    mDSC \(fixed(q.dice, 4))  mIoU \(fixed(q.iou, 4))  (drop \(fixed(f.dice - q.dice, 4)))")

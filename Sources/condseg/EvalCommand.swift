@@ -19,13 +19,15 @@ struct Eval: ParsableCommand {
 
     @OptionGroup var engineOptions: EngineOptions
 
+    @OptionGroup var sizeOptions: SizeOptions
+
     @Option(name: .long, help: "Data set folder with images/ and masks/.")
     var data: String
 
     @Option(name: .long, help: "File listing the image names to use, one per line (default: every image).")
     var list: String?
 
-    @Option(name: .long, help: "Calibration table: run the int8 path (a quantized --model needs none).")
+    @Option(name: .long, help: calibrationOptionHelp)
     var calibration: String?
 
     @Flag(name: .long, help: "Print JSON: mDSC, mIoU, recall, precision, images, per_image.")
@@ -33,7 +35,8 @@ struct Eval: ParsableCommand {
 
     mutating func run() throws {
         let items = try Dataset.items(directory: data, list: list, requireMasks: true)
-        let loaded = try modelOptions.loadEngine(calibration: calibration, engine: engineOptions.engine)
+        let loaded = try modelOptions.loadEngine(calibration: calibration, engine: engineOptions.engine,
+                                                 size: sizeOptions.inputSize())
         let engine = loaded.engine
         var progress = Progress("eval", total: items.count)
         let started = Date()
@@ -48,9 +51,10 @@ struct Eval: ParsableCommand {
             }
             try printJSON(["mDSC": mean.dice, "mIoU": mean.iou, "recall": mean.recall, "precision": mean.precision,
                            "images": result.perImage.count, "per_image": perImage, "model_sha256": loaded.modelSHA256,
-                           "engine": loaded.name])
+                           "engine": loaded.name, "input_size": loaded.config.inputSize,
+                           "trained_input_size": loaded.trainedInputSize])
         } else {
-            print("model: \(loaded.modelPath) (sha256 \(loaded.modelSHA256.prefix(16))…, \(loaded.name))")
+            print("model: \(loaded.modelPath) (sha256 \(loaded.modelSHA256.prefix(16))…, \(loaded.name), \(loaded.config.inputSize)×\(loaded.config.inputSize))")
             print("images: \(result.perImage.count)  (\(fixed(Date().timeIntervalSince(started), 1)) s)")
             print("mDSC \(fixed(mean.dice, 4))  mIoU \(fixed(mean.iou, 4))  recall \(fixed(mean.recall, 4))  precision \(fixed(mean.precision, 4))")
         }

@@ -38,7 +38,7 @@ struct EvalLive: ParsableCommand {
     @Option(name: .long, help: "File listing the image names to use, one per line (default: every image).")
     var list: String?
 
-    @Option(name: .long, help: "Calibration table: run the int8 path (a quantized --model needs none).")
+    @Option(name: .long, help: calibrationOptionHelp)
     var calibration: String?
 
     @Option(name: .customLong("camera-fps"), help: "Camera frame rate.")

@@ -27,13 +27,14 @@ struct Export: ParsableCommand {
     @Option(name: .long, help: "Output ONNX file.")
     var onnx: String
 
-    @Option(name: .long, help: "Calibration table made for the model: export QDQ int8 with its scales.")
+    @Option(name: .long, help: "Calibration table made for the model (a file, or a bundled table's NAME): export QDQ int8 with its scales.")
     var calibration: String?
 
     func run() throws {
         let modelPath = try modelOptions.modelPath()
         var plan = OutputPlan()
         plan.read(modelPath, as: "--model")
+        let calibration = try self.calibration.map(BundledFiles.calibration)
         if let calibration { plan.read(calibration, as: "--calibration table") }
         plan.write(onnx, as: "ONNX model (--onnx)")
         try plan.check()

@@ -31,7 +31,7 @@ struct Init: ParsableCommand {
     @Option(name: .long, help: "Attention heads of the CDFA window attention.")
     var heads: Int = 4
 
-    @Option(name: .long, help: "Input size, a multiple of 16.")
+    @Option(name: .long, help: "Input size it is made for (recorded as condseg.input_size), a multiple of 16.")
     var size: Int = 256
 
     @Option(name: .long, help: "Random seed.")
@@ -47,7 +47,7 @@ struct Init: ParsableCommand {
         guard width >= 16, width % 16 == 0 else { throw ValidationError("--width must be a positive multiple of 16") }
         guard mid >= 1 else { throw ValidationError("--mid must be positive") }
         guard heads >= 1, width % heads == 0 else { throw ValidationError("--heads must divide --width") }
-        guard size >= 16, size % 16 == 0 else { throw ValidationError("--size must be a positive multiple of 16") }
+        if let problem = ModelConfig.inputSizeProblem(size) { throw ValidationError("--size \(size) \(problem)") }
     }
 
     func run() throws {

@@ -1,5 +1,5 @@
 // InspectCommand.swift — `condseg inspect`: what a weight file holds: configuration, SHA-256, parameters,
-// multiply-accumulates per module group at an input size, and tensors missing or unexpected.
+// multiply-accumulates per module group at an input size (the file's, or --size), and tensors missing or unexpected.
 
 import ArgumentParser
 import CondSegCore
@@ -17,20 +17,19 @@ struct Inspect: ParsableCommand {
         Exit status 4 when the file does not fit the network its configuration describes.
         """)
 
-    @Option(name: .long, help: "Weight file (.safetensors). Default: $CONDSEG_MODEL, else condseg-r18w64-kvasir.safetensors in share/condseg/ beside an installed bin/condseg, else in the repository's models/ (looked for from the binary's folder upwards, then under the current folder).")
+    @Option(name: .long, help: modelOptionHelp)
     var model: String?
 
-    @Option(name: .long, help: "Input size for the MAC count (default: the model's own).")
-    var size: Int?
+    @OptionGroup var sizeOptions: SizeOptions
 
     @Flag(name: .long, help: "Print JSON instead of text.")
     var json = false
 
     mutating func run() throws {
-        let path = try model ?? defaultModelPath()
+        let path = try model.map(BundledFiles.model) ?? defaultModelPath()
         let file = try SafeTensorsFile(path: path)
-        if let size, size <= 0 || size % 16 != 0 { throw ValidationError("--size must be a positive multiple of 16") }
-        if QuantizedModelFile.isQuantized(file) { return try describeQuantized(file, path: path) }
+        let size = try sizeOptions.inputSize()
+        if QuantizedModelFile.isQuantized(file) { return try describeQuantized(file, path: path, size: size) }
         let config = try ModelConfig(file: file)
         let inferred = !ModelConfig.hasConfigurationMetadata(file.metadata)
         if inferred { printError("note: \(config.inferenceNote(file: path))") }
@@ -55,7 +54,7 @@ struct Inspect: ParsableCommand {
                 "file": path, "sha256": file.sha256, "configuration": config.metadata,
                 "metadata_present": !inferred, "quantized": false,
                 "parameters_inference": parameters, "parameters_training_only": auxParameters,
-                "auxiliary_head": hasAux, "input_size": side, "gmac_total": Double(totalMACs) / 1e9,
+                "auxiliary_head": hasAux, "input_size": side, "trained_input_size": config.inputSize, "gmac_total": Double(totalMACs) / 1e9,
                 "gmac_per_group": Dictionary(uniqueKeysWithValues: groups.map { ($0.0, Double($0.1) / 1e9) }),
                 "missing": audit.missing, "problems": audit.problems.map { "\($0.0): \($0.1)" },
                 "unexpected": unexpected, "tensors": file.names.count,
@@ -64,6 +63,7 @@ struct Inspect: ParsableCommand {
             print("file:           \(path)")
             print("sha256:         \(file.sha256)")
             print("configuration:  \(config)\(inferred ? " (no condseg.* metadata: inferred from the tensor shapes)" : "")")
+            print("input size:     trained for \(config.inputSize)×\(config.inputSize)\(inferred ? " (assumed)" : ""), run at \(side)×\(side)\(size == nil ? "" : " (--size)")")
             print("tensors:        \(file.names.count)")
             let trainingOnly = hasAux ? "\(auxParameters) more in the training-only auxiliary head and uncertainty branch (in this file)"
                                       : "a training run would add \(auxParameters) in the training-only auxiliary head and uncertainty branch"
@@ -83,7 +83,7 @@ struct Inspect: ParsableCommand {
     }
 
     /// The description of an int8 file from `condseg quantize`.
-    func describeQuantized(_ file: SafeTensorsFile, path: String) throws {
+    func describeQuantized(_ file: SafeTensorsFile, path: String, size: Int?) throws {
         let summary = try QuantizedModelFile.summary(of: file)
         let side = size ?? summary.config.inputSize
         let graph = Graph.conDSeg(summary.config, auxiliaryHead: false)
@@ -98,13 +98,16 @@ struct Inspect: ParsableCommand {
                                 "tool_version": table.toolVersion, "tensors": table.entries.count,
                                 "int8_tensors": int8Records, "weight_bits": table.weightBits] as [String: Any],
                 "int8_convolutions": summary.int8Convolutions, "convolutions": summary.convolutions,
-                "input_size": side, "gmac_total": Double(macs) / 1e9, "tensors": file.names.count,
+                "input_size": side, "trained_input_size": summary.trainedInputSize,
+                "calibrated_input_size": summary.config.inputSize,
+                "gmac_total": Double(macs) / 1e9, "tensors": file.names.count,
             ])
         } else {
             print("file:           \(path)")
             print("sha256:         \(file.sha256)")
             print("format:         int8 (condseg quantize): \(summary.int8Convolutions) of \(summary.convolutions) convolutions int8, the rest float")
             print("configuration:  \(summary.config)")
+            print("input size:     trained for \(summary.trainedInputSize)×\(summary.trainedInputSize), calibrated at \(summary.config.inputSize)×\(summary.config.inputSize), run at \(side)×\(side)\(size == nil ? "" : " (--size)")")
             print("quantized from: model with SHA-256 \(summary.sourceSHA256)")
             print("calibration:    \(table.method), \(table.imageCount) images, \(table.date), condseg \(table.toolVersion); \(table.entries.count) tensors (\(int8Records) int8); text SHA-256 \(summary.calibrationSHA256)")
             print("int8 weights:   \(table.weightBits) bits (±\(Int8ConvWeights.limit(bits: table.weightBits)) per output channel)")

@@ -58,7 +58,8 @@ struct Live: ParsableCommand {
         dropped (counted), never queued. Capture, inference and output run on their own threads.
 
         Sources (one of):
-          --device /dev/videoN      a V4L2 capture device (--format, --size; default: its best format, current size)
+          --device /dev/videoN      a V4L2 capture device (--format, --capture-size; default: its best format,
+                                    current size)
           --device simulated:WxH    a camera simulated in memory (YUYV, as fast as it is read; --simulate-faults N
                                     injects faults), for soak tests of the recovery without hardware
           --source DIR|FILE.y4m     replay images (in name order, at --fps) or a YUV4MPEG2 file (at its rate);
@@ -79,12 +80,16 @@ struct Live: ParsableCommand {
         Every log line (stderr) starts with [condseg VERSION model=SHA256 calib=HASH].
         Examples:
           condseg live --source samples --no-pace --overlay-out overlays --every 1 --stats
-          condseg live --device /dev/video0 --size 1280x720 --format yuyv --output - --stats
+          condseg live --device /dev/video0 --capture-size 1280x720 --format yuyv --output - --stats
+          condseg live --model condseg-r18w64-kvasir --size 224 --device /dev/video0 --http 8080
+        --size N runs the model at N×N (like every command); the camera's frame size is --capture-size WxH.
         """)
 
     @OptionGroup var modelOptions: ModelOptions
 
     @OptionGroup var engineOptions: EngineOptions
+
+    @OptionGroup var sizeOptions: SizeOptions
 
     @Option(name: .long, help: "V4L2 capture device, e.g. /dev/video0.")
     var device: String?
@@ -95,8 +100,8 @@ struct Live: ParsableCommand {
     @Option(name: .long, help: "Capture format: yuyv, uyvy, nv12, mjpeg or rgb24 (default: the best offered).")
     var format: String?
 
-    @Option(name: .long, help: "Capture size WxH (default: the device's current size).")
-    var size: String?
+    @Option(name: .customLong("capture-size"), help: ArgumentHelp("Capture size WxH of the device (default: its current size).", valueName: "WxH"))
+    var captureSize: String?
 
     @Option(name: .long, help: "Replay rate for a folder of images, frames per second.")
     var fps: Double = 30
@@ -174,13 +179,13 @@ struct Live: ParsableCommand {
     @Flag(name: .long, help: "Print the run's statistics as JSON on stdout at the end.")
     var json = false
 
-    @Option(name: .long, help: "Calibration table: run the int8 path (a quantized --model needs none).")
+    @Option(name: .long, help: calibrationOptionHelp)
     var calibration: String?
 
     @Flag(name: .customLong("fake-segmenter"), help: "Test mode: no model; foreground where the frame is bright (used by the vivid VM tests).")
     var fakeSegmenter = false
 
-    @Option(name: .customLong("fake-input-size"), help: "Input size of the --fake-segmenter.")
+    @Option(name: .customLong("fake-input-size"), help: "Input size of the --fake-segmenter (--size overrides it).")
     var fakeInputSize: Int = 64
 
     @Option(name: .customLong("simulate-faults"),
@@ -199,12 +204,12 @@ struct Live: ParsableCommand {
         guard timeoutMs >= 10 else { throw ValidationError("--timeout-ms must be at least 10") }
         guard (0...1).contains(opacity) else { throw ValidationError("--opacity must be within 0...1") }
         if let frames, frames < 1 { throw ValidationError("--frames must be at least 1") }
-        if source != nil && (format != nil || size != nil) { throw ValidationError("--format/--size apply to --device only") }
+        if source != nil && (format != nil || captureSize != nil) { throw ValidationError("--format/--capture-size apply to --device only") }
         if calibration != nil && fakeSegmenter { throw ValidationError("--calibration needs a model, not --fake-segmenter") }
         guard simulateFaults >= 0 else { throw ValidationError("--simulate-faults must be 0 or more") }
         if let device, device.hasPrefix("simulated:") {
             _ = try parseFrameSize(String(device.dropFirst("simulated:".count)), option: "--device simulated:WxH")
-            if format != nil || size != nil { throw ValidationError("--format/--size do not apply to a simulated device (it delivers YUYV at its WxH)") }
+            if format != nil || captureSize != nil { throw ValidationError("--format/--capture-size do not apply to a simulated device (it delivers YUYV at its WxH)") }
         } else if simulateFaults > 0 {
             throw ValidationError("--simulate-faults needs --device simulated:WxH")
         }
@@ -231,16 +236,17 @@ struct Live: ParsableCommand {
         let identity: RunIdentity
         let engineDescription = TextBox("fake-brightness-segmenter")
         if fakeSegmenter {
-            segmenter = BrightnessSegmenter(inputSize: fakeInputSize)
+            segmenter = BrightnessSegmenter(inputSize: try sizeOptions.inputSize() ?? fakeInputSize)
             identity = RunIdentity(runtimeVersion: condsegVersion, modelSHA256: "fake-brightness-segmenter")
         } else {
-            let loaded = try modelOptions.loadEngine(calibration: calibration, engine: engineOptions.engine)
+            let loaded = try modelOptions.loadEngine(calibration: calibration, engine: engineOptions.engine,
+                                                     size: sizeOptions.inputSize())
             segmenter = EngineFrameSegmenter(engine: loaded.engine)
             // The calibration hash: SHA-256 of the table file; a quantized model file carries its table, so its
             // own SHA-256 (the model= field) identifies both.
             var calibrationHash = loaded.name.hasPrefix("int8") ? "in-model" : "none"
             if let calibration {
-                calibrationHash = SHA256.hex(try InputFile.read(calibration, what: "the calibration table"))
+                calibrationHash = SHA256.hex(try InputFile.read(try BundledFiles.calibration(calibration), what: "the calibration table"))
             }
             identity = RunIdentity(runtimeVersion: condsegVersion, modelSHA256: loaded.modelSHA256,
                                    calibrationHash: calibrationHash)
@@ -255,7 +261,7 @@ struct Live: ParsableCommand {
                                                                         seed: simulateSeed))
         } else if let device {
             frameSource = V4L2Capture(device: LibV4L2Device(path: device), format: try parsePixelFormat(format),
-                                      size: try size.map { try parseFrameSize($0, option: "--size") })
+                                      size: try captureSize.map { try parseFrameSize($0, option: "--capture-size") })
         } else if let source, source.lowercased().hasSuffix(".y4m") {
             frameSource = Y4MSource(path: source, paced: !noPace, loop: loop)
         } else {

@@ -14,7 +14,7 @@ struct Quantize: ParsableCommand {
 
     @OptionGroup var modelOptions: ModelOptions
 
-    @Option(name: .long, help: "Calibration table made for the model.")
+    @Option(name: .long, help: "Calibration table made for the model: a file, or the NAME of a bundled table (calibration/NAME.table.txt or share/condseg/NAME.table.txt).")
     var calibration: String
 
     @Option(name: .long, help: "Output file (.safetensors).")
@@ -27,6 +27,7 @@ struct Quantize: ParsableCommand {
            let file = try? SafeTensorsFile(path: modelPath), QuantizedModelFile.isQuantized(file) {
             throw InputError(path: modelPath, problem: "already quantized (int8); quantize takes the float model it was made from")
         }
+        let calibration = try BundledFiles.calibration(self.calibration)
         var plan = OutputPlan()
         plan.read(modelPath, as: "--model")
         plan.read(calibration, as: "--calibration table")

@@ -27,7 +27,9 @@ struct Segment: ParsableCommand {
 
     @OptionGroup var engineOptions: EngineOptions
 
-    @Option(name: .long, help: "Calibration table: run the int8 path (a quantized --model needs none).")
+    @OptionGroup var sizeOptions: SizeOptions
+
+    @Option(name: .long, help: calibrationOptionHelp)
     var calibration: String?
 
     @Flag(name: .long, help: "Also write NAME-overlay.png (mask contour and tint over the image).")
@@ -51,7 +53,8 @@ struct Segment: ParsableCommand {
         // Every output is known before any work: none may replace an input or another output.
         var plan = OutputPlan()
         for file in files { plan.read(file, as: "input image") }
-        if let model = modelOptions.model { plan.read(model, as: "--model") }
+        if modelOptions.model != nil { plan.read(try modelOptions.modelPath(), as: "--model") }
+        let calibration = try self.calibration.map(BundledFiles.calibration)
         if let calibration { plan.read(calibration, as: "--calibration table") }
         let outputs = files.map { Segment.outputs(for: $0, folder: folder) }
         for (file, paths) in zip(files, outputs) {
@@ -65,7 +68,8 @@ struct Segment: ParsableCommand {
         try AtomicFile.checkFolderUsable(folder)
         var folderMade = false
 
-        let loaded = try modelOptions.loadEngine(calibration: calibration, engine: engineOptions.engine)
+        let loaded = try modelOptions.loadEngine(calibration: calibration, engine: engineOptions.engine,
+                                                 size: sizeOptions.inputSize())
         let engine = loaded.engine
         let segmenter = Segmenter(engine: engine)
         var progress = Progress("segment", total: files.count)
@@ -110,7 +114,8 @@ struct Segment: ParsableCommand {
         if json {
             var object: [String: Any] = ["model": loaded.modelPath, "model_sha256": loaded.modelSHA256, "images": written,
                                          "failed": failures, "total_s": total,
-                                         "engine": loaded.name, "threads": modelOptions.threads]
+                                         "engine": loaded.name, "threads": modelOptions.threads,
+                                         "input_size": loaded.config.inputSize, "trained_input_size": loaded.trainedInputSize]
             if !inferenceMs.isEmpty { object["inference_ms_median"] = TimingSummary(milliseconds: inferenceMs).median }
             try printJSON(object)
         } else {

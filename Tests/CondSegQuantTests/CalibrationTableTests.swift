@@ -1,7 +1,8 @@
 // CalibrationTableTests.swift — the calibration table format: exact text round trip (and through a file), a hand
 // edit flagging layers float takes effect in the int8 engine, a table for another model is rejected naming both
 // hashes, malformed lines name the file and the line, the same images give the same table with 1 or 2 threads, and
-// the saved histograms read back exactly.
+// the saved histograms read back exactly, and `# input_size` is recorded, read back (a table without it means the
+// model's own size) and warned about when the table runs at another size.
 
 import CondSegCore
 import CondSegQuant
@@ -59,6 +60,34 @@ final class CalibrationTableTests: XCTestCase {
         let calibrator = try Calibrator.run(model: model, count: 1, threads: 1, size: 64, input: { self.inputs[$0] },
                                             names: ["image0"])
         XCTAssertEqual(calibrator.table(method: .minmax, model: model, listFile: "", toolVersion: "t", weightBits: 7).weightBits, 7)
+    }
+
+    /// `# input_size: N` round-trips; a table without it (every table made before it existed, the shipped one
+    /// among them) has no recorded size and counts as made at the model file's size; a size off the stride is an
+    /// error naming the file; running at another size than the calibrated one gives one warning line.
+    func testInputSizeIsRecordedAndOldTablesMeanTheModelsSize() throws {
+        XCTAssertNil(table.inputSize)
+        XCTAssertFalse(table.text.contains("input_size"), "tables without a size keep the old text")
+        var sized = table!
+        sized.inputSize = 48
+        XCTAssertTrue(sized.text.contains("\n# input_size: 48\n"))
+        let parsed = try CalibrationTable.parse(sized.text, file: "s")
+        XCTAssertEqual(parsed.inputSize, 48)
+        XCTAssertEqual(parsed, sized)
+        XCTAssertNotEqual(parsed, table)
+        XCTAssertEqual(parsed.text, sized.text)
+        for bad in ["50", "0", "-16", "x", "8192"] {
+            let text = table.text.replacingOccurrences(of: "# date:", with: "# input_size: \(bad)\n# date:")
+            XCTAssertThrowsError(try CalibrationTable.parse(text, file: "size.txt"), bad) { error in
+                XCTAssertTrue("\(error)".hasPrefix("size.txt: input_size '\(bad)' is not a positive multiple of 16"), "\(error)")
+            }
+        }
+        // Without a recorded size the model's size is the calibrated one.
+        XCTAssertNil(table.sizeWarning(runSize: 64, modelSize: 64, file: "t"))
+        XCTAssertEqual(table.sizeWarning(runSize: 32, modelSize: 64, file: "t"),
+                       "warning: t: calibrated at 64×64 but running at 32×32: its activation ranges may not fit (calibrate at this size with condseg calibrate --size 32)")
+        XCTAssertNil(sized.sizeWarning(runSize: 48, modelSize: 64, file: "s"))
+        XCTAssertNotNil(sized.sizeWarning(runSize: 64, modelSize: 64, file: "s"))
     }
 
     func testStandardPolicyKeepsAttentionLogitsGatesAndLastLayerFloat() throws {

@@ -1,7 +1,8 @@
 // InstalledLayoutTests.swift: the built condseg executable run as an installed program (scripts/install.sh's
 // layout PREFIX/bin/condseg + PREFIX/share/condseg/): it finds the default model relative to its own location,
-// also when started through a symlink and from another folder, and `--version` names the commit and the
-// kernels this CPU selects (judged from /proc/cpuinfo and git, independently of the program).
+// also when started through a symlink and from another folder, `--model NAME` and `--calibration NAME` find
+// bundled files where the default model is looked for (and say where they looked when not), and `--version` names
+// the commit and the kernels this CPU selects (judged from /proc/cpuinfo and git, independently of the program).
 // The full install (a static release build, `ldd` of the result, a segmentation from another folder) is run by
 // scripts/fresh-machine-check.sh, which is too slow for the suite.
 import CondSegTestSupport
@@ -80,6 +81,76 @@ final class InstalledLayoutTests: XCTestCase {
         XCTAssertTrue(result.err.contains("no default model found"), result.err)
         XCTAssertTrue(result.err.contains(prefix.appendingPathComponent("share/condseg/\(Self.modelName)").path), result.err)
         XCTAssertTrue(result.err.contains(elsewhere.appendingPathComponent("models/\(Self.modelName)").path), result.err)
+    }
+
+    /// A tiny model (made with `condseg init`) at `path`, and a calibration table for it at `table` if given.
+    func makeTinyModel(at path: String, table: String? = nil) throws {
+        try FileManager.default.createDirectory(atPath: URL(fileURLWithPath: path).deletingLastPathComponent().path,
+                                                withIntermediateDirectories: true)
+        let made = try run(try condsegExecutable(), ["init", "--encoder", "resnet18", "--width", "16", "--mid", "16",
+                                                     "--size", "32", "--out", path], in: repositoryRoot)
+        XCTAssertEqual(made.status, 0, made.err)
+        guard let table else { return }
+        try FileManager.default.createDirectory(atPath: URL(fileURLWithPath: table).deletingLastPathComponent().path,
+                                                withIntermediateDirectories: true)
+        let calibrated = try run(try condsegExecutable(), ["calibrate", "--model", path, "--data", "samples", "--count", "2",
+                                                           "--method", "minmax", "--out", table], in: repositoryRoot)
+        XCTAssertEqual(calibrated.status, 0, calibrated.err)
+    }
+
+    func testModelAndTableByNameFromModelsBesideTheBinary() throws {
+        // A build folder: the binary with models/ and calibration/ beside it, run from an unrelated folder.
+        let build = try temporaryFolder()
+        let binary = build.appendingPathComponent("condseg").path
+        try FileManager.default.copyItem(atPath: try condsegExecutable(), toPath: binary)
+        let model = build.appendingPathComponent("models/edge32.safetensors").path
+        let table = build.appendingPathComponent("calibration/edge32.table.txt").path
+        try makeTinyModel(at: model, table: table)
+        let elsewhere = try temporaryFolder()
+        for name in ["edge32", "edge32.safetensors"] {
+            let result = try run(binary, ["inspect", "--model", name, "--json"], in: elsewhere)
+            XCTAssertEqual(result.status, 0, result.err)
+            let json = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(result.out.utf8)) as? [String: Any], result.out)
+            XCTAssertEqual(json["file"] as? String, model, name)
+        }
+        try FileManager.default.copyItem(atPath: repositoryRoot.appendingPathComponent("samples/images/cju0s690hkp960855tjuaqvv0.jpg").path,
+                                         toPath: elsewhere.appendingPathComponent("frame.jpg").path)
+        let segmented = try run(binary, ["segment", "--model", "edge32", "--calibration", "edge32", "--json", "--out", "out", "frame.jpg"],
+                                in: elsewhere)
+        XCTAssertEqual(segmented.status, 0, segmented.err)
+        let json = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(segmented.out.utf8)) as? [String: Any], segmented.out)
+        XCTAssertEqual(json["model"] as? String, model)
+        XCTAssertEqual(json["engine"] as? String, "int8-fast")
+
+        // A name found nowhere: exit status 4, naming every place looked in.
+        let missing = try run(binary, ["segment", "--model", "edge32", "--calibration", "edge99", "--out", "out2", "frame.jpg"], in: elsewhere)
+        XCTAssertEqual(missing.status, 4, missing.err)
+        XCTAssertTrue(missing.err.hasPrefix("error: edge99: no such file, and no bundled calibration table of that name (looked in "), missing.err)
+        XCTAssertTrue(missing.err.contains(build.appendingPathComponent("calibration/edge99.table.txt").path), missing.err)
+        XCTAssertTrue(missing.err.contains(elsewhere.appendingPathComponent("calibration/edge99.table.txt").path), missing.err)
+        let noModel = try run(binary, ["inspect", "--model", "edge99"], in: elsewhere)
+        XCTAssertEqual(noModel.status, 4, noModel.err)
+        XCTAssertTrue(noModel.err.contains("no bundled model of that name"), noModel.err)
+        XCTAssertTrue(noModel.err.contains(build.deletingLastPathComponent().appendingPathComponent("share/condseg/edge99.safetensors").path), noModel.err)
+        XCTAssertTrue(noModel.err.contains(build.appendingPathComponent("models/edge99.safetensors").path), noModel.err)
+        // A value with a / is a path, never a name.
+        let path = try run(binary, ["inspect", "--model", "./edge32"], in: elsewhere)
+        XCTAssertEqual(path.status, 4, path.err)
+        XCTAssertFalse(path.err.contains("bundled"), path.err)
+    }
+
+    func testModelAndTableByNameFromAnInstalledShare() throws {
+        let prefix = try makePrefix(withModel: false)
+        let share = prefix.appendingPathComponent("share/condseg")
+        try makeTinyModel(at: share.appendingPathComponent("edge32.safetensors").path,
+                          table: share.appendingPathComponent("edge32.table.txt").path)
+        let elsewhere = try temporaryFolder()
+        let result = try run(prefix.appendingPathComponent("bin/condseg").path,
+                             ["bench", "--model", "edge32", "--calibration", "edge32", "--iterations", "1", "--json"], in: elsewhere)
+        XCTAssertEqual(result.status, 0, result.err)
+        let json = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(result.out.utf8)) as? [String: Any], result.out)
+        XCTAssertEqual(json["engine"] as? String, "int8-fast")
+        XCTAssertEqual(json["size"] as? Int, 32)
     }
 
     func testVersionNamesCommitAndKernels() throws {

@@ -22,7 +22,7 @@ condseg capture --device /dev/video0 --format nv12 --size 320x180 --frames 6 --o
 #    fatal streaming error (DQBUF fails with EIO, poll reports POLLERR: overlay cleared, "no video", device
 #    reopened, streaming resumes), then SIGTERM: the run must stop cleanly (exit 0, statistics printed).
 step "live + DQBUF error + EIO + SIGTERM"
-timeout -s KILL 60 /bin/condseg live --device /dev/video0 --fake-segmenter --format yuyv --size 320x180 --overlay-out $R/live-dqbuf \
+timeout -s KILL 60 /bin/condseg live --device /dev/video0 --fake-segmenter --format yuyv --capture-size 320x180 --overlay-out $R/live-dqbuf \
     --every 5 --stats --json >$R/live-dqbuf.json 2>$R/live-dqbuf.log &
 pid=$!
 sleep 4
@@ -37,7 +37,7 @@ wait $pid; echo $? >$R/live-dqbuf.rc
 #    logged, the device is reopened with back-off (vivid re-registers the node once streaming stops) and
 #    streaming resumes; SIGTERM then ends the run cleanly.
 step "live + disconnect + replug"
-timeout -s KILL 60 /bin/condseg live --device /dev/video0 --fake-segmenter --format uyvy --size 320x180 --overlay-out $R/live-disconnect \
+timeout -s KILL 60 /bin/condseg live --device /dev/video0 --fake-segmenter --format uyvy --capture-size 320x180 --overlay-out $R/live-disconnect \
     --every 5 --stats --json >$R/live-disconnect.json 2>$R/live-disconnect.log &
 pid=$!
 sleep 4
@@ -47,7 +47,7 @@ kill -TERM $pid
 wait $pid; echo $? >$R/live-disconnect.rc
 # 4. The overlaid stream on a V4L2 output device (vivid's video output node, /dev/video1), 6 s.
 step "live -> v4l2 output"
-timeout -s KILL 60 /bin/condseg live --device /dev/video0 --fake-segmenter --format yuyv --size 320x180 \
+timeout -s KILL 60 /bin/condseg live --device /dev/video0 --fake-segmenter --format yuyv --capture-size 320x180 \
     --v4l2-out /dev/video1 --duration 6 --stats --json >$R/live-v4l2out.json 2>$R/live-v4l2out.log
 echo $? >$R/live-v4l2out.rc
 step "done"
