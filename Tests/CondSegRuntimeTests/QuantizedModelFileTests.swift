@@ -1,6 +1,8 @@
 // QuantizedModelFileTests.swift — a quantized model file (`condseg quantize`) runs the same int8 bits as the float
 // model with its calibration table, through the fast int8 executor; the quantized-file round trip through the int8
-// reference is checked in CondSegQuantTests/EndToEndTests.swift.
+// reference is checked in CondSegQuantTests/EndToEndTests.swift. A file made from a table calibrated at another size
+// runs at the table's size and keeps the size the float model was trained for; the loader warns when either path
+// runs a table at another size than it was calibrated at.
 
 import CondSegCore
 import CondSegRuntime
@@ -18,6 +20,41 @@ final class QuantizedModelFileTests: XCTestCase {
         let direct = try FastInt8Executor(model: model, table: table, tableFile: "table", threads: 2)
         XCTAssertEqual(try fromFile.predict(input: input, height: 64, width: 64),
                        try direct.predict(input: input, height: 64, width: 64))
+    }
+
+    func testAFileFromATableAtAnotherSizeRunsAtTheTablesSize() throws {
+        let model = try defaultModel()
+        var table = try defaultTable()
+        XCTAssertNil(table.inputSize, "the shipped table predates the input_size line")
+        let plain = try SafeTensorsFile(bytes: try QuantizedModelFile.serialize(model: model, table: table, tableFile: "t"), name: "q")
+        XCTAssertEqual(plain.metadata["condseg.input_size"], String(model.trainedInputSize))
+        XCTAssertNil(plain.metadata["condseg.trained_input_size"])
+
+        table.inputSize = 192
+        let file = try SafeTensorsFile(bytes: try QuantizedModelFile.serialize(model: model, table: table, tableFile: "t"), name: "q192")
+        XCTAssertEqual(file.metadata["condseg.input_size"], "192")
+        XCTAssertEqual(file.metadata["condseg.trained_input_size"], String(model.trainedInputSize))
+        let summary = try QuantizedModelFile.summary(of: file)
+        XCTAssertEqual(summary.config.inputSize, 192)
+        XCTAssertEqual(summary.trainedInputSize, 256)
+        XCTAssertEqual(try FastInt8Executor(quantizedFile: file, threads: 1).config.inputSize, 192)
+        XCTAssertEqual(try FastInt8Executor(quantizedFile: file, threads: 1, inputSize: 64).config.inputSize, 64)
+    }
+
+    func testTheLoaderRunsAtTheAskedSizeAndWarnsWhenTheTableWasMadeAtAnother() throws {
+        let modelPath = repositoryRoot.appendingPathComponent("models/condseg-r18w64-kvasir.safetensors").path
+        let tablePath = repositoryRoot.appendingPathComponent("calibration/condseg-r18w64-kvasir.table.txt").path
+        let float = try LoadedEngine.load(modelPath: modelPath, calibration: nil, kind: .fast, threads: 1, inputSize: 64)
+        XCTAssertEqual(float.config.inputSize, 64)
+        XCTAssertEqual(float.trainedInputSize, 256)
+        XCTAssertNil(float.sizeWarning, "float has no table to misfit")
+        let native = try LoadedEngine.load(modelPath: modelPath, calibration: tablePath, kind: .fast, threads: 1)
+        XCTAssertEqual(native.calibratedInputSize, 256)
+        XCTAssertNil(native.sizeWarning)
+        let smaller = try LoadedEngine.load(modelPath: modelPath, calibration: tablePath, kind: .reference, threads: 1, inputSize: 64)
+        XCTAssertEqual(smaller.config.inputSize, 64)
+        XCTAssertEqual(smaller.sizeWarning?.hasPrefix("warning: \(tablePath): calibrated at 256×256 but running at 64×64"), true,
+                       smaller.sizeWarning ?? "no warning")
     }
 
     /// A 7-bit table gives a file whose int8 weights stay within ±63 and which says so; it runs the same bits as the
