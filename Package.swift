@@ -6,20 +6,26 @@ import PackageDescription
 
 /// The libFuzzer executables have no `main` of their own (libFuzzer supplies it), so they exist only in a fuzz
 /// build: `CONDSEG_FUZZ=1 swift build --sanitize=fuzzer …` (scripts/fuzz.sh).
-let fuzzTargets: [Target] = Context.environment["CONDSEG_FUZZ"] == "1"
-    ? [.target(name: "CondSegFuzzDriver", path: "Fuzz/Driver")] + ["safetensors", "model", "calibration-table", "image", "y4m", "folder-replay", "frame-conversion"].map { name in
+let fuzzing = Context.environment["CONDSEG_FUZZ"] == "1"
+let fuzzTargetNames = ["safetensors", "model", "calibration-table", "image", "y4m", "folder-replay", "frame-conversion", "zip", "checkpoint"]
+let fuzzTargets: [Target] = fuzzing
+    ? [.target(name: "CondSegFuzzDriver", path: "Fuzz/Driver")] + fuzzTargetNames.map { name in
         .executableTarget(name: "fuzz-\(name)", dependencies: ["CondSegFuzzHarness", "CondSegFuzzDriver"], path: "Fuzz/Targets/\(name)")
     }
     : []
+/// Targets a fuzz build leaves out: nothing a fuzz executable links, so that one plain `swift build` in fuzz mode
+/// compiles exactly the fuzz executables and the modules they need (no CLI, trainer, quantizer or tests).
+let notFuzzed: Set<String> = ["condseg", "CondSegQuant", "CondSegTrain", "BuildCommitPlugin", "CondSegTestSupport"]
 
 let package = Package(
     name: "condseg",
-    products: [
+    products: fuzzing ? [] : [
         .executable(name: "condseg", targets: ["condseg"]),
         .library(name: "CondSegCore", targets: ["CondSegCore"]),
         .library(name: "CondSegRuntime", targets: ["CondSegRuntime"]),
     ],
-    dependencies: [
+    // The fuzz build needs no package from elsewhere (nothing to fetch on a fresh machine).
+    dependencies: fuzzing ? [] : [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
     ],
     targets: [
@@ -48,7 +54,7 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], plugins: ["BuildCommitPlugin"]),
         // What each fuzz target feeds to the parsers; shared by the fuzz executables and the corpus replay tests.
-        .target(name: "CondSegFuzzHarness", dependencies: ["CondSegCore", "CondSegImage", "CondSegCapture", "CondSegRuntime"]),
+        .target(name: "CondSegFuzzHarness", dependencies: ["CondSegCore", "CondSegImage", "CondSegCapture", "CondSegRuntime", "CondSegInterop"]),
         // Generates the `condsegBuildCommit` constant (`condseg --version`) from git at build time.
         .plugin(name: "BuildCommitPlugin", capability: .buildTool()),
 
@@ -67,7 +73,7 @@ let package = Package(
         // layout, --version.
         .testTarget(name: "CondSegFuzzHarnessTests", dependencies: ["CondSegFuzzHarness", "CondSegTestSupport"]),
         .testTarget(name: "condsegTests", dependencies: ["condseg", "CondSegImage", "CondSegTestSupport"]),
-    ] + fuzzTargets,
+    ].filter { !fuzzing || ($0.type != .test && !notFuzzed.contains($0.name)) } + fuzzTargets,
     // Swift 5 mode: the kernels hand unsafe pointers to worker threads by design (each chunk writes its own rows).
     swiftLanguageModes: [.v5]
 )

@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # fuzz.sh — builds the libFuzzer targets (Fuzz/Targets/*, with AddressSanitizer) and fuzzes them.
 #   scripts/fuzz.sh TARGET SECONDS     one target for SECONDS (a campaign: hours are fine)
-#   scripts/fuzz.sh all SECONDS        every target in turn (the test command runs this with a short bound)
+#   scripts/fuzz.sh all SECONDS        every target in turn (scripts/test.sh runs this with a short bound)
 #   scripts/fuzz.sh list               the target names
-# Targets: safetensors model calibration-table image y4m folder-replay frame-conversion.
+# Targets: safetensors model calibration-table image y4m folder-replay frame-conversion zip checkpoint.
+# One `swift build` builds every target at once: with CONDSEG_FUZZ=1 the package holds only the fuzz executables
+# and the modules they link (Package.swift). It needs nothing beyond the Swift toolchain (libFuzzer's runtime
+# ships with its clang) and the system libraries the package already uses.
 # Each run starts from the committed seeds (Fuzz/corpus/TARGET) plus what earlier runs on this machine found
 # (.build-fuzz/corpus/TARGET, never committed), uses Fuzz/dict/TARGET.dict when present, and stops at the first
 # crash, leak, timeout (10 s per input) or out-of-memory (2 GB), leaving the input in .build-fuzz/artifacts/TARGET/.
@@ -11,7 +14,7 @@
 # Environment: CONDSEG_FUZZ_JOBS (parallel fuzzing processes, default 1).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-targets=(safetensors model calibration-table image y4m folder-replay frame-conversion)
+targets=(safetensors model calibration-table image y4m folder-replay frame-conversion zip checkpoint)
 usage() { sed -n '2,5p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 64; }
 [[ $# -ge 1 ]] || usage
 if [[ "$1" == list ]]; then printf '%s\n' "${targets[@]}"; exit 0; fi
@@ -24,19 +27,20 @@ fi
 seconds=$2
 scratch=.build-fuzz
 build() {
-    local log="$scratch/build-$1.log"
+    local log="$scratch/build.log"
     mkdir -p "$scratch"
-    if ! CONDSEG_FUZZ=1 swift build -c release --scratch-path "$scratch" --product "fuzz-$1" \
+    echo "building the fuzz targets (log: $log)"
+    if ! CONDSEG_FUZZ=1 swift build -c release --scratch-path "$scratch" \
         -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library -Xcc -fsanitize=fuzzer-no-link,address \
         >"$log" 2>&1; then
         grep -E "error" "$log" | head -5 >&2
-        echo "fuzz.sh: building fuzz-$1 failed (log: $log)" >&2
+        echo "fuzz.sh: building the fuzz targets failed (log: $log)" >&2
         exit 1
     fi
 }
+build
 status=0
 for target in "${selected[@]}"; do
-    build "$target"
     work="$scratch/corpus/$target"; artifacts="$scratch/artifacts/$target"
     mkdir -p "$work" "$artifacts"
     dict=(); [[ -f "Fuzz/dict/$target.dict" ]] && dict=(-dict="Fuzz/dict/$target.dict")

@@ -144,4 +144,154 @@ put("frame-conversion", "ok-gray-3x1", frame("gray", 3, 1, 0, bytes([1, 2, 3])))
 put("frame-conversion", "ok-mjpeg", frame("mjpeg", 0, 0, 0, exif))
 put("frame-conversion", "bad-partial-yuyv", frame("yuyv", 64, 64, 0, bytes(100)))
 put("frame-conversion", "bad-zero-size", frame("rgb24", 0, 5, 0, bytes(10)))
+# --- zip (the archive format of PyTorch checkpoints: stored entries, CRC-32, ZIP64) ----------------------------
+def zip_archive(entries, zip64=False, comment=b"", end_offset_override=None):
+    """entries: list of (name, data, method, crc or None); every entry is written as it is (no compression)."""
+    out, central = b"", b""
+    for name, data, method, crc in entries:
+        name = name.encode()
+        crc = zlib.crc32(data) & 0xFFFFFFFF if crc is None else crc
+        offset = len(out)
+        out += struct.pack("<IHHHHHIIIHH", 0x04034B50, 20, 0, method, 0, 0, crc, len(data), len(data), len(name), 0)
+        out += name + data
+        if zip64:
+            extra = struct.pack("<HHQQQ", 1, 24, len(data), len(data), offset)
+            sizes = (0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF)
+        else:
+            extra, sizes = b"", (len(data), len(data), offset)
+        central += struct.pack("<IHHHHHHIIIHHHHHII", 0x02014B50, 45, 20, 0, method, 0, 0, crc, sizes[0], sizes[1],
+                               len(name), len(extra), 0, 0, 0, 0, sizes[2]) + name + extra
+    directory = len(out)
+    out += central
+    n = len(entries)
+    if zip64:
+        record = len(out)
+        out += struct.pack("<IQHHIIQQQQ", 0x06064B50, 44, 45, 45, 0, 0, n, n, len(central), directory)
+        out += struct.pack("<IIQI", 0x07064B50, 0, record, 1)
+        out += struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, 0xFFFF, 0xFFFF, 0xFFFFFFFF, 0xFFFFFFFF, len(comment))
+    else:
+        start = directory if end_offset_override is None else end_offset_override
+        out += struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, n, n, len(central), start, len(comment))
+    return out + comment
+
+
+two = [("archive/data.pkl", b"\x80\x02}q\x00.", 0, None), ("archive/byteorder", b"little", 0, None)]
+put("zip", "ok-stored-two.zip", zip_archive(two))
+put("zip", "ok-zip64.zip", zip_archive(two, zip64=True))
+put("zip", "ok-empty.zip", zip_archive([]))
+put("zip", "ok-comment.zip", zip_archive(two[:1], comment=b"a comment after the end record"))
+put("zip", "bad-crc.zip", zip_archive([("a", b"hello", 0, 0x12345678)]))
+put("zip", "bad-deflated.zip", zip_archive([("a", zlib.compress(b"hello" * 9)[2:-4], 8, None)]))
+put("zip", "bad-truncated.zip", zip_archive(two)[:-30])
+put("zip", "bad-directory-offset.zip", zip_archive(two, end_offset_override=0x7FFFFFF0))
+
+
+# --- checkpoint: whole torch.save files, and bare pickles for the restricted unpickler ------------------------
+def pk_str(text):
+    raw = text.encode()
+    return b"X" + struct.pack("<I", len(raw)) + raw
+
+
+def pk_int(v):
+    if 0 <= v < 256:
+        return b"K" + bytes([v])
+    if 0 <= v < 65536:
+        return b"M" + struct.pack("<H", v)
+    return b"J" + struct.pack("<i", v)
+
+
+def pk_tuple(items):
+    return b"(" + b"".join(items) + b"t"
+
+
+ORDERED_DICT = b"ccollections\nOrderedDict\n)R"
+
+
+def pk_tensor(key, storage_type, count, offset, shape, strides):
+    storage = pk_tuple([pk_str("storage"), b"ctorch\n" + storage_type.encode() + b"\n", pk_str(key), pk_str("cpu"),
+                        pk_int(count)]) + b"Q"
+    return (b"ctorch._utils\n_rebuild_tensor_v2\n"
+            + pk_tuple([storage, pk_int(offset), pk_tuple([pk_int(d) for d in shape]),
+                        pk_tuple([pk_int(d) for d in strides]), b"\x89", ORDERED_DICT]) + b"R")
+
+
+def pk_state_dict(tensors, wrapper=None):
+    body = ORDERED_DICT + b"(" + b"".join(pk_str(name) + t for name, t in tensors) + b"u"
+    if wrapper:
+        body = b"}(" + pk_str(wrapper) + body + pk_str("epoch") + pk_int(3) + b"u"
+    return b"\x80\x02" + body + b"."
+
+
+def checkpoint(pickle, storages, byteorder=b"little"):
+    entries = [("archive/data.pkl", pickle, 0, None), ("archive/byteorder", byteorder, 0, None)]
+    entries += [("archive/data/%s" % key, raw, 0, None) for key, raw in storages]
+    return zip_archive(entries + [("archive/version", b"3\n", 0, None)])
+
+
+for name in ["tiny-mixed", "tiny-bigendian"]:
+    put("checkpoint", "ok-%s.pth" % name, fixture("interop/%s.pth" % name))
+for name in ["foreign-global", "malicious-reduce", "tiny-deflated"]:
+    put("checkpoint", "bad-%s.pth" % name, fixture("interop/%s.pth" % name))
+strided = pk_state_dict([
+    ("conv.weight", pk_tensor("0", "FloatStorage", 12, 0, [2, 3], [1, 2])),
+    ("conv.bias", pk_tensor("0", "FloatStorage", 12, 6, [3], [2])),
+    ("bn.num_batches_tracked", pk_tensor("1", "LongStorage", 1, 0, [], [])),
+    ("half", pk_tensor("2", "HalfStorage", 2, 0, [2], [1])),
+], wrapper="state_dict")
+storages = [("0", f32([float(i) for i in range(12)])), ("1", struct.pack("<q", 7)), ("2", struct.pack("<2e", 1.5, -2))]
+put("checkpoint", "ok-strided-wrapped.pth", checkpoint(strided, storages))
+put("checkpoint", "ok-bigendian-made.pth", checkpoint(pk_state_dict([("w", pk_tensor("0", "FloatStorage", 2, 0, [2], [1]))]),
+                                                       [("0", struct.pack(">2f", 1.0, -3.0))], byteorder=b"big"))
+put("checkpoint", "bad-view-past-storage.pth", checkpoint(
+    pk_state_dict([("w", pk_tensor("0", "FloatStorage", 4, 3, [2], [1]))]), [("0", f32([1, 2, 3, 4]))]))
+put("checkpoint", "bad-missing-storage.pth", checkpoint(
+    pk_state_dict([("w", pk_tensor("9", "FloatStorage", 1, 0, [1], [1]))]), [("0", f32([1]))]))
+put("checkpoint", "bad-storage-too-short.pth", checkpoint(
+    pk_state_dict([("w", pk_tensor("0", "DoubleStorage", 3, 0, [3], [1]))]), [("0", f32([1, 2]))]))
+put("checkpoint", "ok-data.pkl", strided)
+put("checkpoint", "ok-plain-data.pkl", b"\x80\x02}q\x00X\x01\x00\x00\x00aq\x01(K\x01J\xfe\xff\xff\xffM,\x01\x88N\x8c\x02xy"
+    + b"G@\x04\x00\x00\x00\x00\x00\x00\x8a\x02\x00\x80]q\x02(K\x01K\x02eC\x02ab\x94th\x03\x86s.")
+put("checkpoint", "ok-protocol4.pkl", b"\x80\x04\x95\x10\x00\x00\x00\x00\x00\x00\x00}\x94(\x8c\x01k\x94]\x94(K\x01K\x02eu.")
+put("checkpoint", "bad-os-system.pkl", b"\x80\x02cposix\nsystem\nX\x02\x00\x00\x00idq\x00\x85R.")
+put("checkpoint", "bad-newobj.pkl", b"\x80\x02ccollections\nOrderedDict\n)\x81.")
+put("checkpoint", "bad-no-stop.pkl", b"\x80\x02}q\x00(X\x01\x00\x00\x00aK\x01u")
+put("checkpoint", "bad-recursive-list.pkl", b"\x80\x02]q\x00h\x00a.")
+put("checkpoint", "bad-nested-too-deep.pkl", b"\x80\x02N" + b"\x85" * 65 + b".")
+
+# --- inputs that once crashed or exhausted a reader (Fuzz/regressions/TARGET/: replayed by the tests) ----------
+def regression(target, name, data):
+    folder = os.path.join(ROOT, "Fuzz", "regressions", target)
+    os.makedirs(folder, exist_ok=True)
+    with open(os.path.join(folder, name), "wb") as f:
+        f.write(data)
+
+
+def zip64_with_sizes(data, size):
+    """One stored entry whose ZIP64 extra field records `size` for both sizes (named as a checkpoint's pickle, so
+    that `condseg import` reads it too)."""
+    archive = bytearray(zip_archive([("archive/data.pkl", data, 0, None)], zip64=True))
+    at = archive.index(struct.pack("<HHQQ", 1, 24, len(data), len(data)))
+    archive[at + 4:at + 20] = struct.pack("<QQ", size, size)
+    return bytes(archive)
+
+
+def pk_long(v):
+    return b"\x8a\x08" + struct.pack("<q", v)
+
+
+def hostile_tensor(count, offset, shape, strides, storage=f32([1, 2, 3, 4])):
+    storage_pid = pk_tuple([pk_str("storage"), b"ctorch\nFloatStorage\n", pk_str("0"), pk_str("cpu"), count]) + b"Q"
+    tensor = (b"ctorch._utils\n_rebuild_tensor_v2\n"
+              + pk_tuple([storage_pid, pk_long(offset), pk_tuple([pk_long(d) for d in shape]),
+                          pk_tuple([pk_long(d) for d in strides])]) + b"R")
+    return checkpoint(b"\x80\x02}(" + pk_str("w") + tensor + b"u.", [("0", storage)])
+
+
+regression("zip", "zip64-sizes-beyond-int-max.zip", zip64_with_sizes(b"hello", (1 << 64) - 1))
+regression("checkpoint", "storage-byte-count-overflows.pth", hostile_tensor(pk_long((1 << 63) - 1), 0, [1], [1]))
+regression("checkpoint", "offset-plus-reach-overflows.pth", hostile_tensor(pk_int(4), (1 << 63) - 2, [3], [1]))
+regression("checkpoint", "expanded-view-of-4-tib.pth", hostile_tensor(pk_int(4), 0, [1 << 40], [0]))
+regression("checkpoint", "expanded-view-byte-count-overflows.pth", hostile_tensor(pk_int(4), 0, [1 << 62], [0]))
+regression("checkpoint", "list-holding-itself.pkl", b"\x80\x02]q\x00h\x00a.")
+regression("checkpoint", "tuples-nested-100000-deep.pkl", b"\x80\x02N" + b"\x85" * 100000 + b".")
 print("corpora written under", CORPUS)

@@ -176,6 +176,11 @@ public final class Y4MSource: FrameSource {
     public private(set) var header: Y4MHeader?
     private var file: UnsafeMutablePointer<FILE>?
     private var dataStart: Int = 0
+    /// Length of the file when it is a regular file (nil for a pipe or device): frames are checked against it
+    /// before their bytes are allocated.
+    private var fileLength: Int?
+    /// Frames read since the start of the file (the number in messages, from 1; a loop starts it again).
+    private var framesRead = 0
     private var clock = ReplayClock(framesPerSecond: 0, paced: false)
 
     public var name: String { path }
@@ -216,6 +221,23 @@ public final class Y4MSource: FrameSource {
         do { parsed = try Y4MHeader.parse(line, path: path) } catch { stop(); throw error }
         header = parsed
         dataStart = ftell(handle)
+        var status = stat()
+        fileLength = fstat(fileno(handle), &status) == 0 && (status.st_mode & S_IFMT) == S_IFREG ? Int(status.st_size) : nil
+        framesRead = 0
+        // A file without one whole frame has nothing to replay: refuse it now, naming what is wrong, rather than
+        // streaming nothing (a whole frame's buffer is never allocated for a file too short to fill it).
+        if let fileLength {
+            guard let line = readLine() else {
+                stop()
+                throw CaptureError.badSource(path: path, reason: "no frame after the y4m header")
+            }
+            let available = fileLength - ftell(handle)
+            if line.hasPrefix("FRAME") && available < parsed.frameBytes {
+                stop()
+                throw CaptureError.badSource(path: path, reason: "truncated frame 1: expected \(parsed.frameBytes) bytes, found \(max(0, available))")
+            }
+            fseek(handle, dataStart, SEEK_SET)
+        }
         clock = ReplayClock(framesPerSecond: parsed.framesPerSecond, paced: paced)
         return FrameFormat(pixelFormat: parsed.pixelFormat, width: parsed.width, height: parsed.height,
                            encoding: parsed.encoding)
@@ -226,6 +248,7 @@ public final class Y4MSource: FrameSource {
         var frameLine = readLine()
         if frameLine == nil && loop {
             fseek(file, dataStart, SEEK_SET)
+            framesRead = 0
             frameLine = readLine()
         }
         guard let frameLine else { return .endOfStream }
@@ -233,10 +256,18 @@ public final class Y4MSource: FrameSource {
             stop()
             return .corrupt(reason: "\(path): expected FRAME marker, found \"\(frameLine.prefix(16))\"; stopping")
         }
+        framesRead += 1
+        if let fileLength {
+            let available = fileLength - ftell(file)
+            guard available >= header.frameBytes else {
+                fseek(file, 0, SEEK_END)
+                return .corrupt(reason: "\(path): truncated frame \(framesRead): expected \(header.frameBytes) bytes, found \(max(0, available))")
+            }
+        }
         var bytes = [UInt8](repeating: 0, count: header.frameBytes)
         let read = bytes.withUnsafeMutableBytes { fread($0.baseAddress, 1, $0.count, file) }
         guard read == bytes.count else {
-            return .corrupt(reason: "\(path): truncated frame (\(read) of \(bytes.count) bytes)")
+            return .corrupt(reason: "\(path): truncated frame \(framesRead): expected \(bytes.count) bytes, found \(read)")
         }
         let index = clock.waitForNextFrame()
         let format = FrameFormat(pixelFormat: header.pixelFormat, width: header.width, height: header.height,

@@ -8,6 +8,7 @@
 import CondSegCapture
 import CondSegCore
 import CondSegImage
+import CondSegInterop
 import CondSegRuntime
 import Foundation
 
@@ -28,6 +29,12 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
     case folderReplay = "folder-replay"
     /// V4L2 frame conversion: any pixel format, width, height, stride and byte count.
     case frameConversion = "frame-conversion"
+    /// The zip reader PyTorch checkpoints go through: end records (ZIP64 included), the central directory, local
+    /// headers and each stored entry's CRC-32.
+    case zip
+    /// A whole PyTorch checkpoint (zip, then the restricted unpickler, then each tensor gathered from its storage);
+    /// an input that does not start like a zip archive goes to the restricted unpickler alone.
+    case checkpoint
 }
 
 /// What a target did with one input.
@@ -52,6 +59,8 @@ public enum FuzzHarness {
             case .y4m: try y4m(bytes)
             case .folderReplay: try folderReplay(bytes)
             case .frameConversion: try frameConversion(bytes)
+            case .zip: try zip(bytes)
+            case .checkpoint: try checkpoint(bytes)
             }
             return .accepted
         } catch {
@@ -205,6 +214,41 @@ public enum FuzzHarness {
         check(input.count == 3 * size * size, "model input size")
         let rgb = try FrameConversion.rgb(frame)
         check(rgb.pixels.count == rgb.width * rgb.height * 3, "rgb size")
+    }
+
+    static func zip(_ bytes: [UInt8]) throws {
+        let archive = try ZipArchive(bytes: bytes, file: "fuzz.zip")
+        var refusals: [String] = []
+        for entry in archive.entries {
+            check(archive.entry(entry.name) != nil, "an entry is not found by its own name")
+            do {
+                let data = try archive.data(of: entry)
+                check(data.count == entry.uncompressedSize, "entry data length differs from its recorded size")
+                check(CRC32.checksum(data) == entry.crc32, "entry data returned with a CRC-32 that does not match")
+            } catch {
+                refusals.append("\(error)")
+            }
+        }
+        // An archive whose every entry is refused is refused (an archive with no entry is accepted).
+        if !refusals.isEmpty && refusals.count == archive.entries.count { throw FuzzInputError(refusals[0]) }
+    }
+
+    static func checkpoint(_ bytes: [UInt8]) throws {
+        guard ZipArchive.looksLikeZip(bytes) else {
+            // Not a zip archive: the bytes are a pickle for the restricted unpickler on its own.
+            _ = try RestrictedUnpickler(bytes: bytes[...], file: "fuzz.pkl").read()
+            return
+        }
+        let checkpoint = try PyTorchCheckpoint(bytes: bytes, file: "fuzz.pth")
+        var shapes: [String: [Int]] = [:]
+        for tensor in checkpoint.tensors {
+            let count = tensor.shape.reduce(1, *)
+            check(tensor.bytes.count == count * tensor.type.elementSize, "tensor bytes do not match its shape")
+            shapes[tensor.name] = tensor.shape
+        }
+        check(shapes.count == checkpoint.tensors.count, "a tensor name appears twice")
+        // What `condseg import` does next with the shapes (a configuration, or a described refusal).
+        _ = try? ModelConfig.inferred(from: shapes, file: "fuzz.pth")
     }
 
     // MARK: Support

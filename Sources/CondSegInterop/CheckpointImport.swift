@@ -65,6 +65,11 @@ public enum CheckpointImport {
                 tensors.append(SourceTensor(name: t.name, dtype: dtype, torchType: t.type.dtypeName, shape: t.shape, bytes: t.bytes))
             }
         } else {
+            // A safetensors file is an 8-byte length then its JSON header; anything else is neither format.
+            let json = head.dropFirst(8).first { $0 != 0x20 && $0 != 0x09 && $0 != 0x0A && $0 != 0x0D }
+            guard head.count > 8, json == UInt8(ascii: "{") else {
+                throw InputError(path: path, problem: "not a PyTorch checkpoint (a torch.save zip archive) or a safetensors file")
+            }
             let file = try SafeTensorsFile(bytes: head, name: path)
             sourceMetadata = file.metadata
             for name in file.names {

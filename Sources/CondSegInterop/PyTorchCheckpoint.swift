@@ -28,6 +28,9 @@ public struct PyTorchCheckpoint: Sendable {
     /// Whether the archive recorded big-endian storages (converted to little-endian).
     public let bigEndian: Bool
 
+    /// Most bytes that views larger than their storage (expanded tensors) may add, over a whole checkpoint.
+    public static let maximumExpansion = 256 << 20
+
     /// Keys tried, in order, when the top-level dict wraps the state_dict.
     public static let wrapperKeys = ["state_dict", "model_state_dict", "model", "net", "network", "module", "weights", "ema", "model_ema"]
 
@@ -97,6 +100,10 @@ public struct PyTorchCheckpoint: Sendable {
 
         var storages: [String: ArraySlice<UInt8>] = [:]
         var tensors: [CheckpointTensor] = []
+        // Tensors may share a storage, so their total is bounded separately: the imported model must fit a
+        // weights file anyway.
+        var totalBytes = 0
+        var expansionLeft = PyTorchCheckpoint.maximumExpansion
         var seen = Set<String>()
         for entry in chosen!.entries {
             guard case .string(let name) = entry.key, case .tensor(let t) = entry.value else { continue }
@@ -111,17 +118,25 @@ public struct PyTorchCheckpoint: Sendable {
                 data = try zip.data(of: record)
                 storages[t.storage.key] = data
             }
-            tensors.append(try PyTorchCheckpoint.gather(t, name: name, storage: data, bigEndian: bigEndian, file: file))
+            let tensor = try PyTorchCheckpoint.gather(t, name: name, storage: data, bigEndian: bigEndian,
+                                                      expansionLeft: expansionLeft, file: file)
+            expansionLeft -= max(0, tensor.bytes.count - data.count)
+            totalBytes += tensor.bytes.count
+            guard totalBytes <= SafeTensorsFile.maximumFileSize else {
+                throw fail("the tensors add up to more than \(SafeTensorsFile.maximumFileSize >> 30) GiB, the largest model file accepted")
+            }
+            tensors.append(tensor)
         }
         self.tensors = tensors
     }
 
     /// The contiguous little-endian bytes of a strided view of `storage`.
     static func gather(_ t: TorchTensorReference, name: String, storage: ArraySlice<UInt8>, bigEndian: Bool,
-                       file: String) throws(CheckpointError) -> CheckpointTensor {
+                       expansionLeft: Int = maximumExpansion, file: String) throws(CheckpointError) -> CheckpointTensor {
         func fail(_ problem: String) -> CheckpointError { CheckpointError(file: file, problem: "tensor '\(name)': \(problem)") }
         let size = t.storage.type.elementSize
-        guard storage.count >= t.storage.count * size else {
+        let (declaredBytes, tooMany) = t.storage.count.multipliedReportingOverflow(by: size)
+        guard !tooMany, storage.count >= declaredBytes else {
             throw fail("storage data/\(t.storage.key) has \(storage.count) bytes, fewer than its \(t.storage.count) \(t.storage.type.dtypeName) elements")
         }
         let available = storage.count / size
@@ -133,14 +148,21 @@ public struct PyTorchCheckpoint: Sendable {
             count = c
             if dim > 0 {
                 let (reach, o2) = (dim - 1).multipliedReportingOverflow(by: stride)
-                guard !o2 else { throw fail("strides \(t.strides) are too large") }
-                lastIndex += reach
+                let (last, o3) = lastIndex.addingReportingOverflow(reach)
+                guard !o2, !o3 else { throw fail("strides \(t.strides) are too large") }
+                lastIndex = last
             }
         }
         guard count == 0 || lastIndex < available else {
             throw fail("view (offset \(t.offset), shape \(t.shape), strides \(t.strides)) reaches past its storage of \(available) elements")
         }
-        var out = [UInt8](repeating: 0, count: count * size)
+        // A view larger than its storage repeats elements (an expanded tensor, stride 0), so a few bytes of file
+        // could ask for any amount of memory: what views add beyond their storages is bounded per checkpoint.
+        let (outputBytes, o4) = count.multipliedReportingOverflow(by: size)
+        guard !o4, outputBytes <= storage.count + expansionLeft else {
+            throw fail("view (shape \(t.shape), strides \(t.strides)) is larger than its storage of \(available) elements by more than the \(PyTorchCheckpoint.maximumExpansion >> 20) MiB expanded tensors may add in all")
+        }
+        var out = [UInt8](repeating: 0, count: outputBytes)
         if count > 0 {
             // Odometer over the shape; contiguous runs of the innermost dimension are copied at once when dense.
             let rank = t.shape.count

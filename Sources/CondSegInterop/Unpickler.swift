@@ -63,6 +63,13 @@ public final class PickleContainer: @unchecked Sendable {
     /// Dict entries in insertion order (keys may repeat only if the pickle sets one twice; the last wins on lookup).
     public var entries: [(key: PickleValue, value: PickleValue)] = []
     public let isDict: Bool
+    /// Set once the container is put into another container or a tuple; from then on it may not change. Python's
+    /// pickler fills every list and dict before it is placed anywhere, so only a recursive structure (one that
+    /// contains itself, which no state_dict does) would change one later. Refusing that keeps the values a tree:
+    /// no reference cycle, so nothing read is ever leaked.
+    var sealed = false
+    /// Nesting depth of the container: 1 for one holding plain values only.
+    var depth = 1
     init(isDict: Bool) { self.isDict = isDict }
 
     /// The value for a string key.
@@ -119,6 +126,10 @@ public struct RestrictedUnpickler {
     let file: String
     /// Largest number of memo entries, stack items and container items accepted (a guard against hostile sizes).
     static let limit = 50_000_000
+    /// Deepest nesting of tuples, lists and dicts accepted. A state_dict checkpoint nests a few levels (a wrapper
+    /// dict, the state_dict, a tensor's arguments); releasing a value nested hundreds of thousands deep would
+    /// overflow the stack, so such a file is refused instead.
+    public static let maximumDepth = 64
 
     public init(bytes: ArraySlice<UInt8>, file: String) {
         self.bytes = bytes
@@ -138,9 +149,12 @@ public struct RestrictedUnpickler {
 
     /// Runs the pickle to its STOP and returns the value it built.
     public func read() throws(CheckpointError) -> PickleValue {
-        var stack: [PickleValue] = []
+        // Each stack and memo value carries its nesting depth (a list's or dict's own grows as it is filled), so
+        // the depth of a new tuple or container is known without walking what it holds.
+        struct Item { var value: PickleValue; var depth: Int }
+        var stack: [Item] = []
         var marks: [Int] = []
-        var memo: [Int: PickleValue] = [:]
+        var memo: [Int: Item] = [:]
         var at = bytes.startIndex
         let end = bytes.endIndex
 
@@ -163,20 +177,55 @@ public struct RestrictedUnpickler {
             defer { at = newline + 1 }
             return String(decoding: bytes[at..<newline], as: UTF8.self)
         }
-        func pop() throws(CheckpointError) -> PickleValue {
-            guard let value = stack.popLast() else { throw fail("stack underflow (damaged pickle)") }
+        func pop() throws(CheckpointError) -> Item {
+            guard let item = stack.popLast() else { throw fail("stack underflow (damaged pickle)") }
             if let mark = marks.last, stack.count < mark { throw fail("stack underflow past a mark (damaged pickle)") }
-            return value
+            return item
         }
-        func popMark() throws(CheckpointError) -> [PickleValue] {
+        func popMark() throws(CheckpointError) -> [Item] {
             guard let mark = marks.popLast(), mark <= stack.count else { throw fail("no mark to pop (damaged pickle)") }
             let items = Array(stack[mark...])
             stack.removeSubrange(mark...)
             return items
         }
-        func push(_ value: PickleValue) throws(CheckpointError) {
+        func push(_ value: PickleValue, depth: Int = 0) throws(CheckpointError) {
             guard stack.count < RestrictedUnpickler.limit else { throw fail("stack too deep") }
-            stack.append(value)
+            stack.append(Item(value: value, depth: depth))
+        }
+        /// The depth of an item now (a list or dict may have grown since it was pushed).
+        func depth(_ item: Item) -> Int {
+            switch item.value {
+            case .list(let c), .dict(let c): return c.depth
+            default: return item.depth
+            }
+        }
+        /// Marks the lists and dicts among `items` as placed (they may no longer change) and returns the depth of
+        /// a value holding them.
+        func place(_ items: [Item]) throws(CheckpointError) -> Int {
+            var deepest = 0
+            for item in items {
+                switch item.value {
+                case .list(let c), .dict(let c): c.sealed = true
+                default: break
+                }
+                deepest = max(deepest, depth(item))
+            }
+            guard deepest < RestrictedUnpickler.maximumDepth else {
+                throw fail("values nested more than \(RestrictedUnpickler.maximumDepth) deep (a state_dict nests a few levels)")
+            }
+            return deepest + 1
+        }
+        func pushTuple(_ items: [Item]) throws(CheckpointError) {
+            let d = try place(items)
+            try push(.tuple(items.map(\.value)), depth: d)
+        }
+        /// The list or dict `target` is about to receive `items`: they are placed, and it must still be open.
+        func fill(_ target: PickleContainer, with items: [Item]) throws(CheckpointError) {
+            let d = try place(items)
+            guard !target.sealed else {
+                throw fail("a \(target.isDict ? "dict" : "list") changed after it was placed in another value (a recursive structure, which a state_dict never is)")
+            }
+            target.depth = max(target.depth, d)
         }
         func resolve(_ module: String, _ name: String) throws(CheckpointError) -> PickleValue {
             let qualified = "\(module).\(name)"
@@ -185,17 +234,19 @@ public struct RestrictedUnpickler {
             }
             return .global(allowed)
         }
-        func setItems(_ target: PickleValue, _ pairs: [PickleValue]) throws(CheckpointError) {
+        func setItems(_ target: PickleValue, _ pairs: [Item]) throws(CheckpointError) {
             guard case .dict(let dict) = target else { throw fail("SETITEM(S) on a \(target.kindName), not a dict") }
             guard pairs.count % 2 == 0 else { throw fail("SETITEMS with an odd number of items") }
             guard dict.entries.count + pairs.count / 2 <= RestrictedUnpickler.limit else { throw fail("dict too large") }
+            try fill(dict, with: pairs)
             var k = 0
-            while k < pairs.count { dict.entries.append((pairs[k], pairs[k + 1])); k += 2 }
+            while k < pairs.count { dict.entries.append((pairs[k].value, pairs[k + 1].value)); k += 2 }
         }
-        func append(_ target: PickleValue, _ items: [PickleValue]) throws(CheckpointError) {
+        func append(_ target: PickleValue, _ items: [Item]) throws(CheckpointError) {
             guard case .list(let list) = target else { throw fail("APPEND(S) on a \(target.kindName), not a list") }
             guard list.items.count + items.count <= RestrictedUnpickler.limit else { throw fail("list too large") }
-            list.items.append(contentsOf: items)
+            try fill(list, with: items)
+            list.items.append(contentsOf: items.map(\.value))
         }
 
         while at < end {
@@ -209,27 +260,27 @@ public struct RestrictedUnpickler {
                 _ = try take(8)
             case 0x2E:  // STOP
                 guard stack.count == 1, marks.isEmpty else { throw fail("STOP with \(stack.count) values on the stack") }
-                return stack[0]
+                return stack[0].value
             case 0x28:  // MARK
                 marks.append(stack.count)
             case 0x29: try push(.tuple([]))                       // EMPTY_TUPLE
-            case 0x74: try push(.tuple(try popMark()))            // TUPLE
-            case 0x85: let a = try pop(); try push(.tuple([a]))    // TUPLE1
-            case 0x86: let b = try pop(), a = try pop(); try push(.tuple([a, b]))   // TUPLE2
-            case 0x87: let c = try pop(), b = try pop(), a = try pop(); try push(.tuple([a, b, c]))   // TUPLE3
+            case 0x74: try pushTuple(try popMark())               // TUPLE
+            case 0x85: let a = try pop(); try pushTuple([a])       // TUPLE1
+            case 0x86: let b = try pop(), a = try pop(); try pushTuple([a, b])   // TUPLE2
+            case 0x87: let c = try pop(), b = try pop(), a = try pop(); try pushTuple([a, b, c])   // TUPLE3
             case 0x5D: try push(.list(PickleContainer(isDict: false)))   // EMPTY_LIST
             case 0x6C:  // LIST
                 let list = PickleContainer(isDict: false)
-                list.items = try popMark()
+                try append(.list(list), try popMark())
                 try push(.list(list))
             case 0x61:  // APPEND
                 let item = try pop()
                 guard let target = stack.last else { throw fail("APPEND without a list") }
-                try append(target, [item])
+                try append(target.value, [item])
             case 0x65:  // APPENDS
                 let items = try popMark()
                 guard let target = stack.last else { throw fail("APPENDS without a list") }
-                try append(target, items)
+                try append(target.value, items)
             case 0x7D: try push(.dict(PickleContainer(isDict: true)))    // EMPTY_DICT
             case 0x64:  // DICT
                 let dict = PickleContainer(isDict: true)
@@ -239,11 +290,11 @@ public struct RestrictedUnpickler {
             case 0x73:  // SETITEM
                 let value = try pop(), key = try pop()
                 guard let target = stack.last else { throw fail("SETITEM without a dict") }
-                try setItems(target, [key, value])
+                try setItems(target.value, [key, value])
             case 0x75:  // SETITEMS
                 let items = try popMark()
                 guard let target = stack.last else { throw fail("SETITEMS without a dict") }
-                try setItems(target, items)
+                try setItems(target.value, items)
             case 0x4E: try push(.none)            // NONE
             case 0x88: try push(.bool(true))      // NEWTRUE
             case 0x89: try push(.bool(false))     // NEWFALSE
@@ -279,30 +330,33 @@ public struct RestrictedUnpickler {
                 memo[index] = top
             case 0x68, 0x6A:  // BINGET, LONG_BINGET
                 let index = try (opcode == 0x68 ? uint(1) : uint(4))
-                guard let value = memo[index] else { throw fail("memo entry \(index) read before it was stored") }
-                try push(value)
+                guard let item = memo[index] else { throw fail("memo entry \(index) read before it was stored") }
+                try push(item.value, depth: item.depth)
             case 0x30: _ = try pop()              // POP
             case 0x31: _ = try popMark()          // POP_MARK
             case 0x32:                            // DUP
                 guard let top = stack.last else { throw fail("DUP with an empty stack") }
-                try push(top)
+                try push(top.value, depth: top.depth)
             case 0x63:  // GLOBAL
                 let module = try line(), name = try line()
                 try push(try resolve(module, name))
             case 0x93:  // STACK_GLOBAL
-                let nameValue = try pop(), moduleValue = try pop()
+                let nameValue = try pop().value, moduleValue = try pop().value
                 guard case .string(let name) = nameValue, case .string(let module) = moduleValue else {
                     throw fail("STACK_GLOBAL without module and name strings")
                 }
                 try push(try resolve(module, name))
             case 0x51:  // BINPERSID
-                try push(try persistentStorage(try pop(), fail: fail))
+                try push(try persistentStorage(try pop().value, fail: fail))
             case 0x52:  // REDUCE
-                let args = try pop(), callable = try pop()
-                try push(try reduce(callable, args, fail: fail))
+                let args = try pop(), callable = try pop().value
+                let result = try reduce(callable, args.value, fail: fail)
+                // A new OrderedDict holds what its argument held; its depth is at most that of the argument.
+                if case .dict(let dict) = result { dict.depth = max(1, depth(args) - 1) }
+                try push(result)
             case 0x62:  // BUILD: the state of an OrderedDict (its `_metadata`) or a tensor is not needed
-                let state = try pop()
-                guard let target = stack.last else { throw fail("BUILD without an object") }
+                let state = try pop().value
+                guard let target = stack.last?.value else { throw fail("BUILD without an object") }
                 switch target {
                 case .dict, .tensor: _ = state
                 default: throw fail("BUILD on a \(target.kindName) is not allowed")

@@ -109,6 +109,10 @@ public struct ZipArchive: Sendable {
                 extra += 4 + size
             }
             if flags & 1 != 0 { throw fail("zip entry '\(name)' is encrypted") }
+            // A ZIP64 value beyond Int.max reads as −1: no archive held in memory can be that large.
+            guard compressed >= 0, uncompressed >= 0, localOffset >= 0 else {
+                throw fail("zip entry '\(name)' records a size or offset beyond any archive (damaged ZIP64 field)")
+            }
             entries.append(Entry(name: name, method: method, crc32: crc, compressedSize: compressed,
                                  uncompressedSize: uncompressed, localHeaderOffset: localOffset))
             at = next

@@ -234,7 +234,10 @@ public struct CalibrationTable: Sendable, Equatable {
         guard !entries.isEmpty else { throw CalibrationTableError(file: file, problem: "the table has no tensor lines") }
         var tool = header["tool"] ?? ""
         if tool.hasPrefix("condseg") { tool = String(tool.dropFirst("condseg".count)).trimmingCharacters(in: .whitespaces) }
-        let names = (header["image_names"] ?? "").split(separator: ",").map(String.init)
+        // Each name is trimmed, as the whole value is: a space at the end of the last name (or the start of the
+        // first) cannot survive a line that is read trimmed, so no name keeps one, and the text round-trips.
+        let names = (header["image_names"] ?? "").split(separator: ",")
+            .map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
         var table = CalibrationTable(toolVersion: tool, modelSHA256: sha, method: header["method"] ?? "",
                                      imageNames: names, listFile: header["list"] ?? "", date: header["date"] ?? "",
                                      entries: entries, notes: notes)

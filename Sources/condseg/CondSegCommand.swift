@@ -31,9 +31,14 @@ struct CondSeg: ParsableCommand {
     static func main() {
         // CONDSEG_KERNELS=generic runs the portable C kernels (int8 and float) instead of the vector ones this CPU
         // selects: the outputs are the same bits for int8 and within the float bounds otherwise (a check, not a mode).
-        if ProcessInfo.processInfo.environment["CONDSEG_KERNELS"] == "generic" {
-            _ = ck_force_isa(CK_ISA_GENERIC)
-            _ = ckf_force_isa(CKF_ISA_GENERIC)
+        // Any other value is a mistake the user should hear about once, not a silent fall-back.
+        if let kernels = ProcessInfo.processInfo.environment["CONDSEG_KERNELS"], !kernels.isEmpty {
+            if kernels == "generic" {
+                _ = ck_force_isa(CK_ISA_GENERIC)
+                _ = ckf_force_isa(CKF_ISA_GENERIC)
+            } else {
+                printError("warning: CONDSEG_KERNELS=\(kernels) is not recognised (the accepted value is generic); using the kernels this CPU selects")
+            }
         }
         var command: ParsableCommand
         do {

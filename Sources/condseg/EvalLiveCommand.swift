@@ -103,6 +103,14 @@ struct EvalLive: ParsableCommand {
         motion.rotationSpeedDegrees = rotationSpeed
         motion.zoomSpeed = zoomSpeed
         let frameCount = max(1, Int((seconds * cameraFPS).rounded()))
+        // Frames are scored from the first model result on: a sequence that ends before it scores nothing.
+        let firstScored = schedule.modelFrame(1)
+        guard frameCount > firstScored else {
+            let needed = Double(firstScored + 1) / cameraFPS
+            throw ValidationError("no frame would be scored: a sequence of --seconds \(fixed(seconds, 2)) at --camera-fps \(fixed(cameraFPS, 1)) has \(frameCount) frames, "
+                                  + "and the first model result (\(fixed(modelRate, 2)) results/s\(modelFPS == nil ? ", measured" : "")) is shown from frame \(firstScored + 1) on; "
+                                  + "give --seconds \(fixed((needed * 100).rounded(.up) / 100, 2)) or more, or a higher --model-fps")
+        }
         let resize = try frameSize.map { try parseFrameSize($0, option: "--frame-size") }
 
         // Sequences are independent: one per core, each with its own seed derived from --seed and its index.
@@ -142,6 +150,9 @@ struct EvalLive: ParsableCommand {
             }
         }
 
+        guard !report.ceiling.values.isEmpty else {
+            throw ValidationError("no frame was scored (\(report.sequences) sequences of \(frameCount) frames); give a longer --seconds")
+        }
         let recovered = report.recoveredFraction
         if json {
             func rounded(_ value: Double, _ scale: Double = 1e6) -> Double { (value * scale).rounded() / scale }

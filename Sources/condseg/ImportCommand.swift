@@ -32,7 +32,7 @@ struct Import: ParsableCommand {
     @Flag(name: .long, help: "Keep the auxiliary head's tensors (training only; dropped by default).")
     var keepAux = false
 
-    @Option(name: .long, help: "Input size the model was trained at (a multiple of 16; default 256).")
+    @Option(name: .long, help: "Input size the model was trained at (a multiple of 16, at most 4096; default 256).")
     var inputSize: Int?
 
     @Option(name: .long, help: "Channel order the model expects: bgr (default, the release) or rgb.")
@@ -42,7 +42,9 @@ struct Import: ParsableCommand {
     var scale: String?
 
     func validate() throws {
-        if let inputSize, inputSize < 16 || inputSize % 16 != 0 { throw ValidationError("--input-size must be a positive multiple of 16") }
+        if let inputSize, inputSize < 16 || inputSize % 16 != 0 || inputSize > ModelConfig.maximumInputSize {
+            throw ValidationError("--input-size must be a multiple of 16 from 16 to \(ModelConfig.maximumInputSize) (got \(inputSize))")
+        }
         if let channelOrder, ChannelOrder(rawValue: channelOrder.lowercased()) == nil { throw ValidationError("--channel-order must be bgr or rgb") }
         if let scale {
             let parsed = (try? ModelConfig(metadata: ["condseg.scale": scale], file: "--scale"))?.scale

@@ -27,9 +27,11 @@ final class EngineFrameSegmenter: FrameSegmenter {
 /// Parses "WxH" (e.g. 1280x720).
 func parseFrameSize(_ text: String, option: String) throws -> (width: Int, height: Int) {
     let parts = text.lowercased().split(separator: "x")
-    guard parts.count == 2, let width = Int(parts[0]), let height = Int(parts[1]), width > 0, height > 0,
-          width <= 16384, height <= 16384 else {
+    guard parts.count == 2, let width = Int(parts[0]), let height = Int(parts[1]), width > 0, height > 0 else {
         throw ValidationError("\(option) must look like 1280x720, not \"\(text)\"")
+    }
+    guard width <= 16384, height <= 16384 else {
+        throw ValidationError("\(option) \(text) is too large: at most 16384 pixels a side")
     }
     return (width, height)
 }

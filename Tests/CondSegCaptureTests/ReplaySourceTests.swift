@@ -87,7 +87,34 @@ final class ReplaySourceTests: XCTestCase {
         }
         XCTAssertEqual(frames, 2)
         XCTAssertEqual(corrupt.count, 1)
-        XCTAssertTrue(corrupt[0].contains("truncated frame (1052 of 1152 bytes)"), corrupt[0])
+        XCTAssertTrue(corrupt[0].hasSuffix("truncated.y4m: truncated frame 3: expected 1152 bytes, found 1052"), corrupt[0])
+    }
+
+    func testAFileWhoseOnlyFrameIsTruncatedIsRefusedAtStart() throws {
+        // The header declares 16384×16384 4:2:0 frames (384 MiB each); the file holds 10 bytes of one. The start
+        // refuses the file from its length, before a frame's buffer could be allocated.
+        let folder = try makeTemporaryFolder(self)
+        let path = folder + "/short.y4m"
+        try Data(Array("YUV4MPEG2 W16384 H16384 F30:1 C420jpeg\nFRAME\n".utf8) + [UInt8](repeating: 7, count: 10))
+            .write(to: URL(fileURLWithPath: path))
+        XCTAssertThrowsError(try Y4MSource(path: path, paced: false).start()) { error in
+            XCTAssertEqual("\(error)", "\(path): truncated frame 1: expected 402653184 bytes, found 10")
+        }
+        // The same for a small frame size, and for a header with no frame at all.
+        try Data(Array("YUV4MPEG2 W4 H2 C444\nFRAME\n".utf8) + [1, 2, 3]).write(to: URL(fileURLWithPath: path))
+        XCTAssertThrowsError(try Y4MSource(path: path, paced: false).start()) { error in
+            XCTAssertEqual("\(error)", "\(path): truncated frame 1: expected 24 bytes, found 3")
+        }
+        try Data("YUV4MPEG2 W4 H2 C444\n".utf8).write(to: URL(fileURLWithPath: path))
+        XCTAssertThrowsError(try Y4MSource(path: path, paced: false).start()) { error in
+            XCTAssertEqual("\(error)", "\(path): no frame after the y4m header")
+        }
+        // One whole frame is read after the check (the check leaves the file at the first frame).
+        try Data(Array("YUV4MPEG2 W4 H2 C444\nFRAME\n".utf8) + [UInt8](0..<24)).write(to: URL(fileURLWithPath: path))
+        let source = Y4MSource(path: path, paced: false)
+        _ = try source.start()
+        guard case .frame(let frame, _) = try source.next(timeoutMilliseconds: 0) else { return XCTFail("no frame") }
+        XCTAssertEqual(frame.bytes, [UInt8](0..<24))
     }
 
     func testMissingOrMalformedFilesFailWithTheirPath() throws {

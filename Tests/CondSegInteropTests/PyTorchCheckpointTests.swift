@@ -85,6 +85,79 @@ final class PyTorchCheckpointTests: XCTestCase {
         }
     }
 
+    /// A stored zip archive of `entries` (name, bytes), optionally with ZIP64 sizes and offsets, written here from
+    /// the format's definition.
+    func zipArchive(_ entries: [(String, [UInt8])], zip64Sizes: UInt64? = nil) -> [UInt8] {
+        func le(_ v: UInt64, _ n: Int) -> [UInt8] { (0..<n).map { UInt8(truncatingIfNeeded: v >> (8 * UInt64($0))) } }
+        var out: [UInt8] = [], central: [UInt8] = []
+        for (name, data) in entries {
+            let crc = UInt64(CRC32.checksum(data)), offset = UInt64(out.count), n = UInt64(name.utf8.count)
+            out += le(0x0403_4B50, 4) + le(20, 2) + le(0, 2) + le(0, 2) + le(0, 4) + le(crc, 4)
+            out += le(UInt64(data.count), 4) + le(UInt64(data.count), 4) + le(n, 2) + le(0, 2) + Array(name.utf8) + data
+            var extra: [UInt8] = [], size = UInt64(data.count), at = offset
+            if let big = zip64Sizes {
+                extra = le(1, 2) + le(24, 2) + le(big, 8) + le(big, 8) + le(offset, 8)
+                size = 0xFFFF_FFFF; at = 0xFFFF_FFFF
+            }
+            central += le(0x0201_4B50, 4) + le(45, 2) + le(20, 2) + le(0, 2) + le(0, 2) + le(0, 4) + le(crc, 4)
+            central += le(size, 4) + le(size, 4) + le(n, 2) + le(UInt64(extra.count), 2) + le(0, 2) + le(0, 2) + le(0, 2)
+            central += le(0, 4) + le(at, 4) + Array(name.utf8) + extra
+        }
+        let start = UInt64(out.count), count = UInt64(entries.count)
+        out += central
+        return out + le(0x0605_4B50, 4) + le(0, 4) + le(count, 2) + le(count, 2) + le(UInt64(central.count), 4) + le(start, 4) + le(0, 2)
+    }
+
+    func testZIP64SizesBeyondAnyArchiveAreRefused() throws {
+        // ZIP64 sizes of 2^64 − 1 once read as −1 and sliced the archive backwards (a trap).
+        let bytes = zipArchive([("a", Array("hello".utf8))], zip64Sizes: UInt64.max)
+        XCTAssertThrowsError(try ZipArchive(bytes: bytes, file: "big.zip")) { error in
+            XCTAssertEqual("\(error)", "big.zip: zip entry 'a' records a size or offset beyond any archive (damaged ZIP64 field)")
+        }
+        // The same archive with its true sizes in the ZIP64 field reads.
+        let good = try ZipArchive(bytes: zipArchive([("a", Array("hello".utf8))], zip64Sizes: 5), file: "ok.zip")
+        XCTAssertEqual(Array(try good.data(of: good.entries[0])), Array("hello".utf8))
+    }
+
+    /// A protocol-2 pickle of {name: _rebuild_tensor_v2(storage, offset, shape, strides)} for each tensor given.
+    func statePickle(_ tensors: [(name: String, type: String, key: String, count: [UInt8], offset: Int, shape: [Int], strides: [Int])]) -> [UInt8] {
+        func str(_ s: String) -> [UInt8] { [0x8C, UInt8(s.utf8.count)] + Array(s.utf8) }
+        func int(_ v: Int) -> [UInt8] { [0x8A, 8] + (0..<8).map { UInt8(truncatingIfNeeded: v >> (8 * $0)) } }
+        var p: [UInt8] = [0x80, 0x02, 0x7D, 0x28]
+        for t in tensors {
+            p += str(t.name) + Array("ctorch._utils\n_rebuild_tensor_v2\n".utf8) + [0x28]
+            p += [0x28] + str("storage") + Array("ctorch\n\(t.type)\n".utf8) + str(t.key) + str("cpu") + t.count + [0x74, 0x51]
+            p += int(t.offset) + [0x28] + t.shape.flatMap(int) + [0x74, 0x28] + t.strides.flatMap(int) + [0x74, 0x74, 0x52]
+        }
+        return p + [0x75, 0x2E]
+    }
+
+    func testHostileStorageCountsOffsetsAndExpansionsAreRefused() throws {
+        func checkpoint(_ pickle: [UInt8], storage: [UInt8]) -> [UInt8] {
+            zipArchive([("archive/data.pkl", pickle), ("archive/data/0", storage)])
+        }
+        let four = [UInt8](repeating: 1, count: 16)
+        let big: [UInt8] = [0x8A, 8, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x7F]   // LONG1 Int.max
+        let small: [UInt8] = [0x4B, 4]
+        func refusal(_ t: (name: String, type: String, key: String, count: [UInt8], offset: Int, shape: [Int], strides: [Int])) -> String {
+            do { _ = try PyTorchCheckpoint(bytes: checkpoint(statePickle([t]), storage: four), file: "h.pth"); return "accepted" } catch {
+                return "\(error)"
+            }
+        }
+        // A storage of Int.max floats: its byte count overflowed (a trap).
+        XCTAssertTrue(refusal(("w", "FloatStorage", "0", big, 0, [1], [1])).hasPrefix("h.pth: tensor 'w': storage data/0 has 16 bytes, fewer than"))
+        // An offset near Int.max: the last element's index overflowed (a trap).
+        XCTAssertEqual(refusal(("w", "FloatStorage", "0", small, Int.max - 1, [3], [1])), "h.pth: tensor 'w': strides [1] are too large")
+        // Stride 0 with 2^40 elements: within its storage by index, but 4 TiB of output.
+        XCTAssertTrue(refusal(("w", "FloatStorage", "0", small, 0, [1 << 40], [0])).contains("larger than its storage of 4 elements by more than the 256 MiB"))
+        // Stride 0 with 2^62 elements: the byte count itself overflows.
+        XCTAssertTrue(refusal(("w", "FloatStorage", "0", small, 0, [1 << 62], [0])).contains("larger than its storage"))
+        // A small expansion is read, element for element.
+        let expanded = try PyTorchCheckpoint(bytes: checkpoint(statePickle([("w", "ByteStorage", "0", [0x4B, 2], 1, [2, 3], [1, 0])]),
+                                                               storage: [5, 6, 7]), file: "e.pth")
+        XCTAssertEqual(expanded.tensors.map(\.bytes), [[6, 6, 6, 7, 7, 7]])
+    }
+
     func testCRC32CheckValue() {
         // The standard check value of CRC-32/ISO-HDLC for the ASCII digits 1…9.
         XCTAssertEqual(CRC32.checksum(Array("123456789".utf8)), 0xCBF4_3926)

@@ -71,4 +71,42 @@ final class UnpicklerTests: XCTestCase {
         assertRefused([0x80, 0x02, 0x4E], "no STOP")
         assertRefused([0x80, 0x09, 0x2E], "protocol 9")
     }
+
+    func testRecursiveStructuresAreRefused() throws {
+        // A list appended to itself (EMPTY_LIST, BINPUT 0, BINGET 0, APPEND): a reference cycle.
+        assertRefused([0x80, 0x02, 0x5D, 0x71, 0x00, 0x68, 0x00, 0x61, 0x2E], "a list changed after it was placed")
+        // Two lists, each put into the other through the memo.
+        assertRefused([0x80, 0x02, 0x5D, 0x71, 0x00, 0x30, 0x5D, 0x71, 0x01, 0x68, 0x00, 0x61, 0x30,
+                       0x68, 0x00, 0x68, 0x01, 0x61, 0x2E], "a list changed after it was placed")
+        // A dict put into a tuple, then given an item.
+        assertRefused([0x80, 0x02, 0x7D, 0x71, 0x00, 0x85, 0x30, 0x68, 0x00, 0x4B, 0x01, 0x4B, 0x02, 0x73, 0x2E],
+                      "a dict changed after it was placed")
+        // Sharing without a cycle is still read: one filled dict under two keys (as {"model": sd, "ema": sd}).
+        let shared: [UInt8] = [0x80, 0x02, 0x7D, 0x71, 0x00, 0x4B, 0x01, 0x4B, 0x02, 0x73, 0x30,
+                               0x7D, 0x8C, 0x01, 0x61, 0x68, 0x00, 0x73, 0x8C, 0x01, 0x62, 0x68, 0x00, 0x73, 0x2E]
+        guard case .dict(let top) = try read(shared), case .dict(let a)? = top.value(forKey: "a"),
+              case .dict(let b)? = top.value(forKey: "b") else { return XCTFail("not a dict of two dicts") }
+        XCTAssertTrue(a === b)
+        XCTAssertEqual(a.entries.count, 1)
+    }
+
+    func testNestingIsBoundedWithoutOverflowingTheStack() throws {
+        // 64 nested one-item tuples are read; 65 are refused. 200,000 (a few hundred kilobytes of file) would
+        // overflow the stack when the value is released if they were read.
+        func nested(_ depth: Int) -> [UInt8] { [0x80, 0x02, 0x4E] + [UInt8](repeating: 0x85, count: depth) + [0x2E] }
+        var value = try read(nested(64))
+        for _ in 0..<64 {
+            guard case .tuple(let items) = value, items.count == 1 else { return XCTFail("not a one-item tuple") }
+            value = items[0]
+        }
+        guard case .none = value else { return XCTFail("innermost value is \(value.kindName)") }
+        assertRefused(nested(65), "nested more than 64 deep")
+        assertRefused(nested(200_000), "nested more than 64 deep")
+        // Lists nested through APPEND: EMPTY_LIST × n, then APPEND × (n − 1).
+        func lists(_ n: Int) -> [UInt8] {
+            [0x80, 0x02] + [UInt8](repeating: 0x5D, count: n) + [UInt8](repeating: 0x61, count: n - 1) + [0x2E]
+        }
+        XCTAssertNoThrow(try read(lists(64)))
+        assertRefused(lists(200_000), "nested more than 64 deep")
+    }
 }

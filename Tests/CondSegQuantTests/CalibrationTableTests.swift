@@ -37,6 +37,19 @@ final class CalibrationTableTests: XCTestCase {
         XCTAssertEqual(table.modelSHA256, model.sha256)
     }
 
+    func testImageNamesWithSpacesAtTheirEndsReadTheSameAfterWriting() throws {
+        // Found by fuzzing: the last name ended with a space, which the written line lost, so the table read back
+        // differed. Names are trimmed when read; empty ones are dropped.
+        let text = table.text.replacingOccurrences(of: "# image_names: image0,image1,image2",
+                                                   with: "# image_names:  image0 , image1,, ,image2 ,,")
+        XCTAssertTrue(text.contains("image2 ,,"), "the names line was not replaced")
+        let parsed = try CalibrationTable.parse(text, file: "t")
+        XCTAssertEqual(parsed.imageNames, ["image0", "image1", "image2"])
+        let again = try CalibrationTable.parse(parsed.text, file: "written")
+        XCTAssertEqual(again, parsed)
+        XCTAssertEqual(again.text, parsed.text)
+    }
+
     /// `# weight_bits: 7` is written and read back; an 8-bit table keeps the text of tables made before the line
     /// existed, which read as 8; anything but 7 or 8 is an error naming the file; the calibrator records the bits.
     func testWeightBitsAreRecordedAndOldTablesMeanEight() throws {

@@ -6,6 +6,16 @@ import Foundation
 import XCTest
 
 final class CondSegCommandTests: XCTestCase {
+    func testAnUnknownKernelChoiceIsWarnedAboutOnce() throws {
+        let bogus = try runCondseg(["--version"], environment: ["CONDSEG_KERNELS": "bogus"])
+        XCTAssertEqual(bogus.status, 0, bogus.stderr)
+        XCTAssertEqual(bogus.errorLines, ["warning: CONDSEG_KERNELS=bogus is not recognised (the accepted value is generic); using the kernels this CPU selects"])
+        let generic = try runCondseg(["--version"], environment: ["CONDSEG_KERNELS": "generic"])
+        XCTAssertEqual(generic.status, 0, generic.stderr)
+        XCTAssertEqual(generic.errorLines, [])
+        XCTAssertTrue(generic.stdout.contains("generic"), generic.stdout)
+    }
+
     func testHelpListsEveryExitStatus() throws {
         let result = try runCondseg(["--help"])
         XCTAssertEqual(result.status, 0)

@@ -56,6 +56,27 @@ final class InteropCommandTests: XCTestCase {
         XCTAssertEqual(same.status, 5, same.stderr)
     }
 
+    func testImportNamesTheInputSizeLimit() throws {
+        let folder = try temporaryFolder(self)
+        let checkpoint = try fixturePath("interop/tiny-mixed.pth")
+        let result = try runCondseg(["import", "--input-size", "4112", checkpoint, "--out", folder + "/x.safetensors"])
+        XCTAssertEqual(result.status, 2, result.stderr)
+        XCTAssertTrue(result.stderr.contains("error: --input-size must be a multiple of 16 from 16 to 4096 (got 4112)"), result.stderr)
+        XCTAssertFalse(result.stderr.contains(checkpoint), "the file is not blamed: \(result.stderr)")
+    }
+
+    func testImportOfAFileInNeitherFormatSaysSo() throws {
+        let folder = try temporaryFolder(self)
+        let png = folder + "/frame.png", text = folder + "/notes.txt"
+        try writeSmallPNG(to: png)
+        try "just some notes, long enough to look like something\n".write(toFile: text, atomically: true, encoding: .utf8)
+        for path in [png, text] {
+            let result = try runCondseg(["import", path, "--out", folder + "/x.safetensors"])
+            XCTAssertEqual(result.status, 4, result.stderr)
+            XCTAssertEqual(result.errorLines, ["error: \(path): not a PyTorch checkpoint (a torch.save zip archive) or a safetensors file"])
+        }
+    }
+
     func testExportWritesFloatAndQDQModels() throws {
         let folder = try temporaryFolder(self)
         let float = try runCondseg(["export", "--onnx", folder + "/f.onnx"])

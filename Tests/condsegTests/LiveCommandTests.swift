@@ -51,6 +51,17 @@ final class LiveCommandTests: XCTestCase {
         XCTAssertEqual(result.errorLines, ["error: \(folder)/frame.png: not a folder or a .y4m file (--source takes a folder of images or a YUV4MPEG2 file)"])
     }
 
+    func testAReplayWhoseOnlyFrameIsTruncatedFails() throws {
+        let folder = try temporaryFolder(self)
+        let path = folder + "/short.y4m"
+        try Data(Array("YUV4MPEG2 W16384 H16384 F30:1 C420jpeg\nFRAME\n".utf8) + [UInt8](repeating: 7, count: 100))
+            .write(to: URL(fileURLWithPath: path))
+        let result = try runCondseg(["live", "--source", path, "--no-pace", "--fake-segmenter"])
+        XCTAssertEqual(result.status, 4, result.stderr)
+        assertContractLines(result)
+        XCTAssertTrue(result.errorLines.contains("error: \(path): truncated frame 1: expected 402653184 bytes, found 100"), result.stderr)
+    }
+
     func testACorruptFrameIsNamedOnce() throws {
         let folder = try temporaryFolder(self)
         try writeSmallPNG(to: folder + "/a.png")

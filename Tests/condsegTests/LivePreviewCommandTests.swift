@@ -38,6 +38,17 @@ final class LivePreviewCommandTests: XCTestCase {
         XCTAssertTrue(zero.stderr.contains("--model-fps"), zero.stderr)
         let size = try runCondseg(["eval-live", "--data", "samples", "--frame-size", "640"])
         XCTAssertEqual(size.status, 2)
+        let huge = try runCondseg(["eval-live", "--data", "samples", "--frame-size", "99999x99999"])
+        XCTAssertEqual(huge.status, 2)
+        XCTAssertTrue(huge.stderr.contains("error: --frame-size 99999x99999 is too large: at most 16384 pixels a side"), huge.stderr)
+        // 0.4 s at 30 fps is 12 frames; at 2 model results/s the first result is shown from frame 16 on.
+        let list = try temporaryFolder(self) + "/list.txt"
+        try "cju0s690hkp960855tjuaqvv0\n".write(toFile: list, atomically: true, encoding: .utf8)
+        let short = try runCondseg(["eval-live", "--data", "samples", "--list", list, "--model-fps", "2", "--seconds", "0.4"])
+        XCTAssertEqual(short.status, 2, short.stderr)
+        XCTAssertTrue(short.stderr.contains("error: no frame would be scored"), short.stderr)
+        XCTAssertTrue(short.stderr.contains("give --seconds 0.54 or more"), short.stderr)
+        XCTAssertFalse(short.stdout.contains("IoU"), short.stdout)
         let folder = try temporaryFolder(self)
         try FileManager.default.createDirectory(atPath: folder + "/images", withIntermediateDirectories: true)
         try writeSmallPNG(to: folder + "/images/a.png")

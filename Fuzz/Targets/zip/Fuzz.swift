@@ -1,0 +1,15 @@
+// libFuzzer entry point for the zip target (FuzzHarness in Sources/CondSegFuzzHarness); built by scripts/fuzz.sh.
+import CondSegFuzzDriver
+import CondSegFuzzHarness
+
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzzOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
+    _ = FuzzHarness.run(.zip, UnsafeRawBufferPointer(start: data, count: data == nil ? 0 : size))
+    return 0
+}
+
+/// SwiftPM links an executable's `main` to this symbol; it hands control to libFuzzer's driver.
+@_cdecl("fuzz_zip_main")
+public func fuzzMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> CInt {
+    runLibFuzzer(argc, argv, fuzzOneInput)
+}
