@@ -4,7 +4,8 @@
 # The source is a camera simulated in memory (`--device simulated:640x480`, YUYV) whose seeded schedule injects
 # every fault the capture must survive (timeouts, partial and flagged buffers, POLLERR, DQBUF errors, resolution
 # changes, unplug and return); the segmenter is the brightness test segmenter (`--fake-segmenter`), so the run
-# measures the pipeline, not the model. Overlay snapshots go to OUT_DIR/overlays every 5000 frames.
+# measures the pipeline, not the model. Overlay snapshots go to OUT_DIR/overlays every 5000 frames; the counters
+# are logged every 60 s (OUT_DIR/live.log).
 # Every second the resident set (VmRSS) and the open descriptors of the process are written to
 # OUT_DIR/samples.csv; at the end the run's --json statistics are in OUT_DIR/stats.json and a summary is printed:
 # RSS and descriptors after warm-up (the first 10% of the samples) must stay within 4 MiB and 0 of their
@@ -19,7 +20,7 @@ binary=${CONDSEG_TEST_BINARY:-.build/release/condseg}
 mkdir -p "$out/overlays"
 rm -f "$out"/overlays/*.png "$out/samples.csv"
 "$binary" live --device simulated:640x480 --simulate-faults "$every" --fake-segmenter --frames "$frames" \
-    --overlay-out "$out/overlays" --every 5000 --json >"$out/stats.json" 2>"$out/live.log" &
+    --overlay-out "$out/overlays" --every 5000 --stats-interval 60 --json >"$out/stats.json" 2>"$out/live.log" &
 pid=$!
 echo "seconds,rss_kib,fds" >"$out/samples.csv"
 start=$(date +%s)

@@ -73,6 +73,7 @@ public final class SimulatedVideoDevice: VideoDeviceIO, @unchecked Sendable {
     public private(set) var closes = 0
     public private(set) var streamStarts = 0
     public private(set) var streamStops = 0
+    /// The last 100 S_FMT requests, oldest first.
     public private(set) var setFormatCalls: [(PixelFormat, Int, Int)] = []
     /// The first violations of the buffer protocol (at most 100 are kept; `protocolViolationCount` counts all).
     public private(set) var protocolViolations: [String] = []
@@ -128,6 +129,9 @@ public final class SimulatedVideoDevice: VideoDeviceIO, @unchecked Sendable {
 
     public func setFormat(_ pixelFormat: PixelFormat, width: Int, height: Int) throws -> FrameFormat {
         synchronized {
+            // Only the latest are kept: a soak renegotiates a hundred times a second, and an unbounded record of
+            // it was the one thing growing in a 100,000-frame run.
+            if setFormatCalls.count == 100 { setFormatCalls.removeFirst() }
             setFormatCalls.append((pixelFormat, width, height))
             format = FrameFormat(pixelFormat: pixelFormat, width: width, height: height)
             return format
