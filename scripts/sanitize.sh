@@ -22,9 +22,8 @@ thread)
     flags=(--sanitize=thread)
     filter=(--filter 'CondSegCaptureTests|ParallelTests|LiveCommandTests|LivePreviewCommandTests|FastInt8ExecutorTests.testThreadCounts|FastFloatExecutorTests'
             --skip 'VividVMTests.testCaptureAndFaultsAgainstVividInQEMU')
-    echo "skipped: VividVMTests.testCaptureAndFaultsAgainstVividInQEMU — a ThreadSanitizer binary maps its shadow memory"
-    echo "  at fixed addresses of the host's layout and dies with SIGILL inside the QEMU guest (an environment limit,"
-    echo "  not a product check; the normal suite runs this test)"
+    echo "skipped: VividVMTests.testCaptureAndFaultsAgainstVividInQEMU — its ThreadSanitizer-built condseg dies with"
+    echo "  SIGILL inside the QEMU guest: an environment limit, not a product check (the normal suite runs this test)"
     ;;
 *) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 64 ;;
 esac
