@@ -3,7 +3,9 @@
 #   scripts/sanitize.sh address   the whole suite with AddressSanitizer (Swift and C) plus UndefinedBehaviorSanitizer
 #                                 on the C kernels (Swift's own checks already trap on overflow and bounds; swiftc
 #                                 rejects -sanitize=undefined on Linux)
-#   scripts/sanitize.sh thread    the capture, live-pipeline and thread-pool tests with ThreadSanitizer
+#   scripts/sanitize.sh thread    the capture, live-pipeline, preview, thread-pool and executor tests with
+#                                 ThreadSanitizer (except the vivid VM test: see below); reports of the test process
+#                                 and of every condseg it runs are collected in .build-tsan/reports/
 # Builds go to .build-asan / .build-tsan; logs to .build-asan/suite.log, .build-tsan/suite.log. Exit 0 when clean.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,9 +20,12 @@ address)
 thread)
     scratch=.build-tsan
     flags=(--sanitize=thread)
-    filter=(--filter 'CondSegCaptureTests|ParallelTests|LiveCommandTests|FastInt8ExecutorTests.testThreadCounts|FastFloatExecutorTests')
+    filter=(--filter 'CondSegCaptureTests|ParallelTests|LiveCommandTests|LivePreviewCommandTests|FastInt8ExecutorTests.testThreadCounts|FastFloatExecutorTests'
+            --skip 'VividVMTests.testCaptureAndFaultsAgainstVividInQEMU')
+    echo "skipped: VividVMTests.testCaptureAndFaultsAgainstVividInQEMU — its ThreadSanitizer-built condseg dies with"
+    echo "  SIGILL inside the QEMU guest: an environment limit, not a product check (the normal suite runs this test)"
     ;;
-*) sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 64 ;;
+*) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 64 ;;
 esac
 mkdir -p "$scratch"
 echo "building with ${flags[*]} into $scratch (log: $scratch/build.log)"
@@ -32,7 +37,10 @@ echo "running the tests (log: $scratch/suite.log)"
 # runs are what scripts/soak.sh measures (RSS flat over 100,000 frames).
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0:abort_on_error=0:halt_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
-export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=0:second_deadlock_stack=1}
+# Every process's ThreadSanitizer reports go to files (the condseg runs of the CLI tests included, whose stderr the
+# tests keep to themselves); they are counted below with the suite log's.
+rm -rf "$scratch/reports"; mkdir -p "$scratch/reports"
+export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=0:second_deadlock_stack=1:log_path=$PWD/$scratch/reports/tsan}
 # OpenBLAS's own threads are not instrumented; the executors call it from one thread at a time.
 export OPENBLAS_NUM_THREADS=1
 set +e
@@ -40,7 +48,8 @@ swift test -c release -Xswiftc -enable-testing --scratch-path "$scratch" --skip-
     "${filter[@]}" >"$scratch/suite.log" 2>&1
 rc=$?
 set -e
-reports=$(grep -cE "^(==[0-9]+==ERROR|WARNING: ThreadSanitizer|SUMMARY: (Address|Undefined|Thread|Leak)Sanitizer)" "$scratch/suite.log" || true)
+reports=$(cat "$scratch/suite.log" "$scratch"/reports/* 2>/dev/null \
+    | grep -cE "^(==[0-9]+==ERROR|WARNING: ThreadSanitizer|SUMMARY: (Address|Undefined|Thread|Leak)Sanitizer)" || true)
 grep -E "Executed [0-9]+ tests" "$scratch/suite.log" | tail -1
 echo "sanitizer reports: $reports; test exit status $rc"
 [[ $rc -eq 0 && $reports -eq 0 ]]

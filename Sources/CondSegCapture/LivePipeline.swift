@@ -116,6 +116,10 @@ public struct LiveOptions {
     /// First and longest delay between reopen attempts.
     public var reconnectInitialDelaySeconds = 0.1
     public var reconnectMaxDelaySeconds = 2.0
+    /// When true, the waits between reopen attempts advance a simulated clock instead of sleeping: for a simulated
+    /// device, whose absence lasts a number of failed opens rather than seconds. The back-off sequence, its log
+    /// lines and the give-up deadline (real time plus the simulated waits) run as they would with a camera.
+    public var simulatedBackOff = false
     /// End the run (outcome `.deviceGone`) if the device stays away this long; nil waits for ever.
     public var giveUpAfterSeconds: Double?
     /// Never drop: the source waits for the pipeline (unpaced replays segment every frame).
@@ -177,13 +181,16 @@ final class OutputMailbox: @unchecked Sendable {
         return replaced
     }
 
-    /// Drops whatever is pending and flags the loss for the output thread.
-    func videoLost() {
+    /// Drops whatever is pending and flags the loss for the output thread; returns true if a mask was dropped.
+    @discardableResult
+    func videoLost() -> Bool {
         condition.lock(); defer { condition.unlock() }
+        let droppedMask = mask != nil
         display = nil
         mask = nil
         lost = true
         condition.broadcast()
+        return droppedMask
     }
 
     func waitUntilEmpty(stopped: () -> Bool) {
@@ -245,7 +252,7 @@ public final class LivePipeline: @unchecked Sendable {
 
     /// A snapshot of the counters and timings so far.
     public var statistics: LiveStatistics {
-        var snapshot = stats.read()
+        var snapshot = stats.mutate { $0.unshared() }
         let startNanos = startTime.read()
         if startNanos > 0 { snapshot.elapsedSeconds = Double(monotonicNanos() - startNanos) / 1e9 }
         return snapshot
@@ -307,6 +314,7 @@ public final class LivePipeline: @unchecked Sendable {
     private func openSource(firstTime: Bool) throws -> FrameFormat {
         var delay = options.reconnectInitialDelaySeconds
         let began = monotonicNanos()
+        var simulatedWaits = 0.0
         var attempts = 0
         while true {
             do {
@@ -322,13 +330,19 @@ public final class LivePipeline: @unchecked Sendable {
                 case .badSource: retry = false
                 }
                 guard retry else { throw error }
-                if let limit = options.giveUpAfterSeconds, Double(monotonicNanos() - began) / 1e9 >= limit {
+                if let limit = options.giveUpAfterSeconds, Double(monotonicNanos() - began) / 1e9 + simulatedWaits >= limit {
                     throw error
                 }
                 if attempts == 1 || attempts % 10 == 0 {
                     log.warning("no video: \(error); retrying (attempt \(attempts), next in \(String(format: "%.1f", delay)) s)")
                 }
-                if stopFlag.sleep(seconds: delay) { throw error }
+                if options.simulatedBackOff {
+                    if stopFlag.isSet { throw error }
+                    simulatedWaits += delay
+                } else if stopFlag.sleep(seconds: delay) {
+                    throw error
+                }
+                stats.mutate { [delay] in $0.reconnectWaitSeconds += delay }
                 delay = min(delay * 2, options.reconnectMaxDelaySeconds)
             }
         }
@@ -371,9 +385,15 @@ public final class LivePipeline: @unchecked Sendable {
             switch event {
             case .frame(let frame, let skipped):
                 consecutiveTimeouts = 0
-                stats.mutate { $0.captured += 1 + skipped; $0.dropped += skipped }
+                // Counted in flight before it is handed on, so the stages downstream never count it out first; the
+                // maximum is taken once the hand-off has settled (the frame it replaced, if any, counted out).
+                stats.mutate { $0.captured += 1 + skipped; $0.dropped += skipped; $0.inFlight += 1 }
                 let tagged = TaggedFrame(frame: frame, generation: generation.read())
-                if inferenceSlot.put(tagged) != nil { stats.mutate { $0.dropped += 1 } }
+                let replaced = inferenceSlot.put(tagged) != nil
+                stats.mutate {
+                    if replaced { $0.dropped += 1; $0.inFlight -= 1 }
+                    $0.inFlightMaximum = max($0.inFlightMaximum, $0.inFlight)
+                }
                 if wantsDisplay { _ = mailbox.putDisplay(tagged) }
             case .timeout:
                 consecutiveTimeouts += 1
@@ -387,8 +407,7 @@ public final class LivePipeline: @unchecked Sendable {
             case .formatChanged(let newFormat):
                 // A new picture geometry is a discontinuity: masks of the old one must not be drawn on it.
                 generation.mutate { $0 += 1 }
-                inferenceSlot.clear()
-                mailbox.videoLost()
+                discardStaleFrames()
                 stats.mutate { $0.formatChanges += 1 }
                 log.info("source format changed: \(format) -> \(newFormat); overlay cleared")
                 format = newFormat
@@ -400,13 +419,19 @@ public final class LivePipeline: @unchecked Sendable {
         }
     }
 
+    /// After a new video generation began: drops the frame waiting for inference and the mask waiting for the
+    /// output stage, and tells the output stage to clear the overlay.
+    private func discardStaleFrames() {
+        let stale = (inferenceSlot.clear() != nil ? 1 : 0) + (mailbox.videoLost() ? 1 : 0)
+        if stale > 0 { stats.mutate { $0.discarded += stale; $0.inFlight -= stale } }
+    }
+
     /// Clears the overlay, reports "no video" and reopens the device with back-off.
     /// Returns false when the run should end.
     private func recoverFromFault(_ error: CaptureError, format: inout FrameFormat) -> Bool {
         generation.mutate { $0 += 1 }
         stats.mutate { $0.deviceFaults += 1 }
-        inferenceSlot.clear()
-        mailbox.videoLost()
+        discardStaleFrames()
         log.warning("no video: \(error); overlay cleared, reopening")
         source.stop()
         do {
@@ -428,14 +453,17 @@ public final class LivePipeline: @unchecked Sendable {
 
     private func inferenceLoop() {
         while let item = inferenceSlot.take() {
-            guard item.generation == generation.read() else { continue }
+            guard item.generation == generation.read() else {
+                stats.mutate { $0.discarded += 1; $0.inFlight -= 1 }
+                continue
+            }
             let started = monotonicNanos()
             let planar: [Float]
             do {
                 planar = try FrameConversion.modelInput(item.frame, size: segmenter.inputSize,
                                                         bgr: segmenter.channelOrderBGR, scale: segmenter.inputScale)
             } catch {
-                let count = stats.mutate { stats -> Int in stats.corrupt += 1; return stats.corrupt }
+                let count = stats.mutate { stats -> Int in stats.corrupt += 1; stats.inFlight -= 1; return stats.corrupt }
                 if LivePipeline.shouldLog(occurrence: count) {
                     log.warning("dropped corrupt frame \(item.frame.sequence) (\(count) so far): \(error)")
                 }
@@ -457,7 +485,7 @@ public final class LivePipeline: @unchecked Sendable {
             }
             if options.waitForConsumer { mailbox.waitUntilEmpty { stopFlag.isSet } }
             if mailbox.putMask(TaggedMask(frame: item.frame, probabilities: probabilities, generation: item.generation)) {
-                stats.mutate { $0.dropped += 1 }
+                stats.mutate { $0.dropped += 1; $0.inFlight -= 1 }
             }
             inferenceSlot.finishedItem()
         }
@@ -501,8 +529,12 @@ public final class LivePipeline: @unchecked Sendable {
                 for sink in sinks { sink.videoLost() }
             }
             do {
-                if work.mask != nil && limitReached { stats.mutate { $0.dropped += 1 } }
-                if let tagged = work.mask, tagged.generation == generation.read(), !limitReached {
+                if work.mask != nil && limitReached { stats.mutate { $0.dropped += 1; $0.inFlight -= 1 } }
+                let currentGeneration = generation.read()
+                if let tagged = work.mask, !limitReached, tagged.generation != currentGeneration {
+                    stats.mutate { $0.discarded += 1; $0.inFlight -= 1 }
+                }
+                if let tagged = work.mask, tagged.generation == currentGeneration, !limitReached {
                     currentMask = tagged
                     var result: SegmentedResult?
                     var keyRGB: Image8?
@@ -521,6 +553,7 @@ public final class LivePipeline: @unchecked Sendable {
                     for sink in sinks { sink.maskProduced(sequence: tagged.frame.sequence) }
                     let count = stats.mutate { stats -> Int in
                         stats.segmented += 1
+                        stats.inFlight -= 1
                         stats.latency.record(milliseconds: latency)
                         return stats.segmented
                     }

@@ -1,6 +1,7 @@
 // LiveStatistics.swift: the run's counters and timing distributions. Latencies go into a fixed histogram
 // with 1 % wide logarithmic bins (10 µs … 100 s), so memory stays constant over runs of any length and the
-// median and p99 are exact to within 1 %.
+// median and p99 are exact to within 1 %. Snapshots handed to other threads own their bins (`unshared()`), so no
+// array buffer is ever shared between the thread that records and the one that reads.
 import Foundation
 
 /// A fixed-size log-binned histogram of durations in milliseconds.
@@ -45,6 +46,19 @@ public struct DurationHistogram: Sendable {
 
     public var mean: Double? { count > 0 ? sum / Double(count) : nil }
 
+    /// A copy whose bins live in storage of its own, not shared with this histogram's. Taken under the lock that
+    /// guards the histogram, it lets another thread read the copy while this one keeps recording: a plain copy
+    /// would share the array buffer, and the next `record` would then decide between copying and writing in place
+    /// by the buffer's reference count, which the other thread changes when it lets its copy go.
+    public func unshared() -> DurationHistogram {
+        var copy = DurationHistogram()
+        copy.bins = bins.withUnsafeBufferPointer { [UInt32]($0) }
+        copy.count = count
+        copy.sum = sum
+        copy.maximum = maximum
+        return copy
+    }
+
     /// Adds the samples of another histogram.
     public mutating func merge(_ other: DurationHistogram) {
         for index in bins.indices { bins[index] &+= other.bins[index] }
@@ -55,17 +69,30 @@ public struct DurationHistogram: Sendable {
 }
 
 /// Counters and timings of a live run. `captured` counts every frame the source produced (including the
-/// ones the drain skipped); `dropped` those never segmented because a newer frame replaced them.
+/// ones the drain skipped); `dropped` those never segmented because a newer frame replaced them; `discarded`
+/// those thrown away because a device fault or a format change made them stale. Every captured frame ends
+/// segmented, dropped, discarded or (failing conversion) corrupt; `inFlight` are those on their way.
 public struct LiveStatistics: Sendable {
     public var captured = 0
     public var segmented = 0
     public var dropped = 0
+    /// Captured frames (or their masks) thrown away because a fault or a format change came after them.
+    public var discarded = 0
+    /// Captured frames between the capture and the end of the output stage now (waiting in a hand-off, being
+    /// converted and segmented, or their mask being drawn); 0 once a run has ended.
+    public var inFlight = 0
+    /// The largest `inFlight` seen during the run: the depth of the frame queue between the stages. The
+    /// latest-wins hand-offs bound it by 4 (one frame waiting for inference, one being segmented, one mask
+    /// waiting for the output stage, one being drawn).
+    public var inFlightMaximum = 0
     public var corrupt = 0
     public var timeouts = 0
     public var deviceFaults = 0
     public var reconnects = 0
     public var displayed = 0
     public var formatChanges = 0
+    /// Seconds of back-off between reopen attempts (slept, or only counted on a simulated clock).
+    public var reconnectWaitSeconds = 0.0
     /// Display frames drawn with a mask moved by the estimated camera motion.
     public var motionCompensated = 0
     /// Display frames whose overlay was hidden because the motion could not be estimated reliably.
@@ -82,6 +109,16 @@ public struct LiveStatistics: Sendable {
 
     public init() {}
 
+    /// A copy for another thread: the same figures, with histograms of its own (see `DurationHistogram.unshared`).
+    public func unshared() -> LiveStatistics {
+        var copy = self
+        copy.motion = motion.unshared()
+        copy.latency = latency.unshared()
+        copy.inference = inference.unshared()
+        copy.conversion = conversion.unshared()
+        return copy
+    }
+
     /// Segmented frames per second over the run.
     public var segmentedPerSecond: Double { elapsedSeconds > 0 ? Double(segmented) / elapsedSeconds : 0 }
     public var capturedPerSecond: Double { elapsedSeconds > 0 ? Double(captured) / elapsedSeconds : 0 }
@@ -93,7 +130,8 @@ public struct LiveStatistics: Sendable {
 
     /// One human line, e.g. for `--stats`.
     public var summary: String {
-        "captured \(captured) segmented \(segmented) dropped \(dropped) corrupt \(corrupt) timeouts \(timeouts) "
+        "captured \(captured) segmented \(segmented) dropped \(dropped) discarded \(discarded) corrupt \(corrupt) "
+            + "timeouts \(timeouts) format changes \(formatChanges) "
             + "faults \(deviceFaults) reconnects \(reconnects) | latency ms median \(Self.format(latency.quantile(0.5))) "
             + "p99 \(Self.format(latency.quantile(0.99))) | inference ms median \(Self.format(inference.quantile(0.5))) "
             + "mean \(Self.format(inference.mean)) | \(Self.format(segmentedPerSecond)) segmented/s "
@@ -111,7 +149,8 @@ public struct LiveStatistics: Sendable {
             "calibration_hash": identity.calibrationHash,
             "captured": captured, "segmented": segmented, "dropped": dropped, "corrupt": corrupt,
             "timeouts": timeouts, "device_faults": deviceFaults, "reconnects": reconnects,
-            "displayed": displayed, "format_changes": formatChanges,
+            "displayed": displayed, "format_changes": formatChanges, "discarded": discarded,
+            "in_flight": inFlight, "in_flight_max": inFlightMaximum, "reconnect_wait_s": value(reconnectWaitSeconds),
             "latency_ms": ["median": value(latency.quantile(0.5)), "p99": value(latency.quantile(0.99)),
                            "max": value(latency.count > 0 ? latency.maximum : nil)],
             "inference_ms": ["median": value(inference.quantile(0.5)), "p99": value(inference.quantile(0.99)),

@@ -22,6 +22,32 @@ public final class SimulatedVideoDevice: VideoDeviceIO, @unchecked Sendable {
         case unplug
     }
 
+    /// The faults the device has answered with so far, by kind: what the pipeline's counters must account for.
+    public struct InjectedFaults: Sendable, Equatable {
+        /// Polls that saw nothing.
+        public var timeouts = 0
+        /// Frames with fewer bytes used than their buffer holds.
+        public var partialFrames = 0
+        /// Frames with the error flag.
+        public var flaggedFrames = 0
+        /// Polls that reported POLLERR.
+        public var pollErrors = 0
+        /// DQBUFs that failed.
+        public var dequeueErrors = 0
+        /// Source-change events (a new resolution).
+        public var resolutionChanges = 0
+        /// Times the device node disappeared.
+        public var unplugs = 0
+        /// Opens refused while the device was away.
+        public var failedOpens = 0
+        public init() {}
+
+        /// Faults that end the stream and make the pipeline reopen the device.
+        public var deviceFaults: Int { pollErrors + dequeueErrors + unplugs }
+        /// Frames the capture must drop as corrupt.
+        public var corruptFrames: Int { partialFrames + flaggedFrames }
+    }
+
     public let path: String
     private let lock = NSLock()
     public var offered: [PixelFormat]
@@ -47,12 +73,18 @@ public final class SimulatedVideoDevice: VideoDeviceIO, @unchecked Sendable {
     public private(set) var closes = 0
     public private(set) var streamStarts = 0
     public private(set) var streamStops = 0
+    /// The last 100 S_FMT requests, oldest first.
     public private(set) var setFormatCalls: [(PixelFormat, Int, Int)] = []
     /// The first violations of the buffer protocol (at most 100 are kept; `protocolViolationCount` counts all).
     public private(set) var protocolViolations: [String] = []
     public private(set) var protocolViolationCount = 0
     public private(set) var isOpen = false
     public private(set) var isStreaming = false
+    /// Frames completed (including partial and flagged ones).
+    public private(set) var framesCompleted = 0
+    private var injected = InjectedFaults()
+    /// The faults injected so far (read under the device's lock: the soak reads it while the capture runs).
+    public var injectedFaults: InjectedFaults { synchronized { injected } }
     private var buffers: [[UInt8]] = []
     private var queued: [Int] = []      // driver-owned, in fill order
     private var done: [DequeuedBuffer] = []
@@ -82,6 +114,7 @@ public final class SimulatedVideoDevice: VideoDeviceIO, @unchecked Sendable {
         try synchronized {
             if missing || failingOpens > 0 {
                 if failingOpens > 0 { failingOpens -= 1 }
+                injected.failedOpens += 1
                 throw CaptureError.deviceMissing(path: path, reason: "No such file or directory")
             }
             opens += 1
@@ -96,6 +129,9 @@ public final class SimulatedVideoDevice: VideoDeviceIO, @unchecked Sendable {
 
     public func setFormat(_ pixelFormat: PixelFormat, width: Int, height: Int) throws -> FrameFormat {
         synchronized {
+            // Only the latest are kept: a soak renegotiates a hundred times a second, and an unbounded record of
+            // it was the one thing growing in a 100,000-frame run.
+            if setFormatCalls.count == 100 { setFormatCalls.removeFirst() }
             setFormatCalls.append((pixelFormat, width, height))
             format = FrameFormat(pixelFormat: pixelFormat, width: width, height: height)
             return format
@@ -131,16 +167,21 @@ public final class SimulatedVideoDevice: VideoDeviceIO, @unchecked Sendable {
         synchronized {
             switch step {
             case .timeout:
+                injected.timeouts += 1
                 return .timeout
             case .pollError:
+                injected.pollErrors += 1
                 return PollOutcome(failed: true)
             case .unplug:
+                injected.unplugs += 1
                 if let opens = replugAfterFailedOpens { failingOpens = opens } else { missing = true }
                 return PollOutcome(failed: true)
             case .dequeueError(let code):
+                injected.dequeueErrors += 1
                 failNextDequeue = code
                 return PollOutcome(frameReady: true)
             case .sourceChange(let width, let height):
+                injected.resolutionChanges += 1
                 pendingChange = (width, height)
                 return PollOutcome(eventPending: true)
             case .frames(let count, let skip, let bytesUsed, let errorFlag, let fill):
@@ -149,10 +190,15 @@ public final class SimulatedVideoDevice: VideoDeviceIO, @unchecked Sendable {
                     guard !queued.isEmpty else { violation("frame completed with no queued buffer"); break }
                     let index = queued.removeFirst()
                     let value = fill ?? UInt8(truncatingIfNeeded: nextSequence)
-                    buffers[index] = [UInt8](repeating: value, count: buffers[index].count)
-                    done.append(DequeuedBuffer(index: index, bytesUsed: bytesUsed ?? buffers[index].count,
+                    // Filled in place, as a driver writes into its mapped buffer (no new allocation per frame).
+                    buffers[index].withUnsafeMutableBytes { _ = $0.initializeMemory(as: UInt8.self, repeating: value) }
+                    let used = bytesUsed ?? buffers[index].count
+                    done.append(DequeuedBuffer(index: index, bytesUsed: used,
                                                timestampNanos: UInt64(Int64(monotonicNanos()) + timestampOffsetNanos), sequence: nextSequence, hasError: errorFlag))
                     nextSequence += 1
+                    framesCompleted += 1
+                    if used < buffers[index].count { injected.partialFrames += 1 }
+                    if errorFlag { injected.flaggedFrames += 1 }
                 }
                 return PollOutcome(frameReady: true)
             }
@@ -207,6 +253,19 @@ public final class SimulatedVideoDevice: VideoDeviceIO, @unchecked Sendable {
         synchronized {
             if isOpen { closes += 1 }
             isOpen = false
+        }
+    }
+
+    /// What the device injected and saw, as a JSON-ready dictionary: `injected` (each fault kind), frames
+    /// completed, opens, stream starts and buffer-protocol violations.
+    public var report: [String: Any] {
+        synchronized {
+            ["injected": ["timeouts": injected.timeouts, "partial_frames": injected.partialFrames,
+                          "flagged_frames": injected.flaggedFrames, "poll_errors": injected.pollErrors,
+                          "dequeue_errors": injected.dequeueErrors, "resolution_changes": injected.resolutionChanges,
+                          "unplugs": injected.unplugs, "failed_opens": injected.failedOpens],
+             "frames_completed": framesCompleted, "opens": opens, "stream_starts": streamStarts,
+             "protocol_violations": protocolViolationCount]
         }
     }
 

@@ -257,10 +257,12 @@ struct Live: ParsableCommand {
         }
 
         let frameSource: FrameSource
+        var simulatedDevice: SimulatedVideoDevice?
         if let device, device.hasPrefix("simulated:") {
             let (width, height) = try parseFrameSize(String(device.dropFirst("simulated:".count)), option: "--device")
-            frameSource = V4L2Capture(device: SimulatedVideoDevice.soak(width: width, height: height, faultEvery: simulateFaults,
-                                                                        seed: simulateSeed))
+            let simulated = SimulatedVideoDevice.soak(width: width, height: height, faultEvery: simulateFaults, seed: simulateSeed)
+            simulatedDevice = simulated
+            frameSource = V4L2Capture(device: simulated)
         } else if let device {
             frameSource = V4L2Capture(device: LibV4L2Device(path: device), format: try parsePixelFormat(format),
                                       size: try captureSize.map { try parseFrameSize($0, option: "--capture-size") })
@@ -317,6 +319,9 @@ struct Live: ParsableCommand {
         options.waitForConsumer = noPace && device == nil
         options.statsIntervalSeconds = statsInterval
         options.motionCompensation = !noMotionCompensation
+        // The simulated camera is away for a number of failed opens, not for a time: the back-off between them
+        // runs on a simulated clock instead of sleeping.
+        options.simulatedBackOff = simulatedDevice != nil
 
         let log = LiveLog(identity: identity)
         let pipeline = LivePipeline(source: frameSource, segmenter: segmenter, sinks: sinks, options: options, log: log)
@@ -328,7 +333,13 @@ struct Live: ParsableCommand {
         defer { signals.cancel() }
         let (ending, statistics) = try pipeline.run()
         if stats { printError("\(identity.prefix) stats: \(statistics.summary)") }
-        if json { print(statistics.json(identity: identity)) }
+        if json {
+            // A simulated device adds what it injected, so a soak can compare it with what the pipeline counted.
+            var object = statistics.jsonObject(identity: identity)
+            if let simulatedDevice { object["simulated_device"] = simulatedDevice.report }
+            let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
+            print(String(decoding: data, as: UTF8.self))
+        }
         if ending == .deviceGone {
             let after = giveUpAfter.map { " for longer than \(fixed($0, 1)) s (--give-up-after)" } ?? ""
             throw ProblemList(.device, problems: ["\(device ?? source ?? "source"): no video\(after); gave up"])

@@ -1,6 +1,7 @@
 // LivePipelineTests.swift: the live pipeline with fake sources and segmenters: latest-wins dropping,
 // overlay cleared at once on a device fault and recovery after replug, giving up on a device that stays
-// away, waiting for a device missing at start, clean stop by request and by SIGTERM, corrupt MJPEG frames,
+// away, waiting for a device missing at start, the simulated camera's faults all counted and every frame accounted
+// for, the back-off on a simulated clock, clean stop by request and by SIGTERM, corrupt MJPEG frames,
 // stale masks not drawn, replay outputs (masks, overlays, raw video) and log lines' identity prefix.
 import CondSegCapture
 import CondSegImage
@@ -122,7 +123,10 @@ final class LivePipelineTests: XCTestCase {
         XCTAssertEqual(ending, .frameLimit)
         XCTAssertEqual(stats.segmented, 8, "masks in flight when the limit is reached are not counted")
         XCTAssertGreaterThan(stats.dropped, stats.segmented, "a 30 ms model on a ~1 ms camera must drop most frames")
-        XCTAssertLessThanOrEqual(stats.captured - stats.segmented - stats.dropped, 2, "at most the in-flight frames are unaccounted")
+        XCTAssertEqual(stats.captured, stats.segmented + stats.dropped, "every frame segmented or dropped (no fault, none discarded)")
+        XCTAssertEqual(stats.discarded, 0)
+        XCTAssertEqual(stats.inFlight, 0, "nothing left between the stages once the run has ended")
+        XCTAssertTrue((1...4).contains(stats.inFlightMaximum), "latest-wins hand-offs: \(stats.inFlightMaximum) frames in flight")
         let segmented = sink.events.compactMap { event -> (UInt64, Bool, Bool, UInt8)? in
             if case .segmented(let sequence, let foreground, let background, let first) = event { return (sequence, foreground, background, first) }
             return nil
@@ -250,6 +254,67 @@ final class LivePipelineTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(stats.segmented, 2)
         XCTAssertEqual(late.opens, 1)
         XCTAssertTrue(logLines.read().contains { $0.contains("retrying (attempt 1") })
+    }
+
+    /// A soak in miniature: the simulated camera injects a fault every 8 polls on average; the pipeline's counters
+    /// must match what it injected, every captured frame must end segmented, dropped or discarded, and the frames
+    /// between the stages must stay within the latest-wins bound.
+    func testEverySimulatedFaultIsCountedAndEveryFrameAccountedFor() throws {
+        let device = SimulatedVideoDevice.soak(width: 32, height: 24, faultEvery: 8, seed: 11)
+        var options = LiveOptions()
+        options.frameLimit = 300
+        options.simulatedBackOff = true
+        options.reconnectInitialDelaySeconds = 0.5
+        options.reconnectMaxDelaySeconds = 4
+        let sink = RecordingSink()
+        let pipeline = LivePipeline(source: V4L2Capture(device: device), segmenter: BrightnessSegmenter(inputSize: 8),
+                                    sinks: [sink], options: options, log: makeLog())
+        let (ending, stats) = try pipeline.run()
+        let injected = device.injectedFaults
+        XCTAssertEqual(ending, .frameLimit)
+        XCTAssertEqual(stats.segmented, 300)
+        XCTAssertGreaterThan(injected.unplugs, 0)
+        XCTAssertGreaterThan(injected.resolutionChanges, 0)
+        XCTAssertEqual(stats.timeouts, injected.timeouts)
+        XCTAssertEqual(stats.corrupt, injected.corruptFrames)
+        XCTAssertEqual(stats.deviceFaults, injected.deviceFaults)
+        XCTAssertEqual(stats.formatChanges, injected.resolutionChanges)
+        // The run may end while it reopens the device after the last fault: that one is not back yet.
+        XCTAssertTrue((stats.deviceFaults - 1...stats.deviceFaults).contains(stats.reconnects), "\(stats.reconnects) of \(stats.deviceFaults)")
+        XCTAssertTrue((2 * injected.unplugs - 2...2 * injected.unplugs).contains(injected.failedOpens))
+        // Back-off after an unplug: 0.5 s, then 1 s, on the simulated clock (each unplug refuses two opens); the
+        // last unplug's may be cut short by the end of the run.
+        let completeUnplugWaits = 1.5 * Double(injected.unplugs - 1)
+        XCTAssertTrue((completeUnplugWaits...completeUnplugWaits + 1.5).contains(stats.reconnectWaitSeconds),
+                      "\(stats.reconnectWaitSeconds) s of back-off for \(injected.unplugs) unplugs")
+        XCTAssertEqual(stats.captured, stats.segmented + stats.dropped + stats.discarded)
+        XCTAssertEqual(stats.inFlight, 0)
+        XCTAssertTrue((1...4).contains(stats.inFlightMaximum), "\(stats.inFlightMaximum) frames in flight")
+        XCTAssertEqual(device.protocolViolationCount, 0)
+        XCTAssertFalse(device.isOpen)
+        XCTAssertEqual(sink.events.filter { if case .segmented = $0 { return true } else { return false } }.count, 300)
+    }
+
+    func testSimulatedBackOffRunsTheSequenceAndTheGiveUpDeadline() throws {
+        let device = camera(steps: [.frames(count: 1), .unplug])
+        var options = LiveOptions()
+        options.simulatedBackOff = true
+        options.reconnectInitialDelaySeconds = 1
+        options.reconnectMaxDelaySeconds = 4
+        options.giveUpAfterSeconds = 20
+        let pipeline = LivePipeline(source: V4L2Capture(device: device), segmenter: BrightnessSegmenter(inputSize: 8),
+                                    sinks: [], options: options, log: makeLog())
+        let (ending, stats) = try pipeline.run()
+        XCTAssertEqual(ending, .deviceGone)
+        // Waits 1, 2, 4, 4, 4, 4, 4: the eighth failed open comes 23 simulated seconds in, past the 20 s deadline.
+        XCTAssertEqual(stats.reconnectWaitSeconds, 23, accuracy: 1e-9)
+        XCTAssertEqual(device.injectedFaults.failedOpens, 8)
+        XCTAssertEqual(device.injectedFaults.unplugs, 1)
+        XCTAssertEqual(stats.deviceFaults, 1)
+        XCTAssertEqual(stats.reconnects, 0)
+        let lines = logLines.read()
+        XCTAssertTrue(lines.contains { $0.contains("retrying (attempt 1, next in 1.0 s)") }, lines.joined(separator: "\n"))
+        XCTAssertTrue(lines.contains { $0.contains("did not come back within 20.0 s") }, lines.joined(separator: "\n"))
     }
 
     func testTimeoutsAreCountedAndReported() throws {

@@ -1,5 +1,6 @@
 // LiveCommandTests.swift — `condseg live`: a device that never appears ends the run with exit status 3 as its
-// help promises, --frames N reports N frames, and the help's replay example runs.
+// help promises, --frames N reports N frames, the help's replay example runs, and a simulated camera's --json
+// carries the faults it injected beside the pipeline's counts of them.
 
 import CondSegTestSupport
 import Foundation
@@ -21,6 +22,28 @@ final class LiveCommandTests: XCTestCase {
         XCTAssertEqual(result.status, 0, result.stderr)
         let object = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
         XCTAssertEqual(object["segmented"] as? Int, 1, result.stdout)
+    }
+
+    func testASimulatedCameraReportsWhatItInjectedBesideWhatWasCounted() throws {
+        let result = try runCondseg(["live", "--device", "simulated:64x48", "--simulate-faults", "5", "--simulate-seed", "9",
+                                     "--fake-segmenter", "--frames", "200", "--json"])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let object = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
+        let device = try XCTUnwrap(object["simulated_device"] as? [String: Any], result.stdout)
+        let injected = try XCTUnwrap(device["injected"] as? [String: Int], result.stdout)
+        func counted(_ key: String) -> Int { object[key] as? Int ?? -1 }
+        XCTAssertEqual(counted("segmented"), 200)
+        XCTAssertGreaterThan(injected["unplugs"] ?? 0, 0, result.stdout)
+        XCTAssertEqual(counted("timeouts"), injected["timeouts"])
+        XCTAssertEqual(counted("corrupt"), (injected["partial_frames"] ?? 0) + (injected["flagged_frames"] ?? 0))
+        XCTAssertEqual(counted("device_faults"),
+                       (injected["poll_errors"] ?? 0) + (injected["dequeue_errors"] ?? 0) + (injected["unplugs"] ?? 0))
+        XCTAssertEqual(counted("format_changes"), injected["resolution_changes"])
+        XCTAssertEqual(counted("captured"), counted("segmented") + counted("dropped") + counted("discarded"))
+        XCTAssertEqual(counted("in_flight"), 0)
+        XCTAssertEqual(device["protocol_violations"] as? Int, 0)
+        // The back-off after each unplug ran on the simulated clock: counted, not slept.
+        XCTAssertGreaterThanOrEqual(object["reconnect_wait_s"] as? Double ?? 0, 0.3 * Double((injected["unplugs"] ?? 1) - 1))
     }
 
     func testTheReplayExampleOfTheHelpRuns() throws {
