@@ -95,6 +95,11 @@ public enum CheckpointImport {
         if ModelConfig.hasConfigurationMetadata(sourceMetadata) {
             config = try ModelConfig(metadata: sourceMetadata, file: path)
             notes.append("\(path): configuration from its condseg.* metadata: \(config)")
+            let ignored = [assumptions.inputSize.map { _ in "--input-size" }, assumptions.channelOrder.map { _ in "--channel-order" },
+                           assumptions.scaleText.map { _ in "--scale" }].compactMap { $0 }
+            if !ignored.isEmpty {
+                notes.append("\(ignored.joined(separator: ", ")) ignored: \(path) records its configuration (run it at another size with --size N)")
+            }
         } else {
             config = try ModelConfig.inferred(from: shapes, file: path)
             if let size = assumptions.inputSize { config.inputSize = size }

@@ -170,7 +170,8 @@ public struct CalibrationTable: Sendable, Equatable {
         lines.append("# columns: tensor scale zero_point int8|float [# comment]; `float` keeps the convolutions reading it in float32")
         let width = (entries.map(\.name.count).max() ?? 0) + 2
         for e in entries {
-            var line = e.name.padding(toLength: max(width, e.name.count + 1), withPad: " ", startingAt: 0)
+            // Padded in Characters, as `width` is counted (Foundation's padding counts UTF-16 units).
+            var line = e.name + String(repeating: " ", count: max(1, width - e.name.count))
             line += "\(e.quantization.scale) \(e.quantization.zeroPoint) \(e.precision.rawValue)"
             if !e.comment.isEmpty { line += "  # \(e.comment)" }
             lines.append(line)

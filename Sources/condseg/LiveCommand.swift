@@ -33,6 +33,9 @@ func parseFrameSize(_ text: String, option: String) throws -> (width: Int, heigh
     guard width <= 16384, height <= 16384 else {
         throw ValidationError("\(option) \(text) is too large: at most 16384 pixels a side")
     }
+    guard width * height <= ImageCodec.maximumPixelCount else {
+        throw ValidationError("\(option) \(text) is too large: at most \(ImageCodec.maximumPixelCount / (1 << 20)) Mpixel (\(ImageCodec.maximumPixelCount) pixels), the image limit")
+    }
     return (width, height)
 }
 
@@ -84,7 +87,7 @@ struct Live: ParsableCommand {
           condseg live --source samples --no-pace --overlay-out overlays --every 1 --stats
           condseg live --device /dev/video0 --capture-size 1280x720 --format yuyv --output - --stats
           condseg live --model condseg-r18w64-kvasir --size 224 --device /dev/video0 --http 8080
-        --size N runs the model at N×N (like every command); the camera's frame size is --capture-size WxH.
+        --size N runs the model at N×N (as in segment, eval, bench, calibrate, compare); the camera's frame size is --capture-size WxH.
         """)
 
     @OptionGroup var modelOptions: ModelOptions

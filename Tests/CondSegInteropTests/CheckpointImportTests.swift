@@ -65,6 +65,21 @@ final class CheckpointImportTests: XCTestCase {
         XCTAssertEqual(second.writer.serialize(), first.writer.serialize())
     }
 
+    func testAssumptionsAreReportedAsIgnoredWhenTheFileRecordsItsConfiguration() throws {
+        let path = try fixturePath("interop/condseg-r18w32-strided.pth")
+        let first = try CheckpointImport.run(path: path, keepAuxiliary: false, assumptions: ImportAssumptions())
+        let folder = NSTemporaryDirectory() + "condseg-import-\(UInt32.random(in: 0...UInt32.max))"
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        try first.writer.write(to: folder + "/with-metadata.safetensors")
+        let again = try CheckpointImport.run(path: folder + "/with-metadata.safetensors", keepAuxiliary: false,
+                                             assumptions: ImportAssumptions(inputSize: first.config.inputSize + 32))
+        XCTAssertEqual(again.config, first.config, "the file's own configuration wins")
+        XCTAssertTrue(again.notes.contains { $0.hasPrefix("--input-size ignored:") }, "\(again.notes)")
+        let plain = try CheckpointImport.run(path: folder + "/with-metadata.safetensors", keepAuxiliary: false, assumptions: ImportAssumptions())
+        XCTAssertFalse(plain.notes.contains { $0.contains("ignored") }, "\(plain.notes)")
+    }
+
     func testNonConDSegStateDictIsAnInputError() throws {
         XCTAssertThrowsError(try CheckpointImport.run(path: try fixturePath("interop/tiny-mixed.pth"), keepAuxiliary: false,
                                                       assumptions: ImportAssumptions())) { error in

@@ -50,6 +50,19 @@ final class CalibrationTableTests: XCTestCase {
         XCTAssertEqual(again.text, parsed.text)
     }
 
+    func testTensorNamesOutsideTheBasicPlaneKeepTheirSeparatingSpace() throws {
+        // Found by fuzzing: names were padded with Foundation's `padding(toLength:)`, which counts UTF-16 units,
+        // to a width counted in Characters; a name of characters beyond U+FFFF (two units each) was written with
+        // no space before its scale, and the written table did not read back.
+        let header = table.text.split(separator: "\n").filter { $0.hasPrefix("#") }.joined(separator: "\n")
+        let text = header + "\n\u{9644B}\u{9644B}t 0.5 3 int8\n"
+        let parsed = try CalibrationTable.parse(text, file: "t")
+        XCTAssertEqual(parsed.entries.map(\.name), ["\u{9644B}\u{9644B}t"])
+        XCTAssertTrue(parsed.text.contains("\u{9644B}\u{9644B}t  0.5 3 int8"), parsed.text)
+        let again = try CalibrationTable.parse(parsed.text, file: "written")
+        XCTAssertEqual(again, parsed)
+    }
+
     /// `# weight_bits: 7` is written and read back; an 8-bit table keeps the text of tables made before the line
     /// existed, which read as 8; anything but 7 or 8 is an error naming the file; the calibrator records the bits.
     func testWeightBitsAreRecordedAndOldTablesMeanEight() throws {

@@ -41,6 +41,10 @@ final class LivePreviewCommandTests: XCTestCase {
         let huge = try runCondseg(["eval-live", "--data", "samples", "--frame-size", "99999x99999"])
         XCTAssertEqual(huge.status, 2)
         XCTAssertTrue(huge.stderr.contains("error: --frame-size 99999x99999 is too large: at most 16384 pixels a side"), huge.stderr)
+        // Within the side limit but 256 Mpixel: it once passed and used about 10 GB before any still was scored.
+        let square = try runCondseg(["eval-live", "--data", "samples", "--frame-size", "16384x16384"])
+        XCTAssertEqual(square.status, 2)
+        XCTAssertTrue(square.stderr.contains("error: --frame-size 16384x16384 is too large: at most 64 Mpixel"), square.stderr)
         // 0.4 s at 30 fps is 12 frames; at 2 model results/s the first result is shown from frame 16 on.
         let list = try temporaryFolder(self) + "/list.txt"
         try "cju0s690hkp960855tjuaqvv0\n".write(toFile: list, atomically: true, encoding: .utf8)
