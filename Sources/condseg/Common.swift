@@ -23,7 +23,7 @@ let calibrationOptionHelp: ArgumentHelp = "Calibration table: run the int8 path 
 /// The --size option of the commands that run a model (segment, eval, bench, calibrate, compare, live, inspect):
 /// the square input size to run at instead of the one the model file records, checked the same way everywhere.
 struct SizeOptions: ParsableArguments {
-    @Option(name: .long, help: ArgumentHelp(
+    @Option(name: .long, parsing: .unconditional, help: ArgumentHelp(
         "Run the model at N×N instead of the size its file records: a positive multiple of the network's stride (\(Graph.conDSegInputStride)), at most \(ModelConfig.maximumInputSize).",
         valueName: "N"))
     var size: String?
@@ -101,7 +101,12 @@ enum DefaultModel {
 
     /// $CONDSEG_MODEL, else the first existing file of `candidates`.
     static func path() throws -> String {
-        if let env = ProcessInfo.processInfo.environment["CONDSEG_MODEL"], !env.isEmpty { return env }
+        if let env = ProcessInfo.processInfo.environment["CONDSEG_MODEL"], !env.isEmpty {
+            // A bundled model's name works here as with --model; the error says where the value came from.
+            do { return try BundledFiles.model(env) } catch let error as InputError {
+                throw InputError(path: "\(error.path) (from $CONDSEG_MODEL)", problem: error.problem)
+            }
+        }
         let searched = candidates(fileName: fileName, folder: "models", executable: executablePath(),
                                   currentDirectory: FileManager.default.currentDirectoryPath)
         if let found = searched.first(where: { FileManager.default.fileExists(atPath: $0) }) { return found }

@@ -42,7 +42,8 @@ final class InputSizeCommandTests: XCTestCase {
         let rule = "must be a positive multiple of 16 (the network's stride) and at most 4096"
         for (command, arguments) in minimalArguments(folder: folder, model: model) {
             for value in ["100", "0", "-32", "4112"] {
-                let result = try runCondseg([command] + arguments + ["--size=\(value)"])
+                // As typed: `--size -32` must reach the rule, not ArgumentParser's "missing value".
+                let result = try runCondseg([command] + arguments + ["--size", value])
                 XCTAssertEqual(result.status, 2, "\(command) --size \(value): \(result.stderr)")
                 XCTAssertTrue(result.stderr.contains("--size \(value) \(rule)"), "\(command) --size \(value): \(result.stderr)")
             }

@@ -21,13 +21,15 @@ final class InstalledLayoutTests: XCTestCase {
     }
 
     /// Runs `executable` in `folder` without CONDSEG_MODEL; returns the exit status, stdout and stderr.
-    func run(_ executable: String, _ arguments: [String], in folder: URL) throws -> (status: Int32, out: String, err: String) {
+    func run(_ executable: String, _ arguments: [String], in folder: URL,
+             environment extra: [String: String] = [:]) throws -> (status: Int32, out: String, err: String) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
         process.currentDirectoryURL = folder
         var environment = ProcessInfo.processInfo.environment
         environment["CONDSEG_MODEL"] = nil
+        environment.merge(extra) { $1 }
         process.environment = environment
         let out = Pipe(), err = Pipe()
         process.standardOutput = out
@@ -113,6 +115,13 @@ final class InstalledLayoutTests: XCTestCase {
             let json = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(result.out.utf8)) as? [String: Any], result.out)
             XCTAssertEqual(json["file"] as? String, model, name)
         }
+        // $CONDSEG_MODEL takes a name too; a name found nowhere says where the value came from.
+        let fromEnvironment = try run(binary, ["inspect", "--json"], in: elsewhere, environment: ["CONDSEG_MODEL": "edge32"])
+        XCTAssertEqual(fromEnvironment.status, 0, fromEnvironment.err)
+        XCTAssertTrue(fromEnvironment.out.contains(model), fromEnvironment.out)
+        let unknown = try run(binary, ["inspect"], in: elsewhere, environment: ["CONDSEG_MODEL": "nosuch"])
+        XCTAssertEqual(unknown.status, 4, unknown.err)
+        XCTAssertTrue(unknown.err.contains("nosuch (from $CONDSEG_MODEL): no such file"), unknown.err)
         try FileManager.default.copyItem(atPath: repositoryRoot.appendingPathComponent("samples/images/cju0s690hkp960855tjuaqvv0.jpg").path,
                                          toPath: elsewhere.appendingPathComponent("frame.jpg").path)
         let segmented = try run(binary, ["segment", "--model", "edge32", "--calibration", "edge32", "--json", "--out", "out", "frame.jpg"],
