@@ -118,7 +118,8 @@ final class InstalledLayoutTests: XCTestCase {
         // $CONDSEG_MODEL takes a name too; a name found nowhere says where the value came from.
         let fromEnvironment = try run(binary, ["inspect", "--json"], in: elsewhere, environment: ["CONDSEG_MODEL": "edge32"])
         XCTAssertEqual(fromEnvironment.status, 0, fromEnvironment.err)
-        XCTAssertTrue(fromEnvironment.out.contains(model), fromEnvironment.out)
+        let environmentJSON = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(fromEnvironment.out.utf8)) as? [String: Any])
+        XCTAssertEqual(environmentJSON["file"] as? String, model)
         let unknown = try run(binary, ["inspect"], in: elsewhere, environment: ["CONDSEG_MODEL": "nosuch"])
         XCTAssertEqual(unknown.status, 4, unknown.err)
         XCTAssertTrue(unknown.err.contains("nosuch (from $CONDSEG_MODEL): no such file"), unknown.err)
