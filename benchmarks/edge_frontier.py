@@ -63,11 +63,11 @@ def main():
     if options.accuracy_from:
         earlier = {r["name"]: r for r in json.load(open(options.accuracy_from))["rows"]}
     for row in rows:
+        row["bench"] = {str(t): {"int8_ms": [], "float_ms": []} for t in options.threads}
         common = ["--model", row["model"], "--size", str(row["size"])]
         if row["name"] in earlier and "float_mDSC" in earlier[row["name"]]:
             for key in ("gmac", "trained_input_size", "float_mDSC", "int8_mDSC", "agreement", "gate_passed"):
                 row[key] = earlier[row["name"]][key]
-            row["bench"] = {str(t): {"int8_ms": [], "float_ms": []} for t in options.threads}
             continue
         inspect = json.loads(run(options.binary, ["inspect"] + common + ["--json"], log).stdout)
         row["gmac"] = inspect["gmac_total"]
@@ -84,7 +84,6 @@ def main():
             row["int8_mDSC"] = compare["int8"]["mDSC"]
             row["agreement"] = compare["agreement_dice"]
             row["gate_passed"] = compare["passed"]
-        row["bench"] = {str(t): {"int8_ms": [], "float_ms": []} for t in options.threads}
 
     for round_index in range(options.rounds):
         for threads in options.threads:

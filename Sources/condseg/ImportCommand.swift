@@ -42,8 +42,8 @@ struct Import: ParsableCommand {
     var scale: String?
 
     func validate() throws {
-        if let inputSize, inputSize < 16 || inputSize % 16 != 0 || inputSize > ModelConfig.maximumInputSize {
-            throw ValidationError("--input-size must be a multiple of 16 from 16 to \(ModelConfig.maximumInputSize) (got \(inputSize))")
+        if let inputSize, ModelConfig.inputSizeProblem(inputSize) != nil {
+            throw ValidationError("--input-size must be a multiple of \(Graph.conDSegInputStride) from \(Graph.conDSegInputStride) to \(ModelConfig.maximumInputSize) (got \(inputSize))")
         }
         if let channelOrder, ChannelOrder(rawValue: channelOrder.lowercased()) == nil { throw ValidationError("--channel-order must be bgr or rgb") }
         if let scale {
