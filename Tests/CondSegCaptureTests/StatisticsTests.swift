@@ -1,5 +1,5 @@
 // StatisticsTests.swift: the latency histogram's quantiles against exact quantiles of sorted samples
-// (nearest-rank), and the statistics JSON's fields.
+// (nearest-rank), the copy handed to other threads, and the statistics JSON's fields.
 import CondSegCapture
 import Foundation
 import XCTest
@@ -22,6 +22,28 @@ final class StatisticsTests: XCTestCase {
         XCTAssertNil(DurationHistogram().quantile(0.5))
     }
 
+    func testUnsharedCopyKeepsEveryFigureAndStaysPutWhileTheOriginalRecords() {
+        var stats = LiveStatistics()
+        for value in [0.5, 3, 7, 12, 40, 250] { stats.latency.record(milliseconds: value); stats.inference.record(milliseconds: value / 2) }
+        stats.motion.record(milliseconds: 1.5)
+        stats.segmented = 6; stats.discarded = 2; stats.inFlightMaximum = 3; stats.reconnectWaitSeconds = 0.3
+        let copy = stats.unshared()
+        for q in [0.0, 0.5, 0.9, 1.0] {
+            XCTAssertEqual(copy.latency.quantile(q), stats.latency.quantile(q), "q=\(q)")
+            XCTAssertEqual(copy.inference.quantile(q), stats.inference.quantile(q), "q=\(q)")
+        }
+        XCTAssertEqual(copy.latency.count, 6)
+        XCTAssertEqual(copy.latency.mean, stats.latency.mean)
+        XCTAssertEqual(copy.latency.maximum, 250)
+        XCTAssertEqual(copy.motion.count, 1)
+        XCTAssertEqual([copy.segmented, copy.discarded, copy.inFlightMaximum], [6, 2, 3])
+        XCTAssertEqual(copy.reconnectWaitSeconds, 0.3)
+        for _ in 0..<10 { stats.latency.record(milliseconds: 900) }
+        XCTAssertEqual(copy.latency.count, 6)
+        XCTAssertEqual(copy.latency.quantile(1.0)!, 250, accuracy: 2.5)
+        XCTAssertEqual(stats.latency.quantile(1.0)!, 900, accuracy: 9)
+    }
+
     func testJSONCarriesCountersTimesAndIdentity() throws {
         var stats = LiveStatistics()
         stats.captured = 10; stats.segmented = 4; stats.dropped = 5; stats.corrupt = 1; stats.timeouts = 2
@@ -38,5 +60,7 @@ final class StatisticsTests: XCTestCase {
         let latency = object["latency_ms"] as! [String: Any]
         XCTAssertEqual(latency["median"] as! Double, 20, accuracy: 0.2)
         XCTAssertTrue(object["inference_ms"].map { ($0 as! [String: Any])["median"] is NSNull } ?? false)
+        for key in ["discarded", "in_flight", "in_flight_max"] { XCTAssertEqual(object[key] as? Int, 0, key) }
+        XCTAssertEqual(object["reconnect_wait_s"] as? Double, 0)
     }
 }
