@@ -115,60 +115,24 @@ void ckf_winograd_matrices(int m, double *bt, double *g, double *at) {
         for (int j = 0; j < n; j++) at[i * n + j] = m == 4 ? AT4[i][j] : AT6[i][j];
 }
 
-#define WN 6
 #define WM 4
-#define WBT BT4
-#define WAT AT4
 #define CKF_TARGET
 #define CKF_NAME(x) generic4_##x
 #include "ckf_winograd_impl.h"
-#undef CKF_NAME
-#undef CKF_TARGET
-#undef WN
-#undef WM
-#undef WBT
-#undef WAT
-#define WN 8
 #define WM 6
-#define WBT BT6
-#define WAT AT6
 #define CKF_TARGET
 #define CKF_NAME(x) generic6_##x
 #include "ckf_winograd_impl.h"
-#undef CKF_NAME
-#undef CKF_TARGET
-#undef WN
-#undef WM
-#undef WBT
-#undef WAT
 
 #if defined(__x86_64__)
-#define WN 6
 #define WM 4
-#define WBT BT4
-#define WAT AT4
 #define CKF_TARGET __attribute__((target("avx2,fma")))
 #define CKF_NAME(x) avx2_4_##x
 #include "ckf_winograd_impl.h"
-#undef CKF_NAME
-#undef CKF_TARGET
-#undef WN
-#undef WM
-#undef WBT
-#undef WAT
-#define WN 8
 #define WM 6
-#define WBT BT6
-#define WAT AT6
 #define CKF_TARGET __attribute__((target("avx2,fma")))
 #define CKF_NAME(x) avx2_6_##x
 #include "ckf_winograd_impl.h"
-#undef CKF_NAME
-#undef CKF_TARGET
-#undef WN
-#undef WM
-#undef WBT
-#undef WAT
 #endif
 
 void ckf_winograd_input(const ckf_winograd_conv *s, const float *x, long tile_begin, int tiles, float *u, ptrdiff_t ld) {

@@ -1,8 +1,15 @@
 // Template of the Winograd F(WM×WM, 3×3) tile transforms (ckf_winograd.c), included once per tile size and
-// instruction set with WN (input tile side, WM + 2), WM, the tables WBT (Bᵀ, WN×WN), WAT (Aᵀ, WM×WN), CKF_TARGET
-// (a function attribute) and CKF_NAME(x) defined. Eight tiles are transformed side by side, one per lane of a
+// instruction set with WM (4 or 6), CKF_TARGET (a function attribute) and CKF_NAME(x) defined; the input tile side
+// WN = WM + 2 and the tables WBT (Bᵀ, WN×WN) and WAT (Aᵀ, WM×WN) follow from WM, and every name is undefined at the
+// end, ready for the next inclusion. Eight tiles are transformed side by side, one per lane of a
 // vector of 8 floats (the compiler's vector extension: ymm registers under AVX2, pairs of 128-bit registers
 // elsewhere). The tables are constants and the loops are unrolled, so multiplications by zero vanish.
+
+#define CKF_WINOGRAD_PASTE_(a, b) a##b
+#define CKF_WINOGRAD_PASTE(a, b) CKF_WINOGRAD_PASTE_(a, b)
+#define WN (WM + 2)
+#define WBT CKF_WINOGRAD_PASTE(BT, WM)
+#define WAT CKF_WINOGRAD_PASTE(AT, WM)
 
 /// Input tiles [tile_begin, tile_begin + tiles) → u[((ξy·WN + ξx)·in_channels + c)·ld + t]: Bᵀ·d·B of each tile's
 /// WN×WN input window (zeros outside the image and for tile indices past the last tile).
@@ -162,3 +169,12 @@ CKF_TARGET static void CKF_NAME(output)(const ckf_winograd_conv *s, const float 
         }
     }
 }
+
+#undef CKF_NAME
+#undef CKF_TARGET
+#undef WN
+#undef WM
+#undef WBT
+#undef WAT
+#undef CKF_WINOGRAD_PASTE
+#undef CKF_WINOGRAD_PASTE_
