@@ -65,8 +65,8 @@ let package = Package(
         .testTarget(name: "CondSegImageTests", dependencies: ["CondSegImage", "CTurboJPEG", "CondSegTestSupport"]),
         .testTarget(name: "CondSegQuantTests", dependencies: ["CondSegQuant", "CondSegCore", "CondSegRuntime", "CondSegTestSupport"]),
         .testTarget(name: "CondSegRuntimeTests", dependencies: ["CondSegRuntime", "CondSegCore", "CondSegQuant", "CondSegImage", "CKernels", "CondSegTestSupport"]),
-        .testTarget(name: "CondSegCaptureTests", dependencies: ["CondSegCapture", "CondSegImage", "CondSegTestSupport"]),
-        .testTarget(name: "CondSegTrainTests", dependencies: ["CondSegTrain", "CondSegCore", "CondSegImage", "CondSegTestSupport"]),
+        .testTarget(name: "CondSegCaptureTests", dependencies: ["CondSegCapture", "CondSegIO", "CondSegImage", "CondSegTestSupport"]),
+        .testTarget(name: "CondSegTrainTests", dependencies: ["CondSegTrain", "CondSegCore", "CondSegIO", "CondSegImage", "CondSegTestSupport"]),
         .testTarget(name: "CondSegInteropTests", dependencies: ["CondSegInterop", "CondSegCore", "CondSegRuntime", "CondSegTestSupport"]),
         .testTarget(name: "CKernelsTests", dependencies: ["CKernels", "CondSegTestSupport"]),
         // Runs the built `condseg` binary: exit statuses, stderr lines, files left untouched, the installed

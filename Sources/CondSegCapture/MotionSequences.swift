@@ -10,21 +10,9 @@
 // motion add turns of tens of degrees over a few seconds, and approaching or backing off a polyp changes its
 // size by some percent per second. These are estimates of typical inspection motion, not measurements;
 // the command takes other speeds.
+import CondSegIO
 import CondSegImage
 import Foundation
-
-/// A small seeded generator (SplitMix64): the same seed gives the same paths on every machine.
-public struct SeededGenerator: RandomNumberGenerator, Sendable {
-    private var state: UInt64
-    public init(seed: UInt64) { state = seed }
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 /// Speeds and shape of the random camera path.
 public struct CameraMotionSettings: Sendable {
@@ -54,7 +42,7 @@ public struct CameraPath: Sendable {
         self.width = width
         self.height = height
         self.settings = settings
-        var random = SeededGenerator(seed: seed)
+        var random = SplitMix64(seed: seed)
         // Three sinusoids per axis, each with velocity amplitude V: the RMS speed of one axis is V·√(3/2).
         let perAxis = (3.0 / 2).squareRoot()
         let translationV = settings.translationSpeed * Double(width) / 2.0.squareRoot() / perAxis

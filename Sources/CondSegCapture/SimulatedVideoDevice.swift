@@ -4,6 +4,7 @@
 // and by `condseg live --device simulated:WxH` (long soak runs, with `--simulate-faults N`) with a seeded fault
 // schedule. It checks the buffer protocol as a driver would: a buffer may be dequeued only after it was queued,
 // and requeued only after it was dequeued; violations are counted, never fatal.
+import CondSegIO
 import Foundation
 import Glibc
 
@@ -281,7 +282,7 @@ public final class SimulatedVideoDevice: VideoDeviceIO, @unchecked Sendable {
         let device = SimulatedVideoDevice(path: "simulated:\(width)x\(height)", offered: [.yuyv],
                                           format: FrameFormat(pixelFormat: .yuyv, width: width, height: height))
         device.replugAfterFailedOpens = 2
-        var generator = SeededGenerator(seed: seed)
+        var generator = SplitMix64(seed: seed)
         func next() -> UInt64 { generator.next() }
         var halfSize = false
         device.endless = {

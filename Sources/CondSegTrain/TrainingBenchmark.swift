@@ -3,6 +3,7 @@
 // compared with a peer (benchmarks/train_compare.py runs PyTorch side by side).
 
 import CondSegCore
+import CondSegIO
 import Foundation
 
 /// A network, its parameters and optimiser, and one fixed random batch, ready to run training steps.

@@ -12,6 +12,7 @@
 //   Gaussian blur with σ ∈ U(0.1, 3) (separable, radius ⌈3σ⌉, reflected borders).
 
 import CondSegCore
+import CondSegIO
 import CondSegImage
 import Foundation
 

@@ -2,6 +2,7 @@
 // /snapshot.jpg, /stats, /health (503 once the video is lost), and a client that never reads, which is dropped
 // while the pipeline keeps flowing (checked by counters, not by timing).
 import CondSegCapture
+import CondSegIO
 import CondSegImage
 import Foundation
 import Glibc
@@ -11,7 +12,7 @@ import XCTest
 final class NoiseSource: FrameSource {
     let width: Int, height: Int, period: Double
     private var sequence: UInt64 = 0
-    private var random = SeededGenerator(seed: 3)
+    private var random = SplitMix64(seed: 3)
     var name: String { "noise" }
     var isLive: Bool { false }
     init(width: Int, height: Int, period: Double) { self.width = width; self.height = height; self.period = period }

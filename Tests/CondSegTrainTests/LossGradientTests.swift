@@ -2,6 +2,7 @@
 // naively in double in the test, and gradients against central finite differences of those naive values.
 
 import CondSegCore
+import CondSegIO
 @testable import CondSegTrain
 import XCTest
 

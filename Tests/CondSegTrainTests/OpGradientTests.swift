@@ -3,6 +3,7 @@
 // random upstream gradient u; the analytic dL/dx must match the numeric one to 1e-3 of the largest gradient.
 
 import CondSegCore
+import CondSegIO
 @testable import CondSegTrain
 import XCTest
 
