@@ -463,7 +463,11 @@ public final class LivePipeline: @unchecked Sendable {
                 planar = try FrameConversion.modelInput(item.frame, size: segmenter.inputSize,
                                                         bgr: segmenter.channelOrderBGR, scale: segmenter.inputScale)
             } catch {
-                let count = stats.mutate { stats -> Int in stats.corrupt += 1; stats.inFlight -= 1; return stats.corrupt }
+                // Counted corrupt (what went wrong) and discarded (how the frame ended: no mask), so that every
+                // captured frame still ends segmented, dropped or discarded.
+                let count = stats.mutate { stats -> Int in
+                    stats.corrupt += 1; stats.discarded += 1; stats.inFlight -= 1; return stats.corrupt
+                }
                 if LivePipeline.shouldLog(occurrence: count) {
                     log.warning("dropped corrupt frame \(item.frame.sequence) (\(count) so far): \(error)")
                 }

@@ -70,13 +70,15 @@ public struct DurationHistogram: Sendable {
 
 /// Counters and timings of a live run. `captured` counts every frame the source produced (including the
 /// ones the drain skipped); `dropped` those never segmented because a newer frame replaced them; `discarded`
-/// those thrown away because a device fault or a format change made them stale. Every captured frame ends
-/// segmented, dropped, discarded or (failing conversion) corrupt; `inFlight` are those on their way.
+/// those thrown away without a mask: made stale by a device fault or a format change, or failing conversion
+/// (those are also counted `corrupt`, with the buffers the capture refused). Every captured frame ends segmented,
+/// dropped or discarded: captured = segmented + dropped + discarded + inFlight; `inFlight` are those on their way.
 public struct LiveStatistics: Sendable {
     public var captured = 0
     public var segmented = 0
     public var dropped = 0
-    /// Captured frames (or their masks) thrown away because a fault or a format change came after them.
+    /// Captured frames (or their masks) thrown away without a mask: a fault or a format change came after them,
+    /// or the frame failed conversion (a broken MJPEG frame, a row stride that does not fit; also `corrupt`).
     public var discarded = 0
     /// Captured frames between the capture and the end of the output stage now (waiting in a hand-off, being
     /// converted and segmented, or their mask being drawn); 0 once a run has ended.

@@ -213,7 +213,12 @@ struct Live: ParsableCommand {
         if calibration != nil && fakeSegmenter { throw ValidationError("--calibration needs a model, not --fake-segmenter") }
         guard simulateFaults >= 0 else { throw ValidationError("--simulate-faults must be 0 or more") }
         if let device, device.hasPrefix("simulated:") {
-            _ = try parseFrameSize(String(device.dropFirst("simulated:".count)), option: "--device simulated:WxH")
+            let (width, _) = try parseFrameSize(String(device.dropFirst("simulated:".count)), option: "--device simulated:WxH")
+            // YUYV carries two pixels in four bytes: an odd width has no whole last pair, and every frame would
+            // fail conversion.
+            guard width % 2 == 0 else {
+                throw ValidationError("--device \(device): the simulated camera delivers YUYV, whose width must be even (got \(width))")
+            }
             if format != nil || captureSize != nil { throw ValidationError("--format/--capture-size do not apply to a simulated device (it delivers YUYV at its WxH)") }
         } else if simulateFaults > 0 {
             throw ValidationError("--simulate-faults needs --device simulated:WxH")

@@ -372,6 +372,11 @@ final class LivePipelineTests: XCTestCase {
         XCTAssertEqual(stats.corrupt, 2)
         XCTAssertEqual(stats.segmented, 3)
         XCTAssertEqual(stats.dropped, 0)
+        // A frame that fails conversion was captured and ends discarded: the accounting still closes.
+        XCTAssertEqual(stats.captured, 5)
+        XCTAssertEqual(stats.discarded, 2)
+        XCTAssertEqual(stats.captured, stats.segmented + stats.dropped + stats.discarded)
+        XCTAssertEqual(stats.inFlight, 0)
         XCTAssertEqual(sink.events.map { event -> UInt64 in
             if case .segmented(let sequence, let foreground, _, _) = event { XCTAssertTrue(foreground); return sequence }
             return 99

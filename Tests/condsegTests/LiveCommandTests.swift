@@ -1,6 +1,7 @@
 // LiveCommandTests.swift — `condseg live`: a device that never appears ends the run with exit status 3 as its
-// help promises, --frames N reports N frames, the help's replay example runs, and a simulated camera's --json
-// carries the faults it injected beside the pipeline's counts of them.
+// help promises, --frames N reports N frames, the help's replay example runs, a simulated camera's --json
+// carries the faults it injected beside the pipeline's counts of them, and a simulated size it cannot deliver is
+// refused.
 
 import CondSegTestSupport
 import Foundation
@@ -44,6 +45,15 @@ final class LiveCommandTests: XCTestCase {
         XCTAssertEqual(device["protocol_violations"] as? Int, 0)
         // The back-off after each unplug ran on the simulated clock: counted, not slept.
         XCTAssertGreaterThanOrEqual(object["reconnect_wait_s"] as? Double ?? 0, 0.3 * Double((injected["unplugs"] ?? 1) - 1))
+    }
+
+    func testASimulatedCameraOfOddWidthIsRefusedBeforeItRuns() throws {
+        // YUYV has no whole last pixel pair at an odd width: every frame would fail conversion and, with --frames,
+        // the run would never end.
+        let result = try runCondseg(["live", "--device", "simulated:17x240", "--fake-segmenter", "--frames", "3"])
+        XCTAssertEqual(result.status, 2, result.stderr)
+        XCTAssertTrue(result.stderr.contains("error: --device simulated:17x240: the simulated camera delivers YUYV, whose width must be even (got 17)"),
+                      result.stderr)
     }
 
     func testTheReplayExampleOfTheHelpRuns() throws {
