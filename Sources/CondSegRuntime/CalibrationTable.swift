@@ -291,10 +291,15 @@ public struct CalibrationTable: Sendable, Equatable {
         return "warning: \(file): calibrated at \(calibrated)×\(calibrated) but running at \(runSize)×\(runSize): its activation ranges may not fit (calibrate at this size with condseg calibrate --size \(runSize))"
     }
 
-    /// Throws unless every tensor a convolution of `graph` reads has a record (names as in `Graph.valueNames`).
+    /// Throws unless every tensor a convolution of `graph` reads has a record and every record names a tensor of
+    /// `graph` (names as in `Graph.valueNames`): a hand-edited line with a misspelt name would otherwise change nothing.
     public func check(graph: Graph, file: String) throws {
         let names = graph.valueNames
         let byName = Set(entries.map(\.name))
+        let known = Set(names)
+        if let stray = entries.first(where: { !known.contains($0.name) }) {
+            throw CalibrationTableError(file: file, problem: "a record names tensor \(stray.name), which this model's graph does not have (a misspelt name, or a table of another model)")
+        }
         for node in graph.nodes {
             guard case .conv = node.kind else { continue }
             let input = names[node.inputs[0]]

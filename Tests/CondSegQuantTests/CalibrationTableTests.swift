@@ -1,6 +1,6 @@
 // CalibrationTableTests.swift — the calibration table format: exact text round trip (and through a file), a hand
 // edit flagging layers float takes effect in the int8 engine, a table for another model is rejected naming both
-// hashes, malformed lines name the file and the line, the same images give the same table with 1 or 2 threads, and
+// hashes, malformed lines name the file and the line, a record naming no tensor of the model is refused, the same images give the same table with 1 or 2 threads, and
 // the saved histograms read back exactly, and `# input_size` is recorded, read back (a table without it means the
 // model's own size) and warned about when the table runs at another size.
 
@@ -35,6 +35,15 @@ final class CalibrationTableTests: XCTestCase {
         XCTAssertTrue(table.entries.contains { $0.name.contains("#2") })
         XCTAssertEqual(table.imageNames, ["image0", "image1", "image2"])
         XCTAssertEqual(table.modelSHA256, model.sha256)
+    }
+
+    func testARecordNamingNoTensorOfTheModelIsRefused() throws {
+        // A hand-added line with a misspelt tensor name used to be ignored without a word.
+        let text = table.text + "nosuch.tensor 0.03 0 float\n"
+        let parsed = try CalibrationTable.parse(text, file: "edited.txt")
+        XCTAssertThrowsError(try parsed.check(graph: model.graph(), file: "edited.txt")) { error in
+            XCTAssertEqual("\(error)", "edited.txt: a record names tensor nosuch.tensor, which this model's graph does not have (a misspelt name, or a table of another model)")
+        }
     }
 
     func testImageNamesWithSpacesAtTheirEndsReadTheSameAfterWriting() throws {
