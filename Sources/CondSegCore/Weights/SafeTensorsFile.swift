@@ -166,7 +166,8 @@ struct SafeTensorsLayout {
     var orderedEntries: [TensorEntry]
 }
 
-/// Reads a whole regular file with POSIX calls so failures can be reported with the system's reason.
+/// Reads a whole regular file with POSIX calls so failures can be reported with the system's reason; a file whose
+/// declared header length is impossible is refused after reading its first 8 bytes.
 func readWholeFile(_ path: String) throws(WeightsError) -> [UInt8] {
     func failure(_ what: String) -> WeightsError {
         WeightsError(file: path, tensor: nil, problem: "\(what): \(String(cString: strerror(errno)))")
@@ -183,6 +184,11 @@ func readWholeFile(_ path: String) throws(WeightsError) -> [UInt8] {
     guard expectedSize <= SafeTensorsFile.maximumFileSize else {
         throw WeightsError(file: path, tensor: nil, problem: "file is \(expectedSize) bytes, more than the \(SafeTensorsFile.maximumFileSize >> 30) GiB a weights file may have")
     }
+    // The declared header length first: a broken length field is refused before the whole file is read.
+    var prefix = [UInt8](repeating: 0, count: 8)
+    let prefixCount = prefix.withUnsafeMutableBytes { pread(descriptor, $0.baseAddress!, 8, 0) }
+    guard prefixCount >= 0 else { throw failure("cannot read") }
+    _ = try checkedHeaderLength(prefix[0..<prefixCount], fileSize: expectedSize, file: path)
     var readError: Int32 = 0
     let bytes = [UInt8](unsafeUninitializedCapacity: expectedSize) { buffer, initializedCount in
         var filled = 0
@@ -205,6 +211,29 @@ func readWholeFile(_ path: String) throws(WeightsError) -> [UInt8] {
     return bytes
 }
 
+/// The header length a safetensors file declares in its first 8 bytes (`prefix`, fewer when the file is shorter),
+/// checked against the header limit and the file's size; errors name `file`. Shared by the reader (which checks it
+/// before reading a whole file into memory) and the validator.
+func checkedHeaderLength(_ prefix: ArraySlice<UInt8>, fileSize: Int, file: String) throws(WeightsError) -> Int {
+    func fileError(_ problem: String) -> WeightsError { WeightsError(file: file, tensor: nil, problem: problem) }
+    guard fileSize >= 8, prefix.count >= 8 else {
+        throw fileError("file is \(fileSize) bytes long, shorter than the 8-byte header length field")
+    }
+    var declaredLength: UInt64 = 0
+    for (index, byte) in prefix.prefix(8).enumerated() {
+        declaredLength |= UInt64(byte) << (8 * UInt64(index))
+    }
+    guard declaredLength != 0 else { throw fileError("header length is 0") }
+    guard declaredLength <= UInt64(SafeTensorsFile.maximumHeaderLength) else {
+        throw fileError("header length \(declaredLength) exceeds the limit of \(SafeTensorsFile.maximumHeaderLength) bytes")
+    }
+    let headerLength = Int(declaredLength)
+    guard headerLength <= fileSize - 8 else {
+        throw fileError("header length \(headerLength) runs past the end of the file (\(fileSize - 8) bytes follow the length field)")
+    }
+    return headerLength
+}
+
 /// Checks every rule of the format (see the file header comment) and returns the layout.
 func validateSafeTensors(_ bytes: [UInt8], file: String) throws(WeightsError) -> SafeTensorsLayout {
     func fileError(_ problem: String) -> WeightsError {
@@ -215,21 +244,7 @@ func validateSafeTensors(_ bytes: [UInt8], file: String) throws(WeightsError) ->
     }
 
     // Header length.
-    guard bytes.count >= 8 else {
-        throw fileError("file is \(bytes.count) bytes long, shorter than the 8-byte header length field")
-    }
-    var declaredLength: UInt64 = 0
-    for index in 0..<8 {
-        declaredLength |= UInt64(bytes[index]) << (8 * UInt64(index))
-    }
-    guard declaredLength != 0 else { throw fileError("header length is 0") }
-    guard declaredLength <= UInt64(SafeTensorsFile.maximumHeaderLength) else {
-        throw fileError("header length \(declaredLength) exceeds the limit of \(SafeTensorsFile.maximumHeaderLength) bytes")
-    }
-    let headerLength = Int(declaredLength)
-    guard headerLength <= bytes.count - 8 else {
-        throw fileError("header length \(headerLength) runs past the end of the file (\(bytes.count - 8) bytes follow the length field)")
-    }
+    let headerLength = try checkedHeaderLength(bytes.prefix(8), fileSize: bytes.count, file: file)
     let dataStart = 8 + headerLength
     let dataLength = bytes.count - dataStart
 

@@ -97,6 +97,36 @@ final class ReaderWeightsTests: XCTestCase {
         }
     }
 
+    func testAnImpossibleHeaderLengthIsRefusedBeforeTheFileIsRead() throws {
+        // Found by a new-user trial: a 1 GiB file whose length field claimed 200 MB was read into memory whole
+        // (1 GB resident) before the length was checked. The reader now checks the field first. The file is
+        // sparse (no disk used) and larger than this process's peak resident memory so far by at least 512 MiB,
+        // so reading it would raise the peak by that much.
+        func peakResidentBytes() -> Int {
+            var usage = rusage()
+            getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage)
+            return usage.ru_maxrss * 1024
+        }
+        let before = peakResidentBytes()
+        let size = min(SafeTensorsFile.maximumFileSize - 1, max(1 << 30, before + (512 << 20)))
+        let directory = try makeWeightsTestDirectory(for: self)
+        for (declared, mentions) in [(UInt64(200_000_000), ["200000000", "limit"]), (UInt64.max, ["limit"])] {
+            let path = directory.appendingPathComponent("sparse-\(declared).safetensors").path
+            XCTAssertTrue(FileManager.default.createFile(atPath: path, contents: Data(weightsLittleEndian(declared))))
+            let handle = try XCTUnwrap(FileHandle(forWritingAtPath: path))
+            try handle.truncate(atOffset: UInt64(size))
+            try handle.close()
+            do throws(WeightsError) {
+                _ = try SafeTensorsFile(path: path)
+                XCTFail("a file declaring a \(declared)-byte header was accepted")
+            } catch {
+                assertWeightsError(error, file: path, tensor: nil, mentions: mentions)
+            }
+            try FileManager.default.removeItem(atPath: path)
+        }
+        XCTAssertLessThan(peakResidentBytes() - before, 256 << 20, "the file was read into memory before its header length was checked")
+    }
+
     // MARK: Accessors
 
     func testAccessorsRefuseTheWrongDtypeAndMissingTensors() throws {
