@@ -2,11 +2,15 @@
 """Int8 side by side: condseg int8 and float (fast executor) against ONNX Runtime and OpenVINO, fp32 and
 int8, on the default model at 256x256, alternating within each round; medians of the per-round medians.
 
-Usage (from the repository root; relative defaults are resolved against the repository root):
+Usage (the defaults shown; relative defaults are resolved against the repository root, paths you give against
+the current folder):
   python3 benchmarks/int8_compare.py [--threads 1 2] [--rounds 3] [--iterations 5]
          [--condseg .build/release/condseg] [--calibration calibration/condseg-r18w64-kvasir.table.txt]
-         [--onnx MODEL.onnx] [--data ../shared/data/kvasir-seg]
-         [--work /tmp/condseg-peers] [--json]
+         [--onnx MODEL.onnx] [--data ../shared/data/kvasir-seg] [--list calibration/calib.txt]
+         [--calib-count 100] [--work /tmp/condseg-peers] [--json]
+--data is the Kvasir-SEG folder: its images/ holds the calibration images the peers' int8 models are made from,
+named by --list (by default calibration/calib.txt, the 100 training images condseg's shipped table was
+calibrated on; one name per line, without extension).
 
 What it measures, per thread count T and per round (engines in this order, so all see the same machine state):
   condseg int8        `condseg bench --calibration TABLE --threads T --iterations N --json`, field median_ms
@@ -19,10 +23,12 @@ it is deterministic, so the cached int8 models below stay valid) unless --onnx n
 Every peer run uses one fixed random 1x3x256x256 input (condseg bench also times a random input).
 The reported figure per engine is the median over rounds of the per-round medians (ms per frame), with the
 speed ratios against their targets (peer ms / condseg ms: > 1 means condseg is faster).
+Targets, at 1 thread: condseg int8 >= 2x ONNX Runtime int8 and >= 2x OpenVINO int8, >= 1.5x condseg's float fast
+path and >= 3x its float reference executor; condseg float (fast) >= 2x ONNX Runtime fp32 and >= 1.6x OpenVINO fp32.
 
 The peers' int8 models are made once and cached in --work:
   ort-int8.onnx  ONNX Runtime static quantization: QDQ, per-channel int8 weights, uint8 activations, MinMax,
-                 calibrated on the first 100 images of calib.txt (preprocessing as the release: cv2 BGR, bilinear
+                 calibrated on the first --calib-count (100) images of --list (preprocessing as the release: cv2 BGR, bilinear
                  resize to 256, /255, NCHW), after quant_pre_process;
   ov-int8.xml    OpenVINO int8 by NNCF post-training quantization on the same 100 images (needs `nncf`;
                  OpenVINO int8 is skipped with a message when it does not import).
@@ -34,14 +40,15 @@ Absolute times drift on a shared machine; read the ratios, and give the machine 
 import argparse, contextlib, hashlib, json, os, statistics, subprocess, sys, time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# The packages, from the one list in the docstring above.
+NEEDS = next(line for line in __doc__.splitlines() if line.startswith("Needs: pip install")).split(" (")[0]
 
 ENGINES = ["condseg_int8", "condseg_float_fast", "condseg_float_reference", "ort_fp32", "ort_int8", "openvino_fp32", "openvino_int8"]
 LABELS = {"condseg_int8": "condseg int8", "condseg_float_fast": "condseg float (fast)",
           "condseg_float_reference": "condseg float (reference)", "ort_fp32": "ONNX Runtime fp32",
           "ort_int8": "ONNX Runtime int8", "openvino_fp32": "OpenVINO fp32", "openvino_int8": "OpenVINO int8"}
-# (name, numerator = slower engine expected, denominator = condseg engine, target or None): the targets of the
-# int8 work (1 thread): int8 >= 2x both peers' int8 and >= 1.5x condseg's float fast path, which is >= 2x ONNX
-# Runtime fp32 and >= 1.6x OpenVINO fp32; int8 >= 3x the float reference executor.
+# (name, numerator = slower engine expected, denominator = condseg engine, target or None): the targets listed in
+# the docstring.
 RATIOS = [
     ("condseg int8 vs ONNX Runtime int8", "ort_int8", "condseg_int8", "target >= 2x at 1 thread"),
     ("condseg int8 vs OpenVINO int8", "openvino_int8", "condseg_int8", "target >= 2x at 1 thread"),
@@ -70,6 +77,17 @@ def stdout_to_stderr():
         os.close(saved)
 
 
+def positive(text):
+    """An argparse type: a whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a positive whole number")
+    return value
+
+
 def default_path(given, default):
     """User-given paths are taken as given (relative to the current directory); defaults are relative to the repo."""
     return os.path.abspath(given) if given is not None else os.path.normpath(os.path.join(REPO, default))
@@ -86,9 +104,12 @@ def load_image(path, size):
     return np.ascontiguousarray(x.transpose(2, 0, 1)[None])
 
 
-def calibration_images(data, count):
-    with open(os.path.join(data, "calib.txt")) as f:
-        names = [line.strip() for line in f if line.strip()][:count]
+def calibration_images(data, names_file, count):
+    try:
+        with open(names_file) as f:
+            names = [line.strip() for line in f if line.strip()][:count]
+    except OSError as e:
+        raise SystemExit(f"{names_file}: cannot read the calibration list ({e.strerror})")
     paths = []
     for n in names:
         for ext in (".jpg", ".png", ".jpeg", ".bmp"):
@@ -97,9 +118,9 @@ def calibration_images(data, count):
                 paths.append(p)
                 break
         else:
-            raise SystemExit(f"no image for calibration entry {n} under {data}/images")
+            raise SystemExit(f"{names_file}: no image for entry {n} under {data}/images")
     if len(paths) < count:
-        log(f"note: calib.txt lists {len(paths)} images, fewer than {count}")
+        log(f"note: {names_file} lists {len(paths)} images, fewer than {count}")
     return paths
 
 
@@ -234,25 +255,42 @@ def condseg_bench(binary, threads, iterations, calibration=None, engine="fast"):
 # ---------------------------------------------------------------- main
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--condseg", help="condseg binary (default .build/release/condseg)")
-    ap.add_argument("--calibration", help="calibration table (default calibration/condseg-r18w64-kvasir.table.txt)")
-    ap.add_argument("--onnx", help="model for the peers (default: condseg export --onnx, into --work)")
-    ap.add_argument("--data", help="dataset with images/ and calib.txt (default ../shared/data/kvasir-seg)")
-    ap.add_argument("--work", default="/tmp/condseg-peers", help="cache folder for the peers' int8 models")
-    ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
-    ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--iterations", type=int, default=5)
-    ap.add_argument("--calib-count", type=int, default=100, help="calibration images for the peers (default 100)")
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--condseg", metavar="PATH", help="condseg binary (default: .build/release/condseg)")
+    ap.add_argument("--calibration", metavar="TABLE",
+                    help="condseg's calibration table (default: calibration/condseg-r18w64-kvasir.table.txt)")
+    ap.add_argument("--onnx", metavar="MODEL",
+                    help="ONNX model for the peers (default: condseg's own export, `condseg export --onnx`, into --work)")
+    ap.add_argument("--data", metavar="DIR",
+                    help="Kvasir-SEG folder whose images/ holds the calibration images (default: ../shared/data/kvasir-seg)")
+    ap.add_argument("--list", metavar="FILE",
+                    help="names of the calibration images, one a line (default: calibration/calib.txt)")
+    ap.add_argument("--calib-count", type=positive, default=100, metavar="N",
+                    help="calibration images for the peers' int8 models, the first N of --list (default: %(default)s)")
+    ap.add_argument("--work", default="/tmp/condseg-peers", metavar="DIR",
+                    help="cache folder for the ONNX export and the peers' int8 models (default: %(default)s)")
+    ap.add_argument("--threads", type=positive, nargs="+", default=[1, 2], metavar="T",
+                    help="thread counts to measure, each in turn (default: 1 2)")
+    ap.add_argument("--rounds", type=positive, default=3, metavar="N",
+                    help="rounds of every engine in turn; the figure is the median over rounds (default: %(default)s)")
+    ap.add_argument("--iterations", type=positive, default=5, metavar="N",
+                    help="timed runs per engine and round, after one warm-up (default: %(default)s)")
     ap.add_argument("--json", action="store_true", help="print JSON on stdout (progress still goes to stderr)")
     a = ap.parse_args()
     binary = default_path(a.condseg, ".build/release/condseg")
     table = default_path(a.calibration, "calibration/condseg-r18w64-kvasir.table.txt")
     data = default_path(a.data, "../shared/data/kvasir-seg")
-    for what, p in (("condseg binary", binary), ("calibration table", table), ("data", data)):
+    names_file = default_path(a.list, "calibration/calib.txt")
+    for what, p in (("condseg binary", binary), ("calibration table", table), ("data folder", data),
+                    ("calibration list", names_file)):
         if not os.path.exists(p):
             raise SystemExit(f"{what} not found: {p}")
+    if not os.path.isdir(os.path.join(data, "images")):
+        raise SystemExit(f"{data}: no images/ folder (--data is the Kvasir-SEG folder holding images/)")
+    try:
+        import numpy, onnxruntime, onnx, cv2
+    except ImportError as e:
+        raise SystemExit(f"{e.name} does not import; {NEEDS}")
     if a.onnx:
         onnx = default_path(a.onnx, a.onnx)
         if not os.path.exists(onnx):
@@ -268,7 +306,7 @@ def main():
     shape = ort.InferenceSession(onnx, providers=["CPUExecutionProvider"]).get_inputs()[0].shape
     size = shape[-1] if isinstance(shape[-1], int) else 256
     os.makedirs(a.work, exist_ok=True)
-    calib = calibration_images(data, a.calib_count)
+    calib = calibration_images(data, names_file, a.calib_count)
     stamp = {"onnx_sha256": sha256(onnx), "size": size, "calibration_images": [os.path.basename(p) for p in calib]}
     with stdout_to_stderr():
         ort_int8, ort_q_s = prepare_ort_int8(onnx, calib, size, a.work, stamp)
@@ -320,7 +358,7 @@ def main():
 
     out = {
         "model_onnx": onnx, "size": size, "rounds": a.rounds, "iterations": a.iterations,
-        "condseg": binary, "calibration_table": table,
+        "condseg": binary, "calibration_table": table, "peer_calibration_list": names_file, "peer_calibration_images": len(calib),
         "versions": {"onnxruntime": ort.__version__, "openvino": ov_version},
         "peer_int8_models": {"ort_int8": ort_int8, "openvino_int8": ov_int8},
         "quantization_seconds_this_run": {"ort_int8": ort_q_s, "openvino_int8": ov_q_s},

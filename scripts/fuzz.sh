@@ -3,6 +3,7 @@
 #   scripts/fuzz.sh TARGET SECONDS     one target for SECONDS (a campaign: hours are fine)
 #   scripts/fuzz.sh all SECONDS        every target in turn (scripts/test.sh runs this with a short bound)
 #   scripts/fuzz.sh list               the target names
+#   scripts/fuzz.sh --help             this text
 # Targets: safetensors model calibration-table image y4m folder-replay frame-conversion zip checkpoint.
 # One `swift build` builds every target at once: with CONDSEG_FUZZ=1 the package holds only the fuzz executables
 # and the modules they link (Package.swift). It needs nothing beyond the Swift toolchain (libFuzzer's runtime
@@ -12,11 +13,15 @@
 # crash, leak, timeout (10 s per input) or out-of-memory (2 GB), leaving the input in .build-fuzz/artifacts/TARGET/.
 # A crash makes this script exit 1; add the input to Fuzz/regressions/TARGET/ once fixed.
 # Environment: CONDSEG_FUZZ_JOBS (parallel fuzzing processes, default 1).
+# Exit status: 0 when every run ends without a finding, 1 on a crash or a failed build, 64 for bad arguments.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 targets=(safetensors model calibration-table image y4m folder-replay frame-conversion zip checkpoint)
-usage() { sed -n '2,5p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 64; }
+usage() { sed -n '3,5p' "$0" | sed 's/^# \{0,1\}//' >&2; echo "  (scripts/fuzz.sh --help for more)" >&2; exit 64; }
 [[ $# -ge 1 ]] || usage
+if [[ "$1" == -h || "$1" == --help ]]; then
+    awk 'NR > 1 && !/^#/ {exit} NR > 1 {sub(/^# ?/, ""); print}' "$0"; exit 0
+fi
 if [[ "$1" == list ]]; then printf '%s\n' "${targets[@]}"; exit 0; fi
 [[ $# -eq 2 && "$2" =~ ^[0-9]+$ && "$2" -gt 0 ]] || usage
 if [[ "$1" == all ]]; then selected=("${targets[@]}"); else
