@@ -293,6 +293,12 @@ int main(int argc, char **argv) {
         run_gemm_case(index++, 70, 64, 576, 0, limit);
         run_gemm_case(index++, 37, 128, 1155, 0, limit);
     }
+    // The edges of the 16-k blocks the dotprod kernel's assembly loop runs (none, one, two, three, with and
+    // without a 4-k tail after them), with 1 to 8 rows (every row count of a 4-row tile, alone and after a full
+    // tile) and channel counts that leave a partial 16-channel panel; random values, then extreme ones.
+    static const int block_edges[] = {12, 15, 16, 17, 20, 31, 32, 33, 47, 48, 52, 64};
+    for (int i = 0; i < 24; i++)
+        run_gemm_case(index++, 1 + i % 8, i % 3 == 0 ? 16 : i % 3 == 1 ? 5 : 35, block_edges[i % 12], i >= 12, 128);
     for (int i = 0; i < 20; i++) run_im2col_case(i);
     run_quantize_case();
     run_float_cases();
