@@ -32,17 +32,33 @@ struct SizeOptions: ParsableArguments {
 
     /// The size asked for, or nil for the model file's own; a usage error naming the option, the value and the rule.
     func inputSize() throws -> Int? {
-        guard let size else { return nil }
-        let text = size.trimmingCharacters(in: .whitespaces)
-        if text.lowercased().contains("x") {
-            throw ValidationError("--size takes one number N (the model runs at N×N), not \"\(size)\"; the size of captured video is --capture-size WxH")
-        }
-        guard let value = Int(text) else {
-            throw ValidationError("--size must be a whole number N (the model runs at N×N), not \"\(size)\"")
-        }
-        if let problem = ModelConfig.inputSizeProblem(value) { throw ValidationError("--size \(value) \(problem)") }
-        return value
+        try size.map { try parseInputSize($0, meaning: "the model runs at N×N") }
     }
+}
+
+/// Parses the value of a --size N option (the square size a model runs at, or is made for in `train`/`init`; also
+/// `live --fake-input-size`, the size the test segmenter stands in for):
+/// a usage error naming the option, the value and the rule (ModelConfig.inputSizeProblem) for anything else.
+/// `meaning` says what N is, e.g. "the model runs at N×N"; a WxH value points at --capture-size where video is
+/// captured (`captureHint`). The option is read as text (with unconditional
+/// parsing) so that `--size -32` and `--size abc` reach these messages instead of ArgumentParser's own.
+func parseInputSize(_ size: String, option: String = "--size", meaning: String, captureHint: Bool = true) throws -> Int {
+    let text = size.trimmingCharacters(in: .whitespaces)
+    if text.lowercased().contains("x") {
+        let hint = captureHint ? "; the size of captured video is --capture-size WxH" : ""
+        throw ValidationError("\(option) takes one number N (\(meaning)), not \"\(size)\"\(hint)")
+    }
+    guard let value = Int(text) else {
+        throw ValidationError("\(option) must be a whole number N (\(meaning)), not \"\(size)\"")
+    }
+    if let problem = ModelConfig.inputSizeProblem(value) { throw ValidationError("\(option) \(value) \(problem)") }
+    return value
+}
+
+/// The help of the --size option of `train` and `init` (the size a model is made for).
+func madeForSizeHelp(_ defaultText: String) -> ArgumentHelp {
+    ArgumentHelp("Input size N the model is made for (N×N, recorded as condseg.input_size): a positive multiple of the network's stride (\(Graph.conDSegInputStride)), at most \(ModelConfig.maximumInputSize) (default: \(defaultText)).",
+                 valueName: "N")
 }
 
 /// Options for choosing the model and the threads it runs on.

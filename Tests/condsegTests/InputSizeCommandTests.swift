@@ -60,6 +60,31 @@ final class InputSizeCommandTests: XCTestCase {
         XCTAssertTrue(initResult.stderr.contains("--size 100 \(rule)"), initResult.stderr)
     }
 
+    func testTrainAndInitNameTheSizeRuleForAnyBadValue() throws {
+        let folder = try temporaryFolder(self)
+        let rule = "must be a positive multiple of 16 (the network's stride) and at most 4096"
+        let commands: [(String, [String])] = [
+            ("init", ["init", "--out", folder + "/m.safetensors"]),
+            ("train", ["train", "--data", "samples", "--epochs", "1", "--out", folder + "/m.safetensors"]),
+        ]
+        for (command, arguments) in commands {
+            for value in ["100", "0", "-32"] {
+                let result = try runCondseg(arguments + ["--size", value])
+                XCTAssertEqual(result.status, 2, "\(command) --size \(value): \(result.stderr)")
+                XCTAssertTrue(result.stderr.contains("error: --size \(value) \(rule)"), "\(command) --size \(value): \(result.stderr)")
+            }
+            let word = try runCondseg(arguments + ["--size", "abc"])
+            XCTAssertEqual(word.status, 2, "\(command): \(word.stderr)")
+            XCTAssertTrue(word.stderr.contains("error: --size must be a whole number N (the model is made for N×N), not \"abc\""), "\(command): \(word.stderr)")
+            let pair = try runCondseg(arguments + ["--size", "64x64"])
+            XCTAssertEqual(pair.status, 2, "\(command): \(pair.stderr)")
+            XCTAssertTrue(pair.stderr.contains("error: --size takes one number N (the model is made for N×N), not \"64x64\"\n"), "\(command): \(pair.stderr)")
+            XCTAssertFalse(FileManager.default.fileExists(atPath: folder + "/m.safetensors"), command)
+            let help = try runCondseg([command, "--help"]).stdout
+            XCTAssertTrue(help.contains("--size <N>"), help)
+        }
+    }
+
     func testEveryCommandAcceptsASizeOnTheStride() throws {
         let folder = try temporaryFolder(self)
         let model = try tinyModel(in: folder)
