@@ -291,9 +291,7 @@ struct Live: ParsableCommand {
             let engineName = engineDescription
             let server = PreviewServer(settings: settings) { [identity] in
                 var object = pipelineBox.pipeline?.statistics.jsonObject(identity: identity) ?? [:]
-                object["kernels"] = ["int8": String(cString: ck_isa_name(ck_active_isa())),
-                                     "float": String(cString: ckf_isa_name(ckf_active_isa())),
-                                     "sgemm": "OpenBLAS " + (openblas_get_corename().map { String(cString: $0) } ?? "unknown")]
+                object["kernels"] = activeKernels
                 object["engine"] = engineName.value
                 return object
             }
