@@ -22,6 +22,11 @@ final class LiveCommandTests: XCTestCase {
         XCTAssertEqual(result.status, 0, result.stderr)
         let object = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
         XCTAssertEqual(object["segmented"] as? Int, 1, result.stdout)
+        // An unpaced replay reads exactly the frames it segments: none captured only to be dropped at the limit.
+        let three = try runCondseg(["live", "--source", "samples/images", "--no-pace", "--frames", "3", "--json", "--fake-segmenter"])
+        XCTAssertEqual(three.status, 0, three.stderr)
+        let counts = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(three.stdout.utf8)) as? [String: Any])
+        XCTAssertEqual(["captured", "segmented", "dropped", "discarded"].map { counts[$0] as? Int }, [3, 3, 0, 0], three.stdout)
     }
 
     func testASimulatedCameraReportsWhatItInjectedBesideWhatWasCounted() throws {
