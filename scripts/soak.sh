@@ -42,7 +42,7 @@ fd_warm = max(r[2] for r in rows[:warm]); fd_after = max(r[2] for r in rows[warm
 rss_last = rows[-1][1]
 print(f"exit status {rc}; {rows[-1][0]} s; " + ", ".join(f"{k} {stats.get(k)}" for k in
       ["captured", "segmented", "dropped", "discarded", "corrupt", "timeouts", "device_faults", "reconnects",
-       "format_changes", "in_flight", "in_flight_max", "reconnect_wait_s", "segmented_per_s"]))
+       "format_changes", "in_flight", "in_flight_max", "reconnect_wait_s", "reconnect_wait_simulated", "segmented_per_s"]))
 print(f"RSS: warm-up max {rss_warm} KiB, after warm-up max {rss_after} KiB (growth {rss_after - rss_warm} KiB), last {rss_last} KiB")
 print(f"descriptors: warm-up max {fd_warm}, after warm-up max {fd_after}")
 print("RSS at every 10% of the run (s: KiB, descriptors): " + ", ".join(

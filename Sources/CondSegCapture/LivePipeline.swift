@@ -254,6 +254,7 @@ public final class LivePipeline: @unchecked Sendable {
     /// A snapshot of the counters and timings so far.
     public var statistics: LiveStatistics {
         var snapshot = stats.mutate { $0.unshared() }
+        snapshot.reconnectWaitSimulated = options.simulatedBackOff
         let startNanos = startTime.read()
         if startNanos > 0 { snapshot.elapsedSeconds = Double(monotonicNanos() - startNanos) / 1e9 }
         return snapshot
