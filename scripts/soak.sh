@@ -16,7 +16,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 frames=${1:-100000}; every=${2:-50}; out=${3:-.build/soak}
 binary=${CONDSEG_TEST_BINARY:-.build/release/condseg}
-[[ -x "$binary" ]] || nice -n 10 swift build -c release --product condseg
+if [[ ! -x "$binary" ]]; then
+    echo "soak: $binary not found; building it (swift build -c release --product condseg, a few minutes)" >&2
+    nice -n 10 swift build -c release --product condseg
+    echo "soak: built $binary" >&2
+fi
+echo "soak: running $binary live on a simulated 640x480 camera, $frames frames, a fault every $every polls; results in $out" >&2
 mkdir -p "$out/overlays"
 rm -f "$out"/overlays/*.png "$out/samples.csv"
 "$binary" live --device simulated:640x480 --simulate-faults "$every" --fake-segmenter --frames "$frames" \
