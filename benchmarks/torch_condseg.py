@@ -30,7 +30,7 @@ Usage:
       error over max-abs value per tensor (step 0 has identical weights and batch). --float64 also runs step 0 in
       float64 and shows how far each float32 implementation's gradients are from it. --save writes PyTorch's end weights with the condseg.* metadata (for `condseg eval`).
       Exits 1 if the first step's loss terms differ by more than 1e-4 relative (same weights, same batch).
-Needs torch, numpy and safetensors.
+Needs: pip install torch numpy safetensors.
 """
 import argparse, copy, json, math, os, statistics, sys, time
 from collections import OrderedDict

@@ -11,6 +11,7 @@ the Swift code). Writes into Tests/Fixtures/capture/:
   clip-32x24.y4m            3 frames, C420jpeg, F15:1; clip-32x24.i420 holds the same 3 frames' planes
   truncated.y4m             the same clip with the last frame cut short
 Run from the repository root: python3 scripts/make-capture-fixtures.py
+Needs: pip install opencv-python-headless numpy.
 """
 import os
 import cv2

@@ -3,7 +3,7 @@
 NumPy (.npy) that the CondSegImage tests compare against bit for bit.
 
 Usage: python3 scripts/make-image-fixtures.py [--data /work/shared/data/kvasir-seg]
-Needs numpy and opencv-python-headless (checked with cv2 4.14 and 5.0: identical outputs).
+Needs: pip install numpy opencv-python-headless (checked with cv2 4.14 and 5.0: identical outputs).
 """
 import argparse
 import json

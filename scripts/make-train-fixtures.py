@@ -2,7 +2,8 @@
 """Makes Tests/Fixtures/train/kvasir/: a tiny Kvasir-layout data set (images/, masks/, train.txt, val.txt)
 for the trainer's short-run tests. Six images of ../shared/data/kvasir-seg, downscaled with OpenCV to 96x80
 (so the trainer's own resize to the model size runs), written as JPEG like the original data set.
-Usage: python3 scripts/make-train-fixtures.py [KVASIR_DIR]"""
+Usage: python3 scripts/make-train-fixtures.py [KVASIR_DIR]
+Needs: pip install opencv-python-headless."""
 import os, sys
 import cv2
 

@@ -3,6 +3,7 @@
 # independent of the Swift code: Python's `safetensors` writes the dtype fixture, numpy gives the
 # expected values, hashlib the SHA-256 of many message lengths, and `sha256sum` the file hashes.
 # Run from the repository root: python3 scripts/make-weights-fixtures.py
+# Needs: pip install safetensors numpy (and sha256sum, from coreutils).
 import hashlib
 import json
 import os

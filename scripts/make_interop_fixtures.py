@@ -27,6 +27,8 @@ Files:
                             condseg-payload-ran") (an object with that __reduce__); import must refuse it, and the
                             file must never appear
   foreign-global.pth        a state_dict wrapped with an argparse.Namespace (a global import refuses)
+
+Needs: pip install torch numpy (numpy for benchmarks/torch_condseg.py, whose model it saves).
 """
 import argparse, collections, hashlib, io, json, os, sys, zipfile
 

@@ -80,7 +80,8 @@ rows = [(int(a), int(b), int(c)) for a, b, c in list(csv.reader(open(out + "/sam
 print(f"exit status {rc}; {rows[-1][0] if rows else 0} s; " + ", ".join(f"{k} {stats.get(k)}" for k in
       ["captured", "segmented", "dropped", "discarded", "corrupt", "timeouts", "device_faults", "reconnects",
        "format_changes", "in_flight", "in_flight_max"]) +
-      f", reconnect_wait_s {stats.get('reconnect_wait_s', stats.get('reconnect_wait_simulated_s'))}" +
+      f", reconnect_wait_s {stats.get('reconnect_wait_s')}"
+      f"{' (simulated)' if stats.get('reconnect_wait_simulated') else ''}" +
       f", segmented_per_s {stats.get('segmented_per_s')}")
 memory_checks = []
 if rows:

@@ -1,7 +1,8 @@
 # stage2-float64-reference.py — an independent float64 reference of the ConDSeg stage-2 training step
 # (the network, losses and training step as docs/architecture.md describes them), written in JAX, used to show how far the PyTorch fixture
 # tiny-stage2-step.safetensors (float32) is from the exact gradient (Tests/CondSegTrainTests/FixtureStepTests.swift
-# quotes its figures). A side tool, not run by the test suite: `pip install jax` first.
+# quotes its figures). A side tool, not run by the test suite.
+# Needs: pip install jax numpy.
 # Usage: python3 scripts/stage2-float64-reference.py   (reads Tests/Fixtures; writes /tmp/stage2-grads.npz)
 import os
 import json, struct, sys, numpy as np

@@ -122,7 +122,8 @@ public struct LiveOptions {
     public var simulatedBackOff = false
     /// End the run (outcome `.deviceGone`) if the device stays away this long; nil waits for ever.
     public var giveUpAfterSeconds: Double?
-    /// Never drop: the source waits for the pipeline (unpaced replays segment every frame).
+    /// Never drop: the source waits for the pipeline (unpaced replays segment every frame); the next frame is read
+    /// only once the previous one is out, so a `frameLimit` run reads exactly that many frames.
     public var waitForConsumer = false
     /// Log the statistics line every this many seconds (nil: only at the end).
     public var statsIntervalSeconds: Double?
@@ -253,6 +254,7 @@ public final class LivePipeline: @unchecked Sendable {
     /// A snapshot of the counters and timings so far.
     public var statistics: LiveStatistics {
         var snapshot = stats.mutate { $0.unshared() }
+        snapshot.reconnectWaitSimulated = options.simulatedBackOff
         let startNanos = startTime.read()
         if startNanos > 0 { snapshot.elapsedSeconds = Double(monotonicNanos() - startNanos) / 1e9 }
         return snapshot
@@ -365,6 +367,10 @@ public final class LivePipeline: @unchecked Sendable {
                 // so every frame is segmented and the latency measures processing, not waiting.
                 inferenceSlot.waitUntilIdle { stopFlag.isSet }
                 mailbox.waitUntilEmpty { stopFlag.isSet }
+                // ...and until the output stage has finished with it (nothing in flight), so that a --frames limit
+                // it reached ends the run here: reading one more frame would capture it only to drop it.
+                while stats.mutate({ $0.inFlight }) > 0 && !stopFlag.isSet { stopFlag.sleep(seconds: 0.001) }
+                if let limit = options.frameLimit, stats.mutate({ $0.segmented }) >= limit { break }
             }
             let event: SourceEvent
             do {

@@ -95,6 +95,9 @@ public struct LiveStatistics: Sendable {
     public var formatChanges = 0
     /// Seconds of back-off between reopen attempts (slept, or only counted on a simulated clock).
     public var reconnectWaitSeconds = 0.0
+    /// True when that back-off ran on a simulated clock (`LiveOptions.simulatedBackOff`): counted, not slept, so it
+    /// is not part of `elapsedSeconds` and may exceed it.
+    public var reconnectWaitSimulated = false
     /// Display frames drawn with a mask moved by the estimated camera motion.
     public var motionCompensated = 0
     /// Display frames whose overlay was hidden because the motion could not be estimated reliably.
@@ -142,7 +145,9 @@ public struct LiveStatistics: Sendable {
                 + "\(Self.format(motion.quantile(0.5))) p99 \(Self.format(motion.quantile(0.99)))" : "")
     }
 
-    /// The statistics as a JSON-ready dictionary (times in milliseconds; absent values are null).
+    /// The statistics as a JSON-ready dictionary (times in milliseconds; absent values are null). The keys are the
+    /// fields above in snake case; `reconnect_wait_s` is the back-off, with `reconnect_wait_simulated` saying whether
+    /// it was only counted (a simulated device) rather than slept.
     public func jsonObject(identity: RunIdentity) -> [String: Any] {
         func value(_ number: Double?) -> Any { number.map { ($0 * 1000).rounded() / 1000 } ?? NSNull() }
         return [
@@ -153,6 +158,7 @@ public struct LiveStatistics: Sendable {
             "timeouts": timeouts, "device_faults": deviceFaults, "reconnects": reconnects,
             "displayed": displayed, "format_changes": formatChanges, "discarded": discarded,
             "in_flight": inFlight, "in_flight_max": inFlightMaximum, "reconnect_wait_s": value(reconnectWaitSeconds),
+            "reconnect_wait_simulated": reconnectWaitSimulated,
             "latency_ms": ["median": value(latency.quantile(0.5)), "p99": value(latency.quantile(0.99)),
                            "max": value(latency.count > 0 ? latency.maximum : nil)],
             "inference_ms": ["median": value(inference.quantile(0.5)), "p99": value(inference.quantile(0.99)),

@@ -284,11 +284,17 @@ public struct CalibrationTable: Sendable, Equatable {
     }
 
     /// The warning to print when this table runs at `runSize`×`runSize` but was calibrated at another size
-    /// (`inputSize`, else `modelSize`, the size the model file records), or nil when the sizes agree.
-    public func sizeWarning(runSize: Int, modelSize: Int, file: String) -> String? {
+    /// (`inputSize`, else `modelSize`, the size the model file records), or nil when the sizes agree. The advice
+    /// depends on what the user has: a table file beside a float model can be calibrated again at this size; the
+    /// table inside a quantized model file (`embedded`) cannot, so that file is either run at its recorded size or
+    /// made again by `quantize` from the float model and a table calibrated at this size.
+    public func sizeWarning(runSize: Int, modelSize: Int, file: String, embedded: Bool = false) -> String? {
         let calibrated = inputSize ?? modelSize
         guard calibrated != runSize else { return nil }
-        return "warning: \(file): calibrated at \(calibrated)×\(calibrated) but running at \(runSize)×\(runSize): its activation ranges may not fit (calibrate at this size with condseg calibrate --size \(runSize))"
+        let advice = embedded
+            ? "; run this file at its own size (without --size, or --size \(calibrated)), or quantize the float model again from a table calibrated at \(runSize) (condseg calibrate --size \(runSize), then condseg quantize)"
+            : " (calibrate at this size with condseg calibrate --size \(runSize))"
+        return "warning: \(file): calibrated at \(calibrated)×\(calibrated) but running at \(runSize)×\(runSize): its activation ranges may not fit\(advice)"
     }
 
     /// Throws unless every tensor a convolution of `graph` reads has a record and every record names a tensor of

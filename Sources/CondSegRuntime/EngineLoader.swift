@@ -84,7 +84,7 @@ public struct LoadedEngine {
             loaded.trainedInputSize = QuantizedModelFile.trainedInputSize(of: file, config: recorded)
             loaded.calibratedInputSize = executor.table.inputSize ?? recorded.inputSize
             loaded.sizeWarning = executor.table.sizeWarning(runSize: executor.config.inputSize, modelSize: recorded.inputSize,
-                                                            file: path + " (embedded calibration)")
+                                                            file: path + " (embedded calibration)", embedded: true)
             return loaded
         }
         let model = try ConDSegModel(file: file, inputSize: inputSize)

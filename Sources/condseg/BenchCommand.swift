@@ -120,12 +120,15 @@ struct Bench: ParsableCommand {
             let fused = engine.fusedConvolutionIDs, int8 = engine.int8ConvolutionIDs
             for node in engine.graph.nodes where engine.nodeSeconds.indices.contains(node.id) && !fused.contains(node.id) {
                 let ms = engine.nodeSeconds[node.id] * 1000 / Double(iterations)
-                let g = Double(macs[node.id]) / 1e9
-                if let i = groups.firstIndex(where: { $0.0 == node.group }) { groups[i].1 += ms; groups[i].2 += g }
-                else { groups.append((node.group, ms, g)) }
                 var convID: ValueID?
                 if case .conv = node.kind { convID = node.id }
                 if case .add = node.kind, let first = node.inputs.first, fused.contains(first) { convID = first }
+                // A convolution computed inside the add that reads it has its time on the add: its MACs go there too
+                // (else the group's GMAC/s would count the time without the work).
+                let fusedMacs = convID.map { $0 != node.id ? macs[$0] : 0 } ?? 0
+                let g = Double(macs[node.id] + fusedMacs) / 1e9
+                if let i = groups.firstIndex(where: { $0.0 == node.group }) { groups[i].1 += ms; groups[i].2 += g }
+                else { groups.append((node.group, ms, g)) }
                 let cls = convID.map { int8.contains($0) ? "int8" : "float" } ?? "other"
                 let convMacs = convID.map { Double(macs[$0]) / 1e9 } ?? 0
                 convClasses[cls, default: (0, 0)].ms += ms
@@ -140,8 +143,9 @@ struct Bench: ParsableCommand {
                 "iterations": iterations, "median_ms": timing.median, "p90_ms": timing.p90, "min_ms": timing.min,
                 "fps": 1000 / timing.median, "gmac_per_frame": gmac, "gmac_per_s": gmacPerSecond,
                 "sgemm_ceiling_gflops": ceiling, "fraction_of_sgemm_ceiling": fraction,
-                "peak_activation_bytes": engine.plannedBytes,
+                "peak_activation_bytes": engine.plannedBytes, "kernels": activeKernels,
             ]
+            if let calibrated = loaded.calibratedInputSize { object["calibrated_input_size"] = calibrated }
             if let int8Ceiling { object["int8_ceiling_gops"] = int8Ceiling }
             object["register_peaks"] = ["fp32_fma_gmac_per_s": peaks.fp32GMACs, "int8_gmac_per_s": peaks.int8GMACs,
                                         "int8_sequence": peaks.int8Sequence, "threads": modelOptions.threads] as [String: Any]
@@ -168,7 +172,10 @@ struct Bench: ParsableCommand {
             try printJSON(object)
         } else {
             print("model: \(loaded.modelPath) (\(loaded.config))")
-            print("engine: \(loaded.name), \(threadsText(modelOptions.threads)), \(side)×\(side), \(iterations) iterations")
+            print("engine: \(loaded.name), \(threadsText(modelOptions.threads)), \(side)×\(side), \(iterations) iterations"
+                  + (loaded.calibratedInputSize.map { " (calibrated at \($0)×\($0))" } ?? ""))
+            let kernels = activeKernels
+            print("kernels: int8 \(kernels["int8"]!), float \(kernels["float"]!) (sgemm: \(kernels["sgemm"]!))")
             print("latency: median \(fixed(timing.median, 1)) ms, p90 \(fixed(timing.p90, 1)) ms, min \(fixed(timing.min, 1)) ms  → \(fixed(1000 / timing.median, 2)) frames/s")
             if let floatTiming {
                 print("float32 (fast executor, alternating in the same run): median \(fixed(floatTiming.median, 1)) ms, p90 \(fixed(floatTiming.p90, 1)) ms → int8 is \(fixed(floatTiming.median / timing.median, 2))× the float speed")

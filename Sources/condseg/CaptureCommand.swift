@@ -14,9 +14,11 @@ struct Capture: ParsableCommand {
         discussion: """
         Prints the device, the negotiated format and what happened to each frame; writes frame-000.png, … into --out.
         Examples:
-          condseg capture --device /dev/video0 --format yuyv --size 640x480 --frames 10 --out /tmp/frames
+          condseg capture --device /dev/video0 --format yuyv --capture-size 640x480 --frames 10 --out /tmp/frames
           condseg capture --device /dev/video0 --list-controls
           condseg capture --device /dev/video0 --set-ctrl "Exposure Time, Absolute=200" --frames 0
+        The frame size is --capture-size WxH, as in `condseg live`; --size is the model's input size N in the other \
+        commands (capture runs no model). The old spelling --size WxH still works here and prints a note.
         """)
 
     @Option(name: .long, help: "V4L2 capture device, e.g. /dev/video0.")
@@ -25,8 +27,27 @@ struct Capture: ParsableCommand {
     @Option(name: .long, help: "yuyv, uyvy, nv12, mjpeg or rgb24 (default: the best offered).")
     var format: String?
 
-    @Option(name: .long, help: "Frame size WxH (default: the device's current size).")
+    @Option(name: .customLong("capture-size"), help: ArgumentHelp("Frame size WxH to capture (default: the device's current size).", valueName: "WxH"))
+    var captureSize: String?
+
+    /// The old name of --capture-size, kept for existing scripts (hidden from the help; a note says the new name).
+    @Option(name: .long, parsing: .unconditional, help: ArgumentHelp(visibility: .hidden))
     var size: String?
+
+    /// The frame size asked for: --capture-size, or the old --size WxH; a usage error for a malformed value, for
+    /// both together, and for a plain --size N (the model's input size elsewhere), pointing at --capture-size.
+    func requestedFrameSize() throws -> (width: Int, height: Int)? {
+        if let size {
+            guard captureSize == nil else {
+                throw ValidationError("give the frame size once: --capture-size (--size WxH is its old name)")
+            }
+            guard size.lowercased().contains("x") else {
+                throw ValidationError("capture takes the frame size as --capture-size WxH, not --size \"\(size)\" (in the other commands --size N is the model's input size; capture runs no model)")
+            }
+            return try parseFrameSize(size, option: "--size")
+        }
+        return try captureSize.map { try parseFrameSize($0, option: "--capture-size") }
+    }
 
     @Option(name: .long, help: "Frames to capture (default 10, or 0 with --list-controls/--set-ctrl).")
     var frames: Int?
@@ -50,6 +71,7 @@ struct Capture: ParsableCommand {
     var json = false
 
     func validate() throws {
+        _ = try requestedFrameSize()
         guard frameCount >= 0 else { throw ValidationError("--frames must be 0 or more") }
         if frameCount > 0 && out == nil { throw ValidationError("--out is needed to write the captured frames") }
         for setting in setControls where !setting.contains("=") {
@@ -58,6 +80,7 @@ struct Capture: ParsableCommand {
     }
 
     mutating func run() throws {
+        if let size { printError("note: capture's --size \(size) is now spelled --capture-size \(size)") }
         // The output folder must take files before the device is opened.
         if let out { try AtomicFile.checkFolderUsable(out) }
         if listControls || !setControls.isEmpty {
@@ -81,7 +104,7 @@ struct Capture: ParsableCommand {
         guard frames > 0, let out else { return }
 
         let capture = V4L2Capture(device: LibV4L2Device(path: device), format: try parsePixelFormat(format),
-                                  size: try size.map { try parseFrameSize($0, option: "--size") })
+                                  size: try requestedFrameSize())
         let negotiated = try capture.start()
         defer { capture.stop() }
         if let caps = capture.capabilities {

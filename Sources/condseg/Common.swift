@@ -32,17 +32,33 @@ struct SizeOptions: ParsableArguments {
 
     /// The size asked for, or nil for the model file's own; a usage error naming the option, the value and the rule.
     func inputSize() throws -> Int? {
-        guard let size else { return nil }
-        let text = size.trimmingCharacters(in: .whitespaces)
-        if text.lowercased().contains("x") {
-            throw ValidationError("--size takes one number N (the model runs at N×N), not \"\(size)\"; the size of captured video is --capture-size WxH")
-        }
-        guard let value = Int(text) else {
-            throw ValidationError("--size must be a whole number N (the model runs at N×N), not \"\(size)\"")
-        }
-        if let problem = ModelConfig.inputSizeProblem(value) { throw ValidationError("--size \(value) \(problem)") }
-        return value
+        try size.map { try parseInputSize($0, meaning: "the model runs at N×N") }
     }
+}
+
+/// Parses the value of a --size N option (the square size a model runs at, or is made for in `train`/`init`; also
+/// `live --fake-input-size`, the size the test segmenter stands in for):
+/// a usage error naming the option, the value and the rule (ModelConfig.inputSizeProblem) for anything else.
+/// `meaning` says what N is, e.g. "the model runs at N×N"; a WxH value points at --capture-size where video is
+/// captured (`captureHint`). The option is read as text (with unconditional
+/// parsing) so that `--size -32` and `--size abc` reach these messages instead of ArgumentParser's own.
+func parseInputSize(_ size: String, option: String = "--size", meaning: String, captureHint: Bool = true) throws -> Int {
+    let text = size.trimmingCharacters(in: .whitespaces)
+    if text.lowercased().contains("x") {
+        let hint = captureHint ? "; the size of captured video is --capture-size WxH" : ""
+        throw ValidationError("\(option) takes one number N (\(meaning)), not \"\(size)\"\(hint)")
+    }
+    guard let value = Int(text) else {
+        throw ValidationError("\(option) must be a whole number N (\(meaning)), not \"\(size)\"")
+    }
+    if let problem = ModelConfig.inputSizeProblem(value) { throw ValidationError("\(option) \(value) \(problem)") }
+    return value
+}
+
+/// The help of the --size option of `train` and `init` (the size a model is made for).
+func madeForSizeHelp(_ defaultText: String) -> ArgumentHelp {
+    ArgumentHelp("Input size N the model is made for (N×N, recorded as condseg.input_size): a positive multiple of the network's stride (\(Graph.conDSegInputStride)), at most \(ModelConfig.maximumInputSize) (default: \(defaultText)).",
+                 valueName: "N")
 }
 
 /// Options for choosing the model and the threads it runs on.
@@ -77,16 +93,18 @@ struct ModelOptions: ParsableArguments {
 enum BundledFiles {
     /// `value` itself when it is an existing path or has a `/`; else the first bundled NAME.safetensors.
     static func model(_ value: String) throws -> String {
-        try resolve(value, suffix: ".safetensors", folder: "models", what: "model")
+        try resolve(value, suffix: ".safetensors", folder: "models", what: "model", option: "--model")
     }
 
     /// `value` itself when it is an existing path or has a `/`; else the first bundled NAME.table.txt.
     static func calibration(_ value: String) throws -> String {
-        try resolve(value, suffix: ".table.txt", folder: "calibration", what: "calibration table")
+        try resolve(value, suffix: ".table.txt", folder: "calibration", what: "calibration table", option: "--calibration")
     }
 
-    static func resolve(_ value: String, suffix: String, folder: String, what: String) throws -> String {
-        if value.isEmpty || value.contains("/") || FileManager.default.fileExists(atPath: value) { return value }
+    /// An empty value (`--model ""`, often an unset shell variable) is a usage error naming `option`.
+    static func resolve(_ value: String, suffix: String, folder: String, what: String, option: String) throws -> String {
+        if value.isEmpty { throw ValidationError("\(option) is empty: give a \(what) file or the NAME of a bundled \(what)") }
+        if value.contains("/") || FileManager.default.fileExists(atPath: value) { return value }
         let fileName = value.hasSuffix(suffix) ? value : value + suffix
         let searched = DefaultModel.candidates(fileName: fileName, folder: folder, executable: DefaultModel.executablePath(),
                                                currentDirectory: FileManager.default.currentDirectoryPath)
@@ -99,9 +117,13 @@ enum BundledFiles {
 enum DefaultModel {
     static let fileName = "condseg-r18w64-kvasir.safetensors"
 
-    /// $CONDSEG_MODEL, else the first existing file of `candidates`.
+    /// $CONDSEG_MODEL, else the first existing file of `candidates`. CONDSEG_MODEL set but empty is a usage error
+    /// rather than taken as unset: it is most often a variable that was meant to hold a path.
     static func path() throws -> String {
-        if let env = ProcessInfo.processInfo.environment["CONDSEG_MODEL"], !env.isEmpty {
+        if let env = ProcessInfo.processInfo.environment["CONDSEG_MODEL"] {
+            if env.isEmpty {
+                throw ValidationError("$CONDSEG_MODEL is set but empty: give a model file or the NAME of a bundled model, or unset it for the default")
+            }
             // A bundled model's name works here as with --model; the error says where the value came from.
             do { return try BundledFiles.model(env) } catch let error as InputError {
                 throw InputError(path: "\(error.path) (from $CONDSEG_MODEL)", problem: error.problem)
@@ -141,7 +163,9 @@ enum DefaultModel {
 }
 
 /// The bundled default model's path; not finding it is a missing input (exit status 4), not a usage error.
+/// An empty $CONDSEG_MODEL stays a usage error (exit status 2).
 func defaultModelPath() throws -> String {
+    if ProcessInfo.processInfo.environment["CONDSEG_MODEL"]?.isEmpty == true { return try DefaultModel.path() }
     do { return try DefaultModel.path() } catch let error as ValidationError {
         throw InputError(path: DefaultModel.fileName, problem: error.message)
     }

@@ -97,3 +97,11 @@ var condsegVersionText: String {
         float kernels: \(String(cString: ckf_isa_name(ckf_active_isa()))) (sgemm: OpenBLAS \(blasCore))
         """
 }
+
+/// The kernels this CPU selects, as `--version` names them: the int8 GEMM kernel, the float kernel set and the
+/// core OpenBLAS chose for the float GEMMs (JSON of `bench`, and `live`'s /stats).
+var activeKernels: [String: String] {
+    ["int8": String(cString: ck_isa_name(ck_active_isa())),
+     "float": String(cString: ckf_isa_name(ckf_active_isa())),
+     "sgemm": "OpenBLAS " + (openblas_get_corename().map { String(cString: $0) } ?? "unknown")]
+}

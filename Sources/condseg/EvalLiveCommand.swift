@@ -76,6 +76,27 @@ struct EvalLive: ParsableCommand {
         guard translationSpeed >= 0, rotationSpeed >= 0, zoomSpeed >= 0 else {
             throw ValidationError("--translation-speed, --rotation-speed and --zoom-speed must not be negative")
         }
+        // Before the model loads: with --model-fps the schedule is known; without it, a sequence too short even
+        // for a model as fast as the camera is refused here, and one too short for the measured rate after it.
+        if let problem = Self.unscoredProblem(seconds: seconds, cameraFPS: cameraFPS, modelFPS: modelFPS ?? cameraFPS,
+                                              rateText: modelFPS == nil ? "even at the camera's rate" : nil) {
+            throw ValidationError(problem)
+        }
+    }
+
+    /// Why a sequence of `seconds` at `cameraFPS` would have no scored frame with the model at `modelFPS`, or nil
+    /// when it has one: frames are scored from the first model result on. `rateText` describes the rate (nil:
+    /// the rate itself, as given or measured).
+    static func unscoredProblem(seconds: Double, cameraFPS: Double, modelFPS: Double, rateText: String?, measured: Bool = false) -> String? {
+        let schedule = LiveSchedule(cameraFPS: cameraFPS, modelFPS: modelFPS)
+        let frameCount = max(1, Int((seconds * cameraFPS).rounded()))
+        let firstScored = schedule.modelFrame(1)
+        guard frameCount <= firstScored else { return nil }
+        let needed = Double(firstScored + 1) / cameraFPS
+        let rate = rateText ?? "at \(fixed(modelFPS, 2)) results/s\(measured ? ", measured" : "")"
+        return "no frame would be scored: a sequence of --seconds \(fixed(seconds, 2)) at --camera-fps \(fixed(cameraFPS, 1)) has \(frameCount) frame\(frameCount == 1 ? "" : "s"), "
+            + "and the first model result (\(rate)) is shown from frame \(firstScored + 1) on; "
+            + "give --seconds \(fixed((needed * 100).rounded(.up) / 100, 2)) or more\(rateText == nil ? ", or a higher --model-fps" : "")"
     }
 
     mutating func run() throws {
@@ -103,13 +124,11 @@ struct EvalLive: ParsableCommand {
         motion.rotationSpeedDegrees = rotationSpeed
         motion.zoomSpeed = zoomSpeed
         let frameCount = max(1, Int((seconds * cameraFPS).rounded()))
-        // Frames are scored from the first model result on: a sequence that ends before it scores nothing.
-        let firstScored = schedule.modelFrame(1)
-        guard frameCount > firstScored else {
-            let needed = Double(firstScored + 1) / cameraFPS
-            throw ValidationError("no frame would be scored: a sequence of --seconds \(fixed(seconds, 2)) at --camera-fps \(fixed(cameraFPS, 1)) has \(frameCount) frames, "
-                                  + "and the first model result (\(fixed(modelRate, 2)) results/s\(modelFPS == nil ? ", measured" : "")) is shown from frame \(firstScored + 1) on; "
-                                  + "give --seconds \(fixed((needed * 100).rounded(.up) / 100, 2)) or more, or a higher --model-fps")
+        // Frames are scored from the first model result on: a sequence that ends before it scores nothing (with
+        // --model-fps validate() has refused it already; a measured rate is known only now).
+        if let problem = Self.unscoredProblem(seconds: seconds, cameraFPS: cameraFPS, modelFPS: modelRate, rateText: nil,
+                                              measured: modelFPS == nil) {
+            throw ValidationError(problem)
         }
         let resize = try frameSize.map { try parseFrameSize($0, option: "--frame-size") }
 

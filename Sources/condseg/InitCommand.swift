@@ -31,8 +31,11 @@ struct Init: ParsableCommand {
     @Option(name: .long, help: "Attention heads of the CDFA window attention.")
     var heads: Int = 4
 
-    @Option(name: .long, help: "Input size it is made for (recorded as condseg.input_size), a multiple of 16.")
-    var size: Int = 256
+    @Option(name: .long, parsing: .unconditional, help: madeForSizeHelp("256"))
+    var size: String?
+
+    /// --size, checked by the rule every size option shares, else 256.
+    func inputSize() throws -> Int { try size.map { try parseInputSize($0, meaning: "the model is made for N×N", captureHint: false) } ?? 256 }
 
     @Option(name: .long, help: "Random seed.")
     var seed: UInt64 = 1
@@ -47,10 +50,11 @@ struct Init: ParsableCommand {
         guard width >= 16, width % 16 == 0 else { throw ValidationError("--width must be a positive multiple of 16") }
         guard mid >= 1 else { throw ValidationError("--mid must be positive") }
         guard heads >= 1, width % heads == 0 else { throw ValidationError("--heads must divide --width") }
-        if let problem = ModelConfig.inputSizeProblem(size) { throw ValidationError("--size \(size) \(problem)") }
+        _ = try inputSize()
     }
 
     func run() throws {
+        let size = try inputSize()
         try AtomicFile.checkWritable(out)
         let config = ModelConfig(encoder: EncoderKind(rawValue: encoder)!, width: width, mid: mid, heads: heads,
                                  inputSize: size)

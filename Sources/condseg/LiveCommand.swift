@@ -83,6 +83,16 @@ struct Live: ParsableCommand {
         Faults: a device error or unplug clears the overlay at once, logs "no video" and reopens the device \
         with back-off (--give-up-after ends the run with exit code 3). --wait waits for a missing device.
         Every log line (stderr) starts with [condseg VERSION model=SHA256 calib=HASH].
+        Statistics (--stats on stderr, --json on stdout, /stats with --http): every frame the source delivered is \
+        counted in captured and ends in one of: segmented (its mask went out); dropped (never segmented: a newer \
+        frame replaced it while the model was busy, or the device had already overwritten it, or --frames was \
+        reached); discarded (made stale by a device fault or a format change before it was segmented); or corrupt \
+        (its conversion to the model input failed; corrupt also counts damaged buffers that were never captured). \
+        in_flight are frames still between capture and output (0 at the end), in_flight_max the most at once (at \
+        most 4). timeouts, device_faults, reconnects and format_changes count events; displayed counts frames drawn \
+        on a display output (motion_compensated and motion_hidden of them). reconnect_wait_s is the back-off spent \
+        between reopen attempts; with --device simulated:WxH it runs on a simulated clock, not slept \
+        (reconnect_wait_simulated is true), so it can exceed elapsed_s.
         Examples:
           condseg live --source samples --no-pace --overlay-out overlays --every 1 --stats
           condseg live --device /dev/video0 --capture-size 1280x720 --format yuyv --output - --stats
@@ -190,8 +200,17 @@ struct Live: ParsableCommand {
     @Flag(name: .customLong("fake-segmenter"), help: "Test mode: no model; foreground where the frame is bright (used by the vivid VM tests).")
     var fakeSegmenter = false
 
-    @Option(name: .customLong("fake-input-size"), help: "Input size of the --fake-segmenter (--size overrides it).")
-    var fakeInputSize: Int = 64
+    @Option(name: .customLong("fake-input-size"), parsing: .unconditional, help: ArgumentHelp(
+        "Input size N of the --fake-segmenter (default 64; --size overrides it): like a model's, a positive multiple of the network's stride (\(Graph.conDSegInputStride)), at most \(ModelConfig.maximumInputSize).",
+        valueName: "N"))
+    var fakeInputSize: String?
+
+    /// The --fake-segmenter's input size: --size, else --fake-input-size, else 64; each checked by the size rule
+    /// of the models it stands in for.
+    func fakeSegmenterInputSize() throws -> Int {
+        let own = try fakeInputSize.map { try parseInputSize($0, option: "--fake-input-size", meaning: "the fake segmenter runs at N×N") }
+        return try sizeOptions.inputSize() ?? own ?? 64
+    }
 
     @Option(name: .customLong("simulate-faults"),
             help: "Test mode for --device simulated:WxH (a camera simulated in memory): on average one fault every N polls (timeouts, partial and flagged buffers, poll and dequeue errors, resolution changes, unplug and return); 0 for none.")
@@ -211,6 +230,8 @@ struct Live: ParsableCommand {
         if let frames, frames < 1 { throw ValidationError("--frames must be at least 1") }
         if source != nil && (format != nil || captureSize != nil) { throw ValidationError("--format/--capture-size apply to --device only") }
         if calibration != nil && fakeSegmenter { throw ValidationError("--calibration needs a model, not --fake-segmenter") }
+        if fakeInputSize != nil && !fakeSegmenter { throw ValidationError("--fake-input-size applies to --fake-segmenter only (a model runs at --size N)") }
+        _ = try fakeSegmenterInputSize()
         guard simulateFaults >= 0 else { throw ValidationError("--simulate-faults must be 0 or more") }
         if let device, device.hasPrefix("simulated:") {
             let (width, _) = try parseFrameSize(String(device.dropFirst("simulated:".count)), option: "--device simulated:WxH")
@@ -246,7 +267,7 @@ struct Live: ParsableCommand {
         let identity: RunIdentity
         let engineDescription = TextBox("fake-brightness-segmenter")
         if fakeSegmenter {
-            segmenter = BrightnessSegmenter(inputSize: try sizeOptions.inputSize() ?? fakeInputSize)
+            segmenter = BrightnessSegmenter(inputSize: try fakeSegmenterInputSize())
             identity = RunIdentity(runtimeVersion: condsegVersion, modelSHA256: "fake-brightness-segmenter")
         } else {
             let loaded = try modelOptions.loadEngine(calibration: calibration, engine: engineOptions.engine,
@@ -296,9 +317,7 @@ struct Live: ParsableCommand {
             let engineName = engineDescription
             let server = PreviewServer(settings: settings) { [identity] in
                 var object = pipelineBox.pipeline?.statistics.jsonObject(identity: identity) ?? [:]
-                object["kernels"] = ["int8": String(cString: ck_isa_name(ck_active_isa())),
-                                     "float": String(cString: ckf_isa_name(ckf_active_isa())),
-                                     "sgemm": "OpenBLAS " + (openblas_get_corename().map { String(cString: $0) } ?? "unknown")]
+                object["kernels"] = activeKernels
                 object["engine"] = engineName.value
                 return object
             }

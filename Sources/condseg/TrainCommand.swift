@@ -37,8 +37,11 @@ struct Train: ParsableCommand {
     var width: Int?
     @Option(name: .long, help: "Middle channels M of the decoupling branches (default: from --init, else 256).")
     var mid: Int?
-    @Option(name: .long, help: "Input size, a multiple of 16 (default: from --init, else 256).")
-    var size: Int?
+    @Option(name: .long, parsing: .unconditional, help: madeForSizeHelp("from --init, else 256"))
+    var size: String?
+
+    /// --size, checked by the rule every size option shares; nil when not given.
+    func inputSize() throws -> Int? { try size.map { try parseInputSize($0, meaning: "the model is made for N×N", captureHint: false) } }
     @Option(name: .long, help: "Images per batch.")
     var batch: Int = 8
     @Option(name: .long, help: "Epochs.")
@@ -73,6 +76,7 @@ struct Train: ParsableCommand {
     func validate() throws {
         if out == nil && trace == nil { throw ValidationError("Missing expected argument '--out <out>'") }
         guard threads >= 1 && threads <= 256 else { throw ValidationError("--threads must be between 1 and 256") }
+        _ = try inputSize()
     }
 
     mutating func run() throws {
@@ -102,7 +106,7 @@ struct Train: ParsableCommand {
                 printError("note: \(inferred.inferenceNote(file: first))")
             }
         }
-        config = try config.overridden(encoder: encoder, width: width, mid: mid, size: size)
+        config = try config.overridden(encoder: encoder, width: width, mid: mid, size: inputSize())
         options.config = config
         options.batch = batch
         options.epochs = epochs

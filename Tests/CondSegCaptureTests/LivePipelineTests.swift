@@ -457,16 +457,16 @@ final class LivePipelineTests: XCTestCase {
 
     func testFrameLimitCountsOnlyTheFramesHandedOut() throws {
         // The first mask's sink call waits until a second frame has been segmented, so a mask is in flight when
-        // the limit is reached: it must be neither written nor counted.
+        // the limit is reached: it must be neither written nor counted. The source delivers frames without
+        // waiting for the pipeline, as a camera does (an unpaced replay would not read the second frame).
         let segmenter = CountingSegmenter()
         let sink = RecordingSink()
         sink.onEvent = { events in
             if events.count == 1 { _ = segmenter.secondCall.wait(timeout: .now() + 20) }
         }
         var options = LiveOptions()
-        options.waitForConsumer = true
         options.frameLimit = 1
-        let pipeline = LivePipeline(source: Y4MSource(path: CaptureFixtures.path("clip-32x24.y4m"), paced: false),
+        let pipeline = LivePipeline(source: Y4MSource(path: CaptureFixtures.path("clip-32x24.y4m"), paced: false, loop: true),
                                     segmenter: segmenter, sinks: [sink], options: options, log: makeLog())
         let (ending, stats) = try pipeline.run()
         XCTAssertEqual(ending, .frameLimit)
@@ -474,6 +474,22 @@ final class LivePipelineTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(stats.inference.count, 2)
         XCTAssertGreaterThanOrEqual(stats.dropped, 1, "the second mask was made but not handed out")
         XCTAssertEqual(sink.events.count, 1, "\(sink.events)")
+    }
+
+    func testAnUnpacedReplayReadsNoFrameBeyondTheLimit() throws {
+        // The clip has 3 frames; with --frames 2 the third must not be read (it would be captured only to be dropped).
+        for limit in [1, 2] {
+            let sink = RecordingSink()
+            var options = LiveOptions()
+            options.waitForConsumer = true
+            options.frameLimit = limit
+            let pipeline = LivePipeline(source: Y4MSource(path: CaptureFixtures.path("clip-32x24.y4m"), paced: false),
+                                        segmenter: BrightnessSegmenter(inputSize: 16), sinks: [sink], options: options, log: makeLog())
+            let (ending, stats) = try pipeline.run()
+            XCTAssertEqual(ending, .frameLimit)
+            XCTAssertEqual([stats.captured, stats.segmented, stats.dropped, stats.discarded, stats.inFlight], [limit, limit, 0, 0, 0])
+            XCTAssertEqual(sink.events.count, limit, "\(sink.events)")
+        }
     }
 
     func testEveryLogLineCarriesTheRunIdentity() throws {

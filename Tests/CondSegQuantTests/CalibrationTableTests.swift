@@ -123,6 +123,10 @@ final class CalibrationTableTests: XCTestCase {
                        "warning: t: calibrated at 64×64 but running at 32×32: its activation ranges may not fit (calibrate at this size with condseg calibrate --size 32)")
         XCTAssertNil(sized.sizeWarning(runSize: 48, modelSize: 64, file: "s"))
         XCTAssertNotNil(sized.sizeWarning(runSize: 64, modelSize: 64, file: "s"))
+        // The table inside a quantized file cannot be calibrated again: the advice is its own size, or quantize again.
+        XCTAssertNil(sized.sizeWarning(runSize: 48, modelSize: 64, file: "q", embedded: true))
+        XCTAssertEqual(sized.sizeWarning(runSize: 64, modelSize: 64, file: "q (embedded calibration)", embedded: true),
+                       "warning: q (embedded calibration): calibrated at 48×48 but running at 64×64: its activation ranges may not fit; run this file at its own size (without --size, or --size 48), or quantize the float model again from a table calibrated at 64 (condseg calibrate --size 64, then condseg quantize)")
     }
 
     func testStandardPolicyKeepsAttentionLogitsGatesAndLastLayerFloat() throws {

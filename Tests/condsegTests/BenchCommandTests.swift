@@ -1,6 +1,8 @@
 // BenchCommandTests.swift — `condseg bench` states the machine's register-only peaks (fp32 FMA and the int8 kernel's
 // instruction sequence, measured in the same run) and each kind of convolution's share of them; the shares must be
-// the report's own GMAC/s over its own peaks, whatever the timings were (nothing here asserts a speed).
+// the report's own GMAC/s over its own peaks, whatever the timings were (nothing here asserts a speed). The
+// per-group profile counts every convolution's work, also one computed inside the add that reads it, so the groups
+// add up to the model's MACs as `inspect` counts them; the JSON names the kernels and the table's size.
 
 import CondSegTestSupport
 import Foundation
@@ -37,5 +39,47 @@ final class BenchCommandTests: XCTestCase {
         XCTAssertTrue(text.stdout.contains("(7-bit weights)"), text.stdout)
         XCTAssertTrue(text.stdout.contains("% of the int8 register peak"), text.stdout)
         XCTAssertTrue(text.stdout.contains("% of the fp32 FMA peak"), text.stdout)
+    }
+
+    func json(_ result: CommandResult, file: StaticString = #filePath, line: UInt = #line) throws -> [String: Any] {
+        XCTAssertEqual(result.status, 0, result.stderr, file: file, line: line)
+        return try XCTUnwrap(JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any], file: file, line: line)
+    }
+
+    func testProfileGroupsAddUpToTheModelsMACs() throws {
+        let inspected = try json(try runCondseg(["inspect", "--size", "64", "--json"]))
+        let total = try XCTUnwrap(inspected["gmac_total"] as? Double)
+        for extra in [["--engine", "fast"], ["--engine", "fast", "--calibration", "calibration/condseg-r18w64-kvasir.table.txt"],
+                      ["--engine", "reference"]] {
+            let object = try json(try runCondseg(["bench", "--size", "64", "--iterations", "1", "--threads", "1", "--profile", "--json"] + extra))
+            let profile = try XCTUnwrap(object["profile"] as? [String: [String: Double]], "\(extra)")
+            let sum = profile.values.reduce(0) { $0 + ($1["gmac"] ?? 0) }
+            XCTAssertEqual(sum, try XCTUnwrap(object["gmac_per_frame"] as? Double), accuracy: 1e-9, "\(extra): \(profile)")
+            XCTAssertEqual(sum, total, accuracy: 1e-3, "\(extra): inspect counts \(total) GMAC")
+            // Group by group too: a convolution fused into its residual add is in the add's group.
+            let inspectGroups = try XCTUnwrap(inspected["gmac_per_group"] as? [String: Double])
+            for (group, gmac) in inspectGroups {
+                XCTAssertEqual(profile[group]?["gmac"] ?? -1, gmac, accuracy: 1e-6, "\(extra): group \(group)")
+            }
+            for (group, entry) in profile where (entry["ms"] ?? 0) > 0 {
+                XCTAssertEqual(entry["gmac_per_s"] ?? -1, (entry["gmac"] ?? 0) / ((entry["ms"] ?? 1) / 1000), accuracy: 1e-9 * max(1, entry["gmac_per_s"] ?? 0), group)
+            }
+        }
+    }
+
+    func testJSONNamesTheKernelsAndTheTablesSize() throws {
+        let version = try runCondseg(["--version"]).stdout
+        let float = try json(try runCondseg(["bench", "--size", "64", "--iterations", "1", "--threads", "1", "--json"]))
+        let kernels = try XCTUnwrap(float["kernels"] as? [String: String], float.description)
+        let int8Kernel = try XCTUnwrap(kernels["int8"]), floatKernel = try XCTUnwrap(kernels["float"])
+        XCTAssertTrue(version.contains("int8 kernels: \(int8Kernel)\n"), "\(kernels) vs \(version)")
+        XCTAssertTrue(version.contains("float kernels: \(floatKernel) (sgemm: \(try XCTUnwrap(kernels["sgemm"])))"), "\(kernels) vs \(version)")
+        XCTAssertNil(float["calibrated_input_size"], "a float run has no table")
+        // The shipped table records no size: it was calibrated at the model's own 256.
+        let int8 = try json(try runCondseg(["bench", "--size", "64", "--iterations", "1", "--threads", "1", "--json",
+                                            "--calibration", "calibration/condseg-r18w64-kvasir.table.txt"]))
+        XCTAssertEqual(int8["calibrated_input_size"] as? Int, 256)
+        XCTAssertEqual(int8["size"] as? Int, 64)
+        XCTAssertEqual((int8["kernels"] as? [String: String])?["float"], floatKernel)
     }
 }

@@ -60,6 +60,31 @@ final class InputSizeCommandTests: XCTestCase {
         XCTAssertTrue(initResult.stderr.contains("--size 100 \(rule)"), initResult.stderr)
     }
 
+    func testTrainAndInitNameTheSizeRuleForAnyBadValue() throws {
+        let folder = try temporaryFolder(self)
+        let rule = "must be a positive multiple of 16 (the network's stride) and at most 4096"
+        let commands: [(String, [String])] = [
+            ("init", ["init", "--out", folder + "/m.safetensors"]),
+            ("train", ["train", "--data", "samples", "--epochs", "1", "--out", folder + "/m.safetensors"]),
+        ]
+        for (command, arguments) in commands {
+            for value in ["100", "0", "-32"] {
+                let result = try runCondseg(arguments + ["--size", value])
+                XCTAssertEqual(result.status, 2, "\(command) --size \(value): \(result.stderr)")
+                XCTAssertTrue(result.stderr.contains("error: --size \(value) \(rule)"), "\(command) --size \(value): \(result.stderr)")
+            }
+            let word = try runCondseg(arguments + ["--size", "abc"])
+            XCTAssertEqual(word.status, 2, "\(command): \(word.stderr)")
+            XCTAssertTrue(word.stderr.contains("error: --size must be a whole number N (the model is made for N×N), not \"abc\""), "\(command): \(word.stderr)")
+            let pair = try runCondseg(arguments + ["--size", "64x64"])
+            XCTAssertEqual(pair.status, 2, "\(command): \(pair.stderr)")
+            XCTAssertTrue(pair.stderr.contains("error: --size takes one number N (the model is made for N×N), not \"64x64\"\n"), "\(command): \(pair.stderr)")
+            XCTAssertFalse(FileManager.default.fileExists(atPath: folder + "/m.safetensors"), command)
+            let help = try runCondseg([command, "--help"]).stdout
+            XCTAssertTrue(help.contains("--size <N>"), help)
+        }
+    }
+
     func testEveryCommandAcceptsASizeOnTheStride() throws {
         let folder = try temporaryFolder(self)
         let model = try tinyModel(in: folder)
@@ -183,7 +208,8 @@ final class InputSizeCommandTests: XCTestCase {
         XCTAssertEqual(try NPY.read(path: folder + "/a/frame.npy").shape, [32, 32])
         let other = try runCondseg(["segment", "--model", quantized, "--size", "64", "--probabilities", "--out", folder + "/b", folder + "/frame.png"])
         XCTAssertEqual(other.status, 0, other.stderr)
-        XCTAssertTrue(other.stderr.contains("warning: \(quantized) (embedded calibration): calibrated at 32×32 but running at 64×64"), other.stderr)
+        // Only the quantized file at hand: the advice is its own size or quantizing again, not calibrating the file.
+        XCTAssertTrue(other.errorLines.contains("warning: \(quantized) (embedded calibration): calibrated at 32×32 but running at 64×64: its activation ranges may not fit; run this file at its own size (without --size, or --size 32), or quantize the float model again from a table calibrated at 64 (condseg calibrate --size 64, then condseg quantize)"), other.stderr)
         XCTAssertEqual(try NPY.read(path: folder + "/b/frame.npy").shape, [64, 64])
     }
 

@@ -23,6 +23,11 @@ final class LiveCommandTests: XCTestCase {
         XCTAssertEqual(result.status, 0, result.stderr)
         let object = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
         XCTAssertEqual(object["segmented"] as? Int, 1, result.stdout)
+        // An unpaced replay reads exactly the frames it segments: none captured only to be dropped at the limit.
+        let three = try runCondseg(["live", "--source", "samples/images", "--no-pace", "--frames", "3", "--json", "--fake-segmenter"])
+        XCTAssertEqual(three.status, 0, three.stderr)
+        let counts = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(three.stdout.utf8)) as? [String: Any])
+        XCTAssertEqual(["captured", "segmented", "dropped", "discarded"].map { counts[$0] as? Int }, [3, 3, 0, 0], three.stdout)
     }
 
     func testASimulatedCameraReportsWhatItInjectedBesideWhatWasCounted() throws {
@@ -45,6 +50,36 @@ final class LiveCommandTests: XCTestCase {
         XCTAssertEqual(device["protocol_violations"] as? Int, 0)
         // The back-off after each unplug ran on the simulated clock: counted, not slept.
         XCTAssertGreaterThanOrEqual(object["reconnect_wait_s"] as? Double ?? 0, 0.3 * Double((injected["unplugs"] ?? 1) - 1))
+        XCTAssertEqual(object["reconnect_wait_simulated"] as? Bool, true, "the JSON says the wait was not slept")
+    }
+
+    func testTheStatisticsAreDefinedInTheHelpAndARealWaitIsNotMarkedSimulated() throws {
+        let help = try runCondseg(["live", "--help"]).stdout
+        let flat = help.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }.joined(separator: " ")
+        for counter in ["captured", "segmented (", "dropped (", "discarded (", "corrupt (", "in_flight", "in_flight_max", "reconnect_wait_s",
+                        "reconnect_wait_simulated", "elapsed_s", "timeouts", "device_faults", "displayed"] {
+            XCTAssertTrue(flat.contains(counter), "live --help does not define \(counter): \(help)")
+        }
+        let replay = try runCondseg(["live", "--source", "samples/images", "--no-pace", "--frames", "1", "--json", "--fake-segmenter"])
+        let object = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(replay.stdout.utf8)) as? [String: Any], replay.stderr)
+        XCTAssertEqual(object["reconnect_wait_simulated"] as? Bool, false)
+    }
+
+    func testTheFakeSegmentersSizeFollowsTheModelSizeRule() throws {
+        let rule = "must be a positive multiple of 16 (the network's stride) and at most 4096"
+        let base = ["live", "--source", "samples/images", "--no-pace", "--frames", "1", "--fake-segmenter"]
+        for value in ["100", "0", "-16", "4112"] {
+            let result = try runCondseg(base + ["--fake-input-size", value])
+            XCTAssertEqual(result.status, 2, "--fake-input-size \(value): \(result.stderr)")
+            XCTAssertTrue(result.stderr.contains("error: --fake-input-size \(value) \(rule)"), "--fake-input-size \(value): \(result.stderr)")
+        }
+        let word = try runCondseg(base + ["--fake-input-size", "abc"])
+        XCTAssertEqual(word.status, 2, word.stderr)
+        XCTAssertTrue(word.stderr.contains("error: --fake-input-size must be a whole number N (the fake segmenter runs at N×N), not \"abc\""), word.stderr)
+        XCTAssertEqual(try runCondseg(base + ["--fake-input-size", "32"]).status, 0)
+        let withModel = try runCondseg(Array(base.dropLast()) + ["--fake-input-size", "32"])
+        XCTAssertEqual(withModel.status, 2, withModel.stderr)
+        XCTAssertTrue(withModel.stderr.contains("error: --fake-input-size applies to --fake-segmenter only (a model runs at --size N)"), withModel.stderr)
     }
 
     func testASimulatedCameraOfOddWidthIsRefusedBeforeItRuns() throws {

@@ -53,6 +53,15 @@ final class LivePreviewCommandTests: XCTestCase {
         XCTAssertTrue(short.stderr.contains("error: no frame would be scored"), short.stderr)
         XCTAssertTrue(short.stderr.contains("give --seconds 0.54 or more"), short.stderr)
         XCTAssertFalse(short.stdout.contains("IoU"), short.stdout)
+        // Refused before the model loads or a still is read: a model and a data folder that do not exist are not reached.
+        let missing = list + ".missing"
+        let early = try runCondseg(["eval-live", "--model", missing, "--data", missing, "--model-fps", "2", "--seconds", "0.4"])
+        XCTAssertEqual(early.status, 2, early.stderr)
+        XCTAssertTrue(early.stderr.contains("error: no frame would be scored: a sequence of --seconds 0.40 at --camera-fps 30.0 has 12 frames, and the first model result (at 2.00 results/s) is shown from frame 16 on; give --seconds 0.54 or more, or a higher --model-fps"), early.stderr)
+        // Without --model-fps: one frame cannot be scored even by a model as fast as the camera.
+        let oneFrame = try runCondseg(["eval-live", "--model", missing, "--data", missing, "--seconds", "0.02"])
+        XCTAssertEqual(oneFrame.status, 2, oneFrame.stderr)
+        XCTAssertTrue(oneFrame.stderr.contains("error: no frame would be scored: a sequence of --seconds 0.02 at --camera-fps 30.0 has 1 frame, and the first model result (even at the camera's rate) is shown from frame 2 on; give --seconds 0.07 or more\n"), oneFrame.stderr)
         let folder = try temporaryFolder(self)
         try FileManager.default.createDirectory(atPath: folder + "/images", withIntermediateDirectories: true)
         try writeSmallPNG(to: folder + "/images/a.png")

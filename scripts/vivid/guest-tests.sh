@@ -12,10 +12,10 @@ condseg capture --device /dev/video0 --list-controls >$R/controls.txt 2>&1; echo
 
 # 1. Capture at two formats and sizes; frames as PNG for the colour-bar check.
 step "capture yuyv 640x480"
-condseg capture --device /dev/video0 --format yuyv --size 640x480 --frames 6 --out $R/cap-yuyv-640x480 --json \
+condseg capture --device /dev/video0 --format yuyv --capture-size 640x480 --frames 6 --out $R/cap-yuyv-640x480 --json \
     >$R/cap-yuyv-640x480.json 2>$R/cap-yuyv-640x480.log; echo $? >$R/cap-yuyv-640x480.rc
 step "capture nv12 320x180"
-condseg capture --device /dev/video0 --format nv12 --size 320x180 --frames 6 --out $R/cap-nv12-320x180 --json \
+condseg capture --device /dev/video0 --format nv12 --capture-size 320x180 --frames 6 --out $R/cap-nv12-320x180 --json \
     >$R/cap-nv12-320x180.json 2>$R/cap-nv12-320x180.log; echo $? >$R/cap-nv12-320x180.rc
 
 # 2. Live with a buffer returned by DQBUF with V4L2_BUF_FLAG_ERROR (dropped, counted as corrupt), then a
