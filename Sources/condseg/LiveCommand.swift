@@ -87,8 +87,8 @@ struct Live: ParsableCommand {
         counted in captured and ends in one of: segmented (its mask went out); dropped (never segmented: a newer \
         frame replaced it while the model was busy, or the device had already overwritten it, or --frames was \
         reached); or discarded (made stale by a device fault or a format change before it was segmented, or its \
-        conversion to the model input failed: those also count in corrupt, with damaged buffers that were never \
-        captured). \
+        conversion to the model input failed). corrupt (counted besides) is the frames whose conversion failed plus \
+        damaged buffers that were never captured. \
         in_flight are frames still between capture and output (0 at the end), in_flight_max the most at once (at \
         most 4). timeouts, device_faults, reconnects and format_changes count events; displayed counts frames drawn \
         on a display output (motion_compensated and motion_hidden of them). reconnect_wait_s is the back-off spent \
