@@ -475,7 +475,7 @@ public final class LivePipeline: @unchecked Sendable {
                     stats.corrupt += 1; stats.discarded += 1; stats.inFlight -= 1; return stats.corrupt
                 }
                 if LivePipeline.shouldLog(occurrence: count) {
-                    log.warning("dropped corrupt frame \(item.frame.sequence) (\(count) so far): \(error)")
+                    log.warning("discarded corrupt frame \(item.frame.sequence) (\(count) so far): \(error)")
                 }
                 continue
             }

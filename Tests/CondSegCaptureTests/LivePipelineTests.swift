@@ -381,7 +381,7 @@ final class LivePipelineTests: XCTestCase {
             if case .segmented(let sequence, let foreground, _, _) = event { XCTAssertTrue(foreground); return sequence }
             return 99
         }, [0, 2, 4])
-        XCTAssertEqual(logLines.read().filter { $0.contains("dropped corrupt frame") }.count, 2)
+        XCTAssertEqual(logLines.read().filter { $0.contains("discarded corrupt frame") }.count, 2)
     }
 
     func testStaleMaskIsNotDrawnWhenInferenceStalls() throws {
