@@ -167,7 +167,8 @@ struct SafeTensorsLayout {
 }
 
 /// Reads a whole regular file with POSIX calls so failures can be reported with the system's reason; a file whose
-/// declared header length is impossible is refused after reading its first 8 bytes.
+/// declared header length is impossible is refused after reading its first 8 bytes, and one whose header does not
+/// describe its data section (sizes, offsets, trailing bytes) after reading the header.
 func readWholeFile(_ path: String) throws(WeightsError) -> [UInt8] {
     func failure(_ what: String) -> WeightsError {
         WeightsError(file: path, tensor: nil, problem: "\(what): \(String(cString: strerror(errno)))")
@@ -188,7 +189,21 @@ func readWholeFile(_ path: String) throws(WeightsError) -> [UInt8] {
     var prefix = [UInt8](repeating: 0, count: 8)
     let prefixCount = prefix.withUnsafeMutableBytes { pread(descriptor, $0.baseAddress!, 8, 0) }
     guard prefixCount >= 0 else { throw failure("cannot read") }
-    _ = try checkedHeaderLength(prefix[0..<prefixCount], fileSize: expectedSize, file: path)
+    let headerLength = try checkedHeaderLength(prefix[0..<prefixCount], fileSize: expectedSize, file: path)
+    // Then the header itself (at most 100 MB): a data section that does not match it is refused unread.
+    var head = [UInt8](repeating: 0, count: 8 + headerLength)
+    let headCount = head.withUnsafeMutableBytes { raw -> Int in
+        var filled = 0
+        while filled < raw.count {
+            let count = pread(descriptor, raw.baseAddress! + filled, raw.count - filled, off_t(filled))
+            if count < 0 && errno == EINTR { continue }
+            if count <= 0 { break }
+            filled += count
+        }
+        return filled
+    }
+    guard headCount == head.count else { throw failure("cannot read the header") }
+    _ = try validateSafeTensorsHeader(head, fileSize: expectedSize, file: path)
     var readError: Int32 = 0
     let bytes = [UInt8](unsafeUninitializedCapacity: expectedSize) { buffer, initializedCount in
         var filled = 0
@@ -236,6 +251,27 @@ func checkedHeaderLength(_ prefix: ArraySlice<UInt8>, fileSize: Int, file: Strin
 
 /// Checks every rule of the format (see the file header comment) and returns the layout.
 func validateSafeTensors(_ bytes: [UInt8], file: String) throws(WeightsError) -> SafeTensorsLayout {
+    let layout = try validateSafeTensorsHeader(bytes, fileSize: bytes.count, file: file)
+
+    // Float tensors must be finite.
+    for entry in layout.orderedEntries where entry.dtype.isFloatingPoint {
+        let start = layout.dataStart + entry.offset
+        let problem: String? = bytes.withUnsafeBytes { raw in
+            firstNonFiniteValue(in: UnsafeRawBufferPointer(rebasing: raw[start..<(start + entry.byteCount)]),
+                                dtype: entry.dtype)
+        }
+        if let problem {
+            throw WeightsError(file: file, tensor: entry.name, problem: problem)
+        }
+    }
+    return layout
+}
+
+/// Every rule that the header decides (its length, JSON, entries, and that the tensors tile a data section of
+/// `fileSize` − 8 − header length bytes exactly), from `head`: the file's first 8 + header length bytes or more.
+/// The reader runs it on the header alone before reading the data, so a file whose data section does not match
+/// its header is refused without being read.
+func validateSafeTensorsHeader(_ bytes: [UInt8], fileSize: Int, file: String) throws(WeightsError) -> SafeTensorsLayout {
     func fileError(_ problem: String) -> WeightsError {
         WeightsError(file: file, tensor: nil, problem: problem)
     }
@@ -244,9 +280,12 @@ func validateSafeTensors(_ bytes: [UInt8], file: String) throws(WeightsError) ->
     }
 
     // Header length.
-    let headerLength = try checkedHeaderLength(bytes.prefix(8), fileSize: bytes.count, file: file)
+    let headerLength = try checkedHeaderLength(bytes.prefix(8), fileSize: fileSize, file: file)
     let dataStart = 8 + headerLength
-    let dataLength = bytes.count - dataStart
+    let dataLength = fileSize - dataStart
+    guard bytes.count >= dataStart else {
+        throw fileError("header length \(headerLength) runs past the bytes read (\(bytes.count - 8) after the length field)")
+    }
 
     // Header text.
     let headerBytes = Array(bytes[8..<dataStart])
@@ -302,18 +341,6 @@ func validateSafeTensors(_ bytes: [UInt8], file: String) throws(WeightsError) ->
     }
     if covered != dataLength {
         throw fileError("\(dataLength - covered) trailing bytes in the data section after the last tensor (tensors end at \(covered), data section is \(dataLength) bytes)")
-    }
-
-    // Float tensors must be finite.
-    for entry in entries where entry.dtype.isFloatingPoint {
-        let start = dataStart + entry.offset
-        let problem: String? = bytes.withUnsafeBytes { raw in
-            firstNonFiniteValue(in: UnsafeRawBufferPointer(rebasing: raw[start..<(start + entry.byteCount)]),
-                                dtype: entry.dtype)
-        }
-        if let problem {
-            throw tensorError(entry.name, problem)
-        }
     }
 
     return SafeTensorsLayout(dataStart: dataStart, metadata: metadata ?? [:], orderedEntries: entries)

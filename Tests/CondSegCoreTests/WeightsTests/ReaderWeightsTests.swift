@@ -97,9 +97,10 @@ final class ReaderWeightsTests: XCTestCase {
         }
     }
 
-    func testAnImpossibleHeaderLengthIsRefusedBeforeTheFileIsRead() throws {
-        // Found by a new-user trial: a 1 GiB file whose length field claimed 200 MB was read into memory whole
-        // (1 GB resident) before the length was checked. The reader now checks the field first. The file is
+    func testAFileWhoseHeaderDoesNotFitItIsRefusedBeforeItIsRead() throws {
+        // Found by new-user trials: a 1 GiB file whose length field claimed 200 MB, or whose valid header described
+        // 1 byte of data, was read into memory whole (1 GB resident) before being refused. The reader now checks the
+        // length field, then the header against the file's size, before reading the data. The file is
         // sparse (no disk used) and larger than this process's peak resident memory so far by at least 512 MiB,
         // so reading it would raise the peak by that much.
         func peakResidentBytes() -> Int {
@@ -110,21 +111,28 @@ final class ReaderWeightsTests: XCTestCase {
         let before = peakResidentBytes()
         let size = min(SafeTensorsFile.maximumFileSize - 1, max(1 << 30, before + (512 << 20)))
         let directory = try makeWeightsTestDirectory(for: self)
-        for (declared, mentions) in [(UInt64(200_000_000), ["200000000", "limit"]), (UInt64.max, ["limit"])] {
-            let path = directory.appendingPathComponent("sparse-\(declared).safetensors").path
-            XCTAssertTrue(FileManager.default.createFile(atPath: path, contents: Data(weightsLittleEndian(declared))))
+        // Also a valid header of one 1-byte tensor: its data section (the rest of the file) has trailing bytes.
+        let header = Array(#"{"w":{"dtype":"U8","shape":[1],"data_offsets":[0,1]}}"#.utf8)
+        let cases: [([UInt8], [String])] = [
+            (weightsLittleEndian(UInt64(200_000_000)), ["200000000", "limit"]),
+            (weightsLittleEndian(UInt64.max), ["limit"]),
+            (weightsLittleEndian(UInt64(header.count)) + header, ["trailing bytes"]),
+        ]
+        for (index, (head, mentions)) in cases.enumerated() {
+            let path = directory.appendingPathComponent("sparse-\(index).safetensors").path
+            XCTAssertTrue(FileManager.default.createFile(atPath: path, contents: Data(head)))
             let handle = try XCTUnwrap(FileHandle(forWritingAtPath: path))
             try handle.truncate(atOffset: UInt64(size))
             try handle.close()
             do throws(WeightsError) {
                 _ = try SafeTensorsFile(path: path)
-                XCTFail("a file declaring a \(declared)-byte header was accepted")
+                XCTFail("sparse file \(index) was accepted")
             } catch {
                 assertWeightsError(error, file: path, tensor: nil, mentions: mentions)
             }
             try FileManager.default.removeItem(atPath: path)
         }
-        XCTAssertLessThan(peakResidentBytes() - before, 256 << 20, "the file was read into memory before its header length was checked")
+        XCTAssertLessThan(peakResidentBytes() - before, 256 << 20, "a file was read into memory before its header was checked")
     }
 
     // MARK: Accessors
