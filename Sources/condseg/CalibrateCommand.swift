@@ -24,7 +24,7 @@ struct Calibrate: ParsableCommand {
 
     @OptionGroup var sizeOptions: SizeOptions
 
-    @Option(name: .long, help: "Data set folder (images/ inside, or a folder of images).")
+    @Option(name: .long, help: "Data set folder (images/ inside, or a folder of images).", transform: nonEmptyPath)
     var data: String
 
     @Option(name: .long, help: "File listing the image names to use, one per line.")
@@ -56,7 +56,7 @@ struct Calibrate: ParsableCommand {
     @Option(name: .long, help: "Images used by --refine and --max-dice-drop (the first N).")
     var refineImages: Int = 4
 
-    @Option(name: .long, help: "Output table (text). With several methods it must contain {method}.")
+    @Option(name: .long, help: "Output table (text). With several methods it must contain {method}.", transform: nonEmptyPath)
     var out: String
 
     @Option(name: .long, help: ArgumentHelp("Also write the activation histograms to this file.", visibility: .hidden))

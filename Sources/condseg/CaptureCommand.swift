@@ -55,7 +55,7 @@ struct Capture: ParsableCommand {
     /// Frames to capture: --frames, else none when only handling controls, else 10.
     var frameCount: Int { frames ?? (listControls || !setControls.isEmpty ? 0 : 10) }
 
-    @Option(name: .long, help: "Output folder for the PNG files (needed when --frames > 0).")
+    @Option(name: .long, help: "Output folder for the PNG files (needed when --frames > 0).", transform: nonEmptyPath)
     var out: String?
 
     @Option(name: .customLong("timeout-ms"), help: "Give up on a frame after this many milliseconds.")

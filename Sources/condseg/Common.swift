@@ -258,3 +258,10 @@ extension ModelConfig {
         return config
     }
 }
+
+/// The transform of the path options (`--data`, `--out`): refuses the empty string, which a shell gives for an unset
+/// variable (`--out "$DIR"`) and which would otherwise mean the current folder.
+func nonEmptyPath(_ text: String) throws -> String {
+    guard !text.isEmpty else { throw ValidationError("the path is empty: give a file or folder") }
+    return text
+}

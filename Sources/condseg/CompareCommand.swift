@@ -29,7 +29,7 @@ struct Compare: ParsableCommand {
     @Option(name: .long, help: "Calibration table for the model: a file, or the NAME of a bundled table (calibration/NAME.table.txt or share/condseg/NAME.table.txt).")
     var calibration: String
 
-    @Option(name: .long, help: "Data set folder (images/ and optional masks/).")
+    @Option(name: .long, help: "Data set folder (images/ and optional masks/).", transform: nonEmptyPath)
     var data: String
 
     @Option(name: .long, help: "File listing the image names to use.")
@@ -47,7 +47,7 @@ struct Compare: ParsableCommand {
     @Option(name: .long, help: "Images used for the per-layer table (the first N).")
     var layerImages: Int = 3
 
-    @Option(name: .long, help: "Write DIR/index.html with the per-layer chart and overlays of the worst images.")
+    @Option(name: .long, help: "Write DIR/index.html with the per-layer chart and overlays of the worst images.", transform: nonEmptyPath)
     var report: String?
 
     @Option(name: .long, help: "Keep float probabilities here (per model) so later comparisons skip the float runs.")

@@ -32,7 +32,7 @@ struct EvalLive: ParsableCommand {
 
     @OptionGroup var engineOptions: EngineOptions
 
-    @Option(name: .long, help: "Data set folder with images/ and masks/.")
+    @Option(name: .long, help: "Data set folder with images/ and masks/.", transform: nonEmptyPath)
     var data: String
 
     @Option(name: .long, help: "File listing the image names to use, one per line (default: every image).")

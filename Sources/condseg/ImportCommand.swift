@@ -26,7 +26,7 @@ struct Import: ParsableCommand {
     @Argument(help: "The checkpoint (torch.save zip) or safetensors file.")
     var checkpoint: String
 
-    @Option(name: .long, help: "Output model file (.safetensors).")
+    @Option(name: .long, help: "Output model file (.safetensors).", transform: nonEmptyPath)
     var out: String
 
     @Flag(name: .long, help: "Keep the auxiliary head's tensors (training only; dropped by default).")

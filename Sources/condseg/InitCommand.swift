@@ -40,7 +40,7 @@ struct Init: ParsableCommand {
     @Option(name: .long, help: "Random seed.")
     var seed: UInt64 = 1
 
-    @Option(name: .long, help: "Where to write the model (.safetensors).")
+    @Option(name: .long, help: "Where to write the model (.safetensors).", transform: nonEmptyPath)
     var out: String
 
     func validate() throws {

@@ -27,8 +27,11 @@ final class EngineFrameSegmenter: FrameSegmenter {
 /// Parses "WxH" (e.g. 1280x720).
 func parseFrameSize(_ text: String, option: String) throws -> (width: Int, height: Int) {
     let parts = text.lowercased().split(separator: "x")
-    guard parts.count == 2, let width = Int(parts[0]), let height = Int(parts[1]), width > 0, height > 0 else {
+    guard parts.count == 2, let width = Int(parts[0]), let height = Int(parts[1]) else {
         throw ValidationError("\(option) must look like 1280x720, not \"\(text)\"")
+    }
+    guard width > 0, height > 0 else {
+        throw ValidationError("\(option) \(text): width and height must be at least 1 pixel")
     }
     guard width <= 16384, height <= 16384 else {
         throw ValidationError("\(option) \(text) is too large: at most 16384 pixels a side")
@@ -128,13 +131,13 @@ struct Live: ParsableCommand {
     @Flag(name: .long, help: "Replay the source again from the start when it ends.")
     var loop = false
 
-    @Option(name: .customLong("overlay-out"), help: "Folder for PNG overlay snapshots.")
+    @Option(name: .customLong("overlay-out"), help: "Folder for PNG overlay snapshots.", transform: nonEmptyPath)
     var overlayOut: String?
 
     @Option(name: .long, help: "Write an overlay snapshot every N segmented frames.")
     var every: Int = 30
 
-    @Option(name: .customLong("masks-out"), help: "Folder for mask PNGs (every segmented frame).")
+    @Option(name: .customLong("masks-out"), help: "Folder for mask PNGs (every segmented frame).", transform: nonEmptyPath)
     var masksOut: String?
 
     @Option(name: .long, help: "\"-\": raw RGB24 frames with the overlay on stdout.")

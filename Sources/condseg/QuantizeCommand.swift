@@ -17,7 +17,7 @@ struct Quantize: ParsableCommand {
     @Option(name: .long, help: "Calibration table made for the model: a file, or the NAME of a bundled table (calibration/NAME.table.txt or share/condseg/NAME.table.txt).")
     var calibration: String
 
-    @Option(name: .long, help: "Output file (.safetensors).")
+    @Option(name: .long, help: "Output file (.safetensors).", transform: nonEmptyPath)
     var out: String
 
     mutating func run() throws {

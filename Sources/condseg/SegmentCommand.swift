@@ -38,7 +38,7 @@ struct Segment: ParsableCommand {
     @Flag(name: .long, help: "Also write NAME.npy (float32 probabilities at model resolution).")
     var probabilities = false
 
-    @Option(name: .long, help: "Output folder (created if missing).")
+    @Option(name: .long, help: "Output folder (created if missing).", transform: nonEmptyPath)
     var out: String
 
     @Flag(name: .long, help: "Print a machine-readable summary (JSON) on stdout.")

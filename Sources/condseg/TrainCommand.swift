@@ -25,7 +25,7 @@ struct Train: ParsableCommand {
 
     @Option(name: .long, help: "1 (encoder + head, consistency reinforcement) or 2 (whole network).")
     var stage: Int = 2
-    @Option(name: .long, help: "Data set folder (images/ and masks/).")
+    @Option(name: .long, help: "Data set folder (images/ and masks/).", transform: nonEmptyPath)
     var data: String
     @Option(name: .customLong("train-list"), help: "Names of the training images, one per line.")
     var trainList: String?
@@ -54,7 +54,7 @@ struct Train: ParsableCommand {
     var `init`: [String] = []
     @Option(name: .long, help: "Checkpoint to resume (OUT.checkpoint.safetensors of an earlier run).")
     var resume: String?
-    @Option(name: .long, help: "Where to write the trained weights.")
+    @Option(name: .long, help: "Where to write the trained weights.", transform: nonEmptyPath)
     var out: String?
     @Option(name: .long, help: "Learning-rate schedule: plateau or cosine.")
     var schedule: String = "plateau"

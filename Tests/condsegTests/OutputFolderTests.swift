@@ -46,4 +46,29 @@ final class OutputFolderTests: XCTestCase {
         XCTAssertTrue(["permission denied", "read-only file system"]
                         .map { ["error: /sys/m.safetensors: cannot write in /sys: \($0)"] }.contains(sys.errorLines), sys.stderr)
     }
+
+    func testEmptyDataAndOutputPathsAreUsageErrors() throws {
+        // An unset shell variable (`--out "$DIR"`) gives an empty path, which would otherwise mean the current folder.
+        let runs: [[String]] = [
+            ["segment", "--out", "", "samples/images"],
+            ["eval", "--data", ""],
+            ["calibrate", "--data", "", "--out", "t.txt"],
+            ["calibrate", "--data", "samples", "--out", ""],
+            ["quantize", "--calibration", table, "--out", ""],
+            ["compare", "--calibration", table, "--data", ""],
+            ["compare", "--calibration", table, "--data", "samples", "--report", ""],
+            ["train", "--data", ""],
+            ["init", "--out", ""],
+            ["live", "--source", "samples/images", "--masks-out", ""],
+            ["live", "--source", "samples/images", "--overlay-out", ""],
+        ]
+        for arguments in runs {
+            let result = try runCondseg(arguments)
+            XCTAssertEqual(result.status, 2, "\(arguments): \(result.stderr)")
+            XCTAssertTrue(result.stderr.contains("the path is empty: give a file or folder"), "\(arguments): \(result.stderr)")
+        }
+        let zero = try runCondseg(["live", "--device", "/dev/video0", "--capture-size", "0x0", "--fake-segmenter"])
+        XCTAssertEqual(zero.status, 2, zero.stderr)
+        XCTAssertTrue(zero.stderr.contains("--capture-size 0x0: width and height must be at least 1 pixel"), zero.stderr)
+    }
 }
