@@ -215,7 +215,10 @@ public struct CalibrationTable: Sendable, Equatable {
                 throw CalibrationTableError(file: file, problem: "\(where_): expected 'tensor scale zero_point int8|float', got '\(content)'")
             }
             guard let scale = Float(fields[1]), scale.isFinite, scale > 0 else {
-                throw CalibrationTableError(file: file, problem: "\(where_): scale '\(fields[1])' of \(fields[0]) is not a positive number")
+                let why = Double(fields[1]).map { $0.isFinite && $0 > 0 } == true
+                    ? "is outside the float32 range (a positive number from \(Float.leastNonzeroMagnitude) to \(Float.greatestFiniteMagnitude))"
+                    : "is not a positive number"
+                throw CalibrationTableError(file: file, problem: "\(where_): scale '\(fields[1])' of \(fields[0]) \(why)")
             }
             guard let zp = Int32(fields[2]), (0...255).contains(zp) else {
                 throw CalibrationTableError(file: file, problem: "\(where_): zero point '\(fields[2])' of \(fields[0]) is not an integer 0…255")
@@ -229,8 +232,11 @@ public struct CalibrationTable: Sendable, Equatable {
             entries.append(CalibrationEntry(name: fields[0], quantization: ActivationQuantization(scale: scale, zeroPoint: zp),
                                             precision: precision, comment: comment))
         }
-        guard let sha = header["model_sha256"], sha.count == 64 else {
+        guard let sha = header["model_sha256"] else {
             throw CalibrationTableError(file: file, problem: "no '# model_sha256:' header line (is this a condseg calibration table?)")
+        }
+        guard sha.count == 64, sha.allSatisfy(\.isHexDigit) else {
+            throw CalibrationTableError(file: file, problem: "'# model_sha256: \(sha)' is not a SHA-256 (64 hexadecimal digits)")
         }
         guard !entries.isEmpty else { throw CalibrationTableError(file: file, problem: "the table has no tensor lines") }
         var tool = header["tool"] ?? ""

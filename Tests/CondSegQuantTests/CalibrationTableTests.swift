@@ -197,7 +197,11 @@ final class CalibrationTableTests: XCTestCase {
             (header + "layer0 0.1 0 int4\n", "flag 'int4'"),
             (header + "layer0 0.1 0\n", "line 2: expected"),
             (header + "layer0 0.1 0 int8\nlayer0 0.2 0 int8\n", "listed twice"),
-            ("layer0 0.1 0 int8\n", "model_sha256"),
+            ("layer0 0.1 0 int8\n", "no '# model_sha256:' header line"),
+            (header + "layer0 1e39 0 int8\n", "scale '1e39' of layer0 is outside the float32 range"),
+            (header + "layer0 -1 0 int8\n", "scale '-1' of layer0 is not a positive number"),
+            ("# model_sha256: zzz\nlayer0 0.1 0 int8\n", "'# model_sha256: zzz' is not a SHA-256 (64 hexadecimal digits)"),
+            ("# model_sha256: \(String(repeating: "g", count: 64))\nlayer0 0.1 0 int8\n", "is not a SHA-256"),
         ]
         for (text, expected) in cases {
             XCTAssertThrowsError(try CalibrationTable.parse(text, file: "bad.txt")) { error in
