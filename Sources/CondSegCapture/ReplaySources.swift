@@ -161,7 +161,7 @@ public struct Y4MHeader: Sendable, Equatable {
             throw CaptureError.badSource(path: path, reason: "y4m header lacks a valid W/H")
         }
         guard width <= 16384, height <= 16384 else {
-            throw CaptureError.badSource(path: path, reason: "y4m frame size \(width)x\(height) is too large")
+            throw CaptureError.badSource(path: path, reason: "y4m frame size \(width)x\(height) is too large (at most 16384 pixels a side)")
         }
         return Y4MHeader(width: width, height: height, framesPerSecond: rate, pixelFormat: format,
                          encoding: YCbCrEncoding(bt709: false, fullRange: fullRange))

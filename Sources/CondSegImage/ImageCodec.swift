@@ -194,7 +194,7 @@ public enum ImageCodec {
             throw ImageError(path: name, problem: "JPEG has zero size \(width)x\(height)")
         }
         guard Int(width) * Int(height) <= maximumPixelCount else {
-            throw ImageError(path: name, problem: "JPEG is too large (\(width)x\(height))")
+            throw ImageError(path: name, problem: "JPEG is too large (\(width)x\(height) = \(Int(width) * Int(height)) pixels; the limit is \(maximumPixelCount) pixels, 64 Mpixel)")
         }
         let isCMYK = colorspace == Int32(TJCS_CMYK.rawValue) || colorspace == Int32(TJCS_YCCK.rawValue)
         if isCMYK {
@@ -308,7 +308,7 @@ public enum ImageCodec {
                 throw ImageError(path: name, problem: "PNG has zero size \(width)x\(height)")
             }
             guard width * height <= maximumPixelCount else {
-                throw ImageError(path: name, problem: "PNG is too large (\(width)x\(height))")
+                throw ImageError(path: name, problem: "PNG is too large (\(width)x\(height) = \(width * height) pixels; the limit is \(maximumPixelCount) pixels, 64 Mpixel)")
             }
             let colorFlag = UInt32(PNG_FORMAT_FLAG_COLOR), alphaFlag = UInt32(PNG_FORMAT_FLAG_ALPHA)
             let linearFlag = UInt32(PNG_FORMAT_FLAG_LINEAR)
