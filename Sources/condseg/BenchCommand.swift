@@ -116,6 +116,7 @@ struct Bench: ParsableCommand {
         // Profile: per module group, and the convolutions by precision (a fused convolution's time is on its add).
         var groups: [(String, Double, Double)] = []   // name, ms per frame, GMAC
         var convClasses: [String: (ms: Double, gmac: Double)] = [:]   // "int8", "float", "other"
+        var otherKinds: [String: Double] = [:]   // the other ops' ms per frame by op kind
         if profile {
             let fused = engine.fusedConvolutionIDs, int8 = engine.int8ConvolutionIDs
             for node in engine.graph.nodes where engine.nodeSeconds.indices.contains(node.id) && !fused.contains(node.id) {
@@ -133,6 +134,7 @@ struct Bench: ParsableCommand {
                 let convMacs = convID.map { Double(macs[$0]) / 1e9 } ?? 0
                 convClasses[cls, default: (0, 0)].ms += ms
                 convClasses[cls, default: (0, 0)].gmac += convMacs
+                if convID == nil { otherKinds[Self.kindLabel(node.kind), default: 0] += ms }
             }
         }
         func rate(_ c: (ms: Double, gmac: Double)) -> Double { c.ms > 0 ? c.gmac / (c.ms / 1000) : 0 }
@@ -168,6 +170,7 @@ struct Bench: ParsableCommand {
                     convs[cls] = entry
                 }
                 object["convolutions"] = convs
+                object["other_ops_ms"] = otherKinds
             }
             try printJSON(object)
         } else {
@@ -205,7 +208,29 @@ struct Bench: ParsableCommand {
                     }
                     print("  \(label.padding(toLength: 20, withPad: " ", startingAt: 0)) \(fixed(c.ms, 1).padding(toLength: 8, withPad: " ", startingAt: 0)) \(fixed(c.gmac, 3))  \(fixed(rate(c), 1))\(share)")
                 }
+                print("other ops by kind (ms/frame):")
+                for (kind, ms) in otherKinds.sorted(by: { $0.value > $1.value }) {
+                    print("  \(kind.padding(toLength: 20, withPad: " ", startingAt: 0)) \(fixed(ms, 1))")
+                }
             }
+        }
+    }
+
+    /// The label `--profile` gives an op that is not a convolution (adds that compute a fused convolution count
+    /// as convolutions).
+    static func kindLabel(_ kind: OpKind) -> String {
+        switch kind {
+        case .input: return "input"
+        case .conv: return "convolution"
+        case .maxPool: return "max pooling"
+        case .add: return "add"
+        case .mul: return "mul"
+        case .concat: return "concat"
+        case .upsample: return "upsample"
+        case .globalAvgPool, .globalMaxPool: return "global pooling"
+        case .channelMeanMax: return "channel mean/max"
+        case .sigmoid: return "sigmoid"
+        case .windowAttention: return "window attention"
         }
     }
 

@@ -31,6 +31,14 @@ final class BenchCommandTests: XCTestCase {
         // The rate itself is the convolutions' work over their time.
         let ms = try XCTUnwrap(int8Convs["ms"] as? Double), gmac = try XCTUnwrap(int8Convs["gmac"] as? Double)
         XCTAssertEqual(int8Rate, gmac / (ms / 1000), accuracy: 1e-9 * int8Rate)
+        // The other ops by kind add up to the "other" class, and this model has each kind below.
+        let kinds = try XCTUnwrap(object["other_ops_ms"] as? [String: Double])
+        let other = try XCTUnwrap(convolutions["other"]?["ms"] as? Double)
+        XCTAssertEqual(kinds.values.reduce(0, +), other, accuracy: 1e-9 * max(1, other), "\(kinds)")
+        for kind in ["window attention", "concat", "upsample", "global pooling", "sigmoid", "mul"] {
+            XCTAssertNotNil(kinds[kind], "\(kind) missing from \(kinds)")
+        }
+        XCTAssertNil(kinds["convolution"], "a convolution counted among the other ops: \(kinds)")
 
         let text = try runCondseg(["bench", "--calibration", "calibration/condseg-r18w64-kvasir.table.txt", "--size", "64",
                                    "--iterations", "1", "--threads", "1", "--profile"])
@@ -39,6 +47,8 @@ final class BenchCommandTests: XCTestCase {
         XCTAssertTrue(text.stdout.contains("(7-bit weights)"), text.stdout)
         XCTAssertTrue(text.stdout.contains("% of the int8 register peak"), text.stdout)
         XCTAssertTrue(text.stdout.contains("% of the fp32 FMA peak"), text.stdout)
+        XCTAssertTrue(text.stdout.contains("other ops by kind (ms/frame):\n  "), text.stdout)
+        XCTAssertTrue(text.stdout.contains("  window attention "), text.stdout)
     }
 
     func json(_ result: CommandResult, file: StaticString = #filePath, line: UInt = #line) throws -> [String: Any] {
