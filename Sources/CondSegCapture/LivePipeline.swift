@@ -130,6 +130,11 @@ public struct LiveOptions {
     /// Move each mask by the camera motion estimated from its frame to the displayed one before drawing it
     /// (display frames only); when the motion cannot be estimated reliably the overlay is hidden on that frame.
     public var motionCompensation = false
+    /// A live source whose every frame is unusable (reported corrupt, or failing conversion to the model input) for
+    /// this long is treated as a device fault: overlay cleared, "no video", reopened with back-off (a camera stuck
+    /// sending garbage recovers, or the run ends as `.deviceGone` when it does not come back). nil: never. Replays
+    /// only skip such frames.
+    public var unusableVideoFaultSeconds: Double? = 5
     public init() {}
 }
 
@@ -237,6 +242,8 @@ public final class LivePipeline: @unchecked Sendable {
     private let mailbox = OutputMailbox()
     /// When `run()` started (0 before): read by `statistics` from other threads (the preview's /stats).
     private let startTime = Locked<UInt64>(0)
+    /// Unusable frames since the last usable one, and when the first of them came (monotonic ns).
+    private let unusable = Locked<(count: Int, since: UInt64)>((0, 0))
 
     public init(source: FrameSource, segmenter: FrameSegmenter, sinks: [LiveSink], options: LiveOptions, log: LiveLog) {
         self.source = source
@@ -372,6 +379,15 @@ public final class LivePipeline: @unchecked Sendable {
                 while stats.mutate({ $0.inFlight }) > 0 && !stopFlag.isSet { stopFlag.sleep(seconds: 0.001) }
                 if let limit = options.frameLimit, stats.mutate({ $0.segmented }) >= limit { break }
             }
+            if source.isLive, let limit = options.unusableVideoFaultSeconds {
+                let (count, since) = unusable.read()
+                if count > 0, Double(monotonicNanos() - since) / 1e9 >= limit {
+                    unusable.mutate { $0 = (0, 0) }
+                    let error = CaptureError.deviceLost(path: source.name, reason: "every frame for \(String(format: "%g", limit)) s was unusable (\(count) corrupt or not convertible, none segmented)")
+                    if !recoverFromFault(error, format: &format) { break }
+                    continue
+                }
+            }
             let event: SourceEvent
             do {
                 event = try source.next(timeoutMilliseconds: options.frameTimeoutMilliseconds)
@@ -409,6 +425,7 @@ public final class LivePipeline: @unchecked Sendable {
                 }
             case .corrupt(let reason):
                 let count = stats.mutate { stats -> Int in stats.corrupt += 1; return stats.corrupt }
+                noteUnusableFrame()
                 if LivePipeline.shouldLog(occurrence: count) { log.warning("dropped corrupt frame (\(count) so far): \(reason)") }
             case .formatChanged(let newFormat):
                 // A new picture geometry is a discontinuity: masks of the old one must not be drawn on it.
@@ -423,6 +440,12 @@ public final class LivePipeline: @unchecked Sendable {
                 return
             }
         }
+    }
+
+    /// Counts a frame that could not be segmented (see `LiveOptions.unusableVideoFaultSeconds`).
+    private func noteUnusableFrame() {
+        let now = monotonicNanos()
+        unusable.mutate { $0 = ($0.count + 1, $0.count == 0 ? now : $0.since) }
     }
 
     /// After a new video generation began: drops the frame waiting for inference and the mask waiting for the
@@ -474,12 +497,14 @@ public final class LivePipeline: @unchecked Sendable {
                 let count = stats.mutate { stats -> Int in
                     stats.corrupt += 1; stats.discarded += 1; stats.inFlight -= 1; return stats.corrupt
                 }
+                noteUnusableFrame()
                 if LivePipeline.shouldLog(occurrence: count) {
                     log.warning("discarded corrupt frame \(item.frame.sequence) (\(count) so far): \(error)")
                 }
                 continue
             }
             let converted = monotonicNanos()
+            unusable.mutate { $0 = (0, 0) }
             let probabilities: [Float]
             do {
                 probabilities = try segmenter.segment(planar: planar)

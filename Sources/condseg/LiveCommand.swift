@@ -84,7 +84,8 @@ struct Live: ParsableCommand {
         when the motion cannot be estimated reliably (a cut, a blank or flat frame) the overlay is hidden on that \
         frame (--stats counts moved and hidden frames).
         Faults: a device error or unplug clears the overlay at once, logs "no video" and reopens the device \
-        with back-off (--give-up-after ends the run with exit code 3). --wait waits for a missing device.
+        with back-off (--give-up-after ends the run with exit code 3); so does a device whose every frame for 5 s \
+        is unusable (corrupt, or failing conversion). --wait waits for a missing device.
         Every log line (stderr) starts with [condseg VERSION model=SHA256 calib=HASH].
         Statistics (--stats on stderr, --json on stdout, /stats with --http): every frame the source delivered is \
         counted in captured and ends in one of: segmented (its mask went out); dropped (never segmented: a newer \

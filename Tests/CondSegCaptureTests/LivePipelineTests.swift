@@ -328,6 +328,46 @@ final class LivePipelineTests: XCTestCase {
         XCTAssertTrue(logLines.read().contains { $0.contains("no frame from /dev/fake0 within 1000 ms (1 in a row)") })
     }
 
+    func testACameraSendingOnlyUnusableFramesIsAFaultAndIsReopened() throws {
+        // Every frame truncated (4 bytes used of a 32×24 YUYV buffer): nothing can be segmented. A --frames run
+        // would wait for ever; the pipeline treats 0.2 s of nothing usable as a device fault and reopens.
+        let broken = FakeVideoDevice(offered: [.yuyv], format: FrameFormat(pixelFormat: .yuyv, width: 32, height: 24), steps: [])
+        broken.pollDelay = 0.002
+        broken.endless = { .frames(count: 1, bytesUsed: 4) }
+        var options = LiveOptions()
+        options.unusableVideoFaultSeconds = 0.2
+        options.reconnectInitialDelaySeconds = 0.01
+        options.durationLimitSeconds = 1.0
+        options.frameLimit = 1
+        let sink = RecordingSink()
+        let (ending, stats) = try LivePipeline(source: V4L2Capture(device: broken), segmenter: BrightnessSegmenter(inputSize: 8),
+                                               sinks: [sink], options: options, log: makeLog()).run()
+        XCTAssertEqual(ending, .durationLimit)
+        XCTAssertEqual(stats.segmented, 0)
+        XCTAssertGreaterThanOrEqual(stats.deviceFaults, 2, "faulted again after each reopen: \(stats.summary)")
+        XCTAssertLessThanOrEqual(stats.deviceFaults, 6, "one fault per 0.2 s at most: \(stats.summary)")
+        XCTAssertEqual(stats.reconnects, stats.deviceFaults, "every reopen succeeded")
+        XCTAssertGreaterThan(stats.corrupt, 0)
+        XCTAssertEqual(stats.captured, stats.segmented + stats.dropped + stats.discarded + stats.inFlight, stats.summary)
+        XCTAssertTrue(logLines.read().contains { $0.contains("no video: /dev/fake0: device lost: every frame for 0.2 s was unusable (") },
+                      logLines.read().joined(separator: "\n"))
+
+        // Unusable frames between usable ones are only counted: no fault.
+        logLines = Locked([])
+        let flaky = FakeVideoDevice(offered: [.yuyv], format: FrameFormat(pixelFormat: .yuyv, width: 32, height: 24), steps: [])
+        flaky.pollDelay = 0.002
+        var n = 0
+        flaky.endless = { n += 1; return n % 2 == 0 ? .frames(count: 1, bytesUsed: 4) : .frames(count: 1, fill: 200) }
+        options.frameLimit = nil
+        options.durationLimitSeconds = 0.8
+        let (flakyEnding, flakyStats) = try LivePipeline(source: V4L2Capture(device: flaky), segmenter: BrightnessSegmenter(inputSize: 8),
+                                                         sinks: [], options: options, log: makeLog()).run()
+        XCTAssertEqual(flakyEnding, .durationLimit)
+        XCTAssertEqual(flakyStats.deviceFaults, 0, flakyStats.summary)
+        XCTAssertGreaterThan(flakyStats.segmented, 0)
+        XCTAssertGreaterThan(flakyStats.corrupt, 0)
+    }
+
     func testSIGTERMStopsCleanlyWithCompleteFiles() throws {
         let folder = try makeTemporaryFolder(self)
         let device = camera(period: 0.005)
