@@ -86,7 +86,8 @@ struct Live: ParsableCommand {
         Faults: a device error or unplug clears the overlay at once, logs "no video" and reopens the device \
         with back-off (--give-up-after ends the run with exit code 3); so does a device whose every frame for 5 s \
         is unusable (corrupt, or failing conversion). --wait waits for a missing device.
-        Every log line (stderr) starts with [condseg VERSION model=SHA256 calib=HASH].
+        Every log line of a run (stderr) starts with [condseg VERSION model=SHA256 calib=HASH]; a refusal \
+        before the run starts (a bad option, a missing file or device) is a plain "error: ..." line.
         Statistics (--stats on stderr, --json on stdout, /stats with --http): every frame the source delivered is \
         counted in captured and ends in one of: segmented (its mask went out); dropped (never segmented: a newer \
         frame replaced it while the model was busy, or the device had already overwritten it, or --frames was \
