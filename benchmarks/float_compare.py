@@ -64,13 +64,13 @@ class Peer:
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--onnx", help="model for the peers (default: condseg export --onnx of the same model)")
-    ap.add_argument("--condseg", default=".build/release/condseg")
-    ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
-    ap.add_argument("--rounds", type=int, default=5)
-    ap.add_argument("--iterations", type=int, default=3)
-    ap.add_argument("--json", action="store_true")
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--onnx", metavar="MODEL", help="model for the peers (default: condseg export --onnx of the same model)")
+    ap.add_argument("--condseg", metavar="PATH", default=".build/release/condseg", help="condseg binary (default: %(default)s)")
+    ap.add_argument("--threads", metavar="N", type=int, nargs="+", default=[1, 2], help="thread counts to run, each in every round (default: 1 2)")
+    ap.add_argument("--rounds", metavar="R", type=int, default=5, help="rounds; each runs every engine once per thread count, the figure is the median over rounds (default: %(default)s)")
+    ap.add_argument("--iterations", metavar="I", type=int, default=3, help="timed frames per engine and round after one warm-up, their median is the round's figure (default: %(default)s)")
+    ap.add_argument("--json", action="store_true", help="print the results as JSON")
     a = ap.parse_args()
     work = tempfile.TemporaryDirectory(prefix="condseg-float-compare-")
     if not a.onnx:

@@ -41,14 +41,14 @@ def condseg_latency(binary, threads, iterations, calibration):
     return json.loads(out)["median_ms"]
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--onnx", help="model for ONNX Runtime (default: condseg export --onnx of the same model)")
-    ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
-    ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--iterations", type=int, default=5)
-    ap.add_argument("--condseg", default=".build/release/condseg")
-    ap.add_argument("--calibration")
-    ap.add_argument("--json", action="store_true")
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--onnx", metavar="MODEL", help="model for ONNX Runtime (default: condseg export --onnx of the same model)")
+    ap.add_argument("--threads", metavar="N", type=int, nargs="+", default=[1, 2], help="thread counts to run, each in every round (default: 1 2)")
+    ap.add_argument("--rounds", metavar="R", type=int, default=3, help="rounds; the figure is the median over rounds (default: %(default)s)")
+    ap.add_argument("--iterations", metavar="I", type=int, default=5, help="timed frames per engine and round after one warm-up, their median is the round's figure (default: %(default)s)")
+    ap.add_argument("--condseg", metavar="PATH", default=".build/release/condseg", help="condseg binary (default: %(default)s)")
+    ap.add_argument("--calibration", metavar="TABLE", help="time condseg's int8 path with this calibration table instead of the float reference")
+    ap.add_argument("--json", action="store_true", help="print the results as JSON")
     a = ap.parse_args()
     work = tempfile.TemporaryDirectory(prefix="condseg-peer-compare-")
     if not a.onnx:
