@@ -135,9 +135,11 @@ public struct LiveStatistics: Sendable {
 
     /// One human line, e.g. for `--stats`.
     public var summary: String {
-        "captured \(captured) segmented \(segmented) dropped \(dropped) discarded \(discarded) corrupt \(corrupt) "
+        "captured \(captured) segmented \(segmented) dropped \(dropped) discarded \(discarded) in flight \(inFlight) "
+            + "(max \(inFlightMaximum)) corrupt \(corrupt) displayed \(displayed) "
             + "timeouts \(timeouts) format changes \(formatChanges) "
-            + "faults \(deviceFaults) reconnects \(reconnects) | latency ms median \(Self.format(latency.quantile(0.5))) "
+            + "faults \(deviceFaults) reconnects \(reconnects) (back-off \(Self.format(reconnectWaitSeconds)) s"
+            + (reconnectWaitSimulated ? ", simulated" : "") + ") | latency ms median \(Self.format(latency.quantile(0.5))) "
             + "p99 \(Self.format(latency.quantile(0.99))) | inference ms median \(Self.format(inference.quantile(0.5))) "
             + "mean \(Self.format(inference.mean)) | \(Self.format(segmentedPerSecond)) segmented/s "
             + "\(Self.format(capturedPerSecond)) captured/s over \(Self.format(elapsedSeconds)) s"

@@ -44,6 +44,20 @@ final class StatisticsTests: XCTestCase {
         XCTAssertEqual(stats.latency.quantile(1.0)!, 900, accuracy: 9)
     }
 
+    func testSummaryLineCarriesEveryCounter() {
+        var stats = LiveStatistics()
+        stats.captured = 11; stats.segmented = 4; stats.dropped = 3; stats.discarded = 2; stats.inFlight = 2
+        stats.inFlightMaximum = 3; stats.corrupt = 5; stats.displayed = 9; stats.timeouts = 6; stats.formatChanges = 1
+        stats.deviceFaults = 7; stats.reconnects = 8; stats.reconnectWaitSeconds = 1.5; stats.reconnectWaitSimulated = true
+        let line = stats.summary
+        for part in ["captured 11 ", "segmented 4 ", "dropped 3 ", "discarded 2 ", "in flight 2 (max 3) ", "corrupt 5 ",
+                     "displayed 9 ", "timeouts 6 ", "format changes 1 ", "faults 7 ", "reconnects 8 (back-off 1.50 s, simulated)"] {
+            XCTAssertTrue(line.contains(part), "\(part) missing from: \(line)")
+        }
+        stats.reconnectWaitSimulated = false
+        XCTAssertTrue(stats.summary.contains("reconnects 8 (back-off 1.50 s) |"), stats.summary)
+    }
+
     func testJSONCarriesCountersTimesAndIdentity() throws {
         var stats = LiveStatistics()
         stats.captured = 10; stats.segmented = 4; stats.dropped = 5; stats.corrupt = 1; stats.timeouts = 2
