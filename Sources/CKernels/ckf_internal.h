@@ -31,6 +31,8 @@ typedef struct {
     void (*sigmoid_portable)(const float *, float *, size_t);
     void (*window_attention_portable)(const ckf_attention_args *, int, int, float *);
     void (*gemm_fixed)(const float *, ptrdiff_t, const float *, int, int, int, int, float *, ptrdiff_t);
+    void (*rows_epilogue)(float *, ptrdiff_t, int, int, const float *, const float *, ptrdiff_t, int);
+    void (*global_pool_nhwc)(const float *, size_t, ptrdiff_t, int, int, int, float *);
 } ckf_kernel_set;
 
 extern const ckf_kernel_set ckf_generic_kernels;

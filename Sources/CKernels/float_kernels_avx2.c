@@ -276,6 +276,6 @@ AVX2_TARGET static void avx2_window_attention_portable(const ckf_attention_args 
 // The sigmoid above already uses the portable exp: it is the portable sigmoid.
 const ckf_kernel_set ckf_avx2_kernels = {
     avx2_conv_epilogue, avx2_add, avx2_mul_channel_gate, avx2_mul_spatial_gate, avx2_sigmoid, avx2_window_attention,
-    avx2_exp_portable, avx2_sigmoid, avx2_window_attention_portable, avx2_gemm_fixed,
+    avx2_exp_portable, avx2_sigmoid, avx2_window_attention_portable, avx2_gemm_fixed, avx2_rows_epilogue, avx2_global_pool_nhwc,
 };
 #endif

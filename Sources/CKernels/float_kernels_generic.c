@@ -148,7 +148,7 @@ void ckf_gemm_fixed_reference(const float *a, ptrdiff_t lda, const float *w, ptr
 const ckf_kernel_set ckf_generic_kernels = {
     generic_conv_epilogue, generic_add, generic_mul_channel_gate, generic_mul_spatial_gate, ckf_generic_sigmoid,
     ckf_generic_window_attention, generic_exp_portable, generic_sigmoid_portable,
-    ckf_generic_window_attention_portable, generic_gemm_fixed,
+    ckf_generic_window_attention_portable, generic_gemm_fixed, generic_rows_epilogue, generic_global_pool_nhwc,
 };
 
 /// Output columns [*lo, *hi) whose input column ox·stride + off lies inside [0, in_w) (im2col and col2im).
