@@ -168,3 +168,37 @@ void ckf_global_pool_nhwc(const float *x, size_t plane, int channels, int c_begi
     if (x == NULL || y == NULL || channels < 1 || plane == 0 || c_begin < 0 || c_end > channels) return;
     if (c_begin < c_end) kernels()->global_pool_nhwc(x, plane, channels, c_begin, c_end, use_max, y);
 }
+
+void ckf_im2col_nhwc(const float *x, int in_h, int in_w, int channels, int kernel, int stride, int padding,
+                     int dilation, int out_w, int oy_begin, int oy_end, float *columns) {
+    if (x == NULL || columns == NULL || channels < 1 || kernel < 1) return;
+    const ptrdiff_t C = channels;
+    float *dst = columns;
+    for (int oy = oy_begin; oy < oy_end; oy++) {
+        for (int ox = 0; ox < out_w; ox++) {
+            for (int ky = 0; ky < kernel; ky++) {
+                const int iy = oy * stride - padding + ky * dilation;
+                const int row_inside = iy >= 0 && iy < in_h;
+                for (int kx = 0; kx < kernel; kx++, dst += C) {
+                    const int ix = ox * stride - padding + kx * dilation;
+                    if (row_inside && ix >= 0 && ix < in_w) {
+                        const float *src = x + ((ptrdiff_t)iy * in_w + ix) * C;
+                        if (C <= 4) { for (ptrdiff_t c = 0; c < C; c++) dst[c] = src[c]; }
+                        else memcpy(dst, src, sizeof(float) * (size_t)C);
+                    } else {
+                        for (ptrdiff_t c = 0; c < C; c++) dst[c] = 0.0f;
+                    }
+                }
+            }
+        }
+    }
+}
+
+int ckf_conv_direct_nhwc(const ckf_direct_args *g, int oy_begin, int oy_end) {
+    if (g == NULL || g->x == NULL || g->packed == NULL || g->n < 1 || g->n > CKF_DIRECT_MAX_N || g->channels < 1 ||
+        g->kernel < 1 || g->stride < 1 || g->dilation < 1 || g->padding < 0 || g->out_w < 1 || oy_begin < 0) return -1;
+    if ((g->c != NULL && g->ldc < g->n) || (g->out_u8 != NULL && g->ld_u8 < g->n) ||
+        (g->residual != NULL && g->ld_residual < g->n)) return -1;
+    if (oy_begin < oy_end) kernels()->conv_direct(g, oy_begin, oy_end);
+    return 0;
+}

@@ -377,6 +377,31 @@ public final class FastInt8Executor: Int8GraphExecutor, @unchecked Sendable {
         let (residual, relu, outFloat, outBytes, q) = (output.residual, output.relu, output.float, output.bytes,
                                                        output.quantization)
         let (floatStride, byteStride) = (output.floatStride, output.byteStride)
+        if cout <= Int(CKF_DIRECT_MAX_N) {
+            // Few output channels (spatial attention, the mask logits): straight from the NHWC input, 8 output
+            // pixels per vector, the same bits as im2col + the fixed-order GEMM without the 16-channel panel.
+            conv.packed.withUnsafeBufferPointer { weights in
+                conv.bias.withUnsafeBufferPointer { bias in
+                    var args = ckf_direct_args()
+                    args.x = UnsafePointer(input); args.in_h = Int32(inShape.h); args.in_w = Int32(inShape.w)
+                    args.channels = Int32(spec.inChannels); args.kernel = Int32(spec.kernel)
+                    args.stride = Int32(spec.stride); args.padding = Int32(spec.padding); args.dilation = Int32(spec.dilation)
+                    args.out_w = Int32(out.w); args.packed = weights.baseAddress; args.n = Int32(cout)
+                    args.bias = bias.baseAddress
+                    args.residual = residual.map { UnsafePointer($0) }; args.ld_residual = cout
+                    args.relu = relu ? 1 : 0
+                    args.c = outFloat; args.ldc = floatStride
+                    args.out_u8 = outBytes; args.ld_u8 = byteStride
+                    args.out_inv_scale = q.map { 1 / $0.scale } ?? 1; args.out_zero_point = q?.zeroPoint ?? 0
+                    parallelChunks(out.h, threads: self.threads, state: args) { args, _, rows in
+                        var args = args
+                        let status = ckf_conv_direct_nhwc(&args, Int32(rows.lowerBound), Int32(rows.upperBound))
+                        precondition(status == 0, "ckf_conv_direct_nhwc rejected its arguments")
+                    }
+                }
+            }
+            return
+        }
         let gemmOutPerThread = self.gemmOutPerThread
         let rows = floatChunkRows(conv, out)
         let columns = (scratch! + floatColumnsOffset).assumingMemoryBound(to: Float.self)

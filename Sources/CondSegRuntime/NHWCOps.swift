@@ -160,7 +160,7 @@ enum NHWCOps {
     }
 
     /// Floats of input from which global pooling splits its channels over threads.
-    static let globalPoolParallelFloats = 1 << 18
+    static let globalPoolParallelFloats = 1 << 20
 
     /// Per pixel: [mean over channels (float sum in channel order, as the reference), max over channels].
     static func channelMeanMax(channels c: Int, input x: UnsafePointer<Float>, plane: Int,
@@ -182,26 +182,11 @@ enum NHWCOps {
     }
 
     /// NHWC float im2col of output rows [oy0, oy0 + rows): row r = (oy − oy0)·outW + ox holds K = k·k·C floats in
-    /// (ky, kx, c) order; taps outside the image are 0.
+    /// (ky, kx, c) order; taps outside the image are 0 (ckf_im2col_nhwc).
     static func im2col(_ spec: ConvSpec, input x: UnsafePointer<Float>, inH: Int, inW: Int, outW: Int,
                        rows: Range<Int>, firstRow oy0: Int, columns: UnsafeMutablePointer<Float>) {
-        let c = spec.inChannels, k = spec.kernel, kk = k * k * c
-        for oy in rows {
-            for ox in 0..<outW {
-                var dst = columns + ((oy - oy0) * outW + ox) * kk
-                for ky in 0..<k {
-                    let iy = oy * spec.stride - spec.padding + ky * spec.dilation
-                    for kx in 0..<k {
-                        let ix = ox * spec.stride - spec.padding + kx * spec.dilation
-                        if iy >= 0 && iy < inH && ix >= 0 && ix < inW {
-                            dst.update(from: x + (iy * inW + ix) * c, count: c)
-                        } else {
-                            dst.update(repeating: 0, count: c)
-                        }
-                        dst += c
-                    }
-                }
-            }
-        }
+        ckf_im2col_nhwc(x, Int32(inH), Int32(inW), Int32(spec.inChannels), Int32(spec.kernel), Int32(spec.stride),
+                        Int32(spec.padding), Int32(spec.dilation), Int32(outW), Int32(rows.lowerBound),
+                        Int32(rows.upperBound), columns + (rows.lowerBound - oy0) * outW * spec.kernel * spec.kernel * spec.inChannels)
     }
 }

@@ -1,8 +1,8 @@
 // Tests of the portable float kernels (ckernels_float.h) that the int8 executors use between int8 layers: the
 // fixed-order GEMM equals a naive fused-multiply-add chain written here bit for bit (every kernel set this CPU
 // runs, odd shapes, padded strides, any split of the rows over 1…4 threads), and so does the blocked convolution
-// with its epilogue (ckf_conv_fixed) followed by the scalar epilogue and quantization; global pooling equals its
-// definition; the portable exp is within 1.02 ulp
+// with its epilogue (ckf_conv_fixed) followed by the scalar epilogue and quantization, and the direct convolution
+// for few output channels equals im2col + that; global pooling equals its definition; the portable exp is within 1.02 ulp
 // of e^x computed in double precision and every kernel set gives the same bits; the sigmoid and the window
 // attention give the same bits on every kernel set and for any row split. The aarch64 (NEON) sets are compared
 // with these bits by the native self-test under qemu (scripts/test-aarch64.sh).
@@ -157,6 +157,106 @@ final class PortableFloatKernelTests: XCTestCase {
                 }
             }
         }
+    }
+
+    /// ckf_im2col_nhwc against im2col written here from its definition: strides, padding, dilation, row ranges.
+    func testNHWCIm2colEqualsItsDefinition() {
+        var random = SplitMix64(state: 3)
+        for (h, w, c, k, s, p, d) in [(7, 9, 2, 7, 1, 3, 1), (8, 8, 3, 3, 2, 1, 1), (10, 6, 5, 3, 1, 4, 2), (5, 5, 1, 1, 1, 0, 1),
+                                      (6, 7, 16, 3, 1, 1, 1)] {
+            let x = (0..<(h * w * c)).map { _ in fullFloat(&random, scale: 5) }
+            let outH = (h + 2 * p - d * (k - 1) - 1) / s + 1, outW = (w + 2 * p - d * (k - 1) - 1) / s + 1
+            let kk = k * k * c
+            for (begin, end) in [(0, outH), (1, max(1, outH - 1))] where begin < end {
+                var expected = [Float](repeating: 0, count: (end - begin) * outW * kk)
+                for oy in begin..<end {
+                    for ox in 0..<outW {
+                        for ky in 0..<k {
+                            for kx in 0..<k {
+                                let iy = oy * s - p + ky * d, ix = ox * s - p + kx * d
+                                for ch in 0..<c {
+                                    let inside = iy >= 0 && iy < h && ix >= 0 && ix < w
+                                    expected[((oy - begin) * outW + ox) * kk + (ky * k + kx) * c + ch] = inside ? x[(iy * w + ix) * c + ch] : 0
+                                }
+                            }
+                        }
+                    }
+                }
+                let got = CBuffer<Float>(count: expected.count, repeating: .nan)
+                ckf_im2col_nhwc(x, Int32(h), Int32(w), Int32(c), Int32(k), Int32(s), Int32(p), Int32(d), Int32(outW),
+                                Int32(begin), Int32(end), got.pointer)
+                XCTAssertEqual(got.array.map(\.bitPattern), expected.map(\.bitPattern), "\(h)×\(w)×\(c) k\(k) s\(s) p\(p) d\(d)")
+            }
+        }
+    }
+
+    /// ckf_conv_direct_nhwc gives the bits of ckf_im2col_nhwc followed by ckf_conv_fixed (the path above) for 1…4
+    /// output channels: kernels 1, 3, 7, strides, padding wider than the kernel reach, dilation, rows not a multiple
+    /// of the 8-pixel vectors, with bias, residual, ReLU, uint8 and strided outputs, on every kernel set and row split.
+    func testDirectConvolutionEqualsIm2colThenTheBlockedGemm() {
+        var random = SplitMix64(state: 11)
+        let geometries: [(h: Int, w: Int, c: Int, k: Int, s: Int, p: Int, d: Int)] = [
+            (13, 19, 2, 7, 1, 3, 1), (9, 11, 64, 1, 1, 0, 1), (10, 17, 3, 3, 2, 1, 1), (8, 9, 5, 3, 1, 5, 2), (3, 3, 1, 3, 1, 2, 1)]
+        for geometry in geometries {
+            let (h, w, c, k, s, p, d) = geometry
+            let outH = (h + 2 * p - d * (k - 1) - 1) / s + 1, outW = (w + 2 * p - d * (k - 1) - 1) / s + 1
+            let kk = k * k * c, pixels = outH * outW
+            let x = (0..<(h * w * c)).map { _ in fullFloat(&random, scale: 3) }
+            let columns = CBuffer<Float>(count: pixels * kk, repeating: .nan)
+            ckf_im2col_nhwc(x, Int32(h), Int32(w), Int32(c), Int32(k), Int32(s), Int32(p), Int32(d), Int32(outW), 0,
+                            Int32(outH), columns.pointer)
+            for n in 1...Int(CKF_DIRECT_MAX_N) {
+                let weights = CBuffer((0..<(n * kk)).map { _ in fullFloat(&random, scale: 0.5) })
+                let packed = CBuffer<Float>(count: ckf_gemm_packed_floats(Int32(n), Int32(kk)), repeating: .nan)
+                ckf_gemm_pack(weights.pointer, Int32(n), Int32(kk), kk, packed.pointer)
+                let bias = CBuffer((0..<n).map { _ in fullFloat(&random, scale: 1) })
+                for variant in 0..<4 {
+                    let useResidual = variant & 1 != 0, relu = variant & 2 != 0
+                    let ldc = n + variant, ldq = n + 1
+                    let residual = CBuffer((0..<(pixels * n)).map { _ in fullFloat(&random, scale: 2) })
+                    let (inv, zp): (Float, Int32) = (1 / 0.02, 128)
+                    // The reference path: im2col, then the blocked GEMM with its epilogue.
+                    let wantC = CBuffer<Float>(count: pixels * ldc, repeating: -1)
+                    let wantQ = CBuffer<UInt8>(count: pixels * ldq, repeating: 9)
+                    var gemm = ckf_conv_args()
+                    gemm.a = UnsafePointer(columns.pointer); gemm.lda = kk; gemm.packed = UnsafePointer(packed.pointer)
+                    gemm.n = Int32(n); gemm.k = Int32(kk); gemm.bias = UnsafePointer(bias.pointer)
+                    gemm.residual = useResidual ? UnsafePointer(residual.pointer) : nil; gemm.ld_residual = n
+                    gemm.relu = relu ? 1 : 0; gemm.c = wantC.pointer; gemm.ldc = ldc
+                    gemm.out_u8 = wantQ.pointer; gemm.ld_u8 = ldq; gemm.out_inv_scale = inv; gemm.out_zero_point = zp
+                    XCTAssertEqual(ckf_force_isa(CKF_ISA_GENERIC), 1)
+                    XCTAssertEqual(ckf_conv_fixed(&gemm, 0, Int32(pixels), nil), 0)
+                    for isa in kernelSets {
+                        XCTAssertEqual(ckf_force_isa(isa), 1)
+                        for split in [1, 3] {
+                            let gotC = CBuffer<Float>(count: pixels * ldc, repeating: -1)
+                            let gotQ = CBuffer<UInt8>(count: pixels * ldq, repeating: 9)
+                            var args = ckf_direct_args()
+                            args.in_h = Int32(h); args.in_w = Int32(w); args.channels = Int32(c)
+                            args.kernel = Int32(k); args.stride = Int32(s); args.padding = Int32(p); args.dilation = Int32(d)
+                            args.out_w = Int32(outW); args.packed = UnsafePointer(packed.pointer); args.n = Int32(n)
+                            args.bias = UnsafePointer(bias.pointer)
+                            args.residual = useResidual ? UnsafePointer(residual.pointer) : nil; args.ld_residual = n
+                            args.relu = relu ? 1 : 0; args.c = gotC.pointer; args.ldc = ldc
+                            args.out_u8 = gotQ.pointer; args.ld_u8 = ldq; args.out_inv_scale = inv; args.out_zero_point = zp
+                            x.withUnsafeBufferPointer { xs in
+                                args.x = xs.baseAddress
+                                for part in 0..<split {
+                                    let begin = outH * part / split, end = outH * (part + 1) / split
+                                    XCTAssertEqual(ckf_conv_direct_nhwc(&args, Int32(begin), Int32(end)), 0)
+                                }
+                            }
+                            let label = "\(geometry) n \(n) variant \(variant) \(String(cString: ckf_isa_name(isa))) split \(split)"
+                            XCTAssertEqual(gotC.array.map(\.bitPattern), wantC.array.map(\.bitPattern), label)
+                            XCTAssertEqual(gotQ.array, wantQ.array, label)
+                        }
+                    }
+                }
+            }
+        }
+        var bad = ckf_direct_args()
+        XCTAssertEqual(ckf_conv_direct_nhwc(&bad, 0, 1), -1)
+        XCTAssertEqual(ckf_conv_direct_nhwc(nil, 0, 1), -1)
     }
 
     func testConvWithEpilogueRejectsBadArguments() {

@@ -163,6 +163,42 @@ int ckf_conv_fixed(const ckf_conv_args *args, int m_begin, int m_end, float *scr
 /// x : m in pixel order from −∞, so NaN inputs are skipped) of channel j. The same bits on every kernel set.
 void ckf_global_pool_nhwc(const float *x, size_t plane, int channels, int c_begin, int c_end, int use_max, float *y);
 
+/// im2col of an NHWC image (in_h × in_w pixels of `channels` floats) for output rows [oy_begin, oy_end): output
+/// pixel (oy, ox) becomes row (oy − oy_begin)·out_w + ox of K = kernel²·channels floats in (ky, kx, c) order, taken
+/// from input pixel (oy·stride − padding + ky·dilation, ox·stride − padding + kx·dilation); taps outside the image
+/// are +0. Copies only.
+void ckf_im2col_nhwc(const float *x, int in_h, int in_w, int channels, int kernel, int stride, int padding,
+                     int dilation, int out_w, int oy_begin, int oy_end, float *columns);
+
+/// Most output channels ckf_conv_direct_nhwc takes.
+#define CKF_DIRECT_MAX_N 4
+
+/// A float convolution with few output channels, straight from its NHWC input (ckf_conv_direct_nhwc).
+typedef struct {
+    const float *x;              ///< input, in_h × in_w pixels of `channels` floats
+    int in_h, in_w, channels;
+    int kernel, stride, padding, dilation;
+    int out_w;
+    const float *packed;         ///< weights packed by ckf_gemm_pack (K = kernel²·channels in (ky, kx, c) order)
+    int n;                       ///< output channels, 1…CKF_DIRECT_MAX_N
+    const float *bias;           ///< N values, or NULL
+    const float *residual;       ///< row stride ld_residual per output pixel, or NULL
+    ptrdiff_t ld_residual;
+    int relu;
+    float *c;                    ///< float output, ldc per output pixel, or NULL
+    ptrdiff_t ldc;
+    uint8_t *out_u8;             ///< uint8 output, ld_u8 per output pixel, or NULL
+    ptrdiff_t ld_u8;
+    float out_inv_scale;
+    int32_t out_zero_point;
+} ckf_direct_args;
+
+/// Output rows [oy_begin, oy_end) of a convolution with at most CKF_DIRECT_MAX_N output channels, without im2col:
+/// the same bits as ckf_im2col_nhwc followed by ckf_conv_fixed (each output the fused multiply-add chain over
+/// (ky, kx, c) in increasing order from +0, a tap outside the image contributing fma(+0, w, acc); then c + bias,
+/// + residual, ReLU, the uint8 quantization). Vector kernels run across 8 output pixels. Returns 0, or -1.
+int ckf_conv_direct_nhwc(const ckf_direct_args *args, int oy_begin, int oy_end);
+
 /// The naive definition of ckf_gemm_fixed on an unpacked W (N rows, stride ldw): one fmaf per step, k increasing.
 /// For tests.
 void ckf_gemm_fixed_reference(const float *a, ptrdiff_t lda, const float *w, ptrdiff_t ldw, int n, int k,
