@@ -377,9 +377,10 @@ public final class FastInt8Executor: Int8GraphExecutor, @unchecked Sendable {
         let (residual, relu, outFloat, outBytes, q) = (output.residual, output.relu, output.float, output.bytes,
                                                        output.quantization)
         let (floatStride, byteStride) = (output.floatStride, output.byteStride)
-        if cout <= Int(CKF_DIRECT_MAX_N) {
-            // Few output channels (spatial attention, the mask logits): straight from the NHWC input, 8 output
-            // pixels per vector, the same bits as im2col + the fixed-order GEMM without the 16-channel panel.
+        if cout <= Int(CKF_DIRECT_MAX_N) && !direct {
+            // Few output channels with a spatial kernel (the 7×7 spatial attention): straight from the NHWC input,
+            // 8 output pixels per vector, the same bits as im2col + the fixed-order GEMM without the 16-channel
+            // panel. (A 1×1 one stays a GEMM on its input: its gathers would read 8 pixels' rows per channel.)
             conv.packed.withUnsafeBufferPointer { weights in
                 conv.bias.withUnsafeBufferPointer { bias in
                     var args = ckf_direct_args()
