@@ -17,6 +17,50 @@ CKF_TARGET static void CKF_NAME(conv_epilogue)(float *y, ptrdiff_t channel_strid
     }
 }
 
+// The epilogue of a float convolution on NHWC rows (ckf_conv_fixed): per element c + bias, + residual, ReLU, in that
+// order, each a separate IEEE operation, so every lane gives the scalar's bits.
+CKF_TARGET static void CKF_NAME(rows_epilogue)(float *y, ptrdiff_t ldy, int rows, int n, const float *bias,
+                                               const float *residual, ptrdiff_t ld_residual, int relu) {
+    for (int r = 0; r < rows; r++) {
+        float *restrict row = y + (ptrdiff_t)r * ldy;
+        if (bias) {
+            const float *restrict b = bias;
+            for (int j = 0; j < n; j++) row[j] = row[j] + b[j];
+        }
+        if (residual) {
+            const float *restrict x = residual + (ptrdiff_t)r * ld_residual;
+            for (int j = 0; j < n; j++) row[j] = row[j] + x[j];
+        }
+        if (relu) for (int j = 0; j < n; j++) row[j] = row[j] > 0.0f ? row[j] : 0.0f;
+    }
+}
+
+// Global average (float64 sum in pixel order per channel, then one division) or max (`x >= m ? x : m` in pixel order,
+// from −∞) over the pixels of NHWC channels [c0, c1), in groups of 64 channels whose accumulators stay in registers.
+CKF_TARGET static void CKF_NAME(global_pool_nhwc)(const float *x, size_t plane, ptrdiff_t channels, int c0, int c1,
+                                                  int use_max, float *y) {
+    for (int g = c0; g < c1; g += 64) {
+        const int width = c1 - g < 64 ? c1 - g : 64;
+        if (use_max) {
+            float m[64];
+            for (int j = 0; j < width; j++) m[j] = -INFINITY;
+            for (size_t p = 0; p < plane; p++) {
+                const float *restrict row = x + (ptrdiff_t)p * channels + g;
+                for (int j = 0; j < width; j++) m[j] = row[j] >= m[j] ? row[j] : m[j];
+            }
+            for (int j = 0; j < width; j++) y[g + j] = m[j];
+        } else {
+            double sums[64];
+            for (int j = 0; j < width; j++) sums[j] = 0.0;
+            for (size_t p = 0; p < plane; p++) {
+                const float *restrict row = x + (ptrdiff_t)p * channels + g;
+                for (int j = 0; j < width; j++) sums[j] = sums[j] + (double)row[j];
+            }
+            for (int j = 0; j < width; j++) y[g + j] = (float)(sums[j] / (double)plane);
+        }
+    }
+}
+
 CKF_TARGET static void CKF_NAME(add)(float *y, const float *const *inputs, int input_count, size_t n, int relu) {
     // Blocks of 1024 keep y in L1 while every input passes over it.
     for (size_t b = 0; b < n; b += 1024) {

@@ -31,6 +31,9 @@ typedef struct {
     void (*sigmoid_portable)(const float *, float *, size_t);
     void (*window_attention_portable)(const ckf_attention_args *, int, int, float *);
     void (*gemm_fixed)(const float *, ptrdiff_t, const float *, int, int, int, int, float *, ptrdiff_t);
+    void (*rows_epilogue)(float *, ptrdiff_t, int, int, const float *, const float *, ptrdiff_t, int);
+    void (*global_pool_nhwc)(const float *, size_t, ptrdiff_t, int, int, int, float *);
+    void (*conv_direct)(const ckf_direct_args *, int, int);
 } ckf_kernel_set;
 
 extern const ckf_kernel_set ckf_generic_kernels;
@@ -42,6 +45,10 @@ extern const ckf_kernel_set ckf_neon_kernels;
 #endif
 
 // Portable C entry points the NEON set shares with the generic one.
+void ckf_generic_conv_direct(const ckf_direct_args *, int, int);
+/// The epilogue of ckf_conv_direct_nhwc for `count` output pixels starting at (oy, ox0): acc[l·N + j] is pixel l,
+/// channel j; applies c + bias, + residual, ReLU in that order and writes the float and uint8 outputs.
+void ckf_direct_store(const ckf_direct_args *, int oy, int ox0, int count, float *acc);
 void ckf_generic_sigmoid(const float *, float *, size_t);
 void ckf_generic_window_attention(const ckf_attention_args *, int, int, float *);
 void ckf_generic_window_attention_portable(const ckf_attention_args *, int, int, float *);

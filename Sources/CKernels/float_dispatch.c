@@ -4,6 +4,7 @@
 #include <stdint.h>
 #include "ckf_internal.h"
 #include "cpu_features.h"
+#include "ckernels.h"
 
 static int detect_float_isa(void) {
 #if defined(__aarch64__)
@@ -136,5 +137,68 @@ int ckf_gemm_fixed(const float *a, ptrdiff_t lda, const float *packed, int n, in
                    float *c, ptrdiff_t ldc) {
     if (a == NULL || packed == NULL || c == NULL || n < 1 || k < 1 || lda < k || ldc < n || m_begin < 0) return -1;
     if (m_begin < m_end) kernels()->gemm_fixed(a, lda, packed, n, k, m_begin, m_end, c, ldc);
+    return 0;
+}
+
+size_t ckf_conv_scratch_floats(int n) { return n < 1 ? 0 : (size_t)CKF_CONV_BLOCK_ROWS * (size_t)n; }
+
+int ckf_conv_fixed(const ckf_conv_args *g, int m_begin, int m_end, float *scratch) {
+    if (g == NULL || g->a == NULL || g->packed == NULL || g->n < 1 || g->k < 1 || g->lda < g->k || m_begin < 0) return -1;
+    if (g->c != NULL ? g->ldc < g->n : scratch == NULL) return -1;
+    if (g->residual != NULL && g->ld_residual < g->n) return -1;
+    if (g->out_u8 != NULL && g->ld_u8 < g->n) return -1;
+    const ckf_kernel_set *set = kernels();
+    for (int mb = m_begin; mb < m_end; mb += CKF_CONV_BLOCK_ROWS) {
+        const int rows = m_end - mb < CKF_CONV_BLOCK_ROWS ? m_end - mb : CKF_CONV_BLOCK_ROWS;
+        float *c = g->c != NULL ? g->c + (ptrdiff_t)mb * g->ldc : scratch;
+        const ptrdiff_t ldc = g->c != NULL ? g->ldc : g->n;
+        set->gemm_fixed(g->a + (ptrdiff_t)mb * g->lda, g->lda, g->packed, g->n, g->k, 0, rows, c, ldc);
+        set->rows_epilogue(c, ldc, rows, g->n, g->bias,
+                           g->residual != NULL ? g->residual + (ptrdiff_t)mb * g->ld_residual : NULL, g->ld_residual,
+                           g->relu);
+        if (g->out_u8 != NULL)
+            for (int r = 0; r < rows; r++)
+                ck_quantize_u8(c + (ptrdiff_t)r * ldc, g->out_u8 + (ptrdiff_t)(mb + r) * g->ld_u8, (size_t)g->n,
+                               g->out_inv_scale, g->out_zero_point);
+    }
+    return 0;
+}
+
+void ckf_global_pool_nhwc(const float *x, size_t plane, int channels, int c_begin, int c_end, int use_max, float *y) {
+    if (x == NULL || y == NULL || channels < 1 || plane == 0 || c_begin < 0 || c_end > channels) return;
+    if (c_begin < c_end) kernels()->global_pool_nhwc(x, plane, channels, c_begin, c_end, use_max, y);
+}
+
+void ckf_im2col_nhwc(const float *x, int in_h, int in_w, int channels, int kernel, int stride, int padding,
+                     int dilation, int out_w, int oy_begin, int oy_end, float *columns) {
+    if (x == NULL || columns == NULL || channels < 1 || kernel < 1) return;
+    const ptrdiff_t C = channels;
+    float *dst = columns;
+    for (int oy = oy_begin; oy < oy_end; oy++) {
+        for (int ox = 0; ox < out_w; ox++) {
+            for (int ky = 0; ky < kernel; ky++) {
+                const int iy = oy * stride - padding + ky * dilation;
+                const int row_inside = iy >= 0 && iy < in_h;
+                for (int kx = 0; kx < kernel; kx++, dst += C) {
+                    const int ix = ox * stride - padding + kx * dilation;
+                    if (row_inside && ix >= 0 && ix < in_w) {
+                        const float *src = x + ((ptrdiff_t)iy * in_w + ix) * C;
+                        if (C <= 4) { for (ptrdiff_t c = 0; c < C; c++) dst[c] = src[c]; }
+                        else memcpy(dst, src, sizeof(float) * (size_t)C);
+                    } else {
+                        for (ptrdiff_t c = 0; c < C; c++) dst[c] = 0.0f;
+                    }
+                }
+            }
+        }
+    }
+}
+
+int ckf_conv_direct_nhwc(const ckf_direct_args *g, int oy_begin, int oy_end) {
+    if (g == NULL || g->x == NULL || g->packed == NULL || g->n < 1 || g->n > CKF_DIRECT_MAX_N || g->channels < 1 ||
+        g->kernel < 1 || g->stride < 1 || g->dilation < 1 || g->padding < 0 || g->out_w < 1 || oy_begin < 0) return -1;
+    if ((g->c != NULL && g->ldc < g->n) || (g->out_u8 != NULL && g->ld_u8 < g->n) ||
+        (g->residual != NULL && g->ld_residual < g->n)) return -1;
+    if (oy_begin < oy_end) kernels()->conv_direct(g, oy_begin, oy_end);
     return 0;
 }

@@ -128,6 +128,57 @@ AVX2_TARGET static void avx2_gemm_fixed(const float *a, ptrdiff_t lda, const flo
     }
 }
 
+// The direct convolution (ckf_conv_direct_nhwc), 8 output pixels of a row per vector: each tap's 8 input values
+// come from a masked gather (lanes outside the image or past the row read +0, as im2col's padding), then one fused
+// multiply-add per output channel: each lane the scalar fmaf chain.
+AVX2_TARGET static void avx2_conv_direct(const ckf_direct_args *g, int oy_begin, int oy_end) {
+    const int n = g->n, C = g->channels, k = g->kernel;
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    for (int oy = oy_begin; oy < oy_end; oy++) {
+        for (int ox0 = 0; ox0 < g->out_w; ox0 += 8) {
+            const int count = g->out_w - ox0 < 8 ? g->out_w - ox0 : 8;
+            const __m256i valid = _mm256_cmpgt_epi32(_mm256_set1_epi32(count), lane);
+            // Input column of each lane for kx = 0.
+            const __m256i ix0 = _mm256_sub_epi32(_mm256_mullo_epi32(_mm256_add_epi32(_mm256_set1_epi32(ox0), lane),
+                                                                    _mm256_set1_epi32(g->stride)),
+                                                 _mm256_set1_epi32(g->padding));
+            __m256 acc[CKF_DIRECT_MAX_N];
+            for (int j = 0; j < CKF_DIRECT_MAX_N; j++) acc[j] = _mm256_setzero_ps();
+            int q = 0;
+            for (int ky = 0; ky < k; ky++) {
+                const int iy = oy * g->stride - g->padding + ky * g->dilation;
+                if (iy < 0 || iy >= g->in_h) {
+                    // A row outside the image: every tap is +0.
+                    for (int t = 0; t < k * C; t++, q++)
+                        for (int j = 0; j < n; j++)
+                            acc[j] = _mm256_fmadd_ps(_mm256_setzero_ps(),
+                                                     _mm256_set1_ps(g->packed[(size_t)q * CKF_GEMM_PANEL + (size_t)j]), acc[j]);
+                    continue;
+                }
+                const float *row = g->x + (ptrdiff_t)iy * g->in_w * C;
+                for (int kx = 0; kx < k; kx++) {
+                    const __m256i ix = _mm256_add_epi32(ix0, _mm256_set1_epi32(kx * g->dilation));
+                    const __m256i inside = _mm256_and_si256(
+                        valid, _mm256_andnot_si256(_mm256_cmpgt_epi32(_mm256_setzero_si256(), ix),
+                                                   _mm256_cmpgt_epi32(_mm256_set1_epi32(g->in_w), ix)));
+                    const __m256i offset = _mm256_mullo_epi32(_mm256_and_si256(ix, inside), _mm256_set1_epi32(C));
+                    for (int c = 0; c < C; c++, q++) {
+                        const __m256 v = _mm256_mask_i32gather_ps(_mm256_setzero_ps(), row + c, offset,
+                                                                  _mm256_castsi256_ps(inside), 4);
+                        for (int j = 0; j < n; j++)
+                            acc[j] = _mm256_fmadd_ps(v, _mm256_set1_ps(g->packed[(size_t)q * CKF_GEMM_PANEL + (size_t)j]),
+                                                     acc[j]);
+                    }
+                }
+            }
+            float lanes[CKF_DIRECT_MAX_N][8], out[8 * CKF_DIRECT_MAX_N];
+            for (int j = 0; j < n; j++) _mm256_storeu_ps(lanes[j], acc[j]);
+            for (int l = 0; l < count; l++) for (int j = 0; j < n; j++) out[l * n + j] = lanes[j][l];
+            ckf_direct_store(g, oy, ox0, count, out);
+        }
+    }
+}
+
 // Softmax of pixel rows [p0, p1), 8 pixels at a time (scalar tail): same steps as the scalar one but exp.
 AVX2_TARGET static void avx2_softmax_rows(const ckf_attention_args *args, int h, int p0, int p1, float *a, int portable) {
     const int k = args->window, kk = k * k, W = args->width;
@@ -276,6 +327,6 @@ AVX2_TARGET static void avx2_window_attention_portable(const ckf_attention_args 
 // The sigmoid above already uses the portable exp: it is the portable sigmoid.
 const ckf_kernel_set ckf_avx2_kernels = {
     avx2_conv_epilogue, avx2_add, avx2_mul_channel_gate, avx2_mul_spatial_gate, avx2_sigmoid, avx2_window_attention,
-    avx2_exp_portable, avx2_sigmoid, avx2_window_attention_portable, avx2_gemm_fixed,
+    avx2_exp_portable, avx2_sigmoid, avx2_window_attention_portable, avx2_gemm_fixed, avx2_rows_epilogue, avx2_global_pool_nhwc, avx2_conv_direct,
 };
 #endif

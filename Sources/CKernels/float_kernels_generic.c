@@ -9,6 +9,7 @@
 #include <math.h>
 #include <string.h>
 #include "ckf_internal.h"
+#include "ckernels.h"
 
 #define CKF_TARGET
 #define CKF_NAME(x) generic_##x
@@ -145,10 +146,49 @@ void ckf_gemm_fixed_reference(const float *a, ptrdiff_t lda, const float *w, ptr
         }
 }
 
+void ckf_direct_store(const ckf_direct_args *g, int oy, int ox0, int count, float *acc) {
+    const int n = g->n;
+    for (int l = 0; l < count; l++) {
+        const ptrdiff_t pixel = (ptrdiff_t)oy * g->out_w + ox0 + l;
+        float *v = acc + (ptrdiff_t)l * n;
+        for (int j = 0; j < n; j++) {
+            if (g->bias) v[j] = v[j] + g->bias[j];
+            if (g->residual) v[j] = v[j] + g->residual[pixel * g->ld_residual + j];
+            if (g->relu) v[j] = v[j] > 0.0f ? v[j] : 0.0f;
+        }
+        if (g->c) for (int j = 0; j < n; j++) g->c[pixel * g->ldc + j] = v[j];
+        if (g->out_u8) ck_quantize_u8(v, g->out_u8 + pixel * g->ld_u8, (size_t)n, g->out_inv_scale, g->out_zero_point);
+    }
+}
+
+// The direct convolution one output at a time (ckf_conv_direct_nhwc).
+void ckf_generic_conv_direct(const ckf_direct_args *g, int oy_begin, int oy_end) {
+    const int n = g->n, C = g->channels, k = g->kernel;
+    for (int oy = oy_begin; oy < oy_end; oy++) {
+        for (int ox = 0; ox < g->out_w; ox++) {
+            float acc[CKF_DIRECT_MAX_N] = {0};
+            int q = 0;
+            for (int ky = 0; ky < k; ky++) {
+                const int iy = oy * g->stride - g->padding + ky * g->dilation;
+                for (int kx = 0; kx < k; kx++) {
+                    const int ix = ox * g->stride - g->padding + kx * g->dilation;
+                    const int inside = iy >= 0 && iy < g->in_h && ix >= 0 && ix < g->in_w;
+                    const float *src = inside ? g->x + ((ptrdiff_t)iy * g->in_w + ix) * C : NULL;
+                    for (int c = 0; c < C; c++, q++) {
+                        const float v = inside ? src[c] : 0.0f;
+                        for (int j = 0; j < n; j++) acc[j] = fmaf(v, g->packed[(size_t)q * CKF_GEMM_PANEL + (size_t)j], acc[j]);
+                    }
+                }
+            }
+            ckf_direct_store(g, oy, ox, 1, acc);
+        }
+    }
+}
+
 const ckf_kernel_set ckf_generic_kernels = {
     generic_conv_epilogue, generic_add, generic_mul_channel_gate, generic_mul_spatial_gate, ckf_generic_sigmoid,
     ckf_generic_window_attention, generic_exp_portable, generic_sigmoid_portable,
-    ckf_generic_window_attention_portable, generic_gemm_fixed,
+    ckf_generic_window_attention_portable, generic_gemm_fixed, generic_rows_epilogue, generic_global_pool_nhwc, ckf_generic_conv_direct,
 };
 
 /// Output columns [*lo, *hi) whose input column ox·stride + off lies inside [0, in_w) (im2col and col2im).

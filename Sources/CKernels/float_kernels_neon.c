@@ -112,6 +112,6 @@ static void neon_gemm_fixed(const float *a, ptrdiff_t lda, const float *packed, 
 const ckf_kernel_set ckf_neon_kernels = {
     neon_conv_epilogue, neon_add, neon_mul_channel_gate, neon_mul_spatial_gate, ckf_generic_sigmoid,
     ckf_generic_window_attention, neon_exp_portable, neon_sigmoid_portable, ckf_generic_window_attention_portable,
-    neon_gemm_fixed,
+    neon_gemm_fixed, neon_rows_epilogue, neon_global_pool_nhwc, ckf_generic_conv_direct,
 };
 #endif

@@ -5,7 +5,9 @@
 // (and float32 only where a float op reads the value). 1×1 stride-1 convolutions are plain GEMMs on the NHWC input;
 // the others im2col a block of output rows per thread into an L2-sized buffer. Ops the quantizer keeps in float
 // (sigmoid gates, window attention and its softmax, pooling, upsampling, the float-fallback convolutions) run in
-// float32 NHWC (NHWCOps) and quantize their result in the same step when an int8 convolution reads it. Those float
+// float32 NHWC (NHWCOps) and quantize their result in the same step when an int8 convolution reads it. A concat
+// input that only the concat reads is written by its own step straight into its channel slice of the concat's
+// buffers (FastInt8Plan), so most concats copy nothing. Those float
 // ops use the portable arithmetic of CKernels (ckf_gemm_fixed for the float convolutions, ckf_sigmoid_portable,
 // ckf_window_attention_portable), so a frame gives the same bits on x86-64 and aarch64 and for any thread count.
 // The convolutions are prepared as for the int8 reference (PreparedConvolutions.swift) and the int8 arithmetic is
@@ -37,6 +39,7 @@ public final class FastInt8Executor: Int8GraphExecutor, @unchecked Sendable {
     private var floatColumnsOffset = 0
     private var floatColumnsCount = 0
     private var gemmOutOffset = 0
+    private var gemmOutPerThread = 0
     private var residualOffset = 0
     private var attentionOffset = 0
     private var attentionPerThread = 0
@@ -46,6 +49,9 @@ public final class FastInt8Executor: Int8GraphExecutor, @unchecked Sendable {
     public var im2colBlockBytes = 1 << 17
     /// Floats of float im2col columns per chunk.
     public var floatChunkFloats = 1 << 18
+    /// When true (the default), concat inputs that only the concat reads are written straight into its buffers
+    /// (FastInt8Plan); false copies them. Takes effect at the next `prepare`.
+    public var concatInPlace = true
     /// When true, `nodeSeconds` accumulates the wall time of every step across runs (for `bench --profile`).
     public var profiling = false
     /// Seconds spent in each step, indexed by the id of the node the step writes.
@@ -97,6 +103,9 @@ public final class FastInt8Executor: Int8GraphExecutor, @unchecked Sendable {
     /// Peak activation and scratch memory of the current plan, in bytes.
     public var plannedBytes: Int { arenaBytes + scratchBytes }
 
+    /// Values of the current plan that live in a channel slice of the concat that reads them (written in place).
+    public var concatAliasedValueIDs: Set<ValueID> { Set(plan?.aliasedInto.keys.map { $0 } ?? []) }
+
     /// Convolutions computed inside the add that reads them in the current plan.
     public var fusedConvolutionIDs: Set<ValueID> { plan?.fusedConvolutions ?? [] }
 
@@ -104,9 +113,9 @@ public final class FastInt8Executor: Int8GraphExecutor, @unchecked Sendable {
 
     public func value(_ id: ValueID) -> [Float] {
         guard let plan, let arena, let shape = plan.shapes[id], let offset = plan.floatOffsets[id] else { return [] }
-        let x = (arena + offset).assumingMemoryBound(to: Float.self)
+        let x = (arena + offset).assumingMemoryBound(to: Float.self), stride = plan.floatStrides[id]
         var out = [Float](repeating: 0, count: shape.count)
-        out.withUnsafeMutableBufferPointer { NHWCOps.toPlanar(x, $0.baseAddress!, channels: shape.c, plane: shape.plane, threads: 1) }
+        for p in 0..<shape.plane { for c in 0..<shape.c { out[c * shape.plane + p] = x[p * stride + c] } }
         return out
     }
 
@@ -116,7 +125,7 @@ public final class FastInt8Executor: Int8GraphExecutor, @unchecked Sendable {
     public func prepare(height: Int, width: Int) {
         let int8Flags = graph.nodes.map { int8Convs[$0.id] != nil }
         let plan = FastInt8Plan(graph: graph, height: height, width: width, targets: setup.targets, pinned: setup.pinned,
-                                    int8Conv: int8Flags)
+                                    int8Conv: int8Flags, concatInPlace: concatInPlace)
         upsampleTables = [:]
         var im2colBytes = 0, floatColumns = 0, gemmOut = 0, residual = 0, attention = 0, attentionThread = 0
         for step in plan.steps {
@@ -129,7 +138,7 @@ public final class FastInt8Executor: Int8GraphExecutor, @unchecked Sendable {
                 } else if let conv = floatConvs[node.id] {
                     let rows = floatChunkRows(conv, out)
                     if !spec.isPointwise { floatColumns = max(floatColumns, rows * out.w * conv.k) }
-                    gemmOut = max(gemmOut, rows * out.w * spec.outChannels)
+                    gemmOut = max(gemmOut, ckf_conv_scratch_floats(Int32(spec.outChannels)))
                 }
                 if step.fusedConv != nil && graph.nodes[step.node].inputs.count > 2 { residual = max(residual, out.count) }
             case .upsample:
@@ -150,7 +159,7 @@ public final class FastInt8Executor: Int8GraphExecutor, @unchecked Sendable {
         im2colBytesPerThread = rounded(im2colBytes)
         var offset = im2colBytesPerThread * threads
         floatColumnsOffset = offset; floatColumnsCount = floatColumns; offset += rounded(floatColumns * 4)
-        gemmOutOffset = offset; offset += rounded(gemmOut * 4)
+        gemmOutOffset = offset; gemmOutPerThread = rounded(gemmOut * 4) / 4; offset += gemmOutPerThread * 4 * threads
         residualOffset = offset; offset += rounded(residual * 4)
         attentionOffset = offset; offset += rounded(attention * 4)
         attentionPerThread = rounded(attentionThread * 4)
@@ -191,31 +200,69 @@ public final class FastInt8Executor: Int8GraphExecutor, @unchecked Sendable {
             let node = graph.nodes[step.node]
             let out = plan.shapes[step.node]!
             let yf = floats(plan, step.node), yq = bytes(plan, step.node)
+            let fs = plan.floatStrides[step.node], bs = plan.byteStrides[step.node]
+            let q = quantization[plan.byteQuantizationOf[step.node]]
             if let conv = step.fusedConv {
                 guard case .add(let relu) = node.kind else { preconditionFailure("fused into a non-add") }
                 convolve(node: graph.nodes[conv], plan: plan, residuals: node.inputs.dropFirst(),
-                         reluAfter: relu, outFloat: yf, outBytes: yq, outQuantization: quantization[step.node])
+                         reluAfter: relu, outFloat: yf, floatStride: fs, outBytes: yq, byteStride: bs, outQuantization: q)
             } else if case .conv = node.kind {
-                convolve(node: node, plan: plan, residuals: node.inputs[0..<0], reluAfter: false, outFloat: yf, outBytes: yq,
-                         outQuantization: quantization[step.node])
+                convolve(node: node, plan: plan, residuals: node.inputs[0..<0], reluAfter: false, outFloat: yf,
+                         floatStride: fs, outBytes: yq, byteStride: bs, outQuantization: q)
+            } else if case .concat = node.kind {
+                concat(node: node, plan: plan, output: yf, outBytes: yq, quantization: q)
             } else {
-                run(node: node, plan: plan, output: yf!, shape: out, input: input)
-                if let yq, let q = quantization[step.node] {
-                    let total = out.count
-                    parallelChunks((total + 4095) / 4096, threads: threads, state: (yf!, yq, total, q)) { s, _, range in
-                        let (yf, yq, total, q) = s
-                        let begin = range.lowerBound * 4096, end = min(total, range.upperBound * 4096)
-                        ck_quantize_u8(yf + begin, yq + begin, end - begin, 1 / q.scale, q.zeroPoint)
-                    }
+                run(node: node, plan: plan, output: yf!, outStride: fs, shape: out, input: input)
+                if let yq, let q {
+                    NHWCOps.quantize(yf!, floatStride: fs, yq, byteStride: bs, channels: out.c, plane: out.plane,
+                                     quantization: q, threads: threads)
                 }
             }
             if profiling { nodeSeconds[step.node] += Double(DispatchTime.now().uptimeNanoseconds - started) * 1e-9 }
-            stepObserver?(node, yf, yq, out)
+            if let stepObserver { observe(stepObserver, node: node, plan: plan, floats: yf, bytes: yq, shape: out) }
         }
     }
 
-    private func run(node: Node, plan: FastInt8Plan, output y: UnsafeMutablePointer<Float>, shape out: ValueShape,
-                     input: UnsafePointer<Float>) {
+    /// Shows a step's value to the observer. A value living in a concat's buffers is shown with its own shape: its
+    /// floats copied out of the concat's buffer (and back, so an observer that replaces them is honoured), its uint8
+    /// slice withheld (it uses the concat's quantization) and re-quantized from the observed floats.
+    private func observe(_ observer: (Node, UnsafeMutablePointer<Float>?, UnsafeMutablePointer<UInt8>?, ValueShape) -> Void,
+                         node: Node, plan: FastInt8Plan, floats: UnsafeMutablePointer<Float>?,
+                         bytes: UnsafeMutablePointer<UInt8>?, shape: ValueShape) {
+        guard let alias = plan.aliasedInto[node.id] else { return observer(node, floats, bytes, shape) }
+        let fs = plan.floatStrides[node.id], c = shape.c
+        guard let floats else { return observer(node, nil, nil, shape) }
+        var copy = [Float](repeating: 0, count: shape.count)
+        copy.withUnsafeMutableBufferPointer { buffer in
+            let dense = buffer.baseAddress!
+            for p in 0..<shape.plane { (dense + p * c).update(from: floats + p * fs, count: c) }
+            observer(node, dense, nil, shape)
+            for p in 0..<shape.plane { (floats + p * fs).update(from: dense + p * c, count: c) }
+        }
+        if let bytes, let q = quantization[alias.concat] {
+            NHWCOps.quantize(floats, floatStride: fs, bytes, byteStride: plan.byteStrides[node.id], channels: c,
+                             plane: shape.plane, quantization: q, threads: 1)
+        }
+    }
+
+    /// A concat: the inputs that live in its buffers are already there; the others are copied into its float
+    /// buffer and/or quantized into its uint8 buffer, channel slice by channel slice.
+    private func concat(node: Node, plan: FastInt8Plan, output y: UnsafeMutablePointer<Float>?,
+                        outBytes: UnsafeMutablePointer<UInt8>?, quantization q: ActivationQuantization?) {
+        let out = plan.shapes[node.id]!
+        var channel = 0
+        for input in node.inputs {
+            let c = plan.shapes[input]!.c
+            defer { channel += c }
+            if plan.aliasedInto[input]?.concat == node.id { continue }
+            NHWCOps.copyChannels(UnsafePointer(floats(plan, input)!), channels: c, plane: out.plane,
+                                 into: y.map { $0 + channel }, outBytes: outBytes.map { $0 + channel }, stride: out.c,
+                                 quantization: q, threads: threads)
+        }
+    }
+
+    private func run(node: Node, plan: FastInt8Plan, output y: UnsafeMutablePointer<Float>, outStride: Int,
+                     shape out: ValueShape, input: UnsafePointer<Float>) {
         let threads = self.threads
         func x(_ k: Int) -> UnsafeMutablePointer<Float> { floats(plan, node.inputs[k])! }
         func shape(_ k: Int) -> ValueShape { plan.shapes[node.inputs[k]]! }
@@ -232,17 +279,13 @@ public final class FastInt8Executor: Int8GraphExecutor, @unchecked Sendable {
         case .mul:
             let gateNode = graph.nodes[node.inputs[1]]
             NHWCOps.mul(x(0), gate: x(1), y, channels: out.c, plane: out.plane, channelGate: gateNode.stride == 0,
-                        threads: threads)
+                        outStride: outStride, threads: threads)
         case .concat:
-            withUnsafeTemporaryAllocation(of: (pointer: UnsafePointer<Float>, channels: Int).self,
-                                          capacity: node.inputs.count) { parts in
-                for k in node.inputs.indices { parts[k] = (UnsafePointer(x(k)), shape(k).c) }
-                NHWCOps.concat(UnsafeBufferPointer(parts), y, plane: out.plane, threads: threads)
-            }
+            preconditionFailure("concats run in concat")
         case .upsample:
             NHWCOps.upsampleAlignCorners(channels: out.c, input: x(0), rows: upsampleTables[SIMD2(shape(0).h, out.h)]!,
                                          columns: upsampleTables[SIMD2(shape(0).w, out.w)]!, inW: shape(0).w, output: y, outW: out.w,
-                                         threads: threads)
+                                         outStride: outStride, threads: threads)
         case .globalAvgPool:
             NHWCOps.globalPool(max: false, channels: out.c, input: x(0), plane: shape(0).plane, output: y, threads: threads)
         case .globalMaxPool:
@@ -301,13 +344,15 @@ public final class FastInt8Executor: Int8GraphExecutor, @unchecked Sendable {
 
     /// One convolution (with the residual of a fused add), writing its float and/or uint8 NHWC outputs.
     private func convolve(node: Node, plan: FastInt8Plan, residuals: ArraySlice<ValueID>, reluAfter: Bool,
-                          outFloat: UnsafeMutablePointer<Float>?, outBytes: UnsafeMutablePointer<UInt8>?,
+                          outFloat: UnsafeMutablePointer<Float>?, floatStride: Int,
+                          outBytes: UnsafeMutablePointer<UInt8>?, byteStride: Int,
                           outQuantization: ActivationQuantization?) {
         let out = plan.shapes[node.id]!, inShape = plan.shapes[node.inputs[0]]!
         precondition(outBytes == nil || outQuantization != nil, "uint8 output of \(node.name) without a quantization")
         guard case .conv(let spec) = node.kind else { preconditionFailure("\(node.name) is not a convolution") }
         let output = ConvOutput(residual: residual(residuals, plan: plan, count: out.count), relu: spec.relu || reluAfter,
-                                float: outFloat, bytes: outBytes, quantization: outQuantization)
+                                float: outFloat, floatStride: floatStride, bytes: outBytes, byteStride: byteStride,
+                                quantization: outQuantization)
         if let conv = int8Convs[node.id] {
             convolveInt8(conv, input: bytes(plan, node.inputs[0])!, inShape: inShape, out: out, output: output)
         } else {
@@ -318,6 +363,8 @@ public final class FastInt8Executor: Int8GraphExecutor, @unchecked Sendable {
 
     private func convolveInt8(_ conv: PreparedInt8Conv, input: UnsafeMutablePointer<UInt8>, inShape: ValueShape,
                               out: ValueShape, output: ConvOutput) {
+        precondition(output.float == nil || output.bytes == nil || output.floatStride == output.byteStride,
+                     "the float and uint8 outputs of \(conv.spec.weight) have different strides")
         let job = Int8ConvJob(conv: conv, blockRows: int8BlockRows(conv, out), scratch: scratch!,
                               perThread: im2colBytesPerThread, input: input, inShape: inShape, out: out, output: output)
         parallelChunks(out.h, threads: threads, state: job) { job, chunk, rows in job.run(chunk: chunk, rows: rows) }
@@ -329,6 +376,34 @@ public final class FastInt8Executor: Int8GraphExecutor, @unchecked Sendable {
         let direct = spec.isPointwise
         let (residual, relu, outFloat, outBytes, q) = (output.residual, output.relu, output.float, output.bytes,
                                                        output.quantization)
+        let (floatStride, byteStride) = (output.floatStride, output.byteStride)
+        if cout <= Int(CKF_DIRECT_MAX_N) && !direct {
+            // Few output channels with a spatial kernel (the 7×7 spatial attention): straight from the NHWC input,
+            // 8 output pixels per vector, the same bits as im2col + the fixed-order GEMM without the 16-channel
+            // panel. (A 1×1 one stays a GEMM on its input: its gathers would read 8 pixels' rows per channel.)
+            conv.packed.withUnsafeBufferPointer { weights in
+                conv.bias.withUnsafeBufferPointer { bias in
+                    var args = ckf_direct_args()
+                    args.x = UnsafePointer(input); args.in_h = Int32(inShape.h); args.in_w = Int32(inShape.w)
+                    args.channels = Int32(spec.inChannels); args.kernel = Int32(spec.kernel)
+                    args.stride = Int32(spec.stride); args.padding = Int32(spec.padding); args.dilation = Int32(spec.dilation)
+                    args.out_w = Int32(out.w); args.packed = weights.baseAddress; args.n = Int32(cout)
+                    args.bias = bias.baseAddress
+                    args.residual = residual.map { UnsafePointer($0) }; args.ld_residual = cout
+                    args.relu = relu ? 1 : 0
+                    args.c = outFloat; args.ldc = floatStride
+                    args.out_u8 = outBytes; args.ld_u8 = byteStride
+                    args.out_inv_scale = q.map { 1 / $0.scale } ?? 1; args.out_zero_point = q?.zeroPoint ?? 0
+                    parallelChunks(out.h, threads: self.threads, state: args) { args, _, rows in
+                        var args = args
+                        let status = ckf_conv_direct_nhwc(&args, Int32(rows.lowerBound), Int32(rows.upperBound))
+                        precondition(status == 0, "ckf_conv_direct_nhwc rejected its arguments")
+                    }
+                }
+            }
+            return
+        }
+        let gemmOutPerThread = self.gemmOutPerThread
         let rows = floatChunkRows(conv, out)
         let columns = (scratch! + floatColumnsOffset).assumingMemoryBound(to: Float.self)
         let gemmScratch = (scratch! + gemmOutOffset).assumingMemoryBound(to: Float.self)
@@ -353,15 +428,19 @@ public final class FastInt8Executor: Int8GraphExecutor, @unchecked Sendable {
                         }
                         a = UnsafePointer(columns)
                     }
-                    // C[m][n] = Σ_k A[m][k] · W[n][k], k in increasing order with one fused multiply-add per step
-                    // (ckf_gemm_fixed), then the epilogue, per pixel: the same bits on every CPU and thread count.
-                    let c = outFloat.map { $0 + m0 * cout } ?? gemmScratch
-                    let res = residual.map { UnsafePointer($0 + m0 * cout) }
-                    let bytes = outBytes.map { $0 + m0 * cout }
-                    let inv: Float = q.map { 1 / $0.scale } ?? 1, zp = q?.zeroPoint ?? 0
-                    let job = FloatConvJob(a: a, lda: direct ? inShape.c : k, w: w, k: k, c: c, cout: cout, bias: bias,
-                                           res: res, relu: relu, bytes: bytes, inv: inv, zp: zp)
-                    parallelChunks(m, threads: threads, state: job) { job, _, pixels in job.run(pixels) }
+                    // C[m][n] = Σ_k A[m][k] · W[n][k], k in increasing order with one fused multiply-add per step,
+                    // then c + bias, + residual, ReLU and the quantization, per block of pixels while it is in cache
+                    // (ckf_conv_fixed): the same bits on every CPU and thread count.
+                    var args = ckf_conv_args()
+                    args.a = a; args.lda = direct ? inShape.c : k; args.packed = w
+                    args.n = Int32(cout); args.k = Int32(k); args.bias = bias
+                    args.residual = residual.map { UnsafePointer($0 + m0 * cout) }; args.ld_residual = cout
+                    args.relu = relu ? 1 : 0
+                    args.c = outFloat.map { $0 + m0 * floatStride }; args.ldc = floatStride
+                    args.out_u8 = outBytes.map { $0 + m0 * byteStride }; args.ld_u8 = byteStride
+                    args.out_inv_scale = q.map { 1 / $0.scale } ?? 1; args.out_zero_point = q?.zeroPoint ?? 0
+                    let job = FloatConvJob(args: args, scratch: gemmScratch, perThread: gemmOutPerThread)
+                    parallelChunks(m, threads: threads, state: job) { job, chunk, pixels in job.run(chunk: chunk, pixels) }
                     oy0 += count
                 }
             }
@@ -369,35 +448,28 @@ public final class FastInt8Executor: Int8GraphExecutor, @unchecked Sendable {
     }
 }
 
-/// One chunk of a float-fallback convolution: the fixed-order GEMM of its pixels, then bias, residual, ReLU and
-/// the uint8 quantization when an int8 layer reads the result.
+/// One chunk of a float-fallback convolution (ckf_conv_fixed on its pixels), with its thread's block scratch for a
+/// convolution that has no float output.
 private struct FloatConvJob {
-    let a: UnsafePointer<Float>, lda: Int, w: UnsafePointer<Float>, k: Int
-    let c: UnsafeMutablePointer<Float>, cout: Int, bias: UnsafePointer<Float>
-    let res: UnsafePointer<Float>?, relu: Bool, bytes: UnsafeMutablePointer<UInt8>?, inv: Float, zp: Int32
+    let args: ckf_conv_args
+    let scratch: UnsafeMutablePointer<Float>, perThread: Int
 
-    func run(_ pixels: Range<Int>) {
-        let status = ckf_gemm_fixed(a, lda, w, Int32(cout), Int32(k), Int32(pixels.lowerBound), Int32(pixels.upperBound),
-                                    c, cout)
-        precondition(status == 0, "ckf_gemm_fixed rejected its arguments")
-        for p in pixels {
-            let row = c + p * cout
-            for n in 0..<cout {
-                var v = row[n] + bias[n]
-                if let res { v += res[p * cout + n] }
-                if relu { v = v > 0 ? v : 0 }
-                row[n] = v
-            }
-            if let bytes { ck_quantize_u8(row, bytes + p * cout, cout, inv, zp) }
-        }
+    func run(chunk: Int, _ pixels: Range<Int>) {
+        var args = self.args
+        let status = ckf_conv_fixed(&args, Int32(pixels.lowerBound), Int32(pixels.upperBound),
+                                    scratch + chunk * perThread)
+        precondition(status == 0, "ckf_conv_fixed rejected its arguments")
     }
 }
 
 /// What a convolution's epilogue adds and where it writes: the float residual of a fused add, ReLU, the float32
-/// and/or uint8 NHWC outputs and the uint8 output's quantization.
+/// and/or uint8 NHWC outputs with their pixel strides (wider than the channels inside a concat's buffer) and the
+/// uint8 output's quantization.
 private struct ConvOutput {
     let residual: UnsafeMutablePointer<Float>?, relu: Bool
-    let float: UnsafeMutablePointer<Float>?, bytes: UnsafeMutablePointer<UInt8>?, quantization: ActivationQuantization?
+    let float: UnsafeMutablePointer<Float>?, floatStride: Int
+    let bytes: UnsafeMutablePointer<UInt8>?, byteStride: Int
+    let quantization: ActivationQuantization?
 }
 
 /// The work of one int8 convolution, split by output rows (`parallelChunks(_:threads:state:_:)`: nothing is
@@ -425,13 +497,15 @@ private struct Int8ConvJob {
                 a = conv.gemmArguments(m: m, a: UnsafePointer(columns), lda: k, relu: output.relu)
             }
             if let residual = output.residual { a.residual_f32 = UnsafePointer(residual + m0 * cout); a.ld_residual = cout }
-            if let outFloat = output.float { a.out_f32 = outFloat + m0 * cout }
+            // One row stride for both outputs: they are both the value's own buffers or both the concat's.
+            let ldc = output.float != nil ? output.floatStride : output.bytes != nil ? output.byteStride : cout
+            if let outFloat = output.float { a.out_f32 = outFloat + m0 * ldc }
             if let outBytes = output.bytes, let q = output.quantization {
-                a.out_u8 = outBytes + m0 * cout
+                a.out_u8 = outBytes + m0 * ldc
                 a.out_inv_scale = 1 / q.scale
                 a.out_zero_point = q.zeroPoint
             }
-            a.ldc = cout
+            a.ldc = ldc
             let status = ck_qgemm_u8s8(&a, 0, a.M)
             precondition(status == 0, "ck_qgemm_u8s8 rejected the arguments of \(conv.spec.weight)")
             oy0 += count

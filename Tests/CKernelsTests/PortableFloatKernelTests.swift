@@ -1,6 +1,8 @@
 // Tests of the portable float kernels (ckernels_float.h) that the int8 executors use between int8 layers: the
 // fixed-order GEMM equals a naive fused-multiply-add chain written here bit for bit (every kernel set this CPU
-// runs, odd shapes, padded strides, any split of the rows over 1…4 threads); the portable exp is within 1.02 ulp
+// runs, odd shapes, padded strides, any split of the rows over 1…4 threads), and so does the blocked convolution
+// with its epilogue (ckf_conv_fixed) followed by the scalar epilogue and quantization, and the direct convolution
+// for few output channels equals im2col + that; global pooling equals its definition; the portable exp is within 1.02 ulp
 // of e^x computed in double precision and every kernel set gives the same bits; the sigmoid and the window
 // attention give the same bits on every kernel set and for any row split. The aarch64 (NEON) sets are compared
 // with these bits by the native self-test under qemu (scripts/test-aarch64.sh).
@@ -76,6 +78,242 @@ final class PortableFloatKernelTests: XCTestCase {
                                    threads: threads, fill: -3)
                     XCTAssertEqual(got.map(\.bitPattern), expected.map(\.bitPattern),
                                    "\(shape) lda \(lda) ldc \(ldc), \(String(cString: ckf_isa_name(isa))), \(threads) threads")
+                }
+            }
+        }
+    }
+
+    /// ckf_conv_fixed: the fixed-order GEMM (the naive chain above), then per element c + bias, + residual, ReLU
+    /// (`v > 0 ? v : 0`) and ck_quantize_u8, written here; shapes crossing the row block (CKF_CONV_BLOCK_ROWS),
+    /// channels crossing the 16-wide panels, strided outputs and residual, with and without a float output (then
+    /// in scratch), every kernel set, rows split over 1…3 threads. NaN residuals under ReLU give +0 as the scalar.
+    func testConvWithEpilogueEqualsTheGemmThenTheScalarEpilogueForEveryKernelSetAndSplit() {
+        var random = SplitMix64(state: 97)
+        let shapes: [(m: Int, n: Int, k: Int)] = [(1, 1, 1), (7, 17, 3), (121, 324, 64), (245, 33, 9), (250, 1, 64),
+                                                  (361, 20, 5), (13, 16, 70)]
+        for shape in shapes {
+            let (m, n, k) = shape
+            let lda = k + random.below(3)
+            let a = (0..<(m * lda)).map { _ in fullFloat(&random, scale: 4) }
+            let w = (0..<(n * k)).map { _ in fullFloat(&random, scale: 0.5) }
+            let bias = (0..<n).map { _ in fullFloat(&random, scale: 2) }
+            let product = naiveGemm(a: a, lda: lda, w: w, m: m, n: n, k: k, ldc: n, fill: 0)
+            let packed = CBuffer<Float>(count: ckf_gemm_packed_floats(Int32(n), Int32(k)), repeating: .nan)
+            let wBuffer = CBuffer(w), aBuffer = CBuffer(a), biasBuffer = CBuffer(bias)
+            ckf_gemm_pack(wBuffer.pointer, Int32(n), Int32(k), k, packed.pointer)
+            for variant in 0..<8 {
+                let useResidual = variant & 1 != 0, relu = variant & 2 != 0, floatOut = variant & 4 != 0
+                let ldr = n + random.below(4), ldc = n + random.below(5), ldq = n + random.below(6)
+                var residual = (0..<(m * ldr)).map { _ in fullFloat(&random, scale: 3) }
+                if relu { for i in stride(from: 0, to: residual.count, by: 7) { residual[i] = .nan } }
+                let (inv, zp): (Float, Int32) = (1 / 0.037, Int32(random.below(256)))
+                var expected = [Float](repeating: -5, count: m * ldc)
+                var expectedBytes = [UInt8](repeating: 7, count: m * ldq)
+                for row in 0..<m {
+                    for col in 0..<n {
+                        var v = product[row * n + col] + bias[col]
+                        if useResidual { v = v + residual[row * ldr + col] }
+                        if relu { v = v > 0 ? v : 0 }
+                        expected[row * ldc + col] = v
+                        var q: UInt8 = 0
+                        ck_quantize_u8(&v, &q, 1, inv, zp)
+                        expectedBytes[row * ldq + col] = q
+                    }
+                }
+                let residualBuffer = CBuffer(residual)
+                for isa in kernelSets {
+                    XCTAssertEqual(ckf_force_isa(isa), 1)
+                    for threads in 1...3 {
+                        let c = CBuffer<Float>(count: m * ldc, repeating: -5)
+                        let bytes = CBuffer<UInt8>(count: m * ldq, repeating: 7)
+                        let scratch = CBuffer<Float>(count: threads * ckf_conv_scratch_floats(Int32(n)), repeating: .nan)
+                        var args = ckf_conv_args()
+                        args.a = UnsafePointer(aBuffer.pointer); args.lda = lda
+                        args.packed = UnsafePointer(packed.pointer); args.n = Int32(n); args.k = Int32(k)
+                        args.bias = UnsafePointer(biasBuffer.pointer)
+                        args.residual = useResidual ? UnsafePointer(residualBuffer.pointer) : nil; args.ld_residual = ldr
+                        args.relu = relu ? 1 : 0
+                        args.c = floatOut ? c.pointer : nil; args.ldc = ldc
+                        args.out_u8 = bytes.pointer; args.ld_u8 = ldq
+                        args.out_inv_scale = inv; args.out_zero_point = zp
+                        let status = CBuffer<Int32>(count: threads, repeating: 9)
+                        nonisolated(unsafe) let job = args
+                        nonisolated(unsafe) let ps = status.pointer, scratchBase = scratch.pointer
+                        let perThread = ckf_conv_scratch_floats(Int32(n))
+                        DispatchQueue.concurrentPerform(iterations: threads) { chunk in
+                            var args = job
+                            let begin = m * chunk / threads, end = m * (chunk + 1) / threads
+                            ps[chunk] = ckf_conv_fixed(&args, Int32(begin), Int32(end), scratchBase + chunk * perThread)
+                        }
+                        let label = "\(shape) variant \(variant), \(String(cString: ckf_isa_name(isa))), \(threads) threads"
+                        XCTAssertEqual(status.array, [Int32](repeating: 0, count: threads), label)
+                        XCTAssertEqual(bytes.array, expectedBytes, label)
+                        if floatOut {
+                            XCTAssertEqual(c.array.map(\.bitPattern), expected.map(\.bitPattern), label)
+                        } else {
+                            XCTAssertEqual(c.array, [Float](repeating: -5, count: m * ldc), "\(label): wrote C without one")
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// ckf_im2col_nhwc against im2col written here from its definition: strides, padding, dilation, row ranges.
+    func testNHWCIm2colEqualsItsDefinition() {
+        var random = SplitMix64(state: 3)
+        for (h, w, c, k, s, p, d) in [(7, 9, 2, 7, 1, 3, 1), (8, 8, 3, 3, 2, 1, 1), (10, 6, 5, 3, 1, 4, 2), (5, 5, 1, 1, 1, 0, 1),
+                                      (6, 7, 16, 3, 1, 1, 1)] {
+            let x = (0..<(h * w * c)).map { _ in fullFloat(&random, scale: 5) }
+            let outH = (h + 2 * p - d * (k - 1) - 1) / s + 1, outW = (w + 2 * p - d * (k - 1) - 1) / s + 1
+            let kk = k * k * c
+            for (begin, end) in [(0, outH), (1, max(1, outH - 1))] where begin < end {
+                var expected = [Float](repeating: 0, count: (end - begin) * outW * kk)
+                for oy in begin..<end {
+                    for ox in 0..<outW {
+                        for ky in 0..<k {
+                            for kx in 0..<k {
+                                let iy = oy * s - p + ky * d, ix = ox * s - p + kx * d
+                                for ch in 0..<c {
+                                    let inside = iy >= 0 && iy < h && ix >= 0 && ix < w
+                                    expected[((oy - begin) * outW + ox) * kk + (ky * k + kx) * c + ch] = inside ? x[(iy * w + ix) * c + ch] : 0
+                                }
+                            }
+                        }
+                    }
+                }
+                let got = CBuffer<Float>(count: expected.count, repeating: .nan)
+                ckf_im2col_nhwc(x, Int32(h), Int32(w), Int32(c), Int32(k), Int32(s), Int32(p), Int32(d), Int32(outW),
+                                Int32(begin), Int32(end), got.pointer)
+                XCTAssertEqual(got.array.map(\.bitPattern), expected.map(\.bitPattern), "\(h)×\(w)×\(c) k\(k) s\(s) p\(p) d\(d)")
+            }
+        }
+    }
+
+    /// ckf_conv_direct_nhwc gives the bits of ckf_im2col_nhwc followed by ckf_conv_fixed (the path above) for 1…4
+    /// output channels: kernels 1, 3, 7, strides, padding wider than the kernel reach, dilation, rows not a multiple
+    /// of the 8-pixel vectors, with bias, residual, ReLU, uint8 and strided outputs, on every kernel set and row split.
+    func testDirectConvolutionEqualsIm2colThenTheBlockedGemm() {
+        var random = SplitMix64(state: 11)
+        let geometries: [(h: Int, w: Int, c: Int, k: Int, s: Int, p: Int, d: Int)] = [
+            (13, 19, 2, 7, 1, 3, 1), (9, 11, 64, 1, 1, 0, 1), (10, 17, 3, 3, 2, 1, 1), (8, 9, 5, 3, 1, 5, 2), (3, 3, 1, 3, 1, 2, 1)]
+        for geometry in geometries {
+            let (h, w, c, k, s, p, d) = geometry
+            let outH = (h + 2 * p - d * (k - 1) - 1) / s + 1, outW = (w + 2 * p - d * (k - 1) - 1) / s + 1
+            let kk = k * k * c, pixels = outH * outW
+            let x = (0..<(h * w * c)).map { _ in fullFloat(&random, scale: 3) }
+            let columns = CBuffer<Float>(count: pixels * kk, repeating: .nan)
+            ckf_im2col_nhwc(x, Int32(h), Int32(w), Int32(c), Int32(k), Int32(s), Int32(p), Int32(d), Int32(outW), 0,
+                            Int32(outH), columns.pointer)
+            for n in 1...Int(CKF_DIRECT_MAX_N) {
+                let weights = CBuffer((0..<(n * kk)).map { _ in fullFloat(&random, scale: 0.5) })
+                let packed = CBuffer<Float>(count: ckf_gemm_packed_floats(Int32(n), Int32(kk)), repeating: .nan)
+                ckf_gemm_pack(weights.pointer, Int32(n), Int32(kk), kk, packed.pointer)
+                let bias = CBuffer((0..<n).map { _ in fullFloat(&random, scale: 1) })
+                for variant in 0..<4 {
+                    let useResidual = variant & 1 != 0, relu = variant & 2 != 0
+                    let ldc = n + variant, ldq = n + 1
+                    let residual = CBuffer((0..<(pixels * n)).map { _ in fullFloat(&random, scale: 2) })
+                    let (inv, zp): (Float, Int32) = (1 / 0.02, 128)
+                    // The reference path: im2col, then the blocked GEMM with its epilogue.
+                    let wantC = CBuffer<Float>(count: pixels * ldc, repeating: -1)
+                    let wantQ = CBuffer<UInt8>(count: pixels * ldq, repeating: 9)
+                    var gemm = ckf_conv_args()
+                    gemm.a = UnsafePointer(columns.pointer); gemm.lda = kk; gemm.packed = UnsafePointer(packed.pointer)
+                    gemm.n = Int32(n); gemm.k = Int32(kk); gemm.bias = UnsafePointer(bias.pointer)
+                    gemm.residual = useResidual ? UnsafePointer(residual.pointer) : nil; gemm.ld_residual = n
+                    gemm.relu = relu ? 1 : 0; gemm.c = wantC.pointer; gemm.ldc = ldc
+                    gemm.out_u8 = wantQ.pointer; gemm.ld_u8 = ldq; gemm.out_inv_scale = inv; gemm.out_zero_point = zp
+                    XCTAssertEqual(ckf_force_isa(CKF_ISA_GENERIC), 1)
+                    XCTAssertEqual(ckf_conv_fixed(&gemm, 0, Int32(pixels), nil), 0)
+                    for isa in kernelSets {
+                        XCTAssertEqual(ckf_force_isa(isa), 1)
+                        for split in [1, 3] {
+                            let gotC = CBuffer<Float>(count: pixels * ldc, repeating: -1)
+                            let gotQ = CBuffer<UInt8>(count: pixels * ldq, repeating: 9)
+                            var args = ckf_direct_args()
+                            args.in_h = Int32(h); args.in_w = Int32(w); args.channels = Int32(c)
+                            args.kernel = Int32(k); args.stride = Int32(s); args.padding = Int32(p); args.dilation = Int32(d)
+                            args.out_w = Int32(outW); args.packed = UnsafePointer(packed.pointer); args.n = Int32(n)
+                            args.bias = UnsafePointer(bias.pointer)
+                            args.residual = useResidual ? UnsafePointer(residual.pointer) : nil; args.ld_residual = n
+                            args.relu = relu ? 1 : 0; args.c = gotC.pointer; args.ldc = ldc
+                            args.out_u8 = gotQ.pointer; args.ld_u8 = ldq; args.out_inv_scale = inv; args.out_zero_point = zp
+                            x.withUnsafeBufferPointer { xs in
+                                args.x = xs.baseAddress
+                                for part in 0..<split {
+                                    let begin = outH * part / split, end = outH * (part + 1) / split
+                                    XCTAssertEqual(ckf_conv_direct_nhwc(&args, Int32(begin), Int32(end)), 0)
+                                }
+                            }
+                            let label = "\(geometry) n \(n) variant \(variant) \(String(cString: ckf_isa_name(isa))) split \(split)"
+                            XCTAssertEqual(gotC.array.map(\.bitPattern), wantC.array.map(\.bitPattern), label)
+                            XCTAssertEqual(gotQ.array, wantQ.array, label)
+                        }
+                    }
+                }
+            }
+        }
+        var bad = ckf_direct_args()
+        XCTAssertEqual(ckf_conv_direct_nhwc(&bad, 0, 1), -1)
+        XCTAssertEqual(ckf_conv_direct_nhwc(nil, 0, 1), -1)
+    }
+
+    func testConvWithEpilogueRejectsBadArguments() {
+        let a = CBuffer<Float>(count: 16, repeating: 1), p = CBuffer<Float>(count: 64, repeating: 1)
+        let c = CBuffer<Float>(count: 16, repeating: 5)
+        var args = ckf_conv_args()
+        args.a = UnsafePointer(a.pointer); args.lda = 4; args.packed = UnsafePointer(p.pointer); args.n = 2; args.k = 4
+        args.c = c.pointer; args.ldc = 2
+        XCTAssertEqual(ckf_conv_fixed(&args, 0, 2, nil), 0)
+        c.pointer.update(repeating: 5, count: 16)
+        var bad = args; bad.ldc = 1
+        XCTAssertEqual(ckf_conv_fixed(&bad, 0, 2, nil), -1)                   // ldc < N
+        bad = args; bad.c = nil
+        XCTAssertEqual(ckf_conv_fixed(&bad, 0, 2, nil), -1)                   // no float output and no scratch
+        bad = args; bad.residual = UnsafePointer(a.pointer); bad.ld_residual = 1
+        XCTAssertEqual(ckf_conv_fixed(&bad, 0, 2, nil), -1)                   // ld_residual < N
+        bad = args; bad.lda = 3
+        XCTAssertEqual(ckf_conv_fixed(&bad, 0, 2, nil), -1)                   // lda < K
+        XCTAssertEqual(ckf_conv_fixed(nil, 0, 2, nil), -1)
+        XCTAssertEqual(c.array, [Float](repeating: 5, count: 16), "a rejected call wrote its output")
+        XCTAssertEqual(ckf_conv_scratch_floats(3), Int(CKF_CONV_BLOCK_ROWS) * 3)
+    }
+
+    /// ckf_global_pool_nhwc against the definition written here (float64 sum in pixel order; `x >= m ? x : m` from
+    /// −∞), with NaN, ±0 and infinities among the inputs, channel ranges crossing the 64-channel groups; bit for bit
+    /// except NaN payloads.
+    func testGlobalPoolingEqualsTheDefinitionForEveryKernelSet() {
+        var random = SplitMix64(state: 23)
+        for (plane, channels) in [(1, 1), (37, 3), (1000, 70), (257, 130), (64, 64)] {
+            var x = (0..<(plane * channels)).map { _ in fullFloat(&random, scale: 100) }
+            for i in stride(from: 3, to: x.count, by: 11) { x[i] = [Float.nan, -0.0, 0.0, .infinity, -.infinity][i % 5] }
+            let buffer = CBuffer(x)
+            for useMax in [false, true] {
+                var expected = [Float](repeating: 0, count: channels)
+                for c in 0..<channels {
+                    if useMax {
+                        var m = -Float.infinity
+                        for p in 0..<plane { let v = x[p * channels + c]; m = v >= m ? v : m }
+                        expected[c] = m
+                    } else {
+                        var sum = 0.0
+                        for p in 0..<plane { sum = sum + Double(x[p * channels + c]) }
+                        expected[c] = Float(sum / Double(plane))
+                    }
+                }
+                for isa in kernelSets {
+                    XCTAssertEqual(ckf_force_isa(isa), 1)
+                    for (begin, end) in [(0, channels), (channels / 3, channels - channels / 4)] {
+                        let y = CBuffer<Float>(count: channels, repeating: 42)
+                        ckf_global_pool_nhwc(buffer.pointer, plane, Int32(channels), Int32(begin), Int32(end), useMax ? 1 : 0, y.pointer)
+                        var want = [Float](repeating: 42, count: channels)
+                        for c in begin..<end { want[c] = expected[c] }
+                        // A NaN is a NaN: which operand's payload an addition keeps is the compiler's choice.
+                        let canonical = { (v: [Float]) in v.map { $0.isNaN ? Float.nan.bitPattern : $0.bitPattern } }
+                        XCTAssertEqual(canonical(y.array), canonical(want),
+                                       "\(plane)×\(channels) [\(begin), \(end)) max \(useMax) \(String(cString: ckf_isa_name(isa)))")
+                    }
                 }
             }
         }

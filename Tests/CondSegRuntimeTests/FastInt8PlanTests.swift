@@ -1,7 +1,10 @@
 // FastInt8PlanTests.swift — the fast int8 executor's schedule and byte arena, checked against what this test
 // derives from the graph on its own: every value an int8 convolution reads has a uint8 buffer and every value
 // anything else reads (or a kept value) a float32 one; fused convolutions have none; no two buffers alive at the
-// same step overlap; the arena holds the largest set of buffers alive together, and memory is reused.
+// same step overlap; the arena holds the largest set of buffers alive together, and memory is reused. A concat
+// input planned in place lives in its channel slice of the concat's buffers (with the concat's stride and uint8
+// record), only when the concat is its one reader and its producer writes with a stride; the concat's buffers then
+// live from the first step writing into them.
 
 import CondSegCore
 @testable import CondSegRuntime
@@ -42,6 +45,8 @@ final class FastInt8PlanTests: XCTestCase {
             } ?? [(node, node.inputs)]
             for (reader, inputs) in readers {
                 for input in inputs {
+                    // A concat does not read the inputs living in its buffers.
+                    if plan.aliasedInto[input]?.concat == reader.id { continue }
                     lastRead[input] = index
                     if case .conv = reader.kind, int8Conv[reader.id] { wantsBytes.insert(input) } else { wantsFloat.insert(input) }
                 }
@@ -54,16 +59,71 @@ final class FastInt8PlanTests: XCTestCase {
             XCTAssertNil(plan.byteOffsets[conv], label)
             XCTAssertNil(written[conv], "\(label): a fused convolution has no step of its own")
         }
-        // Buffers in bytes with their lifetimes.
+        // Values in a concat's buffers: the concat is their one reader, their step writes with a stride, and their
+        // floats/bytes are exactly their slice of the concat's.
+        var readerCount: [ValueID: Int] = [:]
+        for step in plan.steps {
+            for input in graph.nodes[step.node].inputs { readerCount[input, default: 0] += 1 }
+            if let conv = step.fusedConv { for input in graph.nodes[conv].inputs { readerCount[input, default: 0] += 1 } }
+        }
+        var firstWrite = written
+        for (id, alias) in plan.aliasedInto {
+            let concat = graph.nodes[alias.concat], name = "\(label): \(graph.nodes[id].name)"
+            if case .concat = concat.kind {} else { XCTFail("\(name) aliased into a \(concat.kind)") }
+            XCTAssertEqual(concat.inputs.filter { $0 == id }.count, 1, name)
+            XCTAssertEqual(readerCount[id], 1, "\(name) is read by more than its concat")
+            XCTAssertFalse(kept.contains(id), "\(name) is kept")
+            let channel = concat.inputs.prefix { $0 != id }.reduce(0) { $0 + plan.shapes[$1]!.c }
+            XCTAssertEqual(alias.channel, channel, name)
+            let total = plan.shapes[alias.concat]!.c
+            let producer = graph.nodes[id]
+            let strided: Bool
+            switch producer.kind {
+            case .conv, .mul, .upsample: strided = true
+            case .add: strided = plan.steps.contains { $0.node == id && $0.fusedConv != nil }
+            default: strided = false
+            }
+            XCTAssertTrue(strided, "\(name): its step cannot write into a slice")
+            if let base = plan.floatOffsets[alias.concat] {
+                XCTAssertEqual(plan.floatOffsets[id], base + 4 * channel, name)
+                XCTAssertEqual(plan.floatStrides[id], total, name)
+            } else if case .conv = producer.kind {
+                XCTAssertNil(plan.floatOffsets[id], name)
+            } else if case .add = producer.kind {
+                XCTAssertNil(plan.floatOffsets[id], name)
+            } else {
+                XCTAssertNotNil(plan.floatOffsets[id], "\(name): a float op with nowhere to compute")
+                XCTAssertEqual(plan.floatStrides[id], plan.shapes[id]!.c, name)
+            }
+            if let base = plan.byteOffsets[alias.concat] {
+                XCTAssertEqual(plan.byteOffsets[id], base + channel, name)
+                XCTAssertEqual(plan.byteStrides[id], total, name)
+                XCTAssertEqual(plan.byteQuantizationOf[id], alias.concat, name)
+            } else {
+                XCTAssertNil(plan.byteOffsets[id], name)
+            }
+            firstWrite[alias.concat] = min(firstWrite[alias.concat]!, written[id]!)
+        }
+        for (id, step) in written where plan.aliasedInto[id] == nil {
+            XCTAssertEqual(plan.floatStrides[id], plan.shapes[id]!.c)
+            XCTAssertEqual(plan.byteStrides[id], plan.shapes[id]!.c)
+            XCTAssertEqual(plan.byteQuantizationOf[id], id)
+            _ = step
+        }
+
+        // Buffers in bytes with their lifetimes (a value in a concat's buffers is part of the concat's).
         struct Buffer { let name: String; let begin: Int; let end: Int; let first: Int; let last: Int }
         var buffers: [Buffer] = []
-        for (id, step) in written {
+        for (id, writeStep) in written {
             let count = plan.shapes[id]!.count
-            let last = kept.contains(id) ? Int.max : max(step, lastRead[id] ?? step)
-            if let offset = plan.floatOffsets[id] {
+            let step = firstWrite[id]!
+            let alias = plan.aliasedInto[id]
+            let ownFloat = alias == nil || plan.floatOffsets[alias!.concat] == nil
+            let last = kept.contains(id) ? Int.max : max(writeStep, lastRead[id] ?? writeStep)
+            if let offset = plan.floatOffsets[id], ownFloat {
                 buffers.append(Buffer(name: graph.nodes[id].name + " f32", begin: offset, end: offset + 4 * count, first: step, last: last))
             }
-            if let offset = plan.byteOffsets[id] {
+            if let offset = plan.byteOffsets[id], alias == nil {
                 buffers.append(Buffer(name: graph.nodes[id].name + " u8", begin: offset, end: offset + count, first: step, last: last))
             }
         }
@@ -93,6 +153,7 @@ final class FastInt8PlanTests: XCTestCase {
                                             int8Conv: int8Conv)
                     check(plan, graph: graph, int8Conv: int8Conv, kept: Set(targets).union(pinned),
                           label: "\(name) pattern \(p) taps \(keepTaps)")
+                    XCTAssertFalse(plan.aliasedInto.isEmpty, "\(name) pattern \(p) taps \(keepTaps): no concat in place")
                 }
             }
         }
@@ -107,6 +168,38 @@ final class FastInt8PlanTests: XCTestCase {
                                         int8Conv: int8Conv)
                 XCTAssertEqual(plan.fusedConvolutions, floatPlan.fusedConvolutions)
                 XCTAssertEqual(plan.steps.map(\.node), floatPlan.steps.map(\.node))
+            }
+        }
+    }
+
+    /// On the default model: the attention-gated branches of every dconv concat and the upsampled inputs are
+    /// written in place; values read elsewhere too (the cdfa outputs the decoders also read) and kept taps are
+    /// copied; a concat read only by int8 convolutions has no float buffer at all.
+    func testConcatInputsInPlaceAndFallbacksOnTheDefaultModel() throws {
+        guard let graph = try graphs().first(where: { $0.0 == "default" })?.1 else { return XCTFail("no default model") }
+        let id = { (name: String) in graph.nodes.first { $0.name == name }!.id }
+        let int8Conv = patterns(graph)[0]
+        for keepTaps in [false, true] {
+            let (targets, pinned) = graph.kept(keepTaps: keepTaps)
+            let plan = FastInt8Plan(graph: graph, height: 128, width: 128, targets: targets, pinned: pinned, int8Conv: int8Conv)
+            for level in 1...4 {
+                let cat = id("dconv\(level).cat")
+                for branch in 1...4 {
+                    XCTAssertEqual(plan.aliasedInto[id("dconv\(level).c\(branch).1.mul")]?.concat, cat, "dconv\(level) branch \(branch)")
+                }
+                XCTAssertNil(plan.floatOffsets[cat], "dconv\(level).cat is read only by an int8 convolution")
+                XCTAssertNotNil(plan.byteOffsets[cat])
+            }
+            for level in 1...3 { XCTAssertEqual(plan.aliasedInto[id("cdfa\(level).up")]?.concat, id("cdfa\(level).cat")) }
+            XCTAssertEqual(plan.aliasedInto[id("output_block.up2")]?.concat, id("output_block.cat"))
+            // The skip of the middle decoder is a cdfa output that the small decoder's upsample reads too: copied.
+            let shared = graph.nodes[id("decoder_middle.cat")].inputs[1]
+            XCTAssertNil(plan.aliasedInto[shared], graph.nodes[shared].name)
+            // The dconv outputs and the first cdfa output (a convolution) are taps: copied into their concats when
+            // kept, in place otherwise.
+            for (cat, input) in [("cdfa1.cat", 0), ("decoder_small.cat", 1)] {
+                let value = graph.nodes[id(cat)].inputs[input]
+                XCTAssertEqual(plan.aliasedInto[value] == nil, keepTaps, "\(graph.nodes[value].name) taps \(keepTaps)")
             }
         }
     }

@@ -126,6 +126,79 @@ void ckf_gemm_pack(const float *w, int n, int k, ptrdiff_t ldw, float *packed);
 int ckf_gemm_fixed(const float *a, ptrdiff_t lda, const float *packed, int n, int k, int m_begin, int m_end,
                    float *c, ptrdiff_t ldc);
 
+/// Rows of C that ckf_conv_fixed computes per block: the GEMM writes a block, then its epilogue and quantization run
+/// while the block is still in cache.
+#define CKF_CONV_BLOCK_ROWS 120
+
+/// A float convolution as a GEMM with its epilogue (ckf_conv_fixed). Row m of A is output pixel m.
+typedef struct {
+    const float *a;              ///< A: pixels × K, row stride lda ≥ K
+    ptrdiff_t lda;
+    const float *packed;         ///< weights packed by ckf_gemm_pack
+    int n, k;                    ///< output channels, reduction length
+    const float *bias;           ///< N values, or NULL
+    const float *residual;       ///< added after the bias (row stride ld_residual ≥ N), or NULL
+    ptrdiff_t ld_residual;
+    int relu;                    ///< nonzero: max(·, 0) last (NaN and −0 give +0, as `v > 0 ? v : 0`)
+    float *c;                    ///< float output (row stride ldc ≥ N), or NULL when only the uint8 output is wanted
+    ptrdiff_t ldc;
+    uint8_t *out_u8;             ///< uint8 output (row stride ld_u8 ≥ N) quantized as ck_quantize_u8, or NULL
+    ptrdiff_t ld_u8;
+    float out_inv_scale;
+    int32_t out_zero_point;
+} ckf_conv_args;
+
+/// Floats of scratch one ckf_conv_fixed call needs when args->c is NULL (one block of rows).
+size_t ckf_conv_scratch_floats(int n);
+
+/// Rows [m_begin, m_end) of a float convolution: C = ckf_gemm_fixed(A, W), then per element c + bias[j], + residual,
+/// ReLU (each one IEEE operation, in that order), then the uint8 quantization of the result; blocks of
+/// CKF_CONV_BLOCK_ROWS rows go through all three while in cache. The same bits as ckf_gemm_fixed followed by the
+/// scalar epilogue, for every kernel set and any split of the rows. `scratch` (ckf_conv_scratch_floats(n) floats)
+/// is used only when args->c is NULL. Returns 0, or -1 (writing nothing) for invalid arguments.
+int ckf_conv_fixed(const ckf_conv_args *args, int m_begin, int m_end, float *scratch);
+
+/// Global pooling of channels [c_begin, c_end) of an NHWC tensor (`plane` pixels of `channels` floats): y[j] = the
+/// mean (a float64 sum in pixel order, divided by `plane`, rounded to float) or, with use_max, the maximum (m = x ≥ m ?
+/// x : m in pixel order from −∞, so NaN inputs are skipped) of channel j. The same bits on every kernel set.
+void ckf_global_pool_nhwc(const float *x, size_t plane, int channels, int c_begin, int c_end, int use_max, float *y);
+
+/// im2col of an NHWC image (in_h × in_w pixels of `channels` floats) for output rows [oy_begin, oy_end): output
+/// pixel (oy, ox) becomes row (oy − oy_begin)·out_w + ox of K = kernel²·channels floats in (ky, kx, c) order, taken
+/// from input pixel (oy·stride − padding + ky·dilation, ox·stride − padding + kx·dilation); taps outside the image
+/// are +0. Copies only.
+void ckf_im2col_nhwc(const float *x, int in_h, int in_w, int channels, int kernel, int stride, int padding,
+                     int dilation, int out_w, int oy_begin, int oy_end, float *columns);
+
+/// Most output channels ckf_conv_direct_nhwc takes.
+#define CKF_DIRECT_MAX_N 4
+
+/// A float convolution with few output channels, straight from its NHWC input (ckf_conv_direct_nhwc).
+typedef struct {
+    const float *x;              ///< input, in_h × in_w pixels of `channels` floats
+    int in_h, in_w, channels;
+    int kernel, stride, padding, dilation;
+    int out_w;
+    const float *packed;         ///< weights packed by ckf_gemm_pack (K = kernel²·channels in (ky, kx, c) order)
+    int n;                       ///< output channels, 1…CKF_DIRECT_MAX_N
+    const float *bias;           ///< N values, or NULL
+    const float *residual;       ///< row stride ld_residual per output pixel, or NULL
+    ptrdiff_t ld_residual;
+    int relu;
+    float *c;                    ///< float output, ldc per output pixel, or NULL
+    ptrdiff_t ldc;
+    uint8_t *out_u8;             ///< uint8 output, ld_u8 per output pixel, or NULL
+    ptrdiff_t ld_u8;
+    float out_inv_scale;
+    int32_t out_zero_point;
+} ckf_direct_args;
+
+/// Output rows [oy_begin, oy_end) of a convolution with at most CKF_DIRECT_MAX_N output channels, without im2col:
+/// the same bits as ckf_im2col_nhwc followed by ckf_conv_fixed (each output the fused multiply-add chain over
+/// (ky, kx, c) in increasing order from +0, a tap outside the image contributing fma(+0, w, acc); then c + bias,
+/// + residual, ReLU, the uint8 quantization). Vector kernels run across 8 output pixels. Returns 0, or -1.
+int ckf_conv_direct_nhwc(const ckf_direct_args *args, int oy_begin, int oy_end);
+
 /// The naive definition of ckf_gemm_fixed on an unpacked W (N rows, stride ldw): one fmaf per step, k increasing.
 /// For tests.
 void ckf_gemm_fixed_reference(const float *a, ptrdiff_t lda, const float *w, ptrdiff_t ldw, int n, int k,
