@@ -6,6 +6,7 @@
 // share it with the workers), which is fine outside per-frame paths. DispatchQueue.concurrentPerform allocated
 // about a thousand times per frame of the int8 executor at 2 threads (benchmarks/allocations.sh).
 
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -76,17 +77,36 @@ struct StatefulJob<State> {
 /// Persistent worker threads that run the chunks of one job at a time. The calling thread runs chunks too.
 /// A job started while another is running (a nested call, or a second thread) runs inline on its caller, so
 /// nothing can deadlock; results are the same, only without the extra threads.
+///
+/// Hand-off: a job is published in one atomic word (its generation and the next chunk to hand out), and chunks are
+/// claimed from that word by compare-and-swap. A worker that has just finished a job watches the word for a short
+/// while (`spinNanoseconds`) before it sleeps on a condition variable, and the caller likewise watches the count of
+/// finished chunks before it sleeps: a frame runs about a hundred jobs, often less than a millisecond apart, and
+/// waking a sleeping thread took tens of microseconds each time (longer than many small jobs). Waiting that long
+/// costs nothing on a core that would idle anyway; a worker that finds no job sleeps and wakes as before.
 public final class WorkerPool: @unchecked Sendable {
     /// The process-wide pool (grows to the largest thread count asked for, minus the caller).
     public static let shared = WorkerPool()
 
+    /// How long a worker keeps watching for the next job, and the caller for the last chunk, before sleeping.
+    static let spinNanoseconds: UInt64 = 200_000
+
     private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
     private let wake = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
     private let finished = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+    /// Workers started (guarded by mutex).
     private var workerCount = 0
-    // The current job (guarded by mutex).
-    private var busy = false
-    private var generation = 0
+    /// Workers asleep on `wake` (guarded by mutex).
+    private var sleepers = 0
+    /// Whether the caller sleeps on `finished` (guarded by mutex).
+    private var callerSleeping = false
+    /// Set while a job holds the pool.
+    private let busy = Atomic<Bool>(false)
+    /// The current job: generation in the high 32 bits, its chunk count in the next 16, the next chunk to hand out
+    /// in the low 16.
+    private let ticket = Atomic<UInt64>(0)
+    /// Chunks of the current job that have finished.
+    private let done = Atomic<Int>(0)
     /// The job's body. A class property of the concrete function type: assigning a closure to it allocates
     /// nothing (an Optional or generic slot would wrap it in a heap-allocated reabstraction thunk).
     private final class JobBox {
@@ -98,10 +118,6 @@ public final class WorkerPool: @unchecked Sendable {
     private static let idle: (Int) -> Void = { _ in }
     private static let idleInvoke: (UnsafeRawPointer, Int) -> Void = { _, _ in }
     private let box = JobBox()
-    private var hasJob = false
-    private var chunkCount = 0
-    private var nextChunk = 0
-    private var running = 0
 
     private init() {
         pthread_mutex_init(mutex, nil)
@@ -118,6 +134,7 @@ public final class WorkerPool: @unchecked Sendable {
         }
         withoutActuallyEscaping(body) { escapable in
             box.body = escapable
+            box.context = nil
             runClaimedJob(chunks)
         }
     }
@@ -135,66 +152,103 @@ public final class WorkerPool: @unchecked Sendable {
     }
 
     /// Takes the pool for one job and makes sure it has `chunks − 1` workers; false (pool untouched) when another
-    /// job holds it, so the caller runs its chunks inline. On true the mutex stays held for `runClaimedJob`.
+    /// job holds it (or the job has more chunks than a ticket counts), so the caller runs its chunks inline.
     private func claim(_ chunks: Int) -> Bool {
-        pthread_mutex_lock(mutex)
-        if busy {
+        guard chunks <= 0xFFFF, busy.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged else { return false }
+        if workerCount < chunks - 1 {
+            pthread_mutex_lock(mutex)
+            while workerCount < chunks - 1 { startWorker() }
             pthread_mutex_unlock(mutex)
-            return false
         }
-        busy = true
-        while workerCount < chunks - 1 { startWorker() }
         return true
     }
 
-    /// With the pool claimed (mutex held) and the job's body or context set in `box`: hands out the chunks, works
-    /// on them too, waits for the workers, then clears the job and releases the pool and the mutex.
+    /// With the pool claimed and the job's body or context set in `box`: publishes the job, works on its chunks
+    /// too, waits for the workers to finish theirs, then clears the job and releases the pool.
     private func runClaimedJob(_ chunks: Int) {
-        hasJob = true
-        chunkCount = chunks
-        nextChunk = 0
-        running = 0
-        generation &+= 1
-        pthread_cond_broadcast(wake)
-        pthread_mutex_unlock(mutex)
-        work()
+        done.store(0, ordering: .relaxed)
+        let generation = ((ticket.load(ordering: .relaxed) >> 32) &+ 1) & 0xFFFF_FFFF
+        ticket.store(generation << 32 | UInt64(chunks) << 16, ordering: .sequentiallyConsistent)
         pthread_mutex_lock(mutex)
-        while nextChunk < chunkCount || running > 0 { pthread_cond_wait(finished, mutex) }
+        if sleepers > 0 { pthread_cond_broadcast(wake) }
+        pthread_mutex_unlock(mutex)
+        work(generation: generation)
+        if done.load(ordering: .acquiring) < chunks {
+            let start = Self.now()
+            while done.load(ordering: .acquiring) < chunks && Self.now() &- start < Self.spinNanoseconds {}
+            if done.load(ordering: .acquiring) < chunks {
+                pthread_mutex_lock(mutex)
+                callerSleeping = true
+                while done.load(ordering: .acquiring) < chunks { pthread_cond_wait(finished, mutex) }
+                callerSleeping = false
+                pthread_mutex_unlock(mutex)
+            }
+        }
         box.body = WorkerPool.idle
         box.invoke = WorkerPool.idleInvoke
         box.context = nil
-        hasJob = false
-        busy = false
-        pthread_mutex_unlock(mutex)
+        busy.store(false, ordering: .releasing)
     }
 
-    /// Takes chunks of the current job until none is left (called without the mutex held).
-    private func work() {
-        pthread_mutex_lock(mutex)
-        while hasJob && nextChunk < chunkCount {
-            let chunk = nextChunk
-            nextChunk += 1
-            running += 1
-            pthread_mutex_unlock(mutex)
+    /// Claims and runs chunks of job `generation` until none is left. A chunk is claimed only while the ticket
+    /// still carries that generation, so a late worker can never take a chunk of a later job for this one.
+    private func work(generation: UInt64) {
+        while true {
+            var current = ticket.load(ordering: .acquiring)
+            var chunk = 0, chunks = 0
+            while true {
+                guard current >> 32 == generation else { return }
+                chunk = Int(current & 0xFFFF)
+                chunks = Int((current >> 16) & 0xFFFF)
+                guard chunk < chunks else { return }
+                let (exchanged, original) = ticket.compareExchange(expected: current, desired: current + 1,
+                                                                   ordering: .acquiringAndReleasing)
+                if exchanged { break }
+                current = original
+            }
             if let context = box.context { box.invoke(context, chunk) } else { box.body(chunk) }
-            pthread_mutex_lock(mutex)
-            running -= 1
+            let finishedChunks = done.add(1, ordering: .acquiringAndReleasing).newValue
+            if finishedChunks == chunks {
+                pthread_mutex_lock(mutex)
+                if callerSleeping { pthread_cond_broadcast(finished) }
+                pthread_mutex_unlock(mutex)
+                return
+            }
         }
-        if nextChunk >= chunkCount && running == 0 { pthread_cond_broadcast(finished) }
-        pthread_mutex_unlock(mutex)
     }
 
     private func workerLoop() {
-        var seen = 0
-        pthread_mutex_lock(mutex)
-        seen = generation
+        var seen: UInt64 = 0
         while true {
-            while generation == seen { pthread_cond_wait(wake, mutex) }
+            // Watch for the next job for a while, then sleep until one is published.
+            var generation = ticket.load(ordering: .acquiring) >> 32
+            if generation == seen {
+                let start = Self.now()
+                while generation == seen && Self.now() &- start < Self.spinNanoseconds {
+                    generation = ticket.load(ordering: .acquiring) >> 32
+                }
+            }
+            if generation == seen {
+                pthread_mutex_lock(mutex)
+                sleepers += 1
+                while true {
+                    generation = ticket.load(ordering: .sequentiallyConsistent) >> 32
+                    if generation != seen { break }
+                    pthread_cond_wait(wake, mutex)
+                }
+                sleepers -= 1
+                pthread_mutex_unlock(mutex)
+            }
             seen = generation
-            pthread_mutex_unlock(mutex)
-            work()
-            pthread_mutex_lock(mutex)
+            work(generation: generation)
         }
+    }
+
+    /// Monotonic clock in nanoseconds (a vDSO call: no system call).
+    private static func now() -> UInt64 {
+        var t = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &t)
+        return UInt64(t.tv_sec) &* 1_000_000_000 &+ UInt64(t.tv_nsec)
     }
 
     /// Starts one worker (called with the mutex held).

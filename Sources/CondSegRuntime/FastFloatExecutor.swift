@@ -134,10 +134,13 @@ public final class FastFloatExecutor: FloatGraphExecutor, @unchecked Sendable {
                     }
                     let tiles = winogradBlockSize(w).tiles
                     let points = Int(ckf_winograd_points(w.m))
-                    winogradFloats = max(winogradFloats, points * (spec.inChannels + spec.outChannels) * tiles)
+                    let floats = points * (spec.inChannels + spec.outChannels) * tiles
+                    winogradFloats = max(winogradFloats, floats, ((winogradSharedTiles(w) ?? 0) * floats / tiles + threads - 1) / threads)
                     continue
                 }
-                im2colFloats = max(im2colFloats, spec.inChannels * spec.kernel * spec.kernel * rowsPerChunk(spec, out) * out.w)
+                let kk = spec.inChannels * spec.kernel * spec.kernel
+                im2colFloats = max(im2colFloats, kk * rowsPerChunk(spec, out) * out.w,
+                                   splitsChannels(spec, out) ? (kk * out.plane + threads - 1) / threads : 0)
             case .windowAttention(let heads, let k):
                 var args = ckf_attention_args()
                 args.heads = Int32(heads); args.window = Int32(k); args.width = Int32(out.w)
@@ -192,6 +195,26 @@ public final class FastFloatExecutor: FloatGraphExecutor, @unchecked Sendable {
     private func rowsPerChunk(_ spec: ConvSpec, _ out: ValueShape) -> Int {
         let kk = spec.inChannels * spec.kernel * spec.kernel
         return max(1, min(out.h, im2colChunkFloats / max(1, kk * out.w)))
+    }
+
+    /// Tiles (a multiple of 8) of the one block that all threads share for a Winograd convolution with at most
+    /// `winogradBlockTiles` tiles per thread, nil for one that is split into blocks per thread. On one thread it is
+    /// the block the per-thread scheme makes too (at most `winogradBlockTiles` tiles: one block), so the products
+    /// are the same whatever the thread count. Split per thread, such a convolution gave each thread a few tiles
+    /// and its own copy of the weights to pack for every GEMM (16×16 maps: 8 tiles per thread, no faster on two
+    /// threads than on one); shared, the GEMMs keep all the tiles and the threads split the transform points.
+    private func winogradSharedTiles(_ w: ckf_winograd_conv) -> Int? {
+        var v = w
+        let total = ckf_winograd_tile_count(&v)
+        return total <= winogradBlockTiles * threads ? (total + 7) & ~7 : nil
+    }
+
+    /// Whether a convolution run by GEMM (not Winograd) splits its output channels among the threads rather than
+    /// its pixels: when all its pixels' columns fit one L2-sized chunk, so that one thread makes a single GEMM of
+    /// them. Split by pixels, each thread packed all the weights for a few columns (a 16×16 map: 128 columns per
+    /// thread against 256 channels × 1152); split by channels, each packs its own rows and keeps all columns.
+    private func splitsChannels(_ spec: ConvSpec, _ out: ValueShape) -> Bool {
+        threads > 1 && spec.inChannels * spec.kernel * spec.kernel * out.plane <= im2colChunkFloats
     }
 
     // MARK: execution
@@ -330,6 +353,33 @@ public final class FastFloatExecutor: FloatGraphExecutor, @unchecked Sendable {
         f.weights.withUnsafeBufferPointer { weights in
             f.bias.withUnsafeBufferPointer { bias in
                 let w = weights.baseAddress!, b = bias.baseAddress!
+                if splitsChannels(spec, out) {
+                    // Small map: the columns once (im2col rows split among the threads; a 1×1 stride-1
+                    // convolution reads its input as they are), then blocks of 16 output channels split among the
+                    // threads, each one GEMM over all the pixels and the epilogue on its channels.
+                    var columns = UnsafePointer(x)
+                    if !spec.isPointwise {
+                        let shared = scratch
+                        parallelChunks(out.h, threads: threads) { rows in
+                            ckf_im2col(x, Int32(inShape.h), Int32(inShape.w), Int32(spec.kernel), Int32(spec.stride),
+                                       Int32(spec.padding), Int32(spec.dilation), Int32(out.w), Int32(rows.lowerBound),
+                                       Int32(rows.count), 0, Int32(cin), shared + rows.lowerBound * out.w, plane)
+                        }
+                        columns = UnsafePointer(shared)
+                    }
+                    let kk = cin * spec.kernel * spec.kernel
+                    parallelChunks((cout + 15) / 16, threads: threads) { range in
+                        let o0 = range.lowerBound * 16, count = min(cout, range.upperBound * 16) - o0
+                        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(count), Int32(plane), Int32(kk),
+                                    1, w + o0 * kk, Int32(kk), columns, Int32(plane), 0, y + o0 * plane, Int32(plane))
+                        withUnsafeTemporaryAllocation(of: UnsafePointer<Float>?.self, capacity: max(1, residualCount)) { shifted in
+                            for k in 0..<residualCount { shifted[k] = residuals[k]! + o0 * plane }
+                            ckf_conv_epilogue(y + o0 * plane, plane, Int32(count), 0, plane, b + o0,
+                                              UnsafePointer(shifted.baseAddress!), residualCount32, relu)
+                        }
+                    }
+                    return
+                }
                 if spec.isPointwise {
                     // Blocks of 64 pixels split among the threads: each multiplies its own columns and applies the
                     // epilogue to them while they are in cache.
@@ -376,9 +426,37 @@ extension FastFloatExecutor {
         let scratch = winogradScratch!, perThread = winogradScratchPerThread
         let residuals = UnsafePointer(pointerTable), residualCount32 = Int32(residualCount)
         let f = folded[node.id]!
+        let shared = winogradSharedTiles(w)
         winogradWeights[node.id]!.v.withUnsafeBufferPointer { transformed in
             f.bias.withUnsafeBufferPointer { bias in
                 nonisolated(unsafe) let v = transformed.baseAddress!, b = bias.baseAddress!
+                if let ld = shared {
+                    // One block of all the tiles: input transform (groups of 8 tiles split among the threads), the
+                    // per-point GEMMs (points split among the threads), output transform (groups of 8 tiles).
+                    let total = ld, u = scratch, m = u + points * cin * ld
+                    var tileCount = setup
+                    let tilesInImage = ckf_winograd_tile_count(&tileCount)
+                    parallelChunks(total / 8, threads: threads) { groups in
+                        var s = setup
+                        let begin = groups.lowerBound * 8, count = min(tilesInImage, groups.upperBound * 8) - begin
+                        if count > 0 { ckf_winograd_input(&s, x, begin, Int32(count), u + begin, ld) }
+                    }
+                    parallelChunks(points, threads: threads) { range in
+                        for p in range {
+                            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(cout), Int32(ld), Int32(cin),
+                                        1, v + p * cout * cin, Int32(cin), u + p * cin * ld, Int32(ld),
+                                        0, m + p * cout * ld, Int32(ld))
+                        }
+                    }
+                    parallelChunks(total / 8, threads: threads) { groups in
+                        var s = setup
+                        let begin = groups.lowerBound * 8, count = min(tilesInImage, groups.upperBound * 8) - begin
+                        if count > 0 {
+                            ckf_winograd_output(&s, m + begin, ld, begin, Int32(count), y, b, residuals, residualCount32, relu)
+                        }
+                    }
+                    return
+                }
                 parallelChunksIndexed(blocks, threads: threads) { chunk, range in
                     var s = setup
                     let u = scratch + chunk * perThread, m = u + points * cin * tiles

@@ -1,6 +1,7 @@
 // ParallelTests.swift — the chunking rule of parallelChunks, in its closure form and its allocation-free state form:
 // every index runs exactly once, chunk i of n is count·i/n ..< count·(i+1)/n whatever the thread count, and a job
-// started inside another job runs inline on its caller.
+// started inside another job runs inline on its caller;
+// thousands of jobs back to back (and from two threads at once) each run every chunk exactly once.
 
 import CondSegCore
 import XCTest
@@ -61,5 +62,50 @@ final class ParallelTests: XCTestCase {
             }
         }
         XCTAssertEqual(sums, [Int](repeating: inner * (inner - 1) / 2, count: total))
+    }
+
+    /// Many jobs back to back, with chunk counts and chunk lengths that change from job to job (so the workers are
+    /// sometimes still finishing one job, sometimes watching for the next, sometimes asleep): every chunk of every
+    /// job runs exactly once and within its own job, and while two threads start jobs at once each job still
+    /// completes (the one that finds the pool taken runs inline).
+    func testBackToBackJobsRunEveryChunkOnceInItsOwnJob() {
+        let jobs = 3000, slots = 8
+        var hits = [Int](repeating: 0, count: jobs * slots)
+        hits.withUnsafeMutableBufferPointer { h in
+            for job in 0..<jobs {
+                let threads = 2 + job % 3, count = 1 + job % 7
+                let spin = job % 5 == 0 ? 20_000 : (job % 5 == 1 ? 0 : 300)
+                parallelChunks(count, threads: threads, state: (h.baseAddress! + job * slots, spin)) { s, _, range in
+                    var x = 0
+                    for i in 0..<s.1 { x &+= i }   // uneven work
+                    for i in range { s.0[i] += 1 + (x == -1 ? 1 : 0) }
+                }
+                if job % 500 == 499 { usleep(2_000) }   // let the workers fall asleep now and then
+            }
+        }
+        for job in 0..<jobs {
+            let count = 1 + job % 7
+            let row = Array(hits[(job * slots)..<(job * slots + slots)])
+            XCTAssertEqual(row, (0..<slots).map { $0 < count ? 1 : 0 }, "job \(job)")
+        }
+
+        let perThread = 400
+        let results = UnsafeMutablePointer<Int>.allocate(capacity: 2 * perThread)
+        results.initialize(repeating: 0, count: 2 * perThread)
+        defer { results.deallocate() }
+        nonisolated(unsafe) let shared = results
+        DispatchQueue.concurrentPerform(iterations: 2) { caller in
+            for job in 0..<perThread {
+                var sum = [Int](repeating: 0, count: 4)
+                sum.withUnsafeMutableBufferPointer { p in
+                    parallelChunks(100, threads: 4, state: p.baseAddress!) { out, chunk, range in
+                        for i in range { out[chunk] += i }
+                    }
+                }
+                shared[caller * perThread + job] = sum.reduce(0, +)
+            }
+        }
+        XCTAssertEqual(Array(UnsafeBufferPointer(start: results, count: 2 * perThread)),
+                       [Int](repeating: 4950, count: 2 * perThread))
     }
 }
