@@ -31,6 +31,7 @@ typedef struct {
     void (*sigmoid_portable)(const float *, float *, size_t);
     void (*window_attention_portable)(const ckf_attention_args *, int, int, float *);
     void (*gemm_fixed)(const float *, ptrdiff_t, const float *, int, int, int, int, float *, ptrdiff_t);
+    void (*window_attention_nhwc_portable)(const ckf_attention_args *, int, int, float *);
 } ckf_kernel_set;
 
 extern const ckf_kernel_set ckf_generic_kernels;
@@ -45,6 +46,7 @@ extern const ckf_kernel_set ckf_neon_kernels;
 void ckf_generic_sigmoid(const float *, float *, size_t);
 void ckf_generic_window_attention(const ckf_attention_args *, int, int, float *);
 void ckf_generic_window_attention_portable(const ckf_attention_args *, int, int, float *);
+void ckf_generic_window_attention_nhwc_portable(const ckf_attention_args *, int, int, float *);
 
 // The portable exp's constants and its scalar form: every vector version performs these operations in this order.
 #define CKF_EXP_LOW (-87.0f)
@@ -92,3 +94,13 @@ void ckf_softmax_rows_scalar(const ckf_attention_args *args, int h, int p0, int 
 /// `portable` != 0: fused multiply-add (fmaf) per term instead, the order of ckf_window_attention_portable.
 void ckf_attention_row_scalar(const ckf_attention_args *args, int c0, int c1, int qy, int p0, int p1,
                               int x_begin, int x_end, const float *a, int portable);
+
+/// Softmax (portable exp) of one band of pixel rows [p0, p1) for head h from NHWC logits, columns [x_begin, x_end),
+/// into the band layout of ckf_softmax_rows_scalar: a[((py−p0)·k⁴ + i·k² + j)·W + x]. The scalar's operations.
+void ckf_softmax_rows_nhwc_scalar(const ckf_attention_args *args, int h, int p0, int p1, int x_begin, int x_end,
+                                  float *a);
+
+/// Gather of the NHWC window attention for output pixel (qy, qx), channels [c0, c1) of one head, from a band
+/// softmax laid out as ckf_softmax_rows_nhwc_scalar writes it: one fmaf per term in the reference's order.
+void ckf_attention_pixel_nhwc_scalar(const ckf_attention_args *args, int c0, int c1, int qy, int qx, int p0,
+                                     const float *a);

@@ -108,6 +108,17 @@ void ckf_sigmoid_portable(const float *x, float *y, size_t n);
 /// acc = fma(a, v, acc) starting from +0. The same bits on every kernel set and for any split of the rows.
 int ckf_window_attention_portable(const ckf_attention_args *args, int row_begin, int row_end, float *scratch);
 
+/// Floats of scratch one ckf_window_attention_nhwc_portable call needs (independent of the rows asked for and of
+/// the image height).
+size_t ckf_window_attention_nhwc_scratch(const ckf_attention_args *args);
+
+/// ckf_window_attention_portable on channel-interleaved (NHWC) buffers: args->values and args->output are H×W×C
+/// (element [y][x][c]), args->logits is H×W×(heads·k⁴) (element [y][x][h·k⁴ + i·k² + j]). The same arithmetic in
+/// the same order, so every output has the bits ckf_window_attention_portable gives for the planar buffers, on every
+/// kernel set and for any split of the rows. Rows are independent: threads may split them, each with its own
+/// scratch of ckf_window_attention_nhwc_scratch floats. Returns 0, or -1 (writing nothing) for invalid arguments.
+int ckf_window_attention_nhwc_portable(const ckf_attention_args *args, int row_begin, int row_end, float *scratch);
+
 /// Output channels of one packed panel of ckf_gemm_fixed's weights.
 #define CKF_GEMM_PANEL 16
 
