@@ -95,12 +95,16 @@ void ckf_softmax_rows_scalar(const ckf_attention_args *args, int h, int p0, int 
 void ckf_attention_row_scalar(const ckf_attention_args *args, int c0, int c1, int qy, int p0, int p1,
                               int x_begin, int x_end, const float *a, int portable);
 
-/// Softmax (portable exp) of one band of pixel rows [p0, p1) for head h from NHWC logits, columns [x_begin, x_end),
-/// into the band layout of ckf_softmax_rows_scalar: a[((py−p0)·k⁴ + i·k² + j)·W + x]. The scalar's operations.
+// The NHWC window attention keeps, per head, the softmax of k pixel rows in a ring (row py in slot py mod k): the
+// rows an output row reads, each computed once per call and still in cache when the gather reads it.
+
+/// Softmax (portable exp) of pixel rows [p0, p1) for head h from NHWC logits, columns [x_begin, x_end), into
+/// a[((py−p0)·k⁴ + i·k² + j)·W + x] (the layout of ckf_softmax_rows_scalar; one row: a ring slot). The scalar's
+/// operations.
 void ckf_softmax_rows_nhwc_scalar(const ckf_attention_args *args, int h, int p0, int p1, int x_begin, int x_end,
                                   float *a);
 
-/// Gather of the NHWC window attention for output pixel (qy, qx), channels [c0, c1) of one head, from a band
-/// softmax laid out as ckf_softmax_rows_nhwc_scalar writes it: one fmaf per term in the reference's order.
-void ckf_attention_pixel_nhwc_scalar(const ckf_attention_args *args, int c0, int c1, int qy, int qx, int p0,
-                                     const float *a);
+/// Gather of the NHWC window attention for output pixel (qy, qx), channels [c0, c1) of one head, from the ring of
+/// softmax rows at `ring` (row py at ring + (py mod k)·k⁴·W): one fmaf per term in the reference's order.
+void ckf_attention_pixel_nhwc_scalar(const ckf_attention_args *args, int c0, int c1, int qy, int qx,
+                                     const float *ring);

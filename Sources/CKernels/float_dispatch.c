@@ -116,11 +116,11 @@ int ckf_window_attention_portable(const ckf_attention_args *args, int row_begin,
 }
 
 size_t ckf_window_attention_nhwc_scratch(const ckf_attention_args *args) {
-    // The band softmax in the planar kernels' layout (k⁴ weights per pixel of the band's rows), then 8 pixels'
-    // k⁴ logits for the vector kernels' transposition.
+    // A ring of k softmax rows (k⁴ weights per pixel), then 8 pixels' k⁴ logits for the vector kernels'
+    // transposition.
     if (args == NULL || args->window < 1) return 0;
     const size_t kk = (size_t)args->window * (size_t)args->window;
-    return ckf_window_attention_scratch(args) + 8 * kk * kk;
+    return kk * kk * (size_t)args->window * (size_t)(args->width > 0 ? args->width : 0) + 8 * kk * kk;
 }
 
 int ckf_window_attention_nhwc_portable(const ckf_attention_args *args, int row_begin, int row_end, float *scratch) {

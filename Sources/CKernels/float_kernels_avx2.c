@@ -346,29 +346,40 @@ AVX2_TARGET static void avx2_softmax_rows_nhwc(const ckf_attention_args *args, i
 AVX2_TARGET static inline __attribute__((always_inline)) void avx2_attention_tile4_nhwc(
     const float *a, const float *v, float *y, const ptrdiff_t *a_offset, const ptrdiff_t *v_offset, int terms,
     ptrdiff_t C, int nv, int masked, __m256i mask) {
-    __m256 acc[4][2];
-    for (int p = 0; p < 4; p++) acc[p][0] = acc[p][1] = _mm256_setzero_ps();
+    // Named accumulators (an array indexed in a loop may live on the stack).
+    __m256 p0l = _mm256_setzero_ps(), p0h = p0l, p1l = p0l, p1h = p0l, p2l = p0l, p2h = p0l, p3l = p0l, p3h = p0l;
+    const float *v1 = v + C, *v2 = v1 + C, *v3 = v2 + C;
     for (int t = 0; t < terms; t++) {
-        const float *at = a + a_offset[t], *vt = v + v_offset[t];
-        for (int p = 0; p < 4; p++) {
-            const __m256 w = _mm256_broadcast_ss(at + p);
-            const float *vp = vt + p * C;
-            if (nv == 2) {
-                acc[p][0] = _mm256_fmadd_ps(w, _mm256_loadu_ps(vp), acc[p][0]);
-                acc[p][1] = _mm256_fmadd_ps(w, AVX2_LOAD(vp + 8, masked, mask), acc[p][1]);
-            } else {
-                acc[p][0] = _mm256_fmadd_ps(w, AVX2_LOAD(vp, masked, mask), acc[p][0]);
-            }
+        const float *at = a + a_offset[t];
+        const ptrdiff_t o = v_offset[t];
+        const __m256 w0 = _mm256_broadcast_ss(at), w1 = _mm256_broadcast_ss(at + 1);
+        const __m256 w2 = _mm256_broadcast_ss(at + 2), w3 = _mm256_broadcast_ss(at + 3);
+        if (nv == 2) {
+            p0l = _mm256_fmadd_ps(w0, _mm256_loadu_ps(v + o), p0l);
+            p0h = _mm256_fmadd_ps(w0, AVX2_LOAD(v + o + 8, masked, mask), p0h);
+            p1l = _mm256_fmadd_ps(w1, _mm256_loadu_ps(v1 + o), p1l);
+            p1h = _mm256_fmadd_ps(w1, AVX2_LOAD(v1 + o + 8, masked, mask), p1h);
+            p2l = _mm256_fmadd_ps(w2, _mm256_loadu_ps(v2 + o), p2l);
+            p2h = _mm256_fmadd_ps(w2, AVX2_LOAD(v2 + o + 8, masked, mask), p2h);
+            p3l = _mm256_fmadd_ps(w3, _mm256_loadu_ps(v3 + o), p3l);
+            p3h = _mm256_fmadd_ps(w3, AVX2_LOAD(v3 + o + 8, masked, mask), p3h);
+        } else {
+            p0l = _mm256_fmadd_ps(w0, AVX2_LOAD(v + o, masked, mask), p0l);
+            p1l = _mm256_fmadd_ps(w1, AVX2_LOAD(v1 + o, masked, mask), p1l);
+            p2l = _mm256_fmadd_ps(w2, AVX2_LOAD(v2 + o, masked, mask), p2l);
+            p3l = _mm256_fmadd_ps(w3, AVX2_LOAD(v3 + o, masked, mask), p3l);
         }
     }
-    for (int p = 0; p < 4; p++) {
-        float *yp = y + p * C;
-        if (nv == 2) {
-            _mm256_storeu_ps(yp, acc[p][0]);
-            AVX2_STORE(yp + 8, acc[p][1], masked, mask);
-        } else {
-            AVX2_STORE(yp, acc[p][0], masked, mask);
-        }
+    if (nv == 2) {
+        _mm256_storeu_ps(y, p0l); AVX2_STORE(y + 8, p0h, masked, mask);
+        _mm256_storeu_ps(y + C, p1l); AVX2_STORE(y + C + 8, p1h, masked, mask);
+        _mm256_storeu_ps(y + 2 * C, p2l); AVX2_STORE(y + 2 * C + 8, p2h, masked, mask);
+        _mm256_storeu_ps(y + 3 * C, p3l); AVX2_STORE(y + 3 * C + 8, p3h, masked, mask);
+    } else {
+        AVX2_STORE(y, p0l, masked, mask);
+        AVX2_STORE(y + C, p1l, masked, mask);
+        AVX2_STORE(y + 2 * C, p2l, masked, mask);
+        AVX2_STORE(y + 3 * C, p3l, masked, mask);
     }
 }
 
@@ -419,9 +430,8 @@ AVX2_TARGET static inline __attribute__((always_inline)) void avx2_attention_row
     }
 }
 
-// One output row, channels [c0, c1) of one head, from the band softmax at a (rows from p0).
-AVX2_TARGET static void avx2_attention_row_nhwc(const ckf_attention_args *args, int c0, int c1, int qy, int p0,
-                                                const float *a) {
+// One output row, channels [c0, c1) of one head, from the ring of softmax rows at a (row py in slot py mod k).
+AVX2_TARGET static void avx2_attention_row_nhwc(const ckf_attention_args *args, int c0, int c1, int qy, const float *a) {
     const int k = args->window, kk = k * k, kk2 = kk * kk, half = k / 2, W = args->width, H = args->height;
     const ptrdiff_t C = args->channels;
     // The (i, j) slots whose rows are inside the image, in the reference's order, as offsets from column qx.
@@ -435,7 +445,7 @@ AVX2_TARGET static void avx2_attention_row_nhwc(const ckf_attention_args *args, 
         for (int j = 0; j < kk; j++) {
             const int jy = j / k - half, jx = j % k - half, vy = py + jy;
             if (vy < 0 || vy >= H) continue;
-            a_offset[terms] = ((ptrdiff_t)(py - p0) * kk2 + i * kk + j) * W - ix;
+            a_offset[terms] = ((ptrdiff_t)(py % k) * kk2 + i * kk + j) * W - ix;
             v_offset[terms] = ((ptrdiff_t)vy * W - ix + jx) * C;
             column_shift[terms] = ix;
             value_shift[terms] = jx;
@@ -462,14 +472,15 @@ AVX2_TARGET static void avx2_attention_row_nhwc(const ckf_attention_args *args, 
 
 AVX2_TARGET static void avx2_window_attention_nhwc_portable(const ckf_attention_args *args, int row_begin, int row_end,
                                                             float *scratch) {
-    const int half = args->window / 2, head_dim = args->channels / args->heads;
-    float *staging = scratch + ckf_window_attention_scratch(args);   // after the band (see the scratch size)
-    for (int qb = row_begin; qb < row_end; qb += CKF_ATTENTION_BAND) {
-        const int qe = row_end - qb < CKF_ATTENTION_BAND ? row_end : qb + CKF_ATTENTION_BAND;
-        const int p0 = qb - half < 0 ? 0 : qb - half, p1 = qe + half > args->height ? args->height : qe + half;
-        for (int h = 0; h < args->heads; h++) {
-            avx2_softmax_rows_nhwc(args, h, p0, p1, scratch, staging);
-            for (int qy = qb; qy < qe; qy++) avx2_attention_row_nhwc(args, h * head_dim, (h + 1) * head_dim, qy, p0, scratch);
+    const int k = args->window, half = k / 2, head_dim = args->channels / args->heads, H = args->height;
+    const size_t kk2 = (size_t)k * (size_t)k * (size_t)k * (size_t)k, slot = kk2 * (size_t)args->width;
+    float *staging = scratch + (size_t)k * slot;   // after the ring (see the scratch size)
+    for (int h = 0; h < args->heads; h++) {
+        int next = row_begin - half < 0 ? 0 : row_begin - half;   // the next softmax row to compute
+        for (int qy = row_begin; qy < row_end; qy++) {
+            for (const int need = qy + half + 1 < H ? qy + half + 1 : H; next < need; next++)
+                avx2_softmax_rows_nhwc(args, h, next, next + 1, scratch + (size_t)(next % k) * slot, staging);
+            avx2_attention_row_nhwc(args, h * head_dim, (h + 1) * head_dim, qy, scratch);
         }
     }
 }

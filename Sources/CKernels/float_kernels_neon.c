@@ -112,8 +112,8 @@ static void neon_gemm_fixed(const float *a, ptrdiff_t lda, const float *packed, 
 // Window attention on NHWC buffers: the softmax is the scalar one (the portable exp's operations); the gather runs
 // across the head's channels, 16 then 4 lanes at a time (scalar fmaf for the rest), one broadcast weight per term,
 // each lane accumulated by vfmaq_f32 in the reference's term order, so every lane gets the scalar's bits.
-static void neon_attention_pixel_nhwc(const ckf_attention_args *args, int c0, int c1, int qy, int qx, int p0,
-                                      const float *a) {
+static void neon_attention_pixel_nhwc(const ckf_attention_args *args, int c0, int c1, int qy, int qx,
+                                      const float *ring) {
     const int k = args->window, kk = k * k, half = k / 2, W = args->width, H = args->height, C = args->channels;
     const size_t kk2 = (size_t)kk * (size_t)kk;
     // The (i, j) slots inside the image for this pixel, in the reference's order.
@@ -124,7 +124,7 @@ static void neon_attention_pixel_nhwc(const ckf_attention_args *args, int c0, in
     for (int i = 0; i < kk; i++) {
         const int py = qy - (i / k - half), px = qx - (i % k - half);
         if (py < 0 || py >= H || px < 0 || px >= W) continue;
-        const float *a_row = a + ((size_t)(py - p0) * kk2 + (size_t)i * (size_t)kk) * (size_t)W + (size_t)px;
+        const float *a_row = ring + ((size_t)(py % k) * kk2 + (size_t)i * (size_t)kk) * (size_t)W + (size_t)px;
         for (int j = 0; j < kk; j++) {
             const int vy = py + (j / k - half), vx = px + (j % k - half);
             if (vy < 0 || vy >= H || vx < 0 || vx >= W) continue;
@@ -161,15 +161,15 @@ static void neon_attention_pixel_nhwc(const ckf_attention_args *args, int c0, in
 
 static void neon_window_attention_nhwc_portable(const ckf_attention_args *args, int row_begin, int row_end,
                                                 float *scratch) {
-    const int half = args->window / 2, head_dim = args->channels / args->heads;
-    for (int qb = row_begin; qb < row_end; qb += CKF_ATTENTION_BAND) {
-        const int qe = row_end - qb < CKF_ATTENTION_BAND ? row_end : qb + CKF_ATTENTION_BAND;
-        const int p0 = qb - half < 0 ? 0 : qb - half, p1 = qe + half > args->height ? args->height : qe + half;
-        for (int h = 0; h < args->heads; h++) {
-            ckf_softmax_rows_nhwc_scalar(args, h, p0, p1, 0, args->width, scratch);
-            for (int qy = qb; qy < qe; qy++)
-                for (int qx = 0; qx < args->width; qx++)
-                    neon_attention_pixel_nhwc(args, h * head_dim, (h + 1) * head_dim, qy, qx, p0, scratch);
+    const int k = args->window, half = k / 2, head_dim = args->channels / args->heads, H = args->height;
+    const size_t slot = (size_t)k * (size_t)k * (size_t)k * (size_t)k * (size_t)args->width;
+    for (int h = 0; h < args->heads; h++) {
+        int next = row_begin - half < 0 ? 0 : row_begin - half;   // the next softmax row to compute
+        for (int qy = row_begin; qy < row_end; qy++) {
+            for (const int need = qy + half + 1 < H ? qy + half + 1 : H; next < need; next++)
+                ckf_softmax_rows_nhwc_scalar(args, h, next, next + 1, 0, args->width, scratch + (size_t)(next % k) * slot);
+            for (int qx = 0; qx < args->width; qx++)
+                neon_attention_pixel_nhwc(args, h * head_dim, (h + 1) * head_dim, qy, qx, scratch);
         }
     }
 }

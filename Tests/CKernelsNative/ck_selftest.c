@@ -260,7 +260,8 @@ static void run_float_attention_nhwc_case(int index, ckf_isa isa, int heads, int
         for (int c = 0; c < L; c++) logits_nhwc[p * L + c] = logits[(size_t)c * plane + p];
     }
     float *y = malloc(sizeof(float) * C * plane), *z = malloc(sizeof(float) * C * plane);
-    float *scratch = malloc(sizeof(float) * ckf_window_attention_nhwc_scratch(&args));
+    const size_t nhwc_scratch = ckf_window_attention_nhwc_scratch(&args), planar_scratch = ckf_window_attention_scratch(&args);
+    float *scratch = malloc(sizeof(float) * (nhwc_scratch > planar_scratch ? nhwc_scratch : planar_scratch));
     args.values = values_nhwc; args.logits = logits_nhwc; args.output = y;
     const int split = random_below(H + 1);
     ckf_window_attention_nhwc_portable(&args, 0, split, scratch);

@@ -281,7 +281,8 @@ final class PortableFloatKernelTests: XCTestCase {
         let small = ckf_window_attention_nhwc_scratch(&args)
         args.height = 4096
         XCTAssertEqual(ckf_window_attention_nhwc_scratch(&args), small)
-        XCTAssertGreaterThanOrEqual(small, ckf_window_attention_scratch(&args))
+        args.width = 256
+        XCTAssertGreaterThan(ckf_window_attention_nhwc_scratch(&args), small)   // it grows with the width instead
 
         let values = CBuffer<Float>(count: 2 * 3 * 4, repeating: 1), logits = CBuffer<Float>(count: 81 * 3 * 4, repeating: 0)
         let output = CBuffer<Float>(count: 2 * 3 * 4, repeating: -5)
