@@ -345,41 +345,45 @@ AVX2_TARGET static void avx2_softmax_rows_nhwc(const ckf_attention_args *args, i
 // a points at the first pixel's column in the band softmax, v at its first value channel, y at its output.
 AVX2_TARGET static inline __attribute__((always_inline)) void avx2_attention_tile4_nhwc(
     const float *a, const float *v, float *y, const ptrdiff_t *a_offset, const ptrdiff_t *v_offset, int terms,
-    ptrdiff_t C, int nv, int masked, __m256i mask) {
+    int k, ptrdiff_t W, ptrdiff_t C, int nv, int masked, __m256i mask) {
     // Named accumulators (an array indexed in a loop may live on the stack).
     __m256 p0l = _mm256_setzero_ps(), p0h = p0l, p1l = p0l, p1h = p0l, p2l = p0l, p2h = p0l, p3l = p0l, p3h = p0l;
-    const float *v1 = v + C, *v2 = v1 + C, *v3 = v2 + C;
-    for (int t = 0; t < terms; t++) {
-        const float *at = a + a_offset[t];
-        const ptrdiff_t o = v_offset[t];
-        const __m256 w0 = _mm256_broadcast_ss(at), w1 = _mm256_broadcast_ss(at + 1);
-        const __m256 w2 = _mm256_broadcast_ss(at + 2), w3 = _mm256_broadcast_ss(at + 3);
-        if (nv == 2) {
-            p0l = _mm256_fmadd_ps(w0, _mm256_loadu_ps(v + o), p0l);
-            p0h = _mm256_fmadd_ps(w0, AVX2_LOAD(v + o + 8, masked, mask), p0h);
-            p1l = _mm256_fmadd_ps(w1, _mm256_loadu_ps(v1 + o), p1l);
-            p1h = _mm256_fmadd_ps(w1, AVX2_LOAD(v1 + o + 8, masked, mask), p1h);
-            p2l = _mm256_fmadd_ps(w2, _mm256_loadu_ps(v2 + o), p2l);
-            p2h = _mm256_fmadd_ps(w2, AVX2_LOAD(v2 + o + 8, masked, mask), p2h);
-            p3l = _mm256_fmadd_ps(w3, _mm256_loadu_ps(v3 + o), p3l);
-            p3h = _mm256_fmadd_ps(w3, AVX2_LOAD(v3 + o + 8, masked, mask), p3h);
-        } else {
-            p0l = _mm256_fmadd_ps(w0, AVX2_LOAD(v + o, masked, mask), p0l);
-            p1l = _mm256_fmadd_ps(w1, AVX2_LOAD(v1 + o, masked, mask), p1l);
-            p2l = _mm256_fmadd_ps(w2, AVX2_LOAD(v2 + o, masked, mask), p2l);
-            p3l = _mm256_fmadd_ps(w3, AVX2_LOAD(v3 + o, masked, mask), p3l);
+    const ptrdiff_t C2 = 2 * C, C3 = 3 * C;
+    // The terms come in runs of k (one window row of j): weights one softmax row apart, values one pixel apart.
+    for (int t = 0; t < terms; t += k) {
+        const float *at = a + a_offset[t], *vt = v + v_offset[t];
+        for (int m = 0; m < k; m++, at += W, vt += C) {
+            // The four pixels' weights are neighbours: one load, then an in-lane permute each.
+            const __m256 w = _mm256_broadcast_ps((const __m128 *)at);
+            const __m256 w0 = _mm256_permute_ps(w, 0x00), w1 = _mm256_permute_ps(w, 0x55);
+            const __m256 w2 = _mm256_permute_ps(w, 0xAA), w3 = _mm256_permute_ps(w, 0xFF);
+            if (nv == 2) {
+                p0l = _mm256_fmadd_ps(w0, _mm256_loadu_ps(vt), p0l);
+                p0h = _mm256_fmadd_ps(w0, AVX2_LOAD(vt + 8, masked, mask), p0h);
+                p1l = _mm256_fmadd_ps(w1, _mm256_loadu_ps(vt + C), p1l);
+                p1h = _mm256_fmadd_ps(w1, AVX2_LOAD(vt + C + 8, masked, mask), p1h);
+                p2l = _mm256_fmadd_ps(w2, _mm256_loadu_ps(vt + C2), p2l);
+                p2h = _mm256_fmadd_ps(w2, AVX2_LOAD(vt + C2 + 8, masked, mask), p2h);
+                p3l = _mm256_fmadd_ps(w3, _mm256_loadu_ps(vt + C3), p3l);
+                p3h = _mm256_fmadd_ps(w3, AVX2_LOAD(vt + C3 + 8, masked, mask), p3h);
+            } else {
+                p0l = _mm256_fmadd_ps(w0, AVX2_LOAD(vt, masked, mask), p0l);
+                p1l = _mm256_fmadd_ps(w1, AVX2_LOAD(vt + C, masked, mask), p1l);
+                p2l = _mm256_fmadd_ps(w2, AVX2_LOAD(vt + C2, masked, mask), p2l);
+                p3l = _mm256_fmadd_ps(w3, AVX2_LOAD(vt + C3, masked, mask), p3l);
+            }
         }
     }
     if (nv == 2) {
         _mm256_storeu_ps(y, p0l); AVX2_STORE(y + 8, p0h, masked, mask);
         _mm256_storeu_ps(y + C, p1l); AVX2_STORE(y + C + 8, p1h, masked, mask);
-        _mm256_storeu_ps(y + 2 * C, p2l); AVX2_STORE(y + 2 * C + 8, p2h, masked, mask);
-        _mm256_storeu_ps(y + 3 * C, p3l); AVX2_STORE(y + 3 * C + 8, p3h, masked, mask);
+        _mm256_storeu_ps(y + C2, p2l); AVX2_STORE(y + C2 + 8, p2h, masked, mask);
+        _mm256_storeu_ps(y + C3, p3l); AVX2_STORE(y + C3 + 8, p3h, masked, mask);
     } else {
         AVX2_STORE(y, p0l, masked, mask);
         AVX2_STORE(y + C, p1l, masked, mask);
-        AVX2_STORE(y + 2 * C, p2l, masked, mask);
-        AVX2_STORE(y + 3 * C, p3l, masked, mask);
+        AVX2_STORE(y + C2, p2l, masked, mask);
+        AVX2_STORE(y + C3, p3l, masked, mask);
     }
 }
 
@@ -420,7 +424,8 @@ AVX2_TARGET static inline __attribute__((always_inline)) void avx2_attention_row
     float *y = args->output + (ptrdiff_t)qy * W * C + c;
     for (int qx = 0; qx < W;) {
         if (qx >= reach && qx + 4 <= W - reach) {
-            avx2_attention_tile4_nhwc(a + qx, v + qx * C, y + qx * C, a_offset, v_offset, terms, C, nv, masked, mask);
+            avx2_attention_tile4_nhwc(a + qx, v + qx * C, y + qx * C, a_offset, v_offset, terms, args->window, W, C, nv,
+                                      masked, mask);
             qx += 4;
         } else {
             avx2_attention_pixel_nhwc(a + qx, v + qx * C, y + qx * C, a_offset, v_offset, column_shift, value_shift,
