@@ -1,8 +1,9 @@
 // AVX2 + FMA float kernels for the optimised float executor (ckernels_float.h): the elementwise template compiled
 // for AVX2, the portable exp (ckf_exp_scalar's operations, eight lanes), the sigmoid, the window attention with
 // 8 pixels × 4 channels per inner step (FMA, terms summed in the reference's order but fused: within the tolerance
-// the tests derive from the float reference, and bit-identical to the portable C attention's fused form), and the
-// fixed-order GEMM of the int8 executor's float convolutions.
+// the tests derive from the float reference, and bit-identical to the portable C attention's fused form), its NHWC
+// portable form (4 pixels × 16 channels per step, softmax 8 pixels at a time) and the fixed-order GEMM of the int8
+// executor's float convolutions.
 #pragma STDC FP_CONTRACT OFF
 #if defined(__clang__)
 #pragma clang fp contract(off)

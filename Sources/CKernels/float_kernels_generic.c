@@ -1,7 +1,7 @@
 // Portable C float kernels for the optimised float executor (ckernels_float.h): the fallback on every CPU and
 // the scalar pieces (edges, tails) the vector kernels share. The window attention here follows the reference's
 // order of operations exactly (expf, division, i-outer/j-inner separate multiply and add), so it is bit-identical
-// to CondSegCore's ReferenceOps.windowAttention; the tests check that.
+// to CondSegCore's ReferenceOps.windowAttention; the tests check that. Also the NHWC form of the portable attention.
 #pragma STDC FP_CONTRACT OFF
 #if defined(__clang__)
 #pragma clang fp contract(off)

@@ -1,8 +1,8 @@
 // AArch64 Advanced SIMD float kernels (ckernels_float.h): the fixed-order GEMM of the int8 executor's float
 // convolutions and the portable exp and sigmoid, four lanes each, performing ckf_exp_scalar's and the scalar GEMM's
 // operations in the same order (vfmaq_f32 is one fused multiply-add per lane), so they give the bits of the AVX2 and
-// portable C versions. The other float kernels are the portable C ones (the elementwise template is compiled again
-// here; the attention is shared), as before this set existed.
+// portable C versions; and the gather of the NHWC window attention across channels. The other float kernels are the
+// portable C ones (the elementwise template is compiled again here; the planar attention is shared).
 #pragma STDC FP_CONTRACT OFF
 #if defined(__clang__)
 #pragma clang fp contract(off)

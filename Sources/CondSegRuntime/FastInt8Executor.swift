@@ -7,7 +7,7 @@
 // (sigmoid gates, window attention and its softmax, pooling, upsampling, the float-fallback convolutions) run in
 // float32 NHWC (NHWCOps) and quantize their result in the same step when an int8 convolution reads it. Those float
 // ops use the portable arithmetic of CKernels (ckf_gemm_fixed for the float convolutions, ckf_sigmoid_portable,
-// ckf_window_attention_portable), so a frame gives the same bits on x86-64 and aarch64 and for any thread count.
+// ckf_window_attention_nhwc_portable), so a frame gives the same bits on x86-64 and aarch64 and for any thread count.
 // The convolutions are prepared as for the int8 reference (PreparedConvolutions.swift) and the int8 arithmetic is
 // exactly its own (Int8ReferenceExecutor: the float reference with int8 convolutions plugged in); outputs are
 // bit-identical for any thread count. Checked against it and, with an all-float table, op by op against the float

@@ -4,7 +4,8 @@
 // sum of neighbours and fold in one kernel); and the portable arithmetic of the int8 executors' float ops (a
 // fixed-order GEMM, one exp, the sigmoid and window attention built on them), the same bits on every set. One
 // implementation per instruction set (portable C, AVX2+FMA, AArch64 NEON for the GEMM and the exp), chosen at run
-// time like ck_qgemm_u8s8. All buffers of the attention and elementwise kernels are NCHW float planes of one image.
+// time like ck_qgemm_u8s8. All buffers of the attention and elementwise kernels are NCHW float planes of one image,
+// except those of ckf_window_attention_nhwc_portable (channel-interleaved, for the int8 executor).
 //
 // Accuracy: the float executor's kernels are NOT bit-identical to the float reference (CondSegCore ReferenceOps):
 // the AVX2 versions use FMA and a polynomial exp (about 1 ulp) and sum in a different order. The portable C versions
