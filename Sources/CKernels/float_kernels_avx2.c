@@ -292,6 +292,24 @@ AVX2_TARGET static inline void avx2_transpose8(__m256 r[8]) {
     r[6] = _mm256_permute2f128_ps(u2, u6, 0x31); r[7] = _mm256_permute2f128_ps(u3, u7, 0x31);
 }
 
+// The softmax over j of one window slot i for 8 pixels: kk transposed logits at si (8 floats each), kk weight rows
+// written at o, one pixel row apart.
+AVX2_TARGET static inline __attribute__((always_inline)) void avx2_softmax_group(const float *si, float *o, int W,
+                                                                                 __m256 scale, int kk) {
+    __m256 t[CKF_MAX_WINDOW * CKF_MAX_WINDOW];
+    __m256 m = _mm256_set1_ps(-INFINITY);
+    for (int j = 0; j < kk; j++) {
+        t[j] = _mm256_mul_ps(_mm256_loadu_ps(si + (size_t)j * 8), scale);
+        m = _mm256_max_ps(t[j], m);
+    }
+    __m256 sum = _mm256_setzero_ps();
+    for (int j = 0; j < kk; j++) {
+        t[j] = avx2_exp(_mm256_sub_ps(t[j], m));
+        sum = _mm256_add_ps(sum, t[j]);
+    }
+    for (int j = 0; j < kk; j++) _mm256_storeu_ps(o + (size_t)j * (size_t)W, _mm256_div_ps(t[j], sum));
+}
+
 // Softmax of pixel rows [p0, p1) for head h from NHWC logits, 8 pixels at a time (their k⁴ logits transposed by
 // 8×8 blocks into `staging`, 8·k⁴ floats, lane-interleaved), into the planar band layout; the scalar's operations
 // per lane (max_ps(t, m) is the scalar's `t > m ? t : m`, also for NaN). Columns past the last multiple of 8 use
@@ -302,7 +320,6 @@ AVX2_TARGET static void avx2_softmax_rows_nhwc(const ckf_attention_args *args, i
     const size_t stride = (size_t)args->heads * (size_t)kk2;
     const __m256 scale = _mm256_set1_ps(args->scale);
     const int vector_end = W / 8 * 8;
-    __m256 t[CKF_MAX_WINDOW * CKF_MAX_WINDOW];
     for (int py = p0; py < p1; py++) {
         for (int x = 0; x < vector_end; x += 8) {
             const float *l = args->logits + ((size_t)py * (size_t)W + (size_t)x) * stride + (size_t)h * (size_t)kk2;
@@ -318,18 +335,11 @@ AVX2_TARGET static void avx2_softmax_rows_nhwc(const ckf_attention_args *args, i
             float *out = a + (size_t)(py - p0) * (size_t)kk2 * (size_t)W + (size_t)x;
             for (int i = 0; i < kk; i++) {
                 const float *si = staging + (size_t)i * (size_t)kk * 8;
-                __m256 m = _mm256_set1_ps(-INFINITY);
-                for (int j = 0; j < kk; j++) {
-                    t[j] = _mm256_mul_ps(_mm256_loadu_ps(si + (size_t)j * 8), scale);
-                    m = _mm256_max_ps(t[j], m);
-                }
-                __m256 sum = _mm256_setzero_ps();
-                for (int j = 0; j < kk; j++) {
-                    t[j] = avx2_exp(_mm256_sub_ps(t[j], m));
-                    sum = _mm256_add_ps(sum, t[j]);
-                }
                 float *o = out + (size_t)i * (size_t)kk * (size_t)W;
-                for (int j = 0; j < kk; j++) _mm256_storeu_ps(o + (size_t)j * (size_t)W, _mm256_div_ps(t[j], sum));
+                if (kk == 9)   // k = 3, the model's window: a constant count keeps the nine vectors in registers
+                    avx2_softmax_group(si, o, W, scale, 9);
+                else
+                    avx2_softmax_group(si, o, W, scale, kk);
             }
         }
     }
