@@ -34,6 +34,7 @@ typedef struct {
     void (*rows_epilogue)(float *, ptrdiff_t, int, int, const float *, const float *, ptrdiff_t, int);
     void (*global_pool_nhwc)(const float *, size_t, ptrdiff_t, int, int, int, float *);
     void (*conv_direct)(const ckf_direct_args *, int, int);
+    void (*window_attention_nhwc_portable)(const ckf_attention_args *, int, int, float *);
 } ckf_kernel_set;
 
 extern const ckf_kernel_set ckf_generic_kernels;
@@ -52,6 +53,7 @@ void ckf_direct_store(const ckf_direct_args *, int oy, int ox0, int count, float
 void ckf_generic_sigmoid(const float *, float *, size_t);
 void ckf_generic_window_attention(const ckf_attention_args *, int, int, float *);
 void ckf_generic_window_attention_portable(const ckf_attention_args *, int, int, float *);
+void ckf_generic_window_attention_nhwc_portable(const ckf_attention_args *, int, int, float *);
 
 // The portable exp's constants and its scalar form: every vector version performs these operations in this order.
 #define CKF_EXP_LOW (-87.0f)
@@ -99,3 +101,17 @@ void ckf_softmax_rows_scalar(const ckf_attention_args *args, int h, int p0, int 
 /// `portable` != 0: fused multiply-add (fmaf) per term instead, the order of ckf_window_attention_portable.
 void ckf_attention_row_scalar(const ckf_attention_args *args, int c0, int c1, int qy, int p0, int p1,
                               int x_begin, int x_end, const float *a, int portable);
+
+// The NHWC window attention keeps, per head, the softmax of k pixel rows in a ring (row py in slot py mod k): the
+// rows an output row reads, each computed once per call and still in cache when the gather reads it.
+
+/// Softmax (portable exp) of pixel rows [p0, p1) for head h from NHWC logits, columns [x_begin, x_end), into
+/// a[((py−p0)·k⁴ + i·k² + j)·W + x] (the layout of ckf_softmax_rows_scalar; one row: a ring slot). The scalar's
+/// operations.
+void ckf_softmax_rows_nhwc_scalar(const ckf_attention_args *args, int h, int p0, int p1, int x_begin, int x_end,
+                                  float *a);
+
+/// Gather of the NHWC window attention for output pixel (qy, qx), channels [c0, c1) of one head, from the ring of
+/// softmax rows at `ring` (row py at ring + (py mod k)·k⁴·W): one fmaf per term in the reference's order.
+void ckf_attention_pixel_nhwc_scalar(const ckf_attention_args *args, int c0, int c1, int qy, int qx,
+                                     const float *ring);

@@ -116,6 +116,22 @@ int ckf_window_attention_portable(const ckf_attention_args *args, int row_begin,
     return 0;
 }
 
+size_t ckf_window_attention_nhwc_scratch(const ckf_attention_args *args) {
+    // A ring of k softmax rows (k⁴ weights per pixel), then 8 pixels' k⁴ logits for the vector kernels'
+    // transposition.
+    if (args == NULL || args->window < 1) return 0;
+    const size_t kk = (size_t)args->window * (size_t)args->window;
+    return kk * kk * (size_t)args->window * (size_t)(args->width > 0 ? args->width : 0) + 8 * kk * kk;
+}
+
+int ckf_window_attention_nhwc_portable(const ckf_attention_args *args, int row_begin, int row_end, float *scratch) {
+    if (!attention_args_valid(args, scratch)) return -1;
+    if (row_begin < 0) row_begin = 0;
+    if (row_end > args->height) row_end = args->height;
+    if (row_begin < row_end) kernels()->window_attention_nhwc_portable(args, row_begin, row_end, scratch);
+    return 0;
+}
+
 size_t ckf_gemm_packed_floats(int n, int k) {
     if (n < 1 || k < 1) return 0;
     return (size_t)((n + CKF_GEMM_PANEL - 1) / CKF_GEMM_PANEL) * CKF_GEMM_PANEL * (size_t)k;

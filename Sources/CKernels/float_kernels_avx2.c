@@ -1,8 +1,9 @@
 // AVX2 + FMA float kernels for the optimised float executor (ckernels_float.h): the elementwise template compiled
 // for AVX2, the portable exp (ckf_exp_scalar's operations, eight lanes), the sigmoid, the window attention with
 // 8 pixels × 4 channels per inner step (FMA, terms summed in the reference's order but fused: within the tolerance
-// the tests derive from the float reference, and bit-identical to the portable C attention's fused form), and the
-// fixed-order GEMM of the int8 executor's float convolutions.
+// the tests derive from the float reference, and bit-identical to the portable C attention's fused form), its NHWC
+// portable form (4 pixels × 16 channels per step, softmax 8 pixels at a time) and the fixed-order GEMM of the int8
+// executor's float convolutions.
 #pragma STDC FP_CONTRACT OFF
 #if defined(__clang__)
 #pragma clang fp contract(off)
@@ -324,9 +325,237 @@ AVX2_TARGET static void avx2_window_attention_portable(const ckf_attention_args 
     avx2_window_attention_rows(args, row_begin, row_end, scratch, 1);
 }
 
+// MARK: window attention on NHWC buffers (ckf_window_attention_nhwc_portable)
+
+// Transposes eight rows of eight floats (r[p] = row p) into columns (r[s] = element s of every row).
+AVX2_TARGET static inline void avx2_transpose8(__m256 r[8]) {
+    const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+    const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+    const __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+    const __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+    const __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+    const __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+    const __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+    const __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+    r[0] = _mm256_permute2f128_ps(u0, u4, 0x20); r[1] = _mm256_permute2f128_ps(u1, u5, 0x20);
+    r[2] = _mm256_permute2f128_ps(u2, u6, 0x20); r[3] = _mm256_permute2f128_ps(u3, u7, 0x20);
+    r[4] = _mm256_permute2f128_ps(u0, u4, 0x31); r[5] = _mm256_permute2f128_ps(u1, u5, 0x31);
+    r[6] = _mm256_permute2f128_ps(u2, u6, 0x31); r[7] = _mm256_permute2f128_ps(u3, u7, 0x31);
+}
+
+// The softmax over j of one window slot i for 8 pixels: kk transposed logits at si (8 floats each), kk weight rows
+// written at o, one pixel row apart.
+AVX2_TARGET static inline __attribute__((always_inline)) void avx2_softmax_group(const float *si, float *o, int W,
+                                                                                 __m256 scale, int kk) {
+    __m256 t[CKF_MAX_WINDOW * CKF_MAX_WINDOW];
+    __m256 m = _mm256_set1_ps(-INFINITY);
+    for (int j = 0; j < kk; j++) {
+        t[j] = _mm256_mul_ps(_mm256_loadu_ps(si + (size_t)j * 8), scale);
+        m = _mm256_max_ps(t[j], m);
+    }
+    __m256 sum = _mm256_setzero_ps();
+    for (int j = 0; j < kk; j++) {
+        t[j] = avx2_exp(_mm256_sub_ps(t[j], m));
+        sum = _mm256_add_ps(sum, t[j]);
+    }
+    for (int j = 0; j < kk; j++) _mm256_storeu_ps(o + (size_t)j * (size_t)W, _mm256_div_ps(t[j], sum));
+}
+
+// Softmax of pixel rows [p0, p1) for head h from NHWC logits, 8 pixels at a time (their k⁴ logits transposed by
+// 8×8 blocks into `staging`, 8·k⁴ floats, lane-interleaved), into the planar band layout; the scalar's operations
+// per lane (max_ps(t, m) is the scalar's `t > m ? t : m`, also for NaN). Columns past the last multiple of 8 use
+// the scalar code.
+AVX2_TARGET static void avx2_softmax_rows_nhwc(const ckf_attention_args *args, int h, int p0, int p1, float *a,
+                                               float *staging) {
+    const int k = args->window, kk = k * k, kk2 = kk * kk, W = args->width;
+    const size_t stride = (size_t)args->heads * (size_t)kk2;
+    const __m256 scale = _mm256_set1_ps(args->scale);
+    const int vector_end = W / 8 * 8;
+    for (int py = p0; py < p1; py++) {
+        for (int x = 0; x < vector_end; x += 8) {
+            const float *l = args->logits + ((size_t)py * (size_t)W + (size_t)x) * stride + (size_t)h * (size_t)kk2;
+            int s = 0;
+            for (; s + 8 <= kk2; s += 8) {
+                __m256 r[8];
+                for (int p = 0; p < 8; p++) r[p] = _mm256_loadu_ps(l + (size_t)p * stride + (size_t)s);
+                avx2_transpose8(r);
+                for (int q = 0; q < 8; q++) _mm256_storeu_ps(staging + (size_t)(s + q) * 8, r[q]);
+            }
+            for (; s < kk2; s++)
+                for (int p = 0; p < 8; p++) staging[(size_t)s * 8 + (size_t)p] = l[(size_t)p * stride + (size_t)s];
+            float *out = a + (size_t)(py - p0) * (size_t)kk2 * (size_t)W + (size_t)x;
+            for (int i = 0; i < kk; i++) {
+                const float *si = staging + (size_t)i * (size_t)kk * 8;
+                float *o = out + (size_t)i * (size_t)kk * (size_t)W;
+                if (kk == 9)   // k = 3, the model's window: a constant count keeps the nine vectors in registers
+                    avx2_softmax_group(si, o, W, scale, 9);
+                else
+                    avx2_softmax_group(si, o, W, scale, kk);
+            }
+        }
+    }
+    if (vector_end < W) ckf_softmax_rows_nhwc_scalar(args, h, p0, p1, vector_end, W, a);
+}
+
+// Loads 8 floats, or the lanes of `mask` only (the others read as 0, nothing past them is touched).
+#define AVX2_LOAD(ptr, masked, mask) ((masked) ? _mm256_maskload_ps((ptr), (mask)) : _mm256_loadu_ps(ptr))
+#define AVX2_STORE(ptr, v, masked, mask) \
+    do { if (masked) _mm256_maskstore_ps((ptr), (mask), (v)); else _mm256_storeu_ps((ptr), (v)); } while (0)
+
+// Four neighbouring output pixels × 8·nv channels (the last 8 masked if `masked`), every slot inside the image:
+// one broadcast weight per pixel and term, each lane accumulated by vfmadd in the term order (the scalar's order).
+// a points at the first pixel's column in the band softmax, v at its first value channel, y at its output.
+AVX2_TARGET static inline __attribute__((always_inline)) void avx2_attention_tile4_nhwc(
+    const float *a, const float *v, float *y, const ptrdiff_t *a_offset, const ptrdiff_t *v_offset, int terms,
+    int k, ptrdiff_t W, ptrdiff_t C, int nv, int masked, __m256i mask) {
+    // Named accumulators (an array indexed in a loop may live on the stack).
+    __m256 p0l = _mm256_setzero_ps(), p0h = p0l, p1l = p0l, p1h = p0l, p2l = p0l, p2h = p0l, p3l = p0l, p3h = p0l;
+    const ptrdiff_t C2 = 2 * C, C3 = 3 * C;
+    // The terms come in runs of k (one window row of j): weights one softmax row apart, values one pixel apart.
+    for (int t = 0; t < terms; t += k) {
+        const float *at = a + a_offset[t], *vt = v + v_offset[t];
+        for (int m = 0; m < k; m++, at += W, vt += C) {
+            // The four pixels' weights are neighbours: one load, then an in-lane permute each.
+            const __m256 w = _mm256_broadcast_ps((const __m128 *)at);
+            const __m256 w0 = _mm256_permute_ps(w, 0x00), w1 = _mm256_permute_ps(w, 0x55);
+            const __m256 w2 = _mm256_permute_ps(w, 0xAA), w3 = _mm256_permute_ps(w, 0xFF);
+            if (nv == 2) {
+                p0l = _mm256_fmadd_ps(w0, _mm256_loadu_ps(vt), p0l);
+                p0h = _mm256_fmadd_ps(w0, AVX2_LOAD(vt + 8, masked, mask), p0h);
+                p1l = _mm256_fmadd_ps(w1, _mm256_loadu_ps(vt + C), p1l);
+                p1h = _mm256_fmadd_ps(w1, AVX2_LOAD(vt + C + 8, masked, mask), p1h);
+                p2l = _mm256_fmadd_ps(w2, _mm256_loadu_ps(vt + C2), p2l);
+                p2h = _mm256_fmadd_ps(w2, AVX2_LOAD(vt + C2 + 8, masked, mask), p2h);
+                p3l = _mm256_fmadd_ps(w3, _mm256_loadu_ps(vt + C3), p3l);
+                p3h = _mm256_fmadd_ps(w3, AVX2_LOAD(vt + C3 + 8, masked, mask), p3h);
+            } else {
+                p0l = _mm256_fmadd_ps(w0, AVX2_LOAD(vt, masked, mask), p0l);
+                p1l = _mm256_fmadd_ps(w1, AVX2_LOAD(vt + C, masked, mask), p1l);
+                p2l = _mm256_fmadd_ps(w2, AVX2_LOAD(vt + C2, masked, mask), p2l);
+                p3l = _mm256_fmadd_ps(w3, AVX2_LOAD(vt + C3, masked, mask), p3l);
+            }
+        }
+    }
+    if (nv == 2) {
+        _mm256_storeu_ps(y, p0l); AVX2_STORE(y + 8, p0h, masked, mask);
+        _mm256_storeu_ps(y + C, p1l); AVX2_STORE(y + C + 8, p1h, masked, mask);
+        _mm256_storeu_ps(y + C2, p2l); AVX2_STORE(y + C2 + 8, p2h, masked, mask);
+        _mm256_storeu_ps(y + C3, p3l); AVX2_STORE(y + C3 + 8, p3h, masked, mask);
+    } else {
+        AVX2_STORE(y, p0l, masked, mask);
+        AVX2_STORE(y + C, p1l, masked, mask);
+        AVX2_STORE(y + C2, p2l, masked, mask);
+        AVX2_STORE(y + C3, p3l, masked, mask);
+    }
+}
+
+// One output pixel × 8·nv channels, the slots outside the image skipped (border columns, row tails).
+AVX2_TARGET static inline __attribute__((always_inline)) void avx2_attention_pixel_nhwc(
+    const float *a, const float *v, float *y, const ptrdiff_t *a_offset, const ptrdiff_t *v_offset,
+    const int *column_shift, const int *value_shift, int terms, int qx, int W, int nv, int masked, __m256i mask) {
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0;
+    for (int t = 0; t < terms; t++) {
+        const int px = qx - column_shift[t], vx = px + value_shift[t];
+        if (px < 0 || px >= W || vx < 0 || vx >= W) continue;
+        const __m256 w = _mm256_broadcast_ss(a + a_offset[t]);
+        const float *vt = v + v_offset[t];
+        if (nv == 2) {
+            acc0 = _mm256_fmadd_ps(w, _mm256_loadu_ps(vt), acc0);
+            acc1 = _mm256_fmadd_ps(w, AVX2_LOAD(vt + 8, masked, mask), acc1);
+        } else {
+            acc0 = _mm256_fmadd_ps(w, AVX2_LOAD(vt, masked, mask), acc0);
+        }
+    }
+    if (nv == 2) {
+        _mm256_storeu_ps(y, acc0);
+        AVX2_STORE(y + 8, acc1, masked, mask);
+    } else {
+        AVX2_STORE(y, acc0, masked, mask);
+    }
+}
+
+// The channels [c, c + 8·nv) of one output row (masked: the last 8 only up to the head's end). Interior pixels
+// (every slot's column inside the image) go four at a time, the others one at a time.
+AVX2_TARGET static inline __attribute__((always_inline)) void avx2_attention_row_chunk_nhwc(
+    const ckf_attention_args *args, int c, int qy, const float *a, const ptrdiff_t *a_offset,
+    const ptrdiff_t *v_offset, const int *column_shift, const int *value_shift, int terms, int nv, int masked,
+    __m256i mask) {
+    const int W = args->width, reach = 2 * (args->window / 2);
+    const ptrdiff_t C = args->channels;
+    const float *v = args->values + c;
+    float *y = args->output + (ptrdiff_t)qy * W * C + c;
+    for (int qx = 0; qx < W;) {
+        if (qx >= reach && qx + 4 <= W - reach) {
+            avx2_attention_tile4_nhwc(a + qx, v + qx * C, y + qx * C, a_offset, v_offset, terms, args->window, W, C, nv,
+                                      masked, mask);
+            qx += 4;
+        } else {
+            avx2_attention_pixel_nhwc(a + qx, v + qx * C, y + qx * C, a_offset, v_offset, column_shift, value_shift,
+                                      terms, qx, W, nv, masked, mask);
+            qx += 1;
+        }
+    }
+}
+
+// One output row, channels [c0, c1) of one head, from the ring of softmax rows at a (row py in slot py mod k).
+AVX2_TARGET static void avx2_attention_row_nhwc(const ckf_attention_args *args, int c0, int c1, int qy, const float *a) {
+    const int k = args->window, kk = k * k, kk2 = kk * kk, half = k / 2, W = args->width, H = args->height;
+    const ptrdiff_t C = args->channels;
+    // The (i, j) slots whose rows are inside the image, in the reference's order, as offsets from column qx.
+    enum { MAX_TERMS = CKF_MAX_WINDOW * CKF_MAX_WINDOW * CKF_MAX_WINDOW * CKF_MAX_WINDOW };
+    ptrdiff_t a_offset[MAX_TERMS], v_offset[MAX_TERMS];
+    int column_shift[MAX_TERMS], value_shift[MAX_TERMS];   // px = qx − column_shift, vx = px + value_shift
+    int terms = 0;
+    for (int i = 0; i < kk; i++) {
+        const int iy = i / k - half, ix = i % k - half, py = qy - iy;
+        if (py < 0 || py >= H) continue;
+        for (int j = 0; j < kk; j++) {
+            const int jy = j / k - half, jx = j % k - half, vy = py + jy;
+            if (vy < 0 || vy >= H) continue;
+            a_offset[terms] = ((ptrdiff_t)(py % k) * kk2 + i * kk + j) * W - ix;
+            v_offset[terms] = ((ptrdiff_t)vy * W - ix + jx) * C;
+            column_shift[terms] = ix;
+            value_shift[terms] = jx;
+            terms++;
+        }
+    }
+    const __m256i all = _mm256_set1_epi32(-1);
+    int c = c0;
+    for (; c + 16 <= c1; c += 16)
+        avx2_attention_row_chunk_nhwc(args, c, qy, a, a_offset, v_offset, column_shift, value_shift, terms, 2, 0, all);
+    const int rest = c1 - c;
+    if (rest == 0) return;
+    if (rest == 8) {
+        avx2_attention_row_chunk_nhwc(args, c, qy, a, a_offset, v_offset, column_shift, value_shift, terms, 1, 0, all);
+        return;
+    }
+    const int last = rest > 8 ? rest - 8 : rest;   // lanes of the masked vector
+    const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(last), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    if (rest > 8)
+        avx2_attention_row_chunk_nhwc(args, c, qy, a, a_offset, v_offset, column_shift, value_shift, terms, 2, 1, mask);
+    else
+        avx2_attention_row_chunk_nhwc(args, c, qy, a, a_offset, v_offset, column_shift, value_shift, terms, 1, 1, mask);
+}
+
+AVX2_TARGET static void avx2_window_attention_nhwc_portable(const ckf_attention_args *args, int row_begin, int row_end,
+                                                            float *scratch) {
+    const int k = args->window, half = k / 2, head_dim = args->channels / args->heads, H = args->height;
+    const size_t kk2 = (size_t)k * (size_t)k * (size_t)k * (size_t)k, slot = kk2 * (size_t)args->width;
+    float *staging = scratch + (size_t)k * slot;   // after the ring (see the scratch size)
+    for (int h = 0; h < args->heads; h++) {
+        int next = row_begin - half < 0 ? 0 : row_begin - half;   // the next softmax row to compute
+        for (int qy = row_begin; qy < row_end; qy++) {
+            for (const int need = qy + half + 1 < H ? qy + half + 1 : H; next < need; next++)
+                avx2_softmax_rows_nhwc(args, h, next, next + 1, scratch + (size_t)(next % k) * slot, staging);
+            avx2_attention_row_nhwc(args, h * head_dim, (h + 1) * head_dim, qy, scratch);
+        }
+    }
+}
+
 // The sigmoid above already uses the portable exp: it is the portable sigmoid.
 const ckf_kernel_set ckf_avx2_kernels = {
     avx2_conv_epilogue, avx2_add, avx2_mul_channel_gate, avx2_mul_spatial_gate, avx2_sigmoid, avx2_window_attention,
     avx2_exp_portable, avx2_sigmoid, avx2_window_attention_portable, avx2_gemm_fixed, avx2_rows_epilogue, avx2_global_pool_nhwc, avx2_conv_direct,
+    avx2_window_attention_nhwc_portable,
 };
 #endif

@@ -1,7 +1,7 @@
 // Portable C float kernels for the optimised float executor (ckernels_float.h): the fallback on every CPU and
 // the scalar pieces (edges, tails) the vector kernels share. The window attention here follows the reference's
 // order of operations exactly (expf, division, i-outer/j-inner separate multiply and add), so it is bit-identical
-// to CondSegCore's ReferenceOps.windowAttention; the tests check that.
+// to CondSegCore's ReferenceOps.windowAttention; the tests check that. Also the NHWC form of the portable attention.
 #pragma STDC FP_CONTRACT OFF
 #if defined(__clang__)
 #pragma clang fp contract(off)
@@ -136,6 +136,78 @@ void ckf_generic_window_attention_portable(const ckf_attention_args *args, int r
     generic_window_attention_rows(args, row_begin, row_end, scratch, 1);
 }
 
+// MARK: window attention on NHWC buffers (ckf_window_attention_nhwc_portable)
+
+void ckf_softmax_rows_nhwc_scalar(const ckf_attention_args *args, int h, int p0, int p1, int x_begin, int x_end,
+                                  float *a) {
+    const int k = args->window, kk = k * k, W = args->width;
+    const size_t kk2 = (size_t)kk * (size_t)kk, stride = (size_t)args->heads * kk2;
+    const float scale = args->scale;
+    for (int py = p0; py < p1; py++) {
+        for (int x = x_begin; x < x_end; x++) {
+            const float *l = args->logits + ((size_t)py * (size_t)W + (size_t)x) * stride + (size_t)h * kk2;
+            float *out = a + (size_t)(py - p0) * kk2 * (size_t)W + (size_t)x;
+            for (int i = 0; i < kk; i++) {
+                const float *row = l + (size_t)i * (size_t)kk;
+                float *o = out + (size_t)i * (size_t)kk * (size_t)W;
+                float m = -INFINITY;
+                for (int j = 0; j < kk; j++) {
+                    const float t = row[j] * scale;
+                    m = t > m ? t : m;
+                }
+                float sum = 0.0f;
+                for (int j = 0; j < kk; j++) {
+                    const float e = ckf_exp_scalar(row[j] * scale - m);
+                    o[(size_t)j * (size_t)W] = e;
+                    sum = sum + e;
+                }
+                for (int j = 0; j < kk; j++) o[(size_t)j * (size_t)W] = o[(size_t)j * (size_t)W] / sum;
+            }
+        }
+    }
+}
+
+void ckf_attention_pixel_nhwc_scalar(const ckf_attention_args *args, int c0, int c1, int qy, int qx,
+                                     const float *ring) {
+    enum { CHUNK = 16 };
+    const int k = args->window, kk = k * k, half = k / 2, W = args->width, H = args->height, C = args->channels;
+    const size_t kk2 = (size_t)kk * (size_t)kk;
+    float *y = args->output + ((size_t)qy * (size_t)W + (size_t)qx) * (size_t)C;
+    for (int c = c0; c < c1; c += CHUNK) {
+        const int n = c1 - c < CHUNK ? c1 - c : CHUNK;
+        float acc[CHUNK];
+        for (int u = 0; u < n; u++) acc[u] = 0.0f;
+        for (int i = 0; i < kk; i++) {
+            const int py = qy - (i / k - half), px = qx - (i % k - half);
+            if (py < 0 || py >= H || px < 0 || px >= W) continue;
+            const float *a_row = ring + ((size_t)(py % k) * kk2 + (size_t)i * (size_t)kk) * (size_t)W + (size_t)px;
+            for (int j = 0; j < kk; j++) {
+                const int vy = py + (j / k - half), vx = px + (j % k - half);
+                if (vy < 0 || vy >= H || vx < 0 || vx >= W) continue;
+                const float weight = a_row[(size_t)j * (size_t)W];
+                const float *v = args->values + ((size_t)vy * (size_t)W + (size_t)vx) * (size_t)C + (size_t)c;
+                for (int u = 0; u < n; u++) acc[u] = fmaf(weight, v[u], acc[u]);
+            }
+        }
+        for (int u = 0; u < n; u++) y[c + u] = acc[u];
+    }
+}
+
+void ckf_generic_window_attention_nhwc_portable(const ckf_attention_args *args, int row_begin, int row_end,
+                                                float *scratch) {
+    const int k = args->window, half = k / 2, head_dim = args->channels / args->heads, H = args->height;
+    const size_t slot = (size_t)k * (size_t)k * (size_t)k * (size_t)k * (size_t)args->width;
+    for (int h = 0; h < args->heads; h++) {
+        int next = row_begin - half < 0 ? 0 : row_begin - half;   // the next softmax row to compute
+        for (int qy = row_begin; qy < row_end; qy++) {
+            for (const int need = qy + half + 1 < H ? qy + half + 1 : H; next < need; next++)
+                ckf_softmax_rows_nhwc_scalar(args, h, next, next + 1, 0, args->width, scratch + (size_t)(next % k) * slot);
+            for (int qx = 0; qx < args->width; qx++)
+                ckf_attention_pixel_nhwc_scalar(args, h * head_dim, (h + 1) * head_dim, qy, qx, scratch);
+        }
+    }
+}
+
 void ckf_gemm_fixed_reference(const float *a, ptrdiff_t lda, const float *w, ptrdiff_t ldw, int n, int k,
                               int m_begin, int m_end, float *c, ptrdiff_t ldc) {
     for (int m = m_begin; m < m_end; m++)
@@ -189,6 +261,7 @@ const ckf_kernel_set ckf_generic_kernels = {
     generic_conv_epilogue, generic_add, generic_mul_channel_gate, generic_mul_spatial_gate, ckf_generic_sigmoid,
     ckf_generic_window_attention, generic_exp_portable, generic_sigmoid_portable,
     ckf_generic_window_attention_portable, generic_gemm_fixed, generic_rows_epilogue, generic_global_pool_nhwc, ckf_generic_conv_direct,
+    ckf_generic_window_attention_nhwc_portable,
 };
 
 /// Output columns [*lo, *hi) whose input column ox·stride + off lies inside [0, in_w) (im2col and col2im).

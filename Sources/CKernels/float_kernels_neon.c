@@ -1,8 +1,8 @@
 // AArch64 Advanced SIMD float kernels (ckernels_float.h): the fixed-order GEMM of the int8 executor's float
 // convolutions and the portable exp and sigmoid, four lanes each, performing ckf_exp_scalar's and the scalar GEMM's
 // operations in the same order (vfmaq_f32 is one fused multiply-add per lane), so they give the bits of the AVX2 and
-// portable C versions. The other float kernels are the portable C ones (the elementwise template is compiled again
-// here; the attention is shared), as before this set existed.
+// portable C versions; and the gather of the NHWC window attention across channels. The other float kernels are the
+// portable C ones (the elementwise template is compiled again here; the planar attention is shared).
 #pragma STDC FP_CONTRACT OFF
 #if defined(__clang__)
 #pragma clang fp contract(off)
@@ -109,9 +109,75 @@ static void neon_gemm_fixed(const float *a, ptrdiff_t lda, const float *packed, 
     }
 }
 
+// Window attention on NHWC buffers: the softmax is the scalar one (the portable exp's operations); the gather runs
+// across the head's channels, 16 then 4 lanes at a time (scalar fmaf for the rest), one broadcast weight per term,
+// each lane accumulated by vfmaq_f32 in the reference's term order, so every lane gets the scalar's bits.
+static void neon_attention_pixel_nhwc(const ckf_attention_args *args, int c0, int c1, int qy, int qx,
+                                      const float *ring) {
+    const int k = args->window, kk = k * k, half = k / 2, W = args->width, H = args->height, C = args->channels;
+    const size_t kk2 = (size_t)kk * (size_t)kk;
+    // The (i, j) slots inside the image for this pixel, in the reference's order.
+    enum { MAX_TERMS = CKF_MAX_WINDOW * CKF_MAX_WINDOW * CKF_MAX_WINDOW * CKF_MAX_WINDOW };
+    float weight[MAX_TERMS];
+    const float *value[MAX_TERMS];
+    int terms = 0;
+    for (int i = 0; i < kk; i++) {
+        const int py = qy - (i / k - half), px = qx - (i % k - half);
+        if (py < 0 || py >= H || px < 0 || px >= W) continue;
+        const float *a_row = ring + ((size_t)(py % k) * kk2 + (size_t)i * (size_t)kk) * (size_t)W + (size_t)px;
+        for (int j = 0; j < kk; j++) {
+            const int vy = py + (j / k - half), vx = px + (j % k - half);
+            if (vy < 0 || vy >= H || vx < 0 || vx >= W) continue;
+            weight[terms] = a_row[(size_t)j * (size_t)W];
+            value[terms] = args->values + ((size_t)vy * (size_t)W + (size_t)vx) * (size_t)C;
+            terms++;
+        }
+    }
+    float *y = args->output + ((size_t)qy * (size_t)W + (size_t)qx) * (size_t)C;
+    int c = c0;
+    for (; c + 16 <= c1; c += 16) {
+        float32x4_t acc0 = vdupq_n_f32(0.0f), acc1 = acc0, acc2 = acc0, acc3 = acc0;
+        for (int t = 0; t < terms; t++) {
+            const float32x4_t w = vdupq_n_f32(weight[t]);
+            const float *v = value[t] + c;
+            acc0 = vfmaq_f32(acc0, w, vld1q_f32(v));
+            acc1 = vfmaq_f32(acc1, w, vld1q_f32(v + 4));
+            acc2 = vfmaq_f32(acc2, w, vld1q_f32(v + 8));
+            acc3 = vfmaq_f32(acc3, w, vld1q_f32(v + 12));
+        }
+        vst1q_f32(y + c, acc0); vst1q_f32(y + c + 4, acc1); vst1q_f32(y + c + 8, acc2); vst1q_f32(y + c + 12, acc3);
+    }
+    for (; c + 4 <= c1; c += 4) {
+        float32x4_t acc = vdupq_n_f32(0.0f);
+        for (int t = 0; t < terms; t++) acc = vfmaq_f32(acc, vdupq_n_f32(weight[t]), vld1q_f32(value[t] + c));
+        vst1q_f32(y + c, acc);
+    }
+    for (; c < c1; c++) {
+        float acc = 0.0f;
+        for (int t = 0; t < terms; t++) acc = fmaf(weight[t], value[t][c], acc);
+        y[c] = acc;
+    }
+}
+
+static void neon_window_attention_nhwc_portable(const ckf_attention_args *args, int row_begin, int row_end,
+                                                float *scratch) {
+    const int k = args->window, half = k / 2, head_dim = args->channels / args->heads, H = args->height;
+    const size_t slot = (size_t)k * (size_t)k * (size_t)k * (size_t)k * (size_t)args->width;
+    for (int h = 0; h < args->heads; h++) {
+        int next = row_begin - half < 0 ? 0 : row_begin - half;   // the next softmax row to compute
+        for (int qy = row_begin; qy < row_end; qy++) {
+            for (const int need = qy + half + 1 < H ? qy + half + 1 : H; next < need; next++)
+                ckf_softmax_rows_nhwc_scalar(args, h, next, next + 1, 0, args->width, scratch + (size_t)(next % k) * slot);
+            for (int qx = 0; qx < args->width; qx++)
+                neon_attention_pixel_nhwc(args, h * head_dim, (h + 1) * head_dim, qy, qx, scratch);
+        }
+    }
+}
+
 const ckf_kernel_set ckf_neon_kernels = {
     neon_conv_epilogue, neon_add, neon_mul_channel_gate, neon_mul_spatial_gate, ckf_generic_sigmoid,
     ckf_generic_window_attention, neon_exp_portable, neon_sigmoid_portable, ckf_generic_window_attention_portable,
     neon_gemm_fixed, neon_rows_epilogue, neon_global_pool_nhwc, ckf_generic_conv_direct,
+    neon_window_attention_nhwc_portable,
 };
 #endif

@@ -9,7 +9,7 @@
 // input that only the concat reads is written by its own step straight into its channel slice of the concat's
 // buffers (FastInt8Plan), so most concats copy nothing. Those float
 // ops use the portable arithmetic of CKernels (ckf_gemm_fixed for the float convolutions, ckf_sigmoid_portable,
-// ckf_window_attention_portable), so a frame gives the same bits on x86-64 and aarch64 and for any thread count.
+// ckf_window_attention_nhwc_portable), so a frame gives the same bits on x86-64 and aarch64 and for any thread count.
 // The convolutions are prepared as for the int8 reference (PreparedConvolutions.swift) and the int8 arithmetic is
 // exactly its own (Int8ReferenceExecutor: the float reference with int8 convolutions plugged in); outputs are
 // bit-identical for any thread count. Checked against it and, with an all-float table, op by op against the float
@@ -127,7 +127,7 @@ public final class FastInt8Executor: Int8GraphExecutor, @unchecked Sendable {
         let plan = FastInt8Plan(graph: graph, height: height, width: width, targets: setup.targets, pinned: setup.pinned,
                                     int8Conv: int8Flags, concatInPlace: concatInPlace)
         upsampleTables = [:]
-        var im2colBytes = 0, floatColumns = 0, gemmOut = 0, residual = 0, attention = 0, attentionThread = 0
+        var im2colBytes = 0, floatColumns = 0, gemmOut = 0, residual = 0, attentionThread = 0
         for step in plan.steps {
             let node = graph.nodes[step.fusedConv ?? step.node]
             let out = plan.shapes[node.id]!
@@ -147,11 +147,9 @@ public final class FastInt8Executor: Int8GraphExecutor, @unchecked Sendable {
                     upsampleTables[SIMD2(inSize, outSize)] = NHWCOps.AlignCornersTable(inSize: inSize, outSize: outSize)
                 }
             case .windowAttention(let heads, let k):
-                let logits = plan.shapes[node.inputs[1]]!
-                attention = max(attention, 2 * out.count + logits.count)
                 var args = ckf_attention_args()
                 args.heads = Int32(heads); args.window = Int32(k); args.width = Int32(out.w)
-                attentionThread = max(attentionThread, ckf_window_attention_scratch(&args))
+                attentionThread = max(attentionThread, ckf_window_attention_nhwc_scratch(&args))
             default: break
             }
         }
@@ -161,7 +159,7 @@ public final class FastInt8Executor: Int8GraphExecutor, @unchecked Sendable {
         floatColumnsOffset = offset; floatColumnsCount = floatColumns; offset += rounded(floatColumns * 4)
         gemmOutOffset = offset; gemmOutPerThread = rounded(gemmOut * 4) / 4; offset += gemmOutPerThread * 4 * threads
         residualOffset = offset; offset += rounded(residual * 4)
-        attentionOffset = offset; offset += rounded(attention * 4)
+        attentionOffset = offset
         attentionPerThread = rounded(attentionThread * 4)
         offset += attentionPerThread * threads
         arena?.deallocate()
@@ -300,27 +298,20 @@ public final class FastInt8Executor: Int8GraphExecutor, @unchecked Sendable {
                 ckf_sigmoid_portable(src + begin, y + begin, end - begin)
             }
         case .windowAttention(let heads, let k):
-            // The CKernels window attention is planar: transpose values and logits in, the result out.
-            let logits = shape(1)
-            let base = (scratch! + attentionOffset).assumingMemoryBound(to: Float.self)
-            let values = base, logitsPlanar = base + out.count, result = base + out.count + logits.count
-            NHWCOps.toPlanar(x(0), values, channels: out.c, plane: out.plane, threads: threads)
-            NHWCOps.toPlanar(x(1), logitsPlanar, channels: logits.c, plane: logits.plane, threads: threads)
+            // Values, logits and result stay NHWC (the CKernels NHWC attention); each thread has its own band scratch.
             var args = ckf_attention_args()
             args.heads = Int32(heads); args.window = Int32(k); args.channels = Int32(out.c)
             args.height = Int32(out.h); args.width = Int32(out.w)
-            args.values = UnsafePointer(values)
-            args.logits = UnsafePointer(logitsPlanar)
-            args.output = result
+            args.values = UnsafePointer(x(0))
+            args.logits = UnsafePointer(x(1))
+            args.output = y
             args.scale = Float(1.0 / Double(out.c / heads).squareRoot())
-            let perThread = attentionPerThread
-            let threadScratch = scratch! + attentionOffset + ((2 * out.count + logits.count) * 4 + 63) & ~63
-            parallelChunks(out.h, threads: threads, state: (args, threadScratch, perThread)) { s, chunk, rows in
+            let threadScratch = scratch! + attentionOffset
+            parallelChunks(out.h, threads: threads, state: (args, threadScratch, attentionPerThread)) { s, chunk, rows in
                 var local = s.0
-                _ = ckf_window_attention_portable(&local, Int32(rows.lowerBound), Int32(rows.upperBound),
-                                         (s.1 + chunk * s.2).assumingMemoryBound(to: Float.self))
+                _ = ckf_window_attention_nhwc_portable(&local, Int32(rows.lowerBound), Int32(rows.upperBound),
+                                                       (s.1 + chunk * s.2).assumingMemoryBound(to: Float.self))
             }
-            NHWCOps.fromPlanar(result, y, channels: out.c, plane: out.plane, threads: threads)
         }
     }
 

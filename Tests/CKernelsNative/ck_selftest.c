@@ -243,6 +243,44 @@ static void run_float_attention_case(int index, ckf_isa isa, int heads, int head
     free(values); free(logits); free(scratch); free(y); free(z);
 }
 
+// The window attention on NHWC buffers (active set, a random row split) against the planar portable C one.
+static void run_float_attention_nhwc_case(int index, ckf_isa isa, int heads, int head_dim, int k, int H, int W) {
+    ckf_attention_args args;
+    memset(&args, 0, sizeof args);
+    args.heads = heads; args.window = k; args.channels = heads * head_dim; args.height = H; args.width = W;
+    args.scale = 1.0f / sqrtf((float)head_dim);
+    const int C = args.channels, L = heads * k * k * k * k;
+    const size_t plane = (size_t)H * W;
+    float *values = malloc(sizeof(float) * C * plane), *logits = malloc(sizeof(float) * L * plane);
+    float *values_nhwc = malloc(sizeof(float) * C * plane), *logits_nhwc = malloc(sizeof(float) * L * plane);
+    for (size_t i = 0; i < (size_t)C * plane; i++) values[i] = random_float(1 << 20, 19);
+    for (size_t i = 0; i < (size_t)L * plane; i++) logits[i] = random_float(1 << 20, 17);
+    for (size_t p = 0; p < plane; p++) {
+        for (int c = 0; c < C; c++) values_nhwc[p * C + c] = values[(size_t)c * plane + p];
+        for (int c = 0; c < L; c++) logits_nhwc[p * L + c] = logits[(size_t)c * plane + p];
+    }
+    float *y = malloc(sizeof(float) * C * plane), *z = malloc(sizeof(float) * C * plane);
+    const size_t nhwc_scratch = ckf_window_attention_nhwc_scratch(&args), planar_scratch = ckf_window_attention_scratch(&args);
+    float *scratch = malloc(sizeof(float) * (nhwc_scratch > planar_scratch ? nhwc_scratch : planar_scratch));
+    args.values = values_nhwc; args.logits = logits_nhwc; args.output = y;
+    const int split = random_below(H + 1);
+    ckf_window_attention_nhwc_portable(&args, 0, split, scratch);
+    ckf_window_attention_nhwc_portable(&args, split, H, scratch);
+    ckf_force_isa(CKF_ISA_GENERIC);
+    args.values = values; args.logits = logits; args.output = z;
+    ckf_window_attention_portable(&args, 0, H, scratch);
+    ckf_force_isa(isa);
+    int same = 1;
+    for (size_t p = 0; p < plane && same; p++)
+        for (int c = 0; c < C; c++)
+            if (memcmp(&y[p * C + c], &z[(size_t)c * plane + p], sizeof(float)) != 0) { same = 0; break; }
+    if (!same) failures++;
+    printf("attention-nhwc %d heads=%d dim=%d k=%d H=%d W=%d split=%d, %s vs planar generic  %s\n", index, heads,
+           head_dim, k, H, W, split, ckf_isa_name(isa), same ? "ok" : "MISMATCH");
+    hash_bytes(y, sizeof(float) * C * plane);
+    free(values); free(logits); free(values_nhwc); free(logits_nhwc); free(scratch); free(y); free(z);
+}
+
 static void run_float_cases(void) {
     const ckf_isa isa = ckf_active_isa();
     static const int sizes[] = {1, 2, 5, 6, 7, 13, 16, 17, 31, 33, 64, 121, 324};
@@ -258,6 +296,11 @@ static void run_float_cases(void) {
     run_float_attention_case(0, isa, 2, 4, 9, 21);
     run_float_attention_case(1, isa, 1, 3, 5, 6);
     run_float_attention_case(2, isa, 4, 2, 12, 8);
+    run_float_attention_nhwc_case(0, isa, 4, 16, 3, 13, 21);
+    run_float_attention_nhwc_case(1, isa, 2, 12, 3, 9, 6);
+    run_float_attention_nhwc_case(2, isa, 1, 3, 3, 1, 17);
+    run_float_attention_nhwc_case(3, isa, 2, 8, 5, 11, 16);
+    run_float_attention_nhwc_case(4, isa, 1, 21, 3, 10, 12);
 }
 
 int main(int argc, char **argv) {

@@ -4,8 +4,9 @@
 // with its epilogue (ckf_conv_fixed) followed by the scalar epilogue and quantization, and the direct convolution
 // for few output channels equals im2col + that; global pooling equals its definition; the portable exp is within 1.02 ulp
 // of e^x computed in double precision and every kernel set gives the same bits; the sigmoid and the window
-// attention give the same bits on every kernel set and for any row split. The aarch64 (NEON) sets are compared
-// with these bits by the native self-test under qemu (scripts/test-aarch64.sh).
+// attention give the same bits on every kernel set and for any row split, and so does its NHWC form, which gives the
+// planar portable C attention's bits element for element. The aarch64 (NEON) sets are compared with these bits by
+// the native self-test under qemu (scripts/test-aarch64.sh).
 import CKernels
 import Foundation
 import XCTest
@@ -445,5 +446,101 @@ final class PortableFloatKernelTests: XCTestCase {
             for other in results.dropFirst() { XCTAssertEqual(other, results[0], "\(shape)") }
             XCTAssertFalse(results[0].contains(Float.nan.bitPattern), "\(shape): an output was not written")
         }
+    }
+
+    /// Runs ckf_window_attention_nhwc_portable with the rows split at `splits`, each part with its own NaN-filled
+    /// scratch; the output (NaN-filled first) as bit patterns, NHWC.
+    private func attentionNHWC(_ args: ckf_attention_args, splits: [Int32]) -> [UInt32] {
+        var args = args
+        let count = Int(args.channels * args.height * args.width)
+        let output = CBuffer<Float>(count: count, repeating: .nan)
+        args.output = output.pointer
+        let bounds = [0] + splits + [args.height]
+        for (begin, end) in zip(bounds, bounds.dropFirst()) {
+            let scratch = CBuffer<Float>(count: ckf_window_attention_nhwc_scratch(&args), repeating: .nan)
+            XCTAssertEqual(ckf_window_attention_nhwc_portable(&args, begin, end, scratch.pointer), 0)
+        }
+        return output.array.map(\.bitPattern)
+    }
+
+    func testNHWCWindowAttentionGivesThePlanarPortableBitsOnEveryKernelSetAndRowSplit() {
+        var random = SplitMix64(state: 17)
+        // Widths below 8, not a multiple of 8, and wide enough for the vector kernels' 4-pixel interior tiles;
+        // one row; head sizes of 16 (two AVX2 vectors), 8, 12 and 20 (a masked vector), and odd ones.
+        let shapes: [(heads: Int, dim: Int, h: Int, w: Int, k: Int)] = [
+            (1, 1, 1, 1, 3), (2, 3, 3, 5, 3), (4, 16, 9, 21, 3), (4, 16, 1, 19, 3), (1, 16, 6, 7, 3), (2, 12, 10, 30, 3),
+            (1, 20, 5, 13, 3), (4, 8, 12, 24, 3), (2, 5, 7, 17, 3), (1, 2, 9, 23, 5), (2, 16, 11, 29, 5), (4, 4, 2, 6, 5),
+        ]
+        for shape in shapes {
+            let channels = shape.heads * shape.dim, plane = shape.h * shape.w, kk = shape.k * shape.k
+            let slots = shape.heads * kk * kk
+            let values = (0..<(channels * plane)).map { _ in fullFloat(&random, scale: 3) }
+            let logits = (0..<(slots * plane)).map { _ in fullFloat(&random, scale: 12) }
+            // The same tensors channel-interleaved: element [c][p] of the planar form is [p][c].
+            var valuesNHWC = [Float](repeating: 0, count: values.count), logitsNHWC = [Float](repeating: 0, count: logits.count)
+            for p in 0..<plane {
+                for c in 0..<channels { valuesNHWC[p * channels + c] = values[c * plane + p] }
+                for c in 0..<slots { logitsNHWC[p * slots + c] = logits[c * plane + p] }
+            }
+            let planarValues = CBuffer(values), planarLogits = CBuffer(logits)
+            let nhwcValues = CBuffer(valuesNHWC), nhwcLogits = CBuffer(logitsNHWC)
+            var args = ckf_attention_args()
+            args.heads = Int32(shape.heads); args.window = Int32(shape.k); args.channels = Int32(channels)
+            args.height = Int32(shape.h); args.width = Int32(shape.w)
+            args.scale = Float(1.0 / Double(shape.dim).squareRoot())
+
+            XCTAssertEqual(ckf_force_isa(CKF_ISA_GENERIC), 1)
+            args.values = UnsafePointer(planarValues.pointer); args.logits = UnsafePointer(planarLogits.pointer)
+            let planar = attention(args, splits: [])
+            XCTAssertFalse(planar.contains(Float.nan.bitPattern), "\(shape): the planar reference left an output unwritten")
+            var expected = [UInt32](repeating: 0, count: planar.count)
+            for p in 0..<plane { for c in 0..<channels { expected[p * channels + c] = planar[c * plane + p] } }
+
+            args.values = UnsafePointer(nhwcValues.pointer); args.logits = UnsafePointer(nhwcLogits.pointer)
+            let h = Int32(shape.h)
+            let splitSets: [[Int32]] = [[], [h / 2], [1, h / 3, h - 1], Array(1..<h)].map { splits in
+                Array(Set(splits.filter { $0 > 0 && $0 < h })).sorted()
+            }
+            for isa in kernelSets {
+                XCTAssertEqual(ckf_force_isa(isa), 1)
+                for splits in splitSets {
+                    let got = attentionNHWC(args, splits: splits)
+                    let mismatches = zip(got, expected).filter { $0 != $1 }.count
+                    XCTAssertEqual(mismatches, 0, "\(shape), \(String(cString: ckf_isa_name(isa))), splits \(splits)")
+                }
+            }
+        }
+    }
+
+    func testNHWCWindowAttentionScratchDoesNotGrowWithHeightAndBadArgumentsWriteNothing() {
+        var args = ckf_attention_args()
+        args.heads = 4; args.window = 3; args.channels = 64; args.width = 128
+        args.height = 1
+        let small = ckf_window_attention_nhwc_scratch(&args)
+        args.height = 4096
+        XCTAssertEqual(ckf_window_attention_nhwc_scratch(&args), small)
+        args.width = 256
+        XCTAssertGreaterThan(ckf_window_attention_nhwc_scratch(&args), small)   // it grows with the width instead
+
+        let values = CBuffer<Float>(count: 2 * 3 * 4, repeating: 1), logits = CBuffer<Float>(count: 81 * 3 * 4, repeating: 0)
+        let output = CBuffer<Float>(count: 2 * 3 * 4, repeating: -5)
+        var good = ckf_attention_args()
+        good.heads = 1; good.window = 3; good.channels = 2; good.height = 3; good.width = 4; good.scale = 1
+        good.values = UnsafePointer(values.pointer); good.logits = UnsafePointer(logits.pointer); good.output = output.pointer
+        let scratch = CBuffer<Float>(count: ckf_window_attention_nhwc_scratch(&good), repeating: 0)
+        var bad = [good, good, good, good, good]
+        bad[0].window = 4          // even window
+        bad[1].heads = 3           // channels not a multiple of heads
+        bad[2].window = 9          // larger than the kernels accept
+        bad[3].values = nil
+        bad[4].width = 0
+        for var args in bad {
+            XCTAssertEqual(ckf_window_attention_nhwc_portable(&args, 0, 3, scratch.pointer), -1)
+        }
+        XCTAssertEqual(ckf_window_attention_nhwc_portable(&good, 0, 3, nil), -1)
+        XCTAssertEqual(output.array, [Float](repeating: -5, count: 24))
+        // Equal logits: every weight is 1/9 of its window; with values all 1 each output sums the in-image slots.
+        XCTAssertEqual(ckf_window_attention_nhwc_portable(&good, 0, 3, scratch.pointer), 0)
+        XCTAssertFalse(output.array.contains(-5))
     }
 }

@@ -4,7 +4,8 @@
 // sum of neighbours and fold in one kernel); and the portable arithmetic of the int8 executors' float ops (a
 // fixed-order GEMM, one exp, the sigmoid and window attention built on them), the same bits on every set. One
 // implementation per instruction set (portable C, AVX2+FMA, AArch64 NEON for the GEMM and the exp), chosen at run
-// time like ck_qgemm_u8s8. All buffers of the attention and elementwise kernels are NCHW float planes of one image.
+// time like ck_qgemm_u8s8. All buffers of the attention and elementwise kernels are NCHW float planes of one image,
+// except those of ckf_window_attention_nhwc_portable (channel-interleaved, for the int8 executor).
 //
 // Accuracy: the float executor's kernels are NOT bit-identical to the float reference (CondSegCore ReferenceOps):
 // the AVX2 versions use FMA and a polynomial exp (about 1 ulp) and sum in a different order. The portable C versions
@@ -107,6 +108,17 @@ void ckf_sigmoid_portable(const float *x, float *y, size_t n);
 /// sum, in the reference's order (i outer, j inner, slots outside the image skipped), of fused multiply-adds
 /// acc = fma(a, v, acc) starting from +0. The same bits on every kernel set and for any split of the rows.
 int ckf_window_attention_portable(const ckf_attention_args *args, int row_begin, int row_end, float *scratch);
+
+/// Floats of scratch one ckf_window_attention_nhwc_portable call needs (independent of the rows asked for and of
+/// the image height).
+size_t ckf_window_attention_nhwc_scratch(const ckf_attention_args *args);
+
+/// ckf_window_attention_portable on channel-interleaved (NHWC) buffers: args->values and args->output are H×W×C
+/// (element [y][x][c]), args->logits is H×W×(heads·k⁴) (element [y][x][h·k⁴ + i·k² + j]). The same arithmetic in
+/// the same order, so every output has the bits ckf_window_attention_portable gives for the planar buffers, on every
+/// kernel set and for any split of the rows. Rows are independent: threads may split them, each with its own
+/// scratch of ckf_window_attention_nhwc_scratch floats. Returns 0, or -1 (writing nothing) for invalid arguments.
+int ckf_window_attention_nhwc_portable(const ckf_attention_args *args, int row_begin, int row_end, float *scratch);
 
 /// Output channels of one packed panel of ckf_gemm_fixed's weights.
 #define CKF_GEMM_PANEL 16
