@@ -1,5 +1,6 @@
 // LiveLog.swift: log lines of a live run. Every line carries the runtime version, the model's SHA-256 and
 // the calibration table's hash, so a line pasted from a device log identifies exactly what produced it.
+import CondSegIO
 import Foundation
 
 /// What produced a run: passed in by the CLI (this module does not load models).
@@ -27,7 +28,7 @@ public final class LiveLog: @unchecked Sendable {
     public init(identity: RunIdentity, writeLine: (@Sendable (String) -> Void)? = nil) {
         self.identity = identity
         self.writeLine = writeLine ?? { line in
-            FileHandle.standardError.write(Data((line + "\n").utf8))
+            writeStandardError(line + "\n")
         }
     }
 

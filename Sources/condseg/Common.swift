@@ -191,18 +191,18 @@ struct Progress {
     mutating func update(_ done: Int, detail: String = "") {
         let percent = total > 0 ? done * 100 / total : 100
         if isTerminal {
-            FileHandle.standardError.write("\r\(label) \(done)/\(total) (\(percent)%) \(detail)\u{1B}[K".data(using: .utf8)!)
-            if done == total { FileHandle.standardError.write("\n".data(using: .utf8)!) }
+            writeStandardError("\r\(label) \(done)/\(total) (\(percent)%) \(detail)\u{1B}[K")
+            if done == total { writeStandardError("\n") }
         } else if percent / 10 != lastDecile || done == total {
             lastDecile = percent / 10
-            FileHandle.standardError.write("\(label) \(done)/\(total) (\(percent)%) \(detail)\n".data(using: .utf8)!)
+            writeStandardError("\(label) \(done)/\(total) (\(percent)%) \(detail)\n")
         }
     }
 }
 
 /// Writes a line to stderr.
 func printError(_ text: String) {
-    FileHandle.standardError.write((text + "\n").data(using: .utf8)!)
+    writeStandardError(text + "\n")
 }
 
 /// Prints a JSON object (sorted keys) on stdout.
