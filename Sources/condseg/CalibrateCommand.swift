@@ -27,7 +27,7 @@ struct Calibrate: ParsableCommand {
     @Option(name: .long, help: "Data set folder (images/ inside, or a folder of images).", transform: nonEmptyPath)
     var data: String
 
-    @Option(name: .long, help: "File listing the image names to use, one per line.")
+    @Option(name: .long, help: "File listing the image names to use, one per line.", transform: nonEmptyPath)
     var list: String?
 
     @Option(name: .long, help: "Use the first N images (fewer than 10 allowed only when asked for here).")

@@ -21,7 +21,7 @@ struct Capture: ParsableCommand {
         commands (capture runs no model). The old spelling --size WxH still works here and prints a note.
         """)
 
-    @Option(name: .long, help: "V4L2 capture device, e.g. /dev/video0.")
+    @Option(name: .long, help: "V4L2 capture device, e.g. /dev/video0.", transform: nonEmptyPath)
     var device: String
 
     @Option(name: .long, help: "yuyv, uyvy, nv12, mjpeg or rgb24 (default: the best offered).")

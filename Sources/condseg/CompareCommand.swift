@@ -32,7 +32,7 @@ struct Compare: ParsableCommand {
     @Option(name: .long, help: "Data set folder (images/ and optional masks/).", transform: nonEmptyPath)
     var data: String
 
-    @Option(name: .long, help: "File listing the image names to use.")
+    @Option(name: .long, help: "File listing the image names to use.", transform: nonEmptyPath)
     var list: String?
 
     @Option(name: .long, help: "Use only the first N images.")
@@ -50,7 +50,7 @@ struct Compare: ParsableCommand {
     @Option(name: .long, help: "Write DIR/index.html with the per-layer chart and overlays of the worst images.", transform: nonEmptyPath)
     var report: String?
 
-    @Option(name: .long, help: "Keep float probabilities here (per model) so later comparisons skip the float runs.")
+    @Option(name: .long, help: "Keep float probabilities here (per model) so later comparisons skip the float runs.", transform: nonEmptyPath)
     var floatCache: String?
 
     @Flag(name: .long, help: .hidden)

@@ -35,7 +35,7 @@ struct EvalLive: ParsableCommand {
     @Option(name: .long, help: "Data set folder with images/ and masks/.", transform: nonEmptyPath)
     var data: String
 
-    @Option(name: .long, help: "File listing the image names to use, one per line (default: every image).")
+    @Option(name: .long, help: "File listing the image names to use, one per line (default: every image).", transform: nonEmptyPath)
     var list: String?
 
     @Option(name: .long, help: calibrationOptionHelp)

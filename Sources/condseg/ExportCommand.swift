@@ -24,7 +24,7 @@ struct Export: ParsableCommand {
 
     @OptionGroup var modelOptions: ModelOptions
 
-    @Option(name: .long, help: "Output ONNX file.")
+    @Option(name: .long, help: "Output ONNX file.", transform: nonEmptyPath)
     var onnx: String
 
     @Option(name: .long, help: "Calibration table made for the model (a file, or a bundled table's NAME): export QDQ int8 with its scales.")

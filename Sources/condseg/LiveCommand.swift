@@ -112,10 +112,10 @@ struct Live: ParsableCommand {
 
     @OptionGroup var sizeOptions: SizeOptions
 
-    @Option(name: .long, help: "V4L2 capture device, e.g. /dev/video0.")
+    @Option(name: .long, help: "V4L2 capture device, e.g. /dev/video0.", transform: nonEmptyPath)
     var device: String?
 
-    @Option(name: .long, help: "Replay source: a folder of PNG/JPEG images or a .y4m file.")
+    @Option(name: .long, help: "Replay source: a folder of PNG/JPEG images or a .y4m file.", transform: nonEmptyPath)
     var source: String?
 
     @Option(name: .long, help: "Capture format: yuyv, uyvy, nv12, mjpeg or rgb24 (default: the best offered).")
@@ -145,7 +145,7 @@ struct Live: ParsableCommand {
     @Option(name: .long, help: "\"-\": raw RGB24 frames with the overlay on stdout.")
     var output: String?
 
-    @Option(name: .customLong("v4l2-out"), help: "V4L2 output device for the overlaid stream.")
+    @Option(name: .customLong("v4l2-out"), help: "V4L2 output device for the overlaid stream.", transform: nonEmptyPath)
     var v4l2Out: String?
 
     @Option(name: .long, help: "Serve a browser preview on [ADDRESS:]PORT (loopback unless an address is given): the page, /stream.mjpg, /snapshot.jpg, /stats, /health.")
@@ -234,6 +234,18 @@ struct Live: ParsableCommand {
         guard timeoutMs >= 10 else { throw ValidationError("--timeout-ms must be at least 10") }
         guard (0...1).contains(opacity) else { throw ValidationError("--opacity must be within 0...1") }
         if let frames, frames < 1 { throw ValidationError("--frames must be at least 1") }
+        if let statsInterval, !(statsInterval >= 0.1 && statsInterval.isFinite) {
+            throw ValidationError("--stats-interval must be a number of seconds, at least 0.1 (got \(statsInterval))")
+        }
+        if let duration, !(duration > 0 && duration.isFinite) {
+            throw ValidationError("--duration must be a positive number of seconds (got \(duration))")
+        }
+        if let giveUpAfter, !(giveUpAfter >= 0 && giveUpAfter.isFinite) {
+            throw ValidationError("--give-up-after must be a number of seconds, 0 or more (got \(giveUpAfter))")
+        }
+        if let maxMaskAgeMs, !(maxMaskAgeMs > 0 && maxMaskAgeMs.isFinite) {
+            throw ValidationError("--max-mask-age-ms must be a positive number of milliseconds (got \(maxMaskAgeMs))")
+        }
         if source != nil && (format != nil || captureSize != nil) { throw ValidationError("--format/--capture-size apply to --device only") }
         if calibration != nil && fakeSegmenter { throw ValidationError("--calibration needs a model, not --fake-segmenter") }
         if fakeInputSize != nil && !fakeSegmenter { throw ValidationError("--fake-input-size applies to --fake-segmenter only (a model runs at --size N)") }

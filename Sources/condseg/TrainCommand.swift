@@ -27,9 +27,9 @@ struct Train: ParsableCommand {
     var stage: Int = 2
     @Option(name: .long, help: "Data set folder (images/ and masks/).", transform: nonEmptyPath)
     var data: String
-    @Option(name: .customLong("train-list"), help: "Names of the training images, one per line.")
+    @Option(name: .customLong("train-list"), help: "Names of the training images, one per line.", transform: nonEmptyPath)
     var trainList: String?
-    @Option(name: .customLong("val-list"), help: "Names of the validation images, one per line.")
+    @Option(name: .customLong("val-list"), help: "Names of the validation images, one per line.", transform: nonEmptyPath)
     var valList: String?
     @Option(name: .long, help: "Encoder: resnet18, resnet34 or resnet50 (default: from --init, else resnet18).")
     var encoder: String?
@@ -52,7 +52,7 @@ struct Train: ParsableCommand {
     var encoderLR: Float?
     @Option(name: .long, help: "Initial weights (safetensors); repeat to layer several files.")
     var `init`: [String] = []
-    @Option(name: .long, help: "Checkpoint to resume (OUT.checkpoint.safetensors of an earlier run).")
+    @Option(name: .long, help: "Checkpoint to resume (OUT.checkpoint.safetensors of an earlier run).", transform: nonEmptyPath)
     var resume: String?
     @Option(name: .long, help: "Where to write the trained weights.", transform: nonEmptyPath)
     var out: String?
@@ -68,7 +68,7 @@ struct Train: ParsableCommand {
     var profile = false
     @Option(name: .long, help: ArgumentHelp(
         "Instead of training: record the first --trace-steps steps (at most one epoch) in this folder and stop.",
-        discussion: "The record holds the starting weights, each step's batch and loss terms, and the weights after the last step; benchmarks/torch_condseg.py --replay repeats the steps in PyTorch and compares."))
+        discussion: "The record holds the starting weights, each step's batch and loss terms, and the weights after the last step; benchmarks/torch_condseg.py --replay repeats the steps in PyTorch and compares."), transform: nonEmptyPath)
     var trace: String?
     @Option(name: .customLong("trace-steps"), help: "Steps recorded with --trace.")
     var traceSteps: Int = 5

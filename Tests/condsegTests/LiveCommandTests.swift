@@ -8,6 +8,36 @@ import Foundation
 import XCTest
 
 final class LiveCommandTests: XCTestCase {
+    func testAClosedStderrPipeDoesNotCrashTheRun() throws {
+        // live ignores SIGPIPE; a log line written to a closed pipe used to end in a Foundation trap (exit 132).
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/bash")
+        process.currentDirectoryURL = repositoryRoot
+        let binary = try condsegBinary()
+        process.arguments = ["-c", "'\(binary)' live --source samples/images --no-pace --fake-segmenter --frames 3 2>&1 >/dev/null | true; echo \"status ${PIPESTATUS[0]}\""]
+        let out = Pipe()
+        process.standardOutput = out
+        try process.run()
+        process.waitUntilExit()
+        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        XCTAssertEqual(text, "status 0\n", "the run must end normally with its log pipe closed")
+    }
+
+    func testRunTimeOptionsMustBeSensibleNumbers() throws {
+        for (option, value, message) in [("--stats-interval", "0", "--stats-interval must be a number of seconds, at least 0.1"),
+                                         ("--stats-interval", "nan", "--stats-interval must be a number of seconds, at least 0.1"),
+                                         ("--duration", "-1", "--duration must be a positive number of seconds"),
+                                         ("--give-up-after", "inf", "--give-up-after must be a number of seconds, 0 or more"),
+                                         ("--max-mask-age-ms", "0", "--max-mask-age-ms must be a positive number of milliseconds")] {
+            let result = try runCondseg(["live", "--source", "samples/images", "--fake-segmenter", "--frames", "1", "\(option)=\(value)"])
+            XCTAssertEqual(result.status, 2, "\(option) \(value): \(result.stderr)")
+            XCTAssertTrue(result.stderr.contains(message), "\(option) \(value): \(result.stderr)")
+        }
+        let cache = try runCondseg(["compare", "--calibration", "condseg-r18w64-kvasir", "--data", "samples", "--float-cache", ""])
+        XCTAssertEqual(cache.status, 2, cache.stderr)
+        XCTAssertTrue(cache.stderr.contains("the path is empty"), cache.stderr)
+    }
+
     func testGivingUpOnTheDeviceExits3() throws {
         let device = "/dev/video-condseg-test-missing"
         let result = try runCondseg(["live", "--device", device, "--wait", "--give-up-after", "1", "--fake-segmenter"])
