@@ -5,7 +5,8 @@ Usage:
   python3 benchmarks/peer_compare.py [--onnx MODEL.onnx] [--threads 1 2]
          [--rounds 3] [--iterations 5] [--condseg .build/release/condseg] [--calibration TABLE] [--json]
 
-Each round runs condseg (float reference; int8 with --calibration) then ONNX Runtime float32 for each thread
+Each round runs condseg (`bench` with its default engine, the fast float executor; int8 with --calibration)
+then ONNX Runtime float32 for each thread
 count, so both see the same machine state (without --onnx, ONNX Runtime runs condseg's own float export of the
 model, `condseg export --onnx` into a temporary folder); the ratio is ORT median / condseg median (> 1: condseg is faster).
 Needs: pip install onnxruntime numpy. Absolute times drift on a shared machine: read the ratios.
@@ -47,7 +48,7 @@ def main():
     ap.add_argument("--rounds", metavar="R", type=int, default=3, help="rounds; the figure is the median over rounds (default: %(default)s)")
     ap.add_argument("--iterations", metavar="I", type=int, default=5, help="timed frames per engine and round after one warm-up, their median is the round's figure (default: %(default)s)")
     ap.add_argument("--condseg", metavar="PATH", default=".build/release/condseg", help="condseg binary (default: %(default)s)")
-    ap.add_argument("--calibration", metavar="TABLE", help="time condseg's int8 path with this calibration table instead of the float reference")
+    ap.add_argument("--calibration", metavar="TABLE", help="time condseg's int8 path with this calibration table instead of the fast float executor")
     ap.add_argument("--json", action="store_true", help="print the results as JSON")
     a = ap.parse_args()
     work = tempfile.TemporaryDirectory(prefix="condseg-peer-compare-")
@@ -65,7 +66,7 @@ def main():
     if a.json:
         print(json.dumps(results, indent=2))
     else:
-        kind = "int8" if a.calibration else "float32 reference"
+        kind = "int8" if a.calibration else "float32 (fast executor)"
         for t, r in results.items():
             print(f"{t} thread(s): condseg {kind} {r['condseg_ms']:.1f} ms, ONNX Runtime fp32 {r['onnxruntime_fp32_ms']:.1f} ms,"
                   f" ORT/condseg = {r['ratio_ort_over_condseg']:.2f}")

@@ -7,6 +7,7 @@
 
 import ArgumentParser
 import CondSegCore
+import CondSegIO
 import CondSegRuntime
 import CondSegTrain
 import Foundation
@@ -20,6 +21,14 @@ struct Bench: ParsableCommand {
               condseg bench --calibration calibration/condseg-r18w64-kvasir.table.txt --compare-float --profile
               condseg bench --train --batch 8 --iterations 3     one training step (stage 2, every loss, Adam)
             Timings on a shared machine are noisy: compare runs made side by side, as ratios.
+            Rates count the model's nominal multiply-adds (MACs) over the time taken. Two references are printed: \
+            the register-only peaks (what the silicon does in an instruction loop with no memory traffic: fp32 FMA \
+            and the int8 kernel's instruction sequence) are the machine's ceilings; the sgemm and int8 GEMM figures \
+            are what the libraries' own best GEMM reaches, for comparison. A share above 100% of a GEMM figure is \
+            possible: Winograd does fewer multiplies than the nominal MACs, and int8 ops are compared with a float \
+            sgemm in the whole-frame line.
+            --profile adds: time, GMAC and GMAC/s per module group; the convolutions by precision (int8, float) \
+            with their share of the register peaks; the other ops (attention, upsampling, pooling, ...) by kind.
             """)
 
     @OptionGroup var modelOptions: ModelOptions
@@ -37,7 +46,7 @@ struct Bench: ParsableCommand {
     @Flag(name: .long, help: "With the int8 path: also time the float32 fast executor, alternating frame by frame, and print the ratio.")
     var compareFloat = false
 
-    @Flag(name: .long, help: "Also print time and GMAC/s per module group, and the convolutions against their ceilings.")
+    @Flag(name: .long, help: "Also print time and GMAC/s per module group, the convolutions by precision against the register peaks, and the other ops by kind.")
     var profile = false
 
     @Flag(name: .long, help: "Time training steps instead (forward, every loss, backward, Adam) on a random batch; --engine does not apply.")
@@ -252,13 +261,13 @@ struct Bench: ParsableCommand {
             .overridden(encoder: encoder, width: width, mid: mid, size: sizeOptions.inputSize())
         let bench = try TrainingBenchmark(config: config, stage: stage, batch: batch, threads: modelOptions.threads,
                                           initFiles: fresh ? [] : [path])
-        if !json { FileHandle.standardError.write(Data("warm-up step…\n".utf8)) }
+        if !json { writeStandardError("warm-up step…\n") }
         bench.step()
         bench.profiling = profile
         var samples: [Double] = []
         for i in 0..<iterations {
             samples.append(Benchmark.milliseconds { bench.step() })
-            if !json { FileHandle.standardError.write(Data("step \(i + 1)/\(iterations): \(fixed(samples.last!, 0)) ms\n".utf8)) }
+            if !json { writeStandardError("step \(i + 1)/\(iterations): \(fixed(samples.last!, 0)) ms\n") }
         }
         let timing = TimingSummary(milliseconds: samples)
         let imagesPerSecond = Double(batch) / (timing.median / 1000)
