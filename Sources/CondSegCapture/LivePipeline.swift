@@ -637,13 +637,14 @@ public final class LivePipeline: @unchecked Sendable {
                     stats.mutate { $0.displayed += 1 }
                 }
             } catch {
-                failure.mutate { $0 = LiveRunError(message: "output failed: \(error)", cause: error) }
+                // Whatever the sink's error type says, the run ended because an output could not be written.
+                failure.mutate { $0 = LiveRunError(message: "output failed: \(error)", exitStatus: .output) }
                 end(.failed)
                 failed = true
             }
         }
         for sink in sinks {
-            do { try sink.finish() } catch { failure.mutate { $0 = $0 ?? LiveRunError(message: "output failed: \(error)", cause: error) } }
+            do { try sink.finish() } catch { failure.mutate { $0 = $0 ?? LiveRunError(message: "output failed: \(error)", exitStatus: .output) } }
         }
     }
 }
@@ -659,5 +660,11 @@ public struct LiveRunError: Error, CustomStringConvertible {
     public init(message: String, cause: Error) {
         self.message = message
         self.exitStatus = ErrorReport.status(for: cause)
+    }
+
+    /// A failure described by `message` with a given exit status.
+    public init(message: String, exitStatus: ExitStatus) {
+        self.message = message
+        self.exitStatus = exitStatus
     }
 }

@@ -21,6 +21,17 @@ final class LiveCommandTests: XCTestCase {
         process.waitUntilExit()
         let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         XCTAssertEqual(text, "status 0\n", "the run must end normally with its log pipe closed")
+
+        // Raw video into a closed pipe: the run ends with the output status (5), not the bad-input one (4).
+        let raw = Process()
+        raw.executableURL = URL(fileURLWithPath: "/bin/bash")
+        raw.currentDirectoryURL = repositoryRoot
+        raw.arguments = ["-c", "'\(binary)' live --source samples/images --no-pace --fake-segmenter --frames 3 --output - 2>/dev/null | true; echo \"status ${PIPESTATUS[0]}\""]
+        let rawOut = Pipe()
+        raw.standardOutput = rawOut
+        try raw.run()
+        raw.waitUntilExit()
+        XCTAssertEqual(String(decoding: rawOut.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self), "status 5\n")
     }
 
     func testRunTimeOptionsMustBeSensibleNumbers() throws {
