@@ -234,6 +234,9 @@ struct Live: ParsableCommand {
         guard timeoutMs >= 10 else { throw ValidationError("--timeout-ms must be at least 10") }
         guard (0...1).contains(opacity) else { throw ValidationError("--opacity must be within 0...1") }
         if let frames, frames < 1 { throw ValidationError("--frames must be at least 1") }
+        guard threshold >= 0 && threshold < 1 else {
+            throw ValidationError("--threshold must be a probability in [0, 1) (got \(threshold))")
+        }
         if let statsInterval, !(statsInterval >= 0.1 && statsInterval.isFinite) {
             throw ValidationError("--stats-interval must be a number of seconds, at least 0.1 (got \(statsInterval))")
         }
@@ -266,6 +269,9 @@ struct Live: ParsableCommand {
     }
 
     mutating func run() throws {
+        // A live display must not die because whatever reads its log or its stdout went away: write errors are
+        // handled (logged lines are dropped, an output failure ends the run with status 5) instead of SIGPIPE.
+        signal(SIGPIPE, SIG_IGN)
         // Both sinks name their files frame-NNNNNN.png: their folders must differ, and differ from a --source folder.
         var plan = OutputPlan()
         if let source { plan.read(source, as: "--source") }

@@ -14,13 +14,15 @@ final class LiveCommandTests: XCTestCase {
         process.executableURL = URL(fileURLWithPath: "/bin/bash")
         process.currentDirectoryURL = repositoryRoot
         let binary = try condsegBinary()
-        process.arguments = ["-c", "'\(binary)' live --source samples/images --no-pace --fake-segmenter --frames 3 2>&1 >/dev/null | true; echo \"status ${PIPESTATUS[0]}\""]
+        // With the fake segmenter, and with the default model (its first log line is written before the run).
+        process.arguments = ["-c", "'\(binary)' live --source samples/images --no-pace --fake-segmenter --frames 3 2>&1 >/dev/null | true; echo \"status ${PIPESTATUS[0]}\"; "
+                             + "'\(binary)' live --source samples/images --no-pace --size 64 --frames 3 2>&1 >/dev/null | true; echo \"status ${PIPESTATUS[0]}\""]
         let out = Pipe()
         process.standardOutput = out
         try process.run()
         process.waitUntilExit()
         let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        XCTAssertEqual(text, "status 0\n", "the run must end normally with its log pipe closed")
+        XCTAssertEqual(text, "status 0\nstatus 0\n", "the runs must end normally with their log pipe closed")
 
         // Raw video into a closed pipe: the run ends with the output status (5), not the bad-input one (4).
         let raw = Process()
@@ -39,7 +41,9 @@ final class LiveCommandTests: XCTestCase {
                                          ("--stats-interval", "nan", "--stats-interval must be a number of seconds, at least 0.1"),
                                          ("--duration", "-1", "--duration must be a positive number of seconds"),
                                          ("--give-up-after", "inf", "--give-up-after must be a number of seconds, 0 or more"),
-                                         ("--max-mask-age-ms", "0", "--max-mask-age-ms must be a positive number of milliseconds")] {
+                                         ("--max-mask-age-ms", "0", "--max-mask-age-ms must be a positive number of milliseconds"),
+                                         ("--threshold", "nan", "--threshold must be a probability in [0, 1)"),
+                                         ("--threshold", "1", "--threshold must be a probability in [0, 1)")] {
             let result = try runCondseg(["live", "--source", "samples/images", "--fake-segmenter", "--frames", "1", "\(option)=\(value)"])
             XCTAssertEqual(result.status, 2, "\(option) \(value): \(result.stderr)")
             XCTAssertTrue(result.stderr.contains(message), "\(option) \(value): \(result.stderr)")
