@@ -115,3 +115,13 @@ void ckf_softmax_rows_nhwc_scalar(const ckf_attention_args *args, int h, int p0,
 /// softmax rows at `ring` (row py at ring + (py mod k)·k⁴·W): one fmaf per term in the reference's order.
 void ckf_attention_pixel_nhwc_scalar(const ckf_attention_args *args, int c0, int c1, int qy, int qx,
                                      const float *ring);
+
+/// A gather of one output pixel in the form of ckf_attention_pixel_nhwc_scalar (a kernel set's own version).
+typedef void (*ckf_attention_pixel_nhwc_fn)(const ckf_attention_args *args, int c0, int c1, int qy, int qx,
+                                            const float *ring);
+
+/// The NHWC window attention's row loop shared by the kernel sets that vectorise only the gather: per head, each
+/// softmax row (scalar, portable exp) computed once into its ring slot (row py at (py mod k)·k⁴·W) just before the
+/// first output row that needs it, then `pixel` for every output pixel of the row.
+void ckf_window_attention_nhwc_ring(const ckf_attention_args *args, int row_begin, int row_end, float *scratch,
+                                    ckf_attention_pixel_nhwc_fn pixel);

@@ -193,8 +193,8 @@ void ckf_attention_pixel_nhwc_scalar(const ckf_attention_args *args, int c0, int
     }
 }
 
-void ckf_generic_window_attention_nhwc_portable(const ckf_attention_args *args, int row_begin, int row_end,
-                                                float *scratch) {
+void ckf_window_attention_nhwc_ring(const ckf_attention_args *args, int row_begin, int row_end, float *scratch,
+                                    ckf_attention_pixel_nhwc_fn pixel) {
     const int k = args->window, half = k / 2, head_dim = args->channels / args->heads, H = args->height;
     const size_t slot = (size_t)k * (size_t)k * (size_t)k * (size_t)k * (size_t)args->width;
     for (int h = 0; h < args->heads; h++) {
@@ -202,10 +202,14 @@ void ckf_generic_window_attention_nhwc_portable(const ckf_attention_args *args, 
         for (int qy = row_begin; qy < row_end; qy++) {
             for (const int need = qy + half + 1 < H ? qy + half + 1 : H; next < need; next++)
                 ckf_softmax_rows_nhwc_scalar(args, h, next, next + 1, 0, args->width, scratch + (size_t)(next % k) * slot);
-            for (int qx = 0; qx < args->width; qx++)
-                ckf_attention_pixel_nhwc_scalar(args, h * head_dim, (h + 1) * head_dim, qy, qx, scratch);
+            for (int qx = 0; qx < args->width; qx++) pixel(args, h * head_dim, (h + 1) * head_dim, qy, qx, scratch);
         }
     }
+}
+
+void ckf_generic_window_attention_nhwc_portable(const ckf_attention_args *args, int row_begin, int row_end,
+                                                float *scratch) {
+    ckf_window_attention_nhwc_ring(args, row_begin, row_end, scratch, ckf_attention_pixel_nhwc_scalar);
 }
 
 void ckf_gemm_fixed_reference(const float *a, ptrdiff_t lda, const float *w, ptrdiff_t ldw, int n, int k,

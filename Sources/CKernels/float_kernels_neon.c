@@ -161,17 +161,7 @@ static void neon_attention_pixel_nhwc(const ckf_attention_args *args, int c0, in
 
 static void neon_window_attention_nhwc_portable(const ckf_attention_args *args, int row_begin, int row_end,
                                                 float *scratch) {
-    const int k = args->window, half = k / 2, head_dim = args->channels / args->heads, H = args->height;
-    const size_t slot = (size_t)k * (size_t)k * (size_t)k * (size_t)k * (size_t)args->width;
-    for (int h = 0; h < args->heads; h++) {
-        int next = row_begin - half < 0 ? 0 : row_begin - half;   // the next softmax row to compute
-        for (int qy = row_begin; qy < row_end; qy++) {
-            for (const int need = qy + half + 1 < H ? qy + half + 1 : H; next < need; next++)
-                ckf_softmax_rows_nhwc_scalar(args, h, next, next + 1, 0, args->width, scratch + (size_t)(next % k) * slot);
-            for (int qx = 0; qx < args->width; qx++)
-                neon_attention_pixel_nhwc(args, h * head_dim, (h + 1) * head_dim, qy, qx, scratch);
-        }
-    }
+    ckf_window_attention_nhwc_ring(args, row_begin, row_end, scratch, neon_attention_pixel_nhwc);
 }
 
 const ckf_kernel_set ckf_neon_kernels = {
