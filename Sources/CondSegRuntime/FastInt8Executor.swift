@@ -113,9 +113,12 @@ public final class FastInt8Executor: Int8GraphExecutor, @unchecked Sendable {
 
     public func value(_ id: ValueID) -> [Float] {
         guard let plan, let arena, let shape = plan.shapes[id], let offset = plan.floatOffsets[id] else { return [] }
-        let x = (arena + offset).assumingMemoryBound(to: Float.self), stride = plan.floatStrides[id]
+        let x = (arena + offset).assumingMemoryBound(to: Float.self)
         var out = [Float](repeating: 0, count: shape.count)
-        for p in 0..<shape.plane { for c in 0..<shape.c { out[c * shape.plane + p] = x[p * stride + c] } }
+        out.withUnsafeMutableBufferPointer {
+            NHWCOps.toPlanar(x, $0.baseAddress!, channels: shape.c, plane: shape.plane, stride: plan.floatStrides[id],
+                             threads: 1)
+        }
         return out
     }
 

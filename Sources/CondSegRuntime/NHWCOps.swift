@@ -9,14 +9,15 @@ import CKernels
 import CondSegCore
 
 enum NHWCOps {
-    /// NHWC → planar, blocked so both sides stream through the cache.
+    /// NHWC → planar, blocked so both sides stream through the cache; x's pixels are `stride` floats apart (its
+    /// channels, or a concat's when the value lives in a slice of the concat's buffer).
     static func toPlanar(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, channels c: Int, plane: Int,
-                         threads: Int) {
-        parallelChunks((plane + 63) / 64, threads: threads, state: (x, y, c, plane)) { s, _, blocks in
-            let (x, y, c, plane) = s
+                         stride: Int, threads: Int) {
+        parallelChunks((plane + 63) / 64, threads: threads, state: (x, y, c, plane, stride)) { s, _, blocks in
+            let (x, y, c, plane, stride) = s
             for block in blocks {
                 let p0 = block * 64, p1 = min(plane, p0 + 64)
-                for k in 0..<c { for p in p0..<p1 { y[k * plane + p] = x[p * c + k] } }
+                for k in 0..<c { for p in p0..<p1 { y[k * plane + p] = x[p * stride + k] } }
             }
         }
     }
