@@ -310,10 +310,8 @@ public final class LivePipeline: @unchecked Sendable {
         mailbox.close()
         outputDone.wait()
         let final = statistics
-        if let error = failure.read() {
-            log.error("run failed: \(error.message)")
-            throw error
-        }
+        // A failure is thrown, not logged: the caller reports it once (condseg prints its "error:" line).
+        if let error = failure.read() { throw error }
         let reason = ending.read() ?? .stopped
         log.info("run ended (\(reason.rawValue)): \(final.summary)")
         return (reason, final)

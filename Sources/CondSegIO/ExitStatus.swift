@@ -18,7 +18,8 @@ public enum ExitStatus: Int32, CaseIterable, Sendable {
     /// An input file or folder is missing, unreadable or invalid (image, model, table, data set, list).
     case input = 4
     /// An output cannot be written (folder missing or read-only, a folder where a file is expected, or it would
-    /// replace an input or another output of the same run).
+    /// replace an input or another output of the same run); also a run that otherwise succeeded whose result on
+    /// stdout could not be written whole (a closed pipe, a full disk).
     case output = 5
     /// A failure that none of the above describes: a bug in condseg.
     case internalError = 70
@@ -31,7 +32,7 @@ public enum ExitStatus: Int32, CaseIterable, Sendable {
         case .usage: return "usage error (the command line is wrong)"
         case .device: return "the video device was given up on"
         case .input: return "an input file is missing, unreadable or invalid"
-        case .output: return "an output cannot be written (or would replace an input or another output)"
+        case .output: return "an output cannot be written (or would replace an input or another output), or the result on stdout was lost"
         case .internalError: return "an unexpected internal failure (a bug: please report it)"
         }
     }

@@ -120,6 +120,8 @@ public struct CalibrationTable: Sendable, Equatable {
     /// Extra header facts (`# key: value` lines with other keys), in file order.
     public var notes: [(String, String)]
     public var entries: [CalibrationEntry]
+    /// The line of each tensor's record in the file it was parsed from (for errors found later; not compared).
+    var recordLines: [String: Int] = [:]
 
     public init(toolVersion: String, modelSHA256: String, method: String, imageNames: [String], listFile: String,
                 date: String, entries: [CalibrationEntry], notes: [(String, String)] = [], weightBits: Int = 8) {
@@ -185,6 +187,7 @@ public struct CalibrationTable: Sendable, Equatable {
         var notes: [(String, String)] = []
         var entries: [CalibrationEntry] = []
         var seen = Set<String>()
+        var headerLines: [String: Int] = [:], recordLines: [String: Int] = [:]   // line numbers, for errors
         let known: Set<String> = ["tool", "model_sha256", "method", "images", "list", "images_sha256", "image_names", "date", "columns", "weight_bits", "input_size"]
         // Lines end with LF, CRLF or CR (a table edited on another system); Swift reads CRLF as one Character.
         for (index, raw) in text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).enumerated() {
@@ -196,7 +199,7 @@ public struct CalibrationTable: Sendable, Equatable {
                     let key = String(body[..<colon]).trimmingCharacters(in: .whitespaces)
                     let value = String(body[body.index(after: colon)...]).trimmingCharacters(in: .whitespaces)
                     if !key.isEmpty, !key.contains(" ") {
-                        if known.contains(key) { header[key] = value } else { notes.append((key, value)) }
+                        if known.contains(key) { header[key] = value; headerLines[key] = index + 1 } else { notes.append((key, value)) }
                     }
                 }
                 continue
@@ -229,6 +232,7 @@ public struct CalibrationTable: Sendable, Equatable {
             guard seen.insert(fields[0]).inserted else {
                 throw CalibrationTableError(file: file, problem: "\(where_): tensor \(fields[0]) is listed twice")
             }
+            recordLines[fields[0]] = index + 1
             entries.append(CalibrationEntry(name: fields[0], quantization: ActivationQuantization(scale: scale, zeroPoint: zp),
                                             precision: precision, comment: comment))
         }
@@ -236,7 +240,7 @@ public struct CalibrationTable: Sendable, Equatable {
             throw CalibrationTableError(file: file, problem: "no '# model_sha256:' header line (is this a condseg calibration table?)")
         }
         guard sha.count == 64, sha.allSatisfy(\.isHexDigit) else {
-            throw CalibrationTableError(file: file, problem: "'# model_sha256: \(sha)' is not a SHA-256 (64 hexadecimal digits)")
+            throw CalibrationTableError(file: file, problem: "line \(headerLines["model_sha256"] ?? 0): '# model_sha256: \(sha)' is not a SHA-256 (64 hexadecimal digits)")
         }
         guard !entries.isEmpty else { throw CalibrationTableError(file: file, problem: "the table has no tensor lines") }
         var tool = header["tool"] ?? ""
@@ -248,6 +252,7 @@ public struct CalibrationTable: Sendable, Equatable {
         var table = CalibrationTable(toolVersion: tool, modelSHA256: sha, method: header["method"] ?? "",
                                      imageNames: names, listFile: header["list"] ?? "", date: header["date"] ?? "",
                                      entries: entries, notes: notes)
+        table.recordLines = recordLines
         if let count = header["images"].flatMap({ Int($0) }) { table.imageCount = count }
         if let bits = header["weight_bits"] {
             guard let value = Int(bits), value == 7 || value == 8 else {
@@ -310,7 +315,8 @@ public struct CalibrationTable: Sendable, Equatable {
         let byName = Set(entries.map(\.name))
         let known = Set(names)
         if let stray = entries.first(where: { !known.contains($0.name) }) {
-            throw CalibrationTableError(file: file, problem: "a record names tensor \(stray.name), which this model's graph does not have (a misspelt name, or a table of another model)")
+            let line = recordLines[stray.name].map { "line \($0): " } ?? ""
+            throw CalibrationTableError(file: file, problem: "\(line)a record names tensor \(stray.name), which this model's graph does not have (a misspelt name, or a table of another model)")
         }
         for node in graph.nodes {
             guard case .conv = node.kind else { continue }

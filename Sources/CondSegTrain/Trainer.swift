@@ -256,15 +256,15 @@ public final class Trainer {
                     let elapsed = Date().timeIntervalSince(started)
                     let width = 24, done = width * (k + 1) / batches.count
                     let bar = String(repeating: "#", count: done) + String(repeating: ".", count: width - done)
-                    FileHandle.standardError.write(Data(String(
+                    writeStandardError(String(
                         format: "\repoch %d/%d [%@] %d/%d loss %.4f %.2f img/s", epoch + 1, options.epochs, bar, k + 1,
-                        batches.count, lossSum / Double(images), Double(images) / max(elapsed, 1e-9)).utf8))
+                        batches.count, lossSum / Double(images), Double(images) / max(elapsed, 1e-9)))
                 }
             }
             if let trace {  // a trace ends within the first epoch, before validation and export
                 try writeTraceTensors("end.safetensors")
                 if options.progress {
-                    FileHandle.standardError.write(Data("\ntrace of \(trace.recorded) steps written to \(trace.directory)\n".utf8))
+                    writeStandardError("\ntrace of \(trace.recorded) steps written to \(trace.directory)\n")
                 }
                 return history
             }
@@ -275,7 +275,7 @@ public final class Trainer {
                 let lines = total.sorted { $0.value > $1.value }.map {
                     "  " + $0.key.padding(toLength: 28, withPad: " ", startingAt: 0) + String(format: "%8.2f s", $0.value)
                 }
-                FileHandle.standardError.write(Data(("\nprofile (cumulative):\n" + lines.joined(separator: "\n") + "\n").utf8))
+                writeStandardError("\nprofile (cumulative):\n" + lines.joined(separator: "\n") + "\n")
             }
             let scores = validate(network: network)
             let record = EpochRecord(epoch: epoch + 1, trainLoss: lossSum / Double(max(images, 1)), valDice: scores.dice,
@@ -283,8 +283,8 @@ public final class Trainer {
                                      imagesPerSecond: Double(images) / max(seconds, 1e-9), seconds: seconds)
             history.append(record)
             if options.progress {
-                FileHandle.standardError.write(Data(String(format: "\repoch %d/%d loss %.4f val mDSC %.4f mIoU %.4f %.2f img/s\n",
-                    epoch + 1, options.epochs, record.trainLoss, record.valDice, record.valIoU, record.imagesPerSecond).utf8))
+                writeStandardError(String(format: "\repoch %d/%d loss %.4f val mDSC %.4f mIoU %.4f %.2f img/s\n",
+                    epoch + 1, options.epochs, record.trainLoss, record.valDice, record.valIoU, record.imagesPerSecond))
             }
             let best = schedule.record(score: scores.iou, schedule: options.schedule, patience: options.patience)
             if best { try exportModel(to: options.output) }
@@ -294,7 +294,7 @@ public final class Trainer {
             try writeLog()
             try saveCheckpoint(to: checkpointPath)
             if schedule.epochsWithoutImprovement >= options.patience {
-                if options.progress { FileHandle.standardError.write(Data("early stop: no better mIoU in \(options.patience) epochs\n".utf8)) }
+                if options.progress { writeStandardError("early stop: no better mIoU in \(options.patience) epochs\n") }
                 break
             }
         }

@@ -1,7 +1,7 @@
 // BenchCommand.swift — `condseg bench`: latency of the network on this machine (median and p90 over
-// iterations), throughput, and the fraction of the machine's ceilings measured in the same run (OpenBLAS sgemm for
-// float, the active int8 GEMM kernel for int8, and the register-only peaks of the fp32 FMA and of the int8 kernel's
-// instruction sequence), with an optional per-module-group profile that also splits the convolution time into int8
+// iterations), throughput, and its share of references measured in the same run: the machine's ceilings (the
+// register-only peaks of the fp32 FMA and of the int8 kernel's instruction sequence) and, for comparison, what a
+// large GEMM reaches (OpenBLAS sgemm for float, the active int8 GEMM kernel for int8), with an optional per-module-group profile that also splits the convolution time into int8
 // and float convolutions against those peaks. `--compare-float` times the int8 path
 // and the fast float executor alternately in one run. `--train` times the trainer's optimisation step instead.
 
@@ -26,7 +26,8 @@ struct Bench: ParsableCommand {
             and the int8 kernel's instruction sequence) are the machine's ceilings; the sgemm and int8 GEMM figures \
             are what the libraries' own best GEMM reaches, for comparison. A share above 100% of a GEMM figure is \
             possible: Winograd does fewer multiplies than the nominal MACs, and int8 ops are compared with a float \
-            sgemm in the whole-frame line.
+            sgemm in the whole-frame line. In --json the GEMM figures keep their first names, sgemm_ceiling_gflops, \
+            int8_ceiling_gops and the fraction_of_*_ceiling shares (scripts read them); the peaks are register_peaks.
             --profile adds: time, GMAC and GMAC/s per module group; the convolutions by precision (int8, float) \
             with their share of the register peaks; the other ops (attention, upsampling, pooling, ...) by kind.
             """)
@@ -37,7 +38,7 @@ struct Bench: ParsableCommand {
 
     @OptionGroup var sizeOptions: SizeOptions
 
-    @Option(name: .long, help: "Timed iterations after one warm-up.")
+    @Option(name: .long, parsing: .unconditional, help: "Timed iterations after one warm-up.")
     var iterations: Int = 10
 
     @Option(name: .long, help: calibrationOptionHelp)
@@ -52,19 +53,19 @@ struct Bench: ParsableCommand {
     @Flag(name: .long, help: "Time training steps instead (forward, every loss, backward, Adam) on a random batch; --engine does not apply.")
     var train = false
 
-    @Option(name: .long, help: "With --train: 1 or 2.")
+    @Option(name: .long, parsing: .unconditional, help: "With --train: 1 or 2.")
     var stage: Int = 2
 
-    @Option(name: .long, help: "With --train: images per batch.")
+    @Option(name: .long, parsing: .unconditional, help: "With --train: images per batch.")
     var batch: Int = 8
 
     @Option(name: .long, help: "With --train: encoder resnet18|34|50 of a freshly initialised network instead of the model's.")
     var encoder: String?
 
-    @Option(name: .long, help: "With --train: decoder width W of a freshly initialised network instead of the model's.")
+    @Option(name: .long, parsing: .unconditional, help: "With --train: decoder width W of a freshly initialised network instead of the model's.")
     var width: Int?
 
-    @Option(name: .long, help: "With --train: middle channels M of a freshly initialised network instead of the model's.")
+    @Option(name: .long, parsing: .unconditional, help: "With --train: middle channels M of a freshly initialised network instead of the model's.")
     var mid: Int?
 
     @Flag(name: .long, help: "Print JSON.")
@@ -193,27 +194,27 @@ struct Bench: ParsableCommand {
                 print("float32 (fast executor, alternating in the same run): median \(fixed(floatTiming.median, 1)) ms, p90 \(fixed(floatTiming.p90, 1)) ms → int8 is \(fixed(floatTiming.median / timing.median, 2))× the float speed")
             }
             print("work: \(fixed(gmac, 2)) GMAC/frame → \(fixed(gmacPerSecond, 1)) GMAC/s = \(fixed(2 * gmacPerSecond, 1)) GOP/s")
-            print("sgemm ceiling (same run, \(threadsText(modelOptions.threads))): \(fixed(ceiling, 1)) GFLOP/s → the whole frame runs at \(fixed(100 * fraction, 1))% of it")
+            print("sgemm for comparison (OpenBLAS, same run, \(threadsText(modelOptions.threads))): \(fixed(ceiling, 1)) GFLOP/s → the whole frame runs at \(fixed(100 * fraction, 1))% of it")
             if let int8Ceiling {
-                print("int8 GEMM ceiling (same run, \(threadsText(modelOptions.threads)), \(Benchmark.int8Kernel)): \(fixed(int8Ceiling, 1)) GOP/s")
+                print("int8 GEMM for comparison (same run, \(threadsText(modelOptions.threads)), \(Benchmark.int8Kernel)): \(fixed(int8Ceiling, 1)) GOP/s")
             }
-            print("register-only peaks (same run, \(threadsText(modelOptions.threads)) at once): fp32 FMA \(fixed(peaks.fp32GMACs, 1)) GMAC/s, int8 \(peaks.int8Sequence) \(fixed(peaks.int8GMACs, 1)) GMAC/s" + (isInt8 ? " (\(weightBits)-bit weights)" : ""))
+            print("ceilings, the register-only peaks (same run, \(threadsText(modelOptions.threads)) at once): fp32 FMA \(fixed(peaks.fp32GMACs, 1)) GMAC/s, int8 \(peaks.int8Sequence) \(fixed(peaks.int8GMACs, 1)) GMAC/s" + (isInt8 ? " (\(weightBits)-bit weights)" : ""))
             print("activation memory: \(engine.plannedBytes / 1_000_000) MB (planned once)")
             if profile {
                 print("per module group (ms/frame, GMAC, GMAC/s):")
                 for (name, ms, g) in groups.sorted(by: { $0.1 > $1.1 }) {
                     print("  \(name.padding(toLength: 16, withPad: " ", startingAt: 0)) \(fixed(ms, 1).padding(toLength: 8, withPad: " ", startingAt: 0)) \(fixed(g, 3))  \(ms > 0 ? fixed(g / (ms / 1000), 1) : "-")")
                 }
-                print("by kind (ms/frame, GMAC, GMAC/s, share of the ceiling):")
+                print("by kind (ms/frame, GMAC, GMAC/s, share of the register peak and of the GEMM figure):")
                 for cls in ["int8", "float", "other"] {
                     guard let c = convClasses[cls] else { continue }
                     let label = cls == "other" ? "other ops" : "\(cls) convolutions"
                     var share = ""
                     if cls == "int8", let int8Ceiling {
-                        share = "  \(fixed(100 * Benchmark.share(rate(c), of: peaks.int8GMACs), 1))% of the int8 register peak, \(fixed(100 * 2 * rate(c) / int8Ceiling, 1))% of the int8 GEMM ceiling"
+                        share = "  \(fixed(100 * Benchmark.share(rate(c), of: peaks.int8GMACs), 1))% of the int8 register peak, \(fixed(100 * 2 * rate(c) / int8Ceiling, 1))% of the int8 GEMM figure"
                     }
                     if cls == "float" {
-                        share = "  \(fixed(100 * Benchmark.share(rate(c), of: peaks.fp32GMACs), 1))% of the fp32 FMA peak, \(fixed(100 * 2 * rate(c) / ceiling, 1))% of the sgemm ceiling"
+                        share = "  \(fixed(100 * Benchmark.share(rate(c), of: peaks.fp32GMACs), 1))% of the fp32 FMA peak, \(fixed(100 * 2 * rate(c) / ceiling, 1))% of the sgemm figure"
                     }
                     print("  \(label.padding(toLength: 20, withPad: " ", startingAt: 0)) \(fixed(c.ms, 1).padding(toLength: 8, withPad: " ", startingAt: 0)) \(fixed(c.gmac, 3))  \(fixed(rate(c), 1))\(share)")
                 }

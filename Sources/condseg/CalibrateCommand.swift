@@ -30,16 +30,16 @@ struct Calibrate: ParsableCommand {
     @Option(name: .long, help: "File listing the image names to use, one per line.", transform: nonEmptyPath)
     var list: String?
 
-    @Option(name: .long, help: "Use the first N images (fewer than 10 allowed only when asked for here).")
+    @Option(name: .long, parsing: .unconditional, help: "Use the first N images (fewer than 10 allowed only when asked for here).")
     var count: Int?
 
     @Option(name: .long, help: "minmax, percentile or entropy (comma-separated for several).")
     var method: String = "percentile"
 
-    @Option(name: .long, help: "Percentile of |x| kept by the percentile method.")
+    @Option(name: .long, parsing: .unconditional, help: "Percentile of |x| kept by the percentile method.")
     var percentile: Double = 99.99
 
-    @Option(name: .long, help: ArgumentHelp(
+    @Option(name: .long, parsing: .unconditional, help: ArgumentHelp(
         "Bits of the int8 convolution weights: 7 (-63...63) or 8 (-127...127).",
         discussion: "7 lets AVX2 CPUs without VNNI use vpmaddubsw (about twice the int8 speed, exact); on the Kvasir-SEG validation images it keeps the compare gate with margin (calibration/README.md). Every CPU computes the same bits for the same table."))
     var weightBits: Int = 7
@@ -50,10 +50,10 @@ struct Calibrate: ParsableCommand {
     @Flag(name: .long, help: "Per-layer scale search (x0.5…x1.2, best cosine vs float on a few images).")
     var refine = false
 
-    @Option(name: .long, help: "Flip the worst layers to float until 1 - mean Dice(int8 mask, float mask) <= X on a subset.")
+    @Option(name: .long, parsing: .unconditional, help: "Flip the worst layers to float until 1 - mean Dice(int8 mask, float mask) <= X on a subset.")
     var maxDiceDrop: Double?
 
-    @Option(name: .long, help: "Images used by --refine and --max-dice-drop (the first N).")
+    @Option(name: .long, parsing: .unconditional, help: "Images used by --refine and --max-dice-drop (the first N).")
     var refineImages: Int = 4
 
     @Option(name: .long, help: "Output table (text). With several methods it must contain {method}.", transform: nonEmptyPath)

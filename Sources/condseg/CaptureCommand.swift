@@ -21,13 +21,13 @@ struct Capture: ParsableCommand {
         commands (capture runs no model). The old spelling --size WxH still works here and prints a note.
         """)
 
-    @Option(name: .long, help: "V4L2 capture device, e.g. /dev/video0.", transform: nonEmptyPath)
+    @Option(name: .long, help: "V4L2 capture device, e.g. /dev/video0.", transform: nonEmptyDevice)
     var device: String
 
     @Option(name: .long, help: "yuyv, uyvy, nv12, mjpeg or rgb24 (default: the best offered).")
     var format: String?
 
-    @Option(name: .customLong("capture-size"), help: ArgumentHelp("Frame size WxH to capture (default: the device's current size).", valueName: "WxH"))
+    @Option(name: .customLong("capture-size"), parsing: .unconditional, help: ArgumentHelp("Frame size WxH to capture (default: the device's current size).", valueName: "WxH"))
     var captureSize: String?
 
     /// The old name of --capture-size, kept for existing scripts (hidden from the help; a note says the new name).
@@ -49,7 +49,7 @@ struct Capture: ParsableCommand {
         return try captureSize.map { try parseFrameSize($0, option: "--capture-size") }
     }
 
-    @Option(name: .long, help: "Frames to capture (default 10, or 0 with --list-controls/--set-ctrl).")
+    @Option(name: .long, parsing: .unconditional, help: "Frames to capture (default 10, or 0 with --list-controls/--set-ctrl).")
     var frames: Int?
 
     /// Frames to capture: --frames, else none when only handling controls, else 10.
@@ -58,7 +58,7 @@ struct Capture: ParsableCommand {
     @Option(name: .long, help: "Output folder for the PNG files (needed when --frames > 0).", transform: nonEmptyPath)
     var out: String?
 
-    @Option(name: .customLong("timeout-ms"), help: "Give up on a frame after this many milliseconds.")
+    @Option(name: .customLong("timeout-ms"), parsing: .unconditional, help: "Give up on a frame after this many milliseconds (at least 10).")
     var timeoutMs: Int = 2000
 
     @Flag(name: .customLong("list-controls"), help: "Print the device's controls and their values.")
@@ -72,7 +72,8 @@ struct Capture: ParsableCommand {
 
     func validate() throws {
         _ = try requestedFrameSize()
-        guard frameCount >= 0 else { throw ValidationError("--frames must be 0 or more") }
+        guard frameCount >= 0 else { throw ValidationError("--frames must be 0 or more (got \(frameCount))") }
+        guard timeoutMs >= 10 else { throw ValidationError("--timeout-ms must be at least 10 (got \(timeoutMs))") }
         if frameCount > 0 && out == nil { throw ValidationError("--out is needed to write the captured frames") }
         for setting in setControls where !setting.contains("=") {
             throw ValidationError("--set-ctrl wants NAME=VALUE (got \"\(setting)\")")

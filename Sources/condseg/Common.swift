@@ -248,8 +248,14 @@ extension ModelConfig {
             }
             config.encoder = kind
         }
-        if let width { config.width = width }
-        if let mid { config.mid = mid }
+        if let width {
+            guard width >= 1 else { throw ValidationError("--width must be a positive number (got \(width))") }
+            config.width = width
+        }
+        if let mid {
+            guard mid >= 1 else { throw ValidationError("--mid must be a positive number (got \(mid))") }
+            config.mid = mid
+        }
         if let size {
             if let problem = ModelConfig.inputSizeProblem(size) { throw ValidationError("--size \(size) \(problem)") }
             config.inputSize = size
@@ -263,5 +269,12 @@ extension ModelConfig {
 /// variable (`--out "$DIR"`) and which would otherwise mean the current folder.
 func nonEmptyPath(_ text: String) throws -> String {
     guard !text.isEmpty else { throw ValidationError("the path is empty: give a file or folder") }
+    return text
+}
+
+/// The transform of the device options (`--device`, `--v4l2-out`): refuses the empty string (an unset variable in
+/// `--device "$CAMERA"`), saying what they want (ArgumentParser's message names the option).
+func nonEmptyDevice(_ text: String) throws -> String {
+    guard !text.isEmpty else { throw ValidationError("the device path is empty: give a video device such as /dev/video0") }
     return text
 }

@@ -35,16 +35,16 @@ struct Compare: ParsableCommand {
     @Option(name: .long, help: "File listing the image names to use.", transform: nonEmptyPath)
     var list: String?
 
-    @Option(name: .long, help: "Use only the first N images.")
+    @Option(name: .long, parsing: .unconditional, help: "Use only the first N images.")
     var count: Int?
 
-    @Option(name: .long, help: "Fail when float mDSC - int8 mDSC exceeds X (1 - agreement without masks).")
+    @Option(name: .long, parsing: .unconditional, help: "Fail when float mDSC - int8 mDSC exceeds X (1 - agreement without masks).")
     var maxDiceDrop: Double?
 
-    @Option(name: .long, help: "Fail when the mean Dice(int8 mask, float mask) is below Y.")
+    @Option(name: .long, parsing: .unconditional, help: "Fail when the mean Dice(int8 mask, float mask) is below Y.")
     var minAgreement: Double?
 
-    @Option(name: .long, help: "Images used for the per-layer table (the first N).")
+    @Option(name: .long, parsing: .unconditional, help: "Images used for the per-layer table (the first N).")
     var layerImages: Int = 3
 
     @Option(name: .long, help: "Write DIR/index.html with the per-layer chart and overlays of the worst images.", transform: nonEmptyPath)

@@ -29,6 +29,11 @@ struct CondSeg: ParsableCommand {
 
     /// Parses the command line and runs the subcommand, ending the process with the contract's status.
     static func main() {
+        // No command may be killed half-way through writing its files because whatever reads its stdout or stderr
+        // went away (`condseg segment … | head -1`): with SIGPIPE ignored a write to a closed pipe fails instead.
+        // Diagnostics and progress then give up quietly (writeStandardError), the files are all written, and a
+        // result on stdout that could not be written changes the status (`finish`).
+        signal(SIGPIPE, SIG_IGN)
         // CONDSEG_KERNELS=generic runs the portable C kernels (int8 and float) instead of the vector ones this CPU
         // selects: the outputs are the same bits for int8 and within the float bounds otherwise (a check, not a mode).
         // Any other value is a mistake the user should hear about once, not a silent fall-back.
@@ -46,34 +51,47 @@ struct CondSeg: ParsableCommand {
         } catch {
             if exitCode(for: error) == .success {
                 print(fullMessage(for: error))   // --help, --version
-                Foundation.exit(0)
+                finish(0)
             }
             printError(lowercasedErrorPrefix(fullMessage(for: error)))
-            Foundation.exit(ExitStatus.usage.rawValue)
+            finish(ExitStatus.usage.rawValue)
         }
         do {
             try command.run()
         } catch let code as ExitCode {
-            Foundation.exit(code.rawValue)
+            finish(code.rawValue)
         } catch let error as ValidationError {
             // A problem with the options found while running: the message, then this subcommand's usage.
             let type = Swift.type(of: command)
             printError("error: \(error.message)")
             printError("Usage: " + usageString(for: type).trimmingCharacters(in: .whitespaces))
             printError("  See 'condseg \(type._commandName) --help' for more information.")
-            Foundation.exit(ExitStatus.usage.rawValue)
+            finish(ExitStatus.usage.rawValue)
         } catch where !(error is StatusError) && exitCode(for: error) == .success {
             print(fullMessage(for: error))   // `condseg help`, `--help` after a subcommand
-            Foundation.exit(0)
+            finish(0)
         } catch where !(error is StatusError) && exitCode(for: error) == .validationFailure {
             printError(lowercasedErrorPrefix(fullMessage(for: error)))
-            Foundation.exit(ExitStatus.usage.rawValue)
+            finish(ExitStatus.usage.rawValue)
         } catch {
             let (status, lines) = ErrorReport.report(error)
             for line in lines { printError(line) }
-            Foundation.exit(status.rawValue)
+            finish(status.rawValue)
         }
-        Foundation.exit(ExitStatus.success.rawValue)
+        finish(ExitStatus.success.rawValue)
+    }
+
+    /// Ends the process with `status` once stdout is flushed. When the result printed on stdout (its text, --json,
+    /// --help) could not be written whole, e.g. into a closed pipe or a full disk, a run that would have ended with 0
+    /// ends with 5 (an output cannot be written), as `live` does when its --output - pipe closes, and says so on
+    /// stderr; any other status is kept (the problem it reports came first). The files the command wrote are whole
+    /// either way.
+    static func finish(_ status: Int32) -> Never {
+        if let reason = standardOutputFailure(), status == ExitStatus.success.rawValue {
+            printError("error: stdout: the result could not be written (\(reason))")
+            Foundation.exit(ExitStatus.output.rawValue)
+        }
+        Foundation.exit(status)
     }
 
     /// ArgumentParser's message with its "Error: " prefix in the contract's lowercase form.

@@ -41,28 +41,28 @@ struct EvalLive: ParsableCommand {
     @Option(name: .long, help: calibrationOptionHelp)
     var calibration: String?
 
-    @Option(name: .customLong("camera-fps"), help: "Camera frame rate.")
+    @Option(name: .customLong("camera-fps"), parsing: .unconditional, help: "Camera frame rate.")
     var cameraFPS: Double = 30
 
-    @Option(name: .customLong("model-fps"), help: "Model results per second (default: measured on the stills on this machine).")
+    @Option(name: .customLong("model-fps"), parsing: .unconditional, help: "Model results per second (default: measured on the stills on this machine).")
     var modelFPS: Double?
 
-    @Option(name: .long, help: "Length of each sequence in seconds.")
+    @Option(name: .long, parsing: .unconditional, help: "Length of each sequence in seconds.")
     var seconds: Double = 3
 
-    @Option(name: .long, help: "Seed of the camera paths.")
+    @Option(name: .long, parsing: .unconditional, help: "Seed of the camera paths.")
     var seed: UInt64 = 1
 
-    @Option(name: .customLong("translation-speed"), help: "RMS translation speed, frame widths per second.")
+    @Option(name: .customLong("translation-speed"), parsing: .unconditional, help: "RMS translation speed, frame widths per second.")
     var translationSpeed: Double = 0.15
 
-    @Option(name: .customLong("rotation-speed"), help: "RMS rotation speed, degrees per second.")
+    @Option(name: .customLong("rotation-speed"), parsing: .unconditional, help: "RMS rotation speed, degrees per second.")
     var rotationSpeed: Double = 10
 
-    @Option(name: .customLong("zoom-speed"), help: "RMS zoom rate, relative scale change per second.")
+    @Option(name: .customLong("zoom-speed"), parsing: .unconditional, help: "RMS zoom rate, relative scale change per second.")
     var zoomSpeed: Double = 0.10
 
-    @Option(name: .customLong("frame-size"), help: "Resize every still (and mask) to WxH first, e.g. 640x480 (default: each still's own size).")
+    @Option(name: .customLong("frame-size"), parsing: .unconditional, help: "Resize every still (and mask) to WxH first, e.g. 640x480 (default: each still's own size).")
     var frameSize: String?
 
     @Flag(name: .long, help: "Print the results as JSON on stdout.")

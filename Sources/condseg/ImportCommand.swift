@@ -23,7 +23,7 @@ struct Import: ParsableCommand {
             Example: condseg import ConDSeg-kvasir.pth --out kvasir.safetensors && condseg inspect --model kvasir.safetensors
             """)
 
-    @Argument(help: "The checkpoint (torch.save zip) or safetensors file.")
+    @Argument(help: "The checkpoint (torch.save zip) or safetensors file.", transform: nonEmptyPath)
     var checkpoint: String
 
     @Option(name: .long, help: "Output model file (.safetensors).", transform: nonEmptyPath)
@@ -32,7 +32,7 @@ struct Import: ParsableCommand {
     @Flag(name: .long, help: "Keep the auxiliary head's tensors (training only; dropped by default).")
     var keepAux = false
 
-    @Option(name: .long, help: "Input size the model was trained at (a multiple of 16, at most 4096; default 256).")
+    @Option(name: .long, parsing: .unconditional, help: "Input size the model was trained at (a multiple of 16, at most 4096; default 256).")
     var inputSize: Int?
 
     @Option(name: .long, help: "Channel order the model expects: bgr (default, the release) or rgb.")

@@ -22,13 +22,13 @@ struct Init: ParsableCommand {
     @Option(name: .long, help: "Encoder: resnet18, resnet34 or resnet50 (resnet50 is the release configuration).")
     var encoder: String = "resnet50"
 
-    @Option(name: .long, help: "Decoder width W.")
+    @Option(name: .long, parsing: .unconditional, help: "Decoder width W.")
     var width: Int = 128
 
-    @Option(name: .long, help: "Middle channels M of the decoupling branches.")
+    @Option(name: .long, parsing: .unconditional, help: "Middle channels M of the decoupling branches.")
     var mid: Int = 512
 
-    @Option(name: .long, help: "Attention heads of the CDFA window attention.")
+    @Option(name: .long, parsing: .unconditional, help: "Attention heads of the CDFA window attention.")
     var heads: Int = 4
 
     @Option(name: .long, parsing: .unconditional, help: madeForSizeHelp("256"))
@@ -37,7 +37,7 @@ struct Init: ParsableCommand {
     /// --size, checked by the rule every size option shares, else 256.
     func inputSize() throws -> Int { try size.map { try parseInputSize($0, meaning: "the model is made for N×N", captureHint: false) } ?? 256 }
 
-    @Option(name: .long, help: "Random seed.")
+    @Option(name: .long, parsing: .unconditional, help: "Random seed.")
     var seed: UInt64 = 1
 
     @Option(name: .long, help: "Where to write the model (.safetensors).", transform: nonEmptyPath)

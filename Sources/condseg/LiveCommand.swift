@@ -24,11 +24,18 @@ final class EngineFrameSegmenter: FrameSegmenter {
     }
 }
 
-/// Parses "WxH" (e.g. 1280x720).
+/// Parses "WxH" (e.g. 1280x720): a usage error naming `option` for anything else, a side below 1 or a size beyond
+/// the frame and image limits.
 func parseFrameSize(_ text: String, option: String) throws -> (width: Int, height: Int) {
-    let parts = text.lowercased().split(separator: "x")
-    guard parts.count == 2, let width = Int(parts[0]), let height = Int(parts[1]) else {
-        throw ValidationError("\(option) must look like 1280x720, not \"\(text)\"")
+    // Each side is digits, or a minus and digits (which gets the range message below): not "+640", not " 640".
+    let parts = text.lowercased().split(separator: "x", omittingEmptySubsequences: false)
+    func side(_ part: Substring) -> Int? {
+        let digits = part.hasPrefix("-") ? part.dropFirst() : part
+        guard !digits.isEmpty, digits.allSatisfy({ $0.isASCII && $0.isNumber }) else { return nil }
+        return Int(part)
+    }
+    guard parts.count == 2, let width = side(parts[0]), let height = side(parts[1]) else {
+        throw ValidationError("\(option) must look like 1280x720 (two whole numbers, no sign), not \"\(text)\"")
     }
     guard width > 0, height > 0 else {
         throw ValidationError("\(option) \(text): width and height must be at least 1 pixel")
@@ -112,7 +119,7 @@ struct Live: ParsableCommand {
 
     @OptionGroup var sizeOptions: SizeOptions
 
-    @Option(name: .long, help: "V4L2 capture device, e.g. /dev/video0.", transform: nonEmptyPath)
+    @Option(name: .long, help: "V4L2 capture device, e.g. /dev/video0.", transform: nonEmptyDevice)
     var device: String?
 
     @Option(name: .long, help: "Replay source: a folder of PNG/JPEG images or a .y4m file.", transform: nonEmptyPath)
@@ -121,10 +128,10 @@ struct Live: ParsableCommand {
     @Option(name: .long, help: "Capture format: yuyv, uyvy, nv12, mjpeg or rgb24 (default: the best offered).")
     var format: String?
 
-    @Option(name: .customLong("capture-size"), help: ArgumentHelp("Capture size WxH of the device (default: its current size).", valueName: "WxH"))
+    @Option(name: .customLong("capture-size"), parsing: .unconditional, help: ArgumentHelp("Capture size WxH of the device (default: its current size).", valueName: "WxH"))
     var captureSize: String?
 
-    @Option(name: .long, help: "Replay rate for a folder of images, frames per second.")
+    @Option(name: .long, parsing: .unconditional, help: "Replay rate for a folder of images, frames per second.")
     var fps: Double = 30
 
     @Flag(name: .customLong("no-pace"), help: "Replay as fast as the pipeline takes frames (every frame segmented).")
@@ -136,7 +143,7 @@ struct Live: ParsableCommand {
     @Option(name: .customLong("overlay-out"), help: "Folder for PNG overlay snapshots.", transform: nonEmptyPath)
     var overlayOut: String?
 
-    @Option(name: .long, help: "Write an overlay snapshot every N segmented frames.")
+    @Option(name: .long, parsing: .unconditional, help: "Write an overlay snapshot every N segmented frames.")
     var every: Int = 30
 
     @Option(name: .customLong("masks-out"), help: "Folder for mask PNGs (every segmented frame).", transform: nonEmptyPath)
@@ -145,38 +152,38 @@ struct Live: ParsableCommand {
     @Option(name: .long, help: "\"-\": raw RGB24 frames with the overlay on stdout.")
     var output: String?
 
-    @Option(name: .customLong("v4l2-out"), help: "V4L2 output device for the overlaid stream.", transform: nonEmptyPath)
+    @Option(name: .customLong("v4l2-out"), help: "V4L2 output device for the overlaid stream.", transform: nonEmptyDevice)
     var v4l2Out: String?
 
     @Option(name: .long, help: "Serve a browser preview on [ADDRESS:]PORT (loopback unless an address is given): the page, /stream.mjpg, /snapshot.jpg, /stats, /health.")
     var http: String?
 
-    @Option(name: .long, help: "Stop after this many segmented frames.")
+    @Option(name: .long, parsing: .unconditional, help: "Stop after this many segmented frames.")
     var frames: Int?
 
-    @Option(name: .long, help: "Stop after this many seconds.")
+    @Option(name: .long, parsing: .unconditional, help: "Stop after this many seconds.")
     var duration: Double?
 
     @Flag(name: .long, help: "If the device is missing at start, keep retrying with back-off.")
     var wait = false
 
-    @Option(name: .customLong("give-up-after"), help: "End the run (exit code 3) when the device stays away this many seconds.")
+    @Option(name: .customLong("give-up-after"), parsing: .unconditional, help: "End the run (exit code 3) when the device stays away this many seconds; 0 gives up at the first failed (re)open, without retrying (default: keep retrying).")
     var giveUpAfter: Double?
 
-    @Option(name: .customLong("timeout-ms"), help: "Frame timeout in milliseconds (timeouts are counted and logged).")
+    @Option(name: .customLong("timeout-ms"), parsing: .unconditional, help: "Frame timeout in milliseconds, at least 10 (timeouts are counted and logged).")
     var timeoutMs: Int = 1000
 
-    @Option(name: .customLong("max-mask-age-ms"),
+    @Option(name: .customLong("max-mask-age-ms"), parsing: .unconditional,
             help: "Do not draw masks older than this on displayed frames (default 1500 with motion compensation, which moves the mask onto the frame shown; 500 with --no-motion-compensation).")
     var maxMaskAgeMs: Double?
 
-    @Option(name: .long, help: "Probability threshold of the mask.")
+    @Option(name: .long, parsing: .unconditional, help: "Probability threshold of the mask.")
     var threshold: Float = 0.5
 
     @Option(name: .long, help: "Overlay tint R,G,B.")
     var tint: String = "0,255,0"
 
-    @Option(name: .long, help: "Overlay tint opacity, 0-1.")
+    @Option(name: .long, parsing: .unconditional, help: "Overlay tint opacity, 0-1.")
     var opacity: Float = 0.35
 
     @Flag(name: .customLong("no-contour"), help: "Do not draw the mask contour.")
@@ -185,7 +192,7 @@ struct Live: ParsableCommand {
     @Option(name: .customLong("contour-color"), help: "Contour colour R,G,B.")
     var contourColor: String = "255,255,0"
 
-    @Option(name: .customLong("contour-thickness"), help: "Contour thickness in pixels.")
+    @Option(name: .customLong("contour-thickness"), parsing: .unconditional, help: "Contour thickness in pixels, 0-64 (0 draws none, as --no-contour).")
     var contourThickness: Int = 2
 
     @Flag(name: .customLong("no-motion-compensation"), help: "Draw each mask where it was computed, not moved by the camera motion since (display outputs).")
@@ -194,7 +201,7 @@ struct Live: ParsableCommand {
     @Flag(name: .long, help: "Print the run's statistics (stderr) at the end.")
     var stats = false
 
-    @Option(name: .customLong("stats-interval"), help: "Also log the statistics every this many seconds.")
+    @Option(name: .customLong("stats-interval"), parsing: .unconditional, help: "Also log the statistics every this many seconds (at least 0.1).")
     var statsInterval: Double?
 
     @Flag(name: .long, help: "Print the run's statistics as JSON on stdout at the end.")
@@ -218,11 +225,11 @@ struct Live: ParsableCommand {
         return try sizeOptions.inputSize() ?? own ?? 64
     }
 
-    @Option(name: .customLong("simulate-faults"),
+    @Option(name: .customLong("simulate-faults"), parsing: .unconditional,
             help: "Test mode for --device simulated:WxH (a camera simulated in memory): on average one fault every N polls (timeouts, partial and flagged buffers, poll and dequeue errors, resolution changes, unplug and return); 0 for none.")
     var simulateFaults: Int = 0
 
-    @Option(name: .customLong("simulate-seed"), help: "Seed of the simulated camera's fault schedule.")
+    @Option(name: .customLong("simulate-seed"), parsing: .unconditional, help: "Seed of the simulated camera's fault schedule.")
     var simulateSeed: UInt64 = 1
 
     func validate() throws {
@@ -231,7 +238,10 @@ struct Live: ParsableCommand {
         if output == "-" && json { throw ValidationError("--json and --output - both want stdout; use --stats (stderr) instead") }
         guard every >= 1 else { throw ValidationError("--every must be at least 1") }
         guard fps > 0 && fps <= 1000 else { throw ValidationError("--fps must be in (0, 1000]") }
-        guard timeoutMs >= 10 else { throw ValidationError("--timeout-ms must be at least 10") }
+        guard timeoutMs >= 10 else { throw ValidationError("--timeout-ms must be at least 10 (got \(timeoutMs))") }
+        guard (0...64).contains(contourThickness) else {
+            throw ValidationError("--contour-thickness must be 0-64 pixels (got \(contourThickness))")
+        }
         guard (0...1).contains(opacity) else { throw ValidationError("--opacity must be within 0...1") }
         if let frames, frames < 1 { throw ValidationError("--frames must be at least 1") }
         guard threshold >= 0 && threshold < 1 else {
@@ -250,6 +260,7 @@ struct Live: ParsableCommand {
             throw ValidationError("--max-mask-age-ms must be a positive number of milliseconds (got \(maxMaskAgeMs))")
         }
         if source != nil && (format != nil || captureSize != nil) { throw ValidationError("--format/--capture-size apply to --device only") }
+        if let captureSize { _ = try parseFrameSize(captureSize, option: "--capture-size") }
         if calibration != nil && fakeSegmenter { throw ValidationError("--calibration needs a model, not --fake-segmenter") }
         if fakeInputSize != nil && !fakeSegmenter { throw ValidationError("--fake-input-size applies to --fake-segmenter only (a model runs at --size N)") }
         _ = try fakeSegmenterInputSize()
@@ -269,9 +280,8 @@ struct Live: ParsableCommand {
     }
 
     mutating func run() throws {
-        // A live display must not die because whatever reads its log or its stdout went away: write errors are
-        // handled (logged lines are dropped, an output failure ends the run with status 5) instead of SIGPIPE.
-        signal(SIGPIPE, SIG_IGN)
+        // SIGPIPE is ignored by `main` for every command: a live display does not die because whatever reads its
+        // log or its stdout went away (logged lines are dropped, an output failure ends the run with status 5).
         // Both sinks name their files frame-NNNNNN.png: their folders must differ, and differ from a --source folder.
         var plan = OutputPlan()
         if let source { plan.read(source, as: "--source") }
@@ -383,7 +393,8 @@ struct Live: ParsableCommand {
         }
         defer { signals.cancel() }
         let (ending, statistics) = try pipeline.run()
-        if stats { printError("\(identity.prefix) stats: \(statistics.summary)") }
+        // The same line as the periodic ones of --stats-interval (prefix, time, level), so one pattern finds both.
+        if stats { log.info("stats: \(statistics.summary)") }
         if json {
             // A simulated device adds what it injected, so a soak can compare it with what the pipeline counted.
             var object = statistics.jsonObject(identity: identity)

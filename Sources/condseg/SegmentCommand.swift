@@ -44,7 +44,7 @@ struct Segment: ParsableCommand {
     @Flag(name: .long, help: "Print a machine-readable summary (JSON) on stdout.")
     var json = false
 
-    @Argument(help: "Image files (PNG/JPEG) or folders of images.")
+    @Argument(help: "Image files (PNG/JPEG) or folders of images.", transform: nonEmptyPath)
     var inputs: [String]
 
     mutating func run() throws {

@@ -23,7 +23,7 @@ struct Train: ParsableCommand {
         --val-list kvasir-seg/val.txt --init stage1.safetensors --out model.safetensors
         """)
 
-    @Option(name: .long, help: "1 (encoder + head, consistency reinforcement) or 2 (whole network).")
+    @Option(name: .long, parsing: .unconditional, help: "1 (encoder + head, consistency reinforcement) or 2 (whole network).")
     var stage: Int = 2
     @Option(name: .long, help: "Data set folder (images/ and masks/).", transform: nonEmptyPath)
     var data: String
@@ -33,24 +33,24 @@ struct Train: ParsableCommand {
     var valList: String?
     @Option(name: .long, help: "Encoder: resnet18, resnet34 or resnet50 (default: from --init, else resnet18).")
     var encoder: String?
-    @Option(name: .long, help: "Decoder width W (default: from --init, else 64).")
+    @Option(name: .long, parsing: .unconditional, help: "Decoder width W (default: from --init, else 64).")
     var width: Int?
-    @Option(name: .long, help: "Middle channels M of the decoupling branches (default: from --init, else 256).")
+    @Option(name: .long, parsing: .unconditional, help: "Middle channels M of the decoupling branches (default: from --init, else 256).")
     var mid: Int?
     @Option(name: .long, parsing: .unconditional, help: madeForSizeHelp("from --init, else 256"))
     var size: String?
 
     /// --size, checked by the rule every size option shares; nil when not given.
     func inputSize() throws -> Int? { try size.map { try parseInputSize($0, meaning: "the model is made for N×N", captureHint: false) } }
-    @Option(name: .long, help: "Images per batch.")
+    @Option(name: .long, parsing: .unconditional, help: "Images per batch.")
     var batch: Int = 8
-    @Option(name: .long, help: "Epochs.")
+    @Option(name: .long, parsing: .unconditional, help: "Epochs.")
     var epochs: Int = 100
-    @Option(name: .long, help: "Learning rate of the decoder (and of everything in stage 1).")
+    @Option(name: .long, parsing: .unconditional, help: "Learning rate of the decoder (and of everything in stage 1).")
     var lr: Float = 1e-4
-    @Option(name: .customLong("encoder-lr"), help: "Learning rate of the encoder (default: 1e-5 in stage 2, --lr in stage 1).")
+    @Option(name: .customLong("encoder-lr"), parsing: .unconditional, help: "Learning rate of the encoder (default: 1e-5 in stage 2, --lr in stage 1).")
     var encoderLR: Float?
-    @Option(name: .long, help: "Initial weights (safetensors); repeat to layer several files.")
+    @Option(name: .long, help: "Initial weights (safetensors); repeat to layer several files.", transform: nonEmptyPath)
     var `init`: [String] = []
     @Option(name: .long, help: "Checkpoint to resume (OUT.checkpoint.safetensors of an earlier run).", transform: nonEmptyPath)
     var resume: String?
@@ -58,9 +58,9 @@ struct Train: ParsableCommand {
     var out: String?
     @Option(name: .long, help: "Learning-rate schedule: plateau or cosine.")
     var schedule: String = "plateau"
-    @Option(name: .long, help: "Epochs without a better validation mIoU before stopping.")
+    @Option(name: .long, parsing: .unconditional, help: "Epochs without a better validation mIoU before stopping.")
     var patience: Int = 10
-    @Option(name: .long, help: "Random seed (initialisation, shuffling, augmentation).")
+    @Option(name: .long, parsing: .unconditional, help: "Random seed (initialisation, shuffling, augmentation).")
     var seed: UInt64 = 1
     @Option(name: .long, parsing: .unconditional, help: "Threads, 1-256.")
     var threads: Int = 2
@@ -70,13 +70,22 @@ struct Train: ParsableCommand {
         "Instead of training: record the first --trace-steps steps (at most one epoch) in this folder and stop.",
         discussion: "The record holds the starting weights, each step's batch and loss terms, and the weights after the last step; benchmarks/torch_condseg.py --replay repeats the steps in PyTorch and compares."), transform: nonEmptyPath)
     var trace: String?
-    @Option(name: .customLong("trace-steps"), help: "Steps recorded with --trace.")
+    @Option(name: .customLong("trace-steps"), parsing: .unconditional, help: "Steps recorded with --trace.")
     var traceSteps: Int = 5
 
     func validate() throws {
         if out == nil && trace == nil { throw ValidationError("Missing expected argument '--out <out>'") }
         guard threads >= 1 && threads <= 256 else { throw ValidationError("--threads must be between 1 and 256") }
         _ = try inputSize()
+        guard stage == 1 || stage == 2 else { throw ValidationError("--stage must be 1 or 2 (got \(stage))") }
+        guard batch >= 1 else { throw ValidationError("--batch must be at least 1 (got \(batch))") }
+        guard epochs >= 1 else { throw ValidationError("--epochs must be at least 1 (got \(epochs))") }
+        guard lr > 0 && lr.isFinite else { throw ValidationError("--lr must be a positive number (got \(lr))") }
+        if let encoderLR, !(encoderLR >= 0 && encoderLR.isFinite) {
+            throw ValidationError("--encoder-lr must be a number, 0 or more (got \(encoderLR))")
+        }
+        guard patience >= 1 else { throw ValidationError("--patience must be at least 1 epoch (got \(patience))") }
+        guard traceSteps >= 1 else { throw ValidationError("--trace-steps must be at least 1 (got \(traceSteps))") }
     }
 
     mutating func run() throws {
@@ -126,11 +135,11 @@ struct Train: ParsableCommand {
         options.threads = max(1, threads)
         options.profile = profile
         let trainer = try Trainer(options: options)
-        FileHandle.standardError.write(Data("""
+        writeStandardError("""
             training stage \(stage): \(config), \(trainer.trainingCount) training / \(trainer.validationCount) validation images, \
             batch \(batch), \(ConDSegModel.parameterCount(trainer.graph)) parameters\
             \(trainer.initialisedNames.isEmpty ? "" : ", \(trainer.initialisedNames.count) tensors freshly initialised")\n
-            """.utf8))
+            """)
         let history = try trainer.run()
         if let trace {
             print("trace in \(trace) (replay: python3 benchmarks/torch_condseg.py --replay \(trace))")

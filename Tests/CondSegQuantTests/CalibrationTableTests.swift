@@ -39,10 +39,12 @@ final class CalibrationTableTests: XCTestCase {
 
     func testARecordNamingNoTensorOfTheModelIsRefused() throws {
         // A hand-added line with a misspelt tensor name used to be ignored without a word.
+        // The error names the line, as the parse errors do: the table's own lines, then this one.
         let text = table.text + "nosuch.tensor 0.03 0 float\n"
+        let line = table.text.filter { $0 == "\n" }.count + 1
         let parsed = try CalibrationTable.parse(text, file: "edited.txt")
         XCTAssertThrowsError(try parsed.check(graph: model.graph(), file: "edited.txt")) { error in
-            XCTAssertEqual("\(error)", "edited.txt: a record names tensor nosuch.tensor, which this model's graph does not have (a misspelt name, or a table of another model)")
+            XCTAssertEqual("\(error)", "edited.txt: line \(line): a record names tensor nosuch.tensor, which this model's graph does not have (a misspelt name, or a table of another model)")
         }
     }
 
@@ -200,7 +202,8 @@ final class CalibrationTableTests: XCTestCase {
             ("layer0 0.1 0 int8\n", "no '# model_sha256:' header line"),
             (header + "layer0 1e39 0 int8\n", "scale '1e39' of layer0 is outside the float32 range"),
             (header + "layer0 -1 0 int8\n", "scale '-1' of layer0 is not a positive number"),
-            ("# model_sha256: zzz\nlayer0 0.1 0 int8\n", "'# model_sha256: zzz' is not a SHA-256 (64 hexadecimal digits)"),
+            ("# model_sha256: zzz\nlayer0 0.1 0 int8\n", "bad.txt: line 1: '# model_sha256: zzz' is not a SHA-256 (64 hexadecimal digits)"),
+            ("# condseg calibration table\n\n# model_sha256: zzz\nlayer0 0.1 0 int8\n", "bad.txt: line 3: '# model_sha256: zzz'"),
             ("# model_sha256: \(String(repeating: "g", count: 64))\nlayer0 0.1 0 int8\n", "is not a SHA-256"),
         ]
         for (text, expected) in cases {

@@ -2,7 +2,8 @@
 // instruction sequence, measured in the same run) and each kind of convolution's share of them; the shares must be
 // the report's own GMAC/s over its own peaks, whatever the timings were (nothing here asserts a speed). The
 // per-group profile counts every convolution's work, also one computed inside the add that reads it, so the groups
-// add up to the model's MACs as `inspect` counts them; the JSON names the kernels and the table's size.
+// add up to the model's MACs as `inspect` counts them; the JSON names the kernels and the table's size. The text
+// calls only the register-only peaks ceilings: the GEMM figures are for comparison.
 
 import CondSegTestSupport
 import Foundation
@@ -49,6 +50,12 @@ final class BenchCommandTests: XCTestCase {
         XCTAssertTrue(text.stdout.contains("% of the fp32 FMA peak"), text.stdout)
         XCTAssertTrue(text.stdout.contains("other ops by kind (ms/frame):\n  "), text.stdout)
         XCTAssertTrue(text.stdout.contains("  window attention "), text.stdout)
+        // Only the register-only peaks are called ceilings; the GEMM figures are for comparison (as --help says).
+        XCTAssertTrue(text.stdout.contains("ceilings, the register-only peaks (same run"), text.stdout)
+        XCTAssertTrue(text.stdout.contains("\nsgemm for comparison (OpenBLAS, same run, 1 thread): "), text.stdout)
+        XCTAssertTrue(text.stdout.contains("\nint8 GEMM for comparison (same run, 1 thread, "), text.stdout)
+        XCTAssertTrue(text.stdout.contains("% of the int8 GEMM figure"), text.stdout)
+        XCTAssertFalse(text.stdout.contains("GEMM ceiling") || text.stdout.contains("sgemm ceiling"), text.stdout)
     }
 
     func json(_ result: CommandResult, file: StaticString = #filePath, line: UInt = #line) throws -> [String: Any] {

@@ -17,7 +17,7 @@ final class CaptureCommandTests: XCTestCase {
         XCTAssertFalse(result.stderr.contains("note:"), result.stderr)
         let malformed = try runCondseg(["capture", "--device", device, "--capture-size", "640", "--out", folder + "/f"])
         XCTAssertEqual(malformed.status, 2, malformed.stderr)
-        XCTAssertTrue(malformed.stderr.contains("--capture-size must look like 1280x720, not \"640\""), malformed.stderr)
+        XCTAssertTrue(malformed.stderr.contains("--capture-size must look like 1280x720 (two whole numbers, no sign), not \"640\""), malformed.stderr)
         let help = try runCondseg(["capture", "--help"]).stdout
         XCTAssertTrue(help.contains("--capture-size <WxH>"), help)
         XCTAssertFalse(help.contains("--size <"), help)

@@ -73,3 +73,35 @@ func assertContractLines(_ result: CommandResult, file: StaticString = #filePath
 
 /// File bytes, or nil when absent.
 func contents(_ path: String) -> Data? { FileManager.default.contents(atPath: path) }
+
+/// Runs `condseg arguments` (in the repository root) with its stdout, its stderr or both connected to a pipe whose
+/// reading end is already closed, as after `condseg … | head -1` once head has gone: every write there fails.
+/// The status is the shell's: 128 + the signal's number when a signal ended the process (141 for SIGPIPE).
+/// The other stream is collected as usual.
+func runCondsegIntoClosedPipe(_ arguments: [String], closeStdout: Bool, closeStderr: Bool) throws -> CommandResult {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: try condsegBinary())
+    process.arguments = arguments
+    process.currentDirectoryURL = repositoryRoot
+    var env = ProcessInfo.processInfo.environment
+    env.removeValue(forKey: "CONDSEG_MODEL")
+    process.environment = env
+    let closed = Pipe()
+    try closed.fileHandleForReading.close()
+    let out = Pipe(), err = Pipe()
+    process.standardOutput = closeStdout ? closed : out
+    process.standardError = closeStderr ? closed : err
+    process.standardInput = FileHandle.nullDevice
+    try process.run()
+    try? closed.fileHandleForWriting.close()   // (Process may have closed the parent's copy already)
+    final class Collected: @unchecked Sendable { var data = Data() }
+    let errData = Collected(), outData = Collected()
+    let group = DispatchGroup()
+    if !closeStderr { DispatchQueue.global().async(group: group) { errData.data = err.fileHandleForReading.readDataToEndOfFile() } }
+    if !closeStdout { DispatchQueue.global().async(group: group) { outData.data = out.fileHandleForReading.readDataToEndOfFile() } }
+    group.wait()
+    process.waitUntilExit()
+    let status = process.terminationReason == .uncaughtSignal ? 128 + process.terminationStatus : process.terminationStatus
+    return CommandResult(status: status, stdout: String(decoding: outData.data, as: UTF8.self),
+                         stderr: String(decoding: errData.data, as: UTF8.self))
+}

@@ -230,7 +230,7 @@ final class InputSizeCommandTests: XCTestCase {
         XCTAssertTrue(replay.stderr.contains("--format/--capture-size apply to --device only"), replay.stderr)
         let badCapture = try runCondseg(["live", "--device", "/dev/video0", "--capture-size", "640", "--fake-segmenter"])
         XCTAssertEqual(badCapture.status, 2, badCapture.stderr)
-        XCTAssertTrue(badCapture.stderr.contains("--capture-size must look like 1280x720, not \"640\""), badCapture.stderr)
+        XCTAssertTrue(badCapture.stderr.contains("--capture-size must look like 1280x720 (two whole numbers, no sign), not \"640\""), badCapture.stderr)
 
         let help = try runCondseg(["live", "--help"]).stdout
         XCTAssertTrue(help.contains("--capture-size <WxH>"), help)

@@ -1,7 +1,8 @@
 // LiveCommandTests.swift — `condseg live`: a device that never appears ends the run with exit status 3 as its
 // help promises, --frames N reports N frames, the help's replay example runs, a simulated camera's --json
 // carries the faults it injected beside the pipeline's counts of them, and a simulated size it cannot deliver is
-// refused.
+// refused. An output failure is one error line; the final --stats line is a log line like the periodic ones; small
+// option problems (a zero timeout, an empty device, a signed capture size) say what is wrong.
 
 import CondSegTestSupport
 import Foundation
@@ -192,5 +193,55 @@ final class LiveCommandTests: XCTestCase {
                                      "--overlay-out", folder + "/o", "--masks-out", folder + "/o/"])
         XCTAssertEqual(result.status, 5)
         assertContractLines(result)
+    }
+
+    func testAnOutputFailureIsReportedOnce() throws {
+        // Raw video into a closed stdout: one "error:" line, no log line repeating it.
+        let result = try runCondsegIntoClosedPipe(["live", "--source", "samples/images", "--no-pace", "--fake-segmenter",
+                                                   "--frames", "3", "--output", "-"], closeStdout: true, closeStderr: false)
+        XCTAssertEqual(result.status, 5, result.stderr)
+        let mentions = result.errorLines.filter { $0.contains("output failed") }
+        XCTAssertEqual(mentions.count, 1, result.stderr)
+        XCTAssertTrue(mentions.first?.hasPrefix("error: output failed: ") ?? false, result.stderr)
+    }
+
+    func testTheFinalStatisticsLineHasTheShapeOfThePeriodicOnes() throws {
+        // The periodic lines are log lines, "PREFIX SECONDS info stats: ..."; the final --stats line is one too.
+        let result = try runCondseg(["live", "--source", "samples/images", "--no-pace", "--fake-segmenter", "--frames", "2", "--stats"])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let stats = result.errorLines.filter { $0.contains(" stats: ") }
+        XCTAssertEqual(stats.count, 1, result.stderr)
+        XCTAssertNotNil(stats.first?.range(of: #"^\[condseg [^\]]+\] [0-9]+\.[0-9]{3} info stats: captured 2 "#, options: .regularExpression),
+                        result.stderr)
+    }
+
+    func testSmallOptionProblemsSayWhatIsWrong() throws {
+        let base = ["live", "--source", "samples/images", "--fake-segmenter"]
+        let timeout = try runCondseg(base + ["--timeout-ms", "0"])
+        XCTAssertEqual(timeout.status, 2, timeout.stderr)
+        XCTAssertTrue(timeout.stderr.hasPrefix("error: --timeout-ms must be at least 10 (got 0)\n"), timeout.stderr)
+        for option in ["--device", "--v4l2-out"] {
+            let empty = try runCondseg(["live", "--fake-segmenter", option, ""])
+            XCTAssertEqual(empty.status, 2, empty.stderr)
+            XCTAssertTrue(empty.stderr.hasPrefix("error: The value '' is invalid for '\(option) <"), empty.stderr)
+            XCTAssertTrue(empty.stderr.contains(">': the device path is empty: give a video device such as /dev/video0"), empty.stderr)
+            XCTAssertFalse(empty.stderr.contains("file or folder"), empty.stderr)
+        }
+        let captureDevice = try runCondseg(["capture", "--device", "", "--frames", "0"])
+        XCTAssertEqual(captureDevice.status, 2, captureDevice.stderr)
+        XCTAssertTrue(captureDevice.stderr.contains("'--device <device>': the device path is empty: give a video device"), captureDevice.stderr)
+        for size in ["+640x480", "640x+480", " 640x480", "640x480x2", "x480"] {
+            for command in [["live", "--device", "/dev/video0", "--fake-segmenter"], ["capture", "--device", "/dev/video0"]] {
+                let signed = try runCondseg(command + ["--capture-size", size])
+                XCTAssertEqual(signed.status, 2, "\(size): \(signed.stderr)")
+                XCTAssertTrue(signed.stderr.hasPrefix("error: --capture-size must look like 1280x720 (two whole numbers, no sign), not \"\(size)\""),
+                              "\(size): \(signed.stderr)")
+            }
+        }
+        let help = try runCondseg(["live", "--help"]).stdout
+        let flat = help.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }.joined(separator: " ")
+        XCTAssertTrue(flat.contains("Also log the statistics every this many seconds (at least 0.1)."), help)
+        XCTAssertTrue(flat.contains("0 gives up at the first failed (re)open, without retrying"), help)
+        XCTAssertTrue(flat.contains("Frame timeout in milliseconds, at least 10"), help)
     }
 }
