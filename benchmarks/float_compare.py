@@ -8,7 +8,7 @@ Usage:
          [--condseg .build/release/condseg] [--threads 1 2] [--rounds 5] [--iterations 3] [--json]
 
 Each condseg measurement is the median of `--iterations` timed frames after a warm-up (its JSON also carries the
-sgemm ceiling measured in the same run); ONNX Runtime / OpenVINO are timed the same way in this process.
+the OpenBLAS sgemm figure measured in the same run, for comparison: not a ceiling); ONNX Runtime / OpenVINO are timed the same way in this process.
 Without --onnx the peers run condseg's own float export of the same model (`condseg export --onnx`, into a
 temporary folder).
 Needs: pip install onnxruntime numpy (openvino optional). Absolute times drift on a shared machine: read ratios.
@@ -107,11 +107,11 @@ def main():
         print("  time ratio other/fast (> 1: fast is faster): " +
               ", ".join(f"{k} {v:.2f}" for k, v in r["ratios_peer_over_fast"].items()))
         ceiling = r["fast_profile_ceiling"]
-        print(f"  fast per module group (sgemm ceiling in that run {ceiling:.1f} GFLOP/s = {ceiling / 2:.1f} GMAC/s):")
+        print(f"  fast per module group (OpenBLAS sgemm figure in that run, for comparison: {ceiling:.1f} GFLOP/s = {ceiling / 2:.1f} GMAC/s):")
         for name, g in sorted(r["fast_profile"].items(), key=lambda kv: -kv[1]["ms"]):
             if g["gmac"] > 0:
                 print(f"    {name:16s} {g['ms']:8.1f} ms {g['gmac']:6.3f} GMAC {g['gmac_per_s']:6.1f} GMAC/s"
-                      f" = {100 * 2 * g['gmac_per_s'] / ceiling:5.1f}% of the ceiling")
+                      f" = {100 * 2 * g['gmac_per_s'] / ceiling:5.1f}% of the sgemm figure")
 
 
 if __name__ == "__main__":
