@@ -25,13 +25,16 @@
 // vpmaddubsw adds two u8 x s8 products in saturating int16: with A <= 255 and |B| <= 64 a pair sum stays within
 // 2 * 255 * 64 = 32640 <= 32767, so it is exact. (7-bit weights, +-63, are inside.)
 #define CK_MADDUBS_MAX_ABS_WEIGHT 64
+// Summing two vpmaddubsw results with vpaddsw adds four u8 x s8 products in int16: with A <= 255 and |B| <= 32 the
+// sum stays within 4 * 255 * 32 = 32640 <= 32767, so it is exact too. (6-bit weights, +-31, are inside.)
+#define CK_MADDUBS2_MAX_ABS_WEIGHT 32
 
 typedef struct {
     uint32_t magic;
     int32_t n, k;
     int32_t padded_n;   // N rounded up to CK_PANEL_WIDTH
     int32_t padded_k;   // K rounded up to 4
-    int32_t max_abs_weight;   // max |B[n][k]|: within CK_MADDUBS_MAX_ABS_WEIGHT the AVX2 kernel uses vpmaddubsw
+    int32_t max_abs_weight;   // max |B[n][k]|: picks the AVX2 kernel (CK_MADDUBS2_MAX_ABS_WEIGHT, CK_MADDUBS_MAX_ABS_WEIGHT)
     int32_t reserved[10];
 } ck_packed_header;
 
@@ -88,6 +91,7 @@ void ck_qgemm_u8s8_generic(const ck_qgemm_args *args, int m_begin, int m_end);
 #if defined(__x86_64__)
 void ck_qgemm_u8s8_avx2(const ck_qgemm_args *args, int m_begin, int m_end);
 void ck_qgemm_u8s8_avx2_maddubs(const ck_qgemm_args *args, int m_begin, int m_end);
+void ck_qgemm_u8s8_avx2_maddubs2(const ck_qgemm_args *args, int m_begin, int m_end);
 void ck_qgemm_u8s8_avx512vnni(const ck_qgemm_args *args, int m_begin, int m_end);
 #endif
 #if defined(__aarch64__)

@@ -45,6 +45,7 @@ static inline double ck_peak_measure(ck_peak_loop loop, double macs_per_iteratio
 double ck_peak_fp32_avx2(double seconds);
 double ck_peak_int8_avx2_widen(double seconds);
 double ck_peak_int8_avx2_maddubs(double seconds);
+double ck_peak_int8_avx2_maddubs2(double seconds);
 double ck_peak_int8_avx512vnni(double seconds);
 double ck_peak_fp32_neon(double seconds);
 double ck_peak_int8_neon_smull(double seconds);

@@ -57,12 +57,14 @@ const char *ck_isa_name(ck_isa isa) {
     return "unknown";
 }
 
-// The kernel of `isa` for these packed weights: on AVX2, weights within +-CK_MADDUBS_MAX_ABS_WEIGHT take the
-// vpmaddubsw kernel, wider ones the exact widening kernel.
+// The kernel of `isa` for these packed weights: on AVX2, weights within +-CK_MADDUBS2_MAX_ABS_WEIGHT take the
+// two-vpmaddubsw kernel, within +-CK_MADDUBS_MAX_ABS_WEIGHT the vpmaddubsw kernel, wider ones the exact widening
+// kernel.
 static ck_qgemm_kernel kernel_for(ck_isa isa, const ck_packed_header *header) {
     switch (isa) {
 #if defined(__x86_64__)
     case CK_ISA_AVX2:
+        if (header->max_abs_weight <= CK_MADDUBS2_MAX_ABS_WEIGHT) return ck_qgemm_u8s8_avx2_maddubs2;
         return header->max_abs_weight <= CK_MADDUBS_MAX_ABS_WEIGHT ? ck_qgemm_u8s8_avx2_maddubs : ck_qgemm_u8s8_avx2;
     case CK_ISA_AVX512VNNI: return ck_qgemm_u8s8_avx512vnni;
 #endif
@@ -94,11 +96,13 @@ int ck_qgemm_u8s8(const ck_qgemm_args *args, int m_begin, int m_end) {
 }
 
 ck_qgemm_variant ck_qgemm_variant_for(const void *packed) {
-    const int narrow = packed != NULL && ck_packed_header_of(packed)->magic == CK_PACKED_MAGIC
-        && ck_packed_header_of(packed)->max_abs_weight <= CK_MADDUBS_MAX_ABS_WEIGHT;
+    const int valid = packed != NULL && ck_packed_header_of(packed)->magic == CK_PACKED_MAGIC;
+    const int max_abs = valid ? ck_packed_header_of(packed)->max_abs_weight : 128;
     switch (ck_active_isa()) {
     case CK_ISA_GENERIC: return CK_QGEMM_SCALAR;
-    case CK_ISA_AVX2: return narrow ? CK_QGEMM_AVX2_MADDUBS : CK_QGEMM_AVX2_WIDEN;
+    case CK_ISA_AVX2:
+        if (max_abs <= CK_MADDUBS2_MAX_ABS_WEIGHT) return CK_QGEMM_AVX2_MADDUBS2;
+        return max_abs <= CK_MADDUBS_MAX_ABS_WEIGHT ? CK_QGEMM_AVX2_MADDUBS : CK_QGEMM_AVX2_WIDEN;
     case CK_ISA_AVX512VNNI: return CK_QGEMM_AVX512_VNNI;
     case CK_ISA_NEON: return CK_QGEMM_NEON_SMULL;
     case CK_ISA_NEONDOT: return CK_QGEMM_NEON_SDOT;
@@ -111,6 +115,7 @@ const char *ck_qgemm_variant_name(ck_qgemm_variant variant) {
     case CK_QGEMM_SCALAR: return "generic (scalar C)";
     case CK_QGEMM_AVX2_WIDEN: return "avx2 widening (vpmaddwd)";
     case CK_QGEMM_AVX2_MADDUBS: return "avx2 vpmaddubsw";
+    case CK_QGEMM_AVX2_MADDUBS2: return "avx2 2x vpmaddubsw + vpaddsw";
     case CK_QGEMM_AVX512_VNNI: return "avx512vnni (vpdpbusd)";
     case CK_QGEMM_NEON_SMULL: return "neon (smull + sadalp)";
     case CK_QGEMM_NEON_SDOT: return "neondot (sdot)";

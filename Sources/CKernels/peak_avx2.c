@@ -1,6 +1,7 @@
 // Register-only peaks on x86-64 AVX2 (see ck_peak_internal.h): fp32 vfmadd231ps ymm, the widening int8 kernel's
-// vpmaddwd -> vpaddd and the 7-bit kernel's vpmaddubsw -> vpmaddwd(ones) -> vpaddd. Inline assembly, so the
-// compiler can neither hoist the loop-invariant multiplies nor fuse the chains.
+// vpmaddwd -> vpaddd, the 7-bit kernel's vpmaddubsw -> vpmaddwd(ones) -> vpaddd and the 6-bit kernel's two vpmaddubsw
+// -> vpaddsw -> vpmaddwd(ones) -> vpaddd. Inline assembly, so the compiler can neither hoist the loop-invariant
+// multiplies nor fuse the chains.
 #define _POSIX_C_SOURCE 200809L   // clock_gettime under -std=c11
 #include "ck_peak_internal.h"
 
@@ -72,7 +73,33 @@ PEAK_TARGET static double maddubs_loop(long iterations) {
     return (double)_mm256_extract_epi32(s, 0);
 }
 
+// 10 chains of two vpmaddubsw -> vpaddsw -> vpmaddwd(ones) -> vpaddd (three rotating temporaries, which register
+// renaming makes independent): 10 x 64 MACs per round.
+PEAK_TARGET static double maddubs2_loop(long iterations) {
+    __m256i c0 = _mm256_setzero_si256(), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0, c6 = c0, c7 = c0, c8 = c0, c9 = c0;
+    const __m256i x = _mm256_set1_epi8(3), w = _mm256_set1_epi8(-5), ones = _mm256_set1_epi16(1);
+    __m256i t0, t1, t2;
+    for (long i = 0; i < iterations; i++) {
+#define MADDUBS2(c, t, u) "vpmaddubsw %[w], %[x], %[" #t "]\n\tvpmaddubsw %[w], %[x], %[" #u "]\n\t" \
+                          "vpaddsw %[" #u "], %[" #t "], %[" #t "]\n\tvpmaddwd %[ones], %[" #t "], %[" #t "]\n\t" \
+                          "vpaddd %[" #t "], %[" #c "], %[" #c "]\n\t"
+        __asm__ volatile(
+            MADDUBS2(c0, t0, t1) MADDUBS2(c1, t2, t0) MADDUBS2(c2, t1, t2) MADDUBS2(c3, t0, t1) MADDUBS2(c4, t2, t0)
+            MADDUBS2(c5, t1, t2) MADDUBS2(c6, t0, t1) MADDUBS2(c7, t2, t0) MADDUBS2(c8, t1, t2) MADDUBS2(c9, t0, t1)
+            : [c0] "+x"(c0), [c1] "+x"(c1), [c2] "+x"(c2), [c3] "+x"(c3), [c4] "+x"(c4), [c5] "+x"(c5),
+              [c6] "+x"(c6), [c7] "+x"(c7), [c8] "+x"(c8), [c9] "+x"(c9), [t0] "=&x"(t0), [t1] "=&x"(t1),
+              [t2] "=&x"(t2)
+            : [x] "x"(x), [w] "x"(w), [ones] "x"(ones));
+#undef MADDUBS2
+    }
+    __m256i s = _mm256_add_epi32(_mm256_add_epi32(_mm256_add_epi32(c0, c1), _mm256_add_epi32(c2, c3)),
+                                 _mm256_add_epi32(_mm256_add_epi32(c4, c5), _mm256_add_epi32(c6, c7)));
+    s = _mm256_add_epi32(s, _mm256_add_epi32(c8, c9));
+    return (double)_mm256_extract_epi32(s, 0);
+}
+
 double ck_peak_fp32_avx2(double seconds) { return ck_peak_measure(fma_loop, 10 * 8, seconds); }
 double ck_peak_int8_avx2_widen(double seconds) { return ck_peak_measure(widen_loop, 10 * 16, seconds); }
 double ck_peak_int8_avx2_maddubs(double seconds) { return ck_peak_measure(maddubs_loop, 10 * 32, seconds); }
+double ck_peak_int8_avx2_maddubs2(double seconds) { return ck_peak_measure(maddubs2_loop, 10 * 64, seconds); }
 #endif

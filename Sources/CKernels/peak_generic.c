@@ -45,6 +45,7 @@ double ck_peak_int8_gmacs(ck_qgemm_variant variant, double seconds) {
 #if defined(__x86_64__)
     case CK_QGEMM_AVX2_WIDEN: return ck_isa_supported(CK_ISA_AVX2) ? ck_peak_int8_avx2_widen(seconds) : 0;
     case CK_QGEMM_AVX2_MADDUBS: return ck_isa_supported(CK_ISA_AVX2) ? ck_peak_int8_avx2_maddubs(seconds) : 0;
+    case CK_QGEMM_AVX2_MADDUBS2: return ck_isa_supported(CK_ISA_AVX2) ? ck_peak_int8_avx2_maddubs2(seconds) : 0;
 #if !defined(CK_EMULATE_AVX512)
     case CK_QGEMM_AVX512_VNNI: return ck_isa_supported(CK_ISA_AVX512VNNI) ? ck_peak_int8_avx512vnni(seconds) : 0;
 #endif

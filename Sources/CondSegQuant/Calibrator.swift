@@ -11,8 +11,9 @@
 //   - output_block.c3 (64→1, last layer): float. It feeds the final sigmoid thresholded at 0.5; 64 MACs per pixel.
 //   - every other convolution (the encoder, feature enhancement, decoupling, preprocess, CDFA value/projection and
 //     CBRs, decoder blocks, output block): int8.
-//   - weights: symmetric per output channel, 8 bits (−127…127) or 7 (−63…63; `calibrate --weight-bits 7`), which the
-//     table records; 7 bits let the AVX2 kernel use vpmaddubsw (twice the multiply-add rate, same exact result).
+//   - weights: symmetric per output channel, 8 bits (−127…127), 7 (−63…63; `calibrate --weight-bits 7`) or 6
+//     (−31…31), which the table records; 7 bits let the AVX2 kernel use vpmaddubsw (twice the multiply-add rate,
+//     same exact result), 6 bits let it sum two vpmaddubsw in int16 (three multiplies per 64 multiply-adds, not four).
 //   - the image (layer0's input) is pixel × scale, so scale = the model's input scale and zero point 0 represent
 //     it exactly; it is never calibrated.
 
@@ -193,7 +194,7 @@ public final class Calibrator {
 
     /// The calibration table for `method`: one record per watched tensor. The network input gets the model's
     /// input scale with zero point 0 (exact); tensors read only by convolutions the policy keeps float are flagged
-    /// `float`. `weightBits` (8 or 7) is how the int8 convolutions' weights are quantized with the table.
+    /// `float`. `weightBits` (8, 7 or 6) is how the int8 convolutions' weights are quantized with the table.
     public func table(method: CalibrationMethod, policy: PrecisionPolicy = .standard, model: ConDSegModel,
                       listFile: String, date: Date = Date(), toolVersion: String, weightBits: Int = 8) -> CalibrationTable {
         var entries: [CalibrationEntry] = []

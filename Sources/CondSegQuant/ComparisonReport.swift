@@ -11,7 +11,7 @@ import Foundation
 public enum ComparisonReport {
     /// Writes DIR/index.html and DIR/<image>-{float,int8,truth}.png for the worst images. `modelSize` is the input
     /// size both ran at; `calibratedSize`, when given, the size the table was calibrated at (stated when it
-    /// differs). `weightBits` is the table's weight range (8 or 7 bits), stated in the summary.
+    /// differs). `weightBits` is the table's weight range (8, 7 or 6 bits), stated in the summary.
     public static func write(_ result: ComparisonResult, to directory: String, title: String, modelSize: Int,
                              thresholds: [String], failures: [String], weightBits: Int = 8,
                              calibratedSize: Int? = nil) throws {

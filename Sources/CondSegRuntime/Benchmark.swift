@@ -54,7 +54,7 @@ public enum Benchmark {
         return 2 * Double(m) * Double(n) * Double(k) / (median * 1e6)
     }
 
-    /// The instruction sequence the int8 GEMM runs for weights of `weightBits` (8 or 7) with the active instruction
+    /// The instruction sequence the int8 GEMM runs for weights of `weightBits` (8, 7 or 6) with the active instruction
     /// set, as the dispatcher chooses it: it is asked about weights packed at the edge of that range.
     public static func int8Variant(weightBits: Int) -> ck_qgemm_variant {
         let limit = Int8(Int8ConvWeights.limit(bits: weightBits))
@@ -102,7 +102,7 @@ public enum Benchmark {
     /// Int8 GEMM throughput in GOP/s (2 operations per multiply-accumulate, median of `runs`) of the active
     /// CKernels instruction set: ck_qgemm_u8s8 with uint8 output and the full epilogue on the same shape as
     /// `sgemmCeiling` (16384 pixels × 64 outputs × 576), rows split among `threads` threads as the int8 executor
-    /// splits them. The weights span the range of `weightBits` (8: −127…127, 7: −63…63), so the kernel the
+    /// splits them. The weights span the range of `weightBits` (8: −127…127, 7: −63…63, 6: −31…31), so the kernel the
     /// dispatcher picks for such a table is the one timed.
     public static func int8Ceiling(threads: Int, m: Int = 16384, n: Int = 64, k: Int = 576, runs: Int = 7,
                                    weightBits: Int = 8) -> Double {

@@ -13,12 +13,13 @@
 //   # images_sha256: …            (SHA-256 of the image names joined by "\n")
 //   # image_names: a,b,c,…
 //   # date: 2026-11-26T21:00:00Z
-//   # weight_bits: 7              (only for 7-bit weights; a table without the line has 8-bit weights)
+//   # weight_bits: 7              (only for 7- or 6-bit weights; a table without the line has 8-bit weights)
 //   # input_size: 256             (the square size the images ran at; a table without it: the model file's size)
 //   <tensor> <scale> <zero_point> <int8|float> [# comment]
 // A record flagged `float` makes every convolution reading that tensor run in float32 (hand edits welcome).
-// `weight_bits` is how the weights of the int8 convolutions are quantized with this table: 8 (−127…127) or 7
-// (−63…63, which lets the AVX2 kernel use vpmaddubsw, exactly). Every kernel computes the same bits either way.
+// `weight_bits` is how the weights of the int8 convolutions are quantized with this table: 8 (−127…127), 7
+// (−63…63, which lets the AVX2 kernel use vpmaddubsw, exactly) or 6 (−31…31, which lets it sum two vpmaddubsw in
+// int16 before widening, exactly). Every kernel computes the same bits for the same table.
 // `input_size` matters because activation ranges depend on the input size: a table run at another size still
 // works, but its ranges may not fit (the tools warn).
 
@@ -112,7 +113,7 @@ public struct CalibrationTable: Sendable, Equatable {
     public var imageNames: [String]
     /// ISO 8601 date of the calibration.
     public var date: String
-    /// Bits of the int8 convolution weights: 8 (−127…127) or 7 (−63…63).
+    /// Bits of the int8 convolution weights: 8 (−127…127), 7 (−63…63) or 6 (−31…31).
     public var weightBits: Int = 8
     /// The square input size the calibration images ran at; nil for tables written before it was recorded (they
     /// were made at the model file's own input size).
@@ -255,8 +256,8 @@ public struct CalibrationTable: Sendable, Equatable {
         table.recordLines = recordLines
         if let count = header["images"].flatMap({ Int($0) }) { table.imageCount = count }
         if let bits = header["weight_bits"] {
-            guard let value = Int(bits), value == 7 || value == 8 else {
-                throw CalibrationTableError(file: file, problem: "weight_bits '\(bits)' is neither 7 nor 8")
+            guard let value = Int(bits), Int8ConvWeights.supportedBits.contains(value) else {
+                throw CalibrationTableError(file: file, problem: "weight_bits '\(bits)' is not 6, 7 or 8")
             }
             table.weightBits = value
         }

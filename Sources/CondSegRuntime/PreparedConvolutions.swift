@@ -14,7 +14,7 @@ import CondSegCore
 
 /// Int8 weights of one convolution: symmetric per output channel, BatchNorm already folded.
 public struct Int8ConvWeights: Sendable, Equatable {
-    /// [outChannels][inChannels·k·k] in PyTorch's OIHW order, values −127…127 (−63…63 for 7-bit weights).
+    /// [outChannels][inChannels·k·k] in PyTorch's OIHW order, values −127…127 (−63…63 for 7-bit weights, −31…31 for 6).
     public var values: [Int8]
     /// Per-output-channel scale: real weight = scale[o] · values[o][…].
     public var scales: [Float]
@@ -25,22 +25,27 @@ public struct Int8ConvWeights: Sendable, Equatable {
         self.values = values; self.scales = scales; self.bias = bias
     }
 
-    /// Quantizes folded float weights with `bits` (8 or 7): limit L = 2^(bits−1) − 1 (127 or 63),
-    /// scale[o] = max|w[o]| / L, q = clamp(rint(w / scale), −L, L).
+    /// Quantizes folded float weights with `bits` (8, 7 or 6): limit L = 2^(bits−1) − 1 (127, 63 or 31),
+    /// scale[o] = max|w[o]| / L, q = clamp(rint(w / scale), −L, L). The clamp makes L the exact bound: |q| never
+    /// reaches L + 1 (64 for 7 bits, 32 for 6), whatever the rounding of w / scale.
     public init(folded: FoldedConv, bits: Int = 8) {
         self.init(quantizing: folded.weights, outChannels: folded.spec.outChannels, bias: folded.bias, bits: bits)
     }
 
-    /// The largest |q| of `bits`-bit symmetric weights: 127 for 8 bits, 63 for 7.
+    /// The largest |q| of `bits`-bit symmetric weights: 127 for 8 bits, 63 for 7, 31 for 6.
     public static func limit(bits: Int) -> Int { (1 << (bits - 1)) - 1 }
+
+    /// The weight widths a calibration table may ask for: 8, 7 (the AVX2 vpmaddubsw kernel's range) and 6 (the
+    /// range in which the AVX2 kernel may sum two vpmaddubsw in int16).
+    public static let supportedBits: ClosedRange<Int> = 6...8
 
     /// The largest |value| of these weights.
     public var maxAbsValue: Int { values.reduce(0) { Swift.max($0, abs(Int($1))) } }
 
-    /// Quantizes float weights [outChannels][…] per output channel with `bits` (8 or 7; an all-zero channel gets
-    /// scale 1).
+    /// Quantizes float weights [outChannels][…] per output channel with `bits` (8, 7 or 6; an all-zero channel
+    /// gets scale 1).
     public init(quantizing weights: [Float], outChannels out: Int, bias: [Float], bits: Int = 8) {
-        precondition(bits == 7 || bits == 8, "weight bits must be 7 or 8")
+        precondition(Int8ConvWeights.supportedBits.contains(bits), "weight bits must be 6, 7 or 8")
         let limit = Float(Int8ConvWeights.limit(bits: bits))
         let perOut = weights.count / out
         var values = [Int8](repeating: 0, count: weights.count)

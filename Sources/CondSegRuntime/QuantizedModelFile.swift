@@ -11,7 +11,7 @@ import CondSegCore
 /// `<weight>.folded_bias` (F32); float-fallback convolutions keep their original float tensors (and BatchNorm).
 /// Metadata: the source model's `condseg.*` configuration, `condseg.quantized` = "int8",
 /// `condseg.source_sha256`, `condseg.calibration_sha256`, the table itself in `condseg.calibration` and
-/// `condseg.weight_bits` (8 or 7, as the table says; files without it have 8-bit weights). `condseg.input_size` is
+/// `condseg.weight_bits` (8, 7 or 6, as the table says; files without it have 8-bit weights). `condseg.input_size` is
 /// the size the table was calibrated at (the size the file runs at by default); when that differs from the size
 /// the float model records, `condseg.trained_input_size` keeps the latter.
 public enum QuantizedModelFile {

@@ -32,7 +32,8 @@ static void hash_bytes(const void *data, size_t count) {
 static int failures = 0;
 
 // Weights span the full int8 range when `limit` is 128, else -limit...limit (64: the vpmaddubsw kernel's range on
-// AVX2; 65: just outside it, so the widening kernel runs). `extreme` 1 uses only A in {0, 255} and the two end
+// AVX2; 65: just outside it, so the widening kernel runs; 32: the two-vpmaddubsw kernel's range; 33: just outside
+// it, so the vpmaddubsw kernel runs). `extreme` 1 uses only A in {0, 255} and the two end
 // weights, 2 and 3 only A = 255 with the largest / smallest weight.
 static int run_gemm_case(int index, int M, int N, int K, int extreme, int limit) {
     const int lda = K + random_below(3) * 5, ldc = N + random_below(3) * 3, ld_residual = N + random_below(2) * 7;
@@ -326,10 +327,12 @@ int main(int argc, char **argv) {
         const int K = sizes[random_below(9)] * (1 + random_below(3));
         run_gemm_case(index++, M, N, K, 0, i % 2 ? 128 : 64);
     }
-    // Extreme values with large K: any int16 saturation in a kernel shows up here, for full-range weights and for
-    // weights at the edge of the vpmaddubsw kernel's range (+-64, where a pair sum reaches 2 * 255 * 64 = 32640).
-    for (int l = 0; l < 3; l++) {
-        const int limit = l == 0 ? 128 : l == 1 ? 64 : 65;
+    // Extreme values with large K: any int16 saturation in a kernel shows up here, for full-range weights, for
+    // weights at the edge of the vpmaddubsw kernel's range (+-64, where a pair sum reaches 2 * 255 * 64 = 32640) and
+    // at the edge of the two-vpmaddubsw kernel's (+-32, where a sum of four products reaches 4 * 255 * 32 = 32640).
+    static const int edge_limits[] = {128, 64, 65, 32, 33};
+    for (int l = 0; l < 5; l++) {
+        const int limit = edge_limits[l];
         run_gemm_case(index++, 9, 33, 4099, 1, limit);
         run_gemm_case(index++, 5, 16, 2304, 2, limit);
         run_gemm_case(index++, 6, 17, 1153, 3, limit);
@@ -342,6 +345,14 @@ int main(int argc, char **argv) {
     static const int block_edges[] = {12, 15, 16, 17, 20, 31, 32, 33, 47, 48, 52, 64};
     for (int i = 0; i < 24; i++)
         run_gemm_case(index++, 1 + i % 8, i % 3 == 0 ? 16 : i % 3 == 1 ? 5 : 35, block_edges[i % 12], i >= 12, 128);
+    // 6-bit weights (+-32 here, the two-vpmaddubsw kernel on AVX2) on odd shapes: K with 0 to 3 values past a
+    // multiple of 4 and an odd or even number of 4-k groups, row counts around its 4-row tile, partial panels.
+    for (int i = 0; i < 24; i++) {
+        const int M = 1 + random_below(9) + (i % 3 == 0 ? 48 : 0);
+        const int N = sizes[random_below(9)];
+        const int K = 1 + random_below(40) + (i % 4 == 0 ? 576 : 0);
+        run_gemm_case(index++, M, N, K, i % 6 == 5, 32);
+    }
     for (int i = 0; i < 20; i++) run_im2col_case(i);
     run_quantize_case();
     run_float_cases();

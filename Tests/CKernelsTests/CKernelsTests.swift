@@ -1,7 +1,8 @@
 // Tests of the CKernels C API: every instruction set this CPU runs (forced one by one) must give bit-identical
 // results to ck_qgemm_u8s8_reference and to a naive GEMM + epilogue written here in Swift; im2col and
 // quantization against naive Swift versions; row-split invariance; argument checks; weights within ±64 (7-bit
-// tables, AVX2's vpmaddubsw kernel) on every ISA and the kernel choice by the packed range; the register-only peak
+// tables, AVX2's vpmaddubsw kernel) and ±32 (6-bit tables, AVX2's two-vpmaddubsw kernel) on every ISA and the
+// kernel choice by the packed range; the register-only peak
 // loops; and the cross-architecture script (aarch64 under qemu) that compares checksums of the native self-test.
 import CKernels
 import Foundation
@@ -326,48 +327,68 @@ final class CKernelsTests: XCTestCase {
     /// Weights within ±64 (7-bit tables; on AVX2 the vpmaddubsw kernel) on every ISA and row split, against the
     /// Swift naive GEMM: odd shapes, every zero point kind, and the extreme pair sums 2·255·(±64).
     func testWeightsWithin64OnEveryISAAndSplit() {
-        let sizes = [1, 3, 5, 6, 7, 12, 17, 31, 63, 65, 129]
-        var shapes: [(Int, Int, Int)] = [(1, 1, 1), (6, 16, 4), (7, 17, 5), (65, 64, 576), (49, 130, 1153), (13, 24, 2307)]
-        var rng = SplitMix64(state: 4242)
+        checkWeightsWithin(64, sizes: [1, 3, 5, 6, 7, 12, 17, 31, 63, 65, 129],
+                           shapes: [(1, 1, 1), (6, 16, 4), (7, 17, 5), (65, 64, 576), (49, 130, 1153), (13, 24, 2307)],
+                           seed: 4242, caseSeed: 5000, extremeSeed: 900)
+    }
+
+    /// Weights within ±32 (6-bit tables; on AVX2 the two-vpmaddubsw kernel) on every ISA and row split, against the
+    /// Swift naive GEMM: K with 0…3 values past a multiple of 4 and an odd or even number of 4-k groups, row counts
+    /// around the 4-row tile, every zero point kind, and the extreme sums of four products 4·255·(±32).
+    func testWeightsWithin32OnEveryISAAndSplit() {
+        checkWeightsWithin(32, sizes: [1, 2, 3, 4, 5, 7, 8, 9, 12, 13, 17, 31, 63, 65, 129],
+                           shapes: [(1, 1, 1), (4, 16, 8), (5, 17, 9), (3, 16, 12), (65, 64, 576), (49, 130, 1153),
+                                    (13, 24, 2307), (8, 16, 6), (9, 33, 10), (51, 48, 11)],
+                           seed: 3232, caseSeed: 6000, extremeSeed: 950)
+    }
+
+    /// Random and extreme GEMMs with weights within ±`limit` on every ISA, whole and in concurrent chunks.
+    private func checkWeightsWithin(_ limit: Int, sizes: [Int], shapes fixed: [(Int, Int, Int)], seed: UInt64,
+                                    caseSeed: UInt64, extremeSeed: UInt64) {
+        var shapes = fixed
+        var rng = SplitMix64(state: seed)
         for _ in 0..<24 { shapes.append((sizes[rng.below(sizes.count)], sizes[rng.below(sizes.count)], sizes[rng.below(sizes.count)])) }
         let zeroPoints: [Int32] = [0, 128, 255, 37]
         for (index, shape) in shapes.enumerated() {
             var c = GemmCase.random(
-                M: shape.0, N: shape.1, K: shape.2, seed: UInt64(5000 + index), aZeroPoint: zeroPoints[index % 4],
+                M: shape.0, N: shape.1, K: shape.2, seed: caseSeed + UInt64(index), aZeroPoint: zeroPoints[index % 4],
                 relu: index % 2 == 0, residual: ResidualKind.allCases[(index / 2) % 3],
                 output: OutputKind.allCases[(index / 6) % 3])
-            c.w = c.w.map { Int8(Int($0) % 65) }   // -64...64
+            c.w = c.w.map { Int8(Int($0) % (limit + 1)) }   // -limit...limit
             let naive = naiveGemm(c)
             let sevens = stride(from: 0, to: c.M, by: 7).map { $0..<min($0 + 7, c.M) }
             for isa in supportedISAs() {
                 XCTAssertEqual(ck_force_isa(isa), 1)
-                assertSame(runC(c), naive, "\(isaName(isa)) |w| <= 64 vs Swift naive, \(c)")
-                assertSame(runC(c, chunks: sevens, concurrent: true), naive, "\(isaName(isa)) |w| <= 64 concurrent chunks, \(c)")
+                assertSame(runC(c), naive, "\(isaName(isa)) |w| <= \(limit) vs Swift naive, \(c)")
+                assertSame(runC(c, chunks: sevens, concurrent: true), naive, "\(isaName(isa)) |w| <= \(limit) concurrent chunks, \(c)")
             }
         }
-        let K = 4099
-        for pattern in 0..<3 {
-            var c = GemmCase.random(M: 13, N: 33, K: K, seed: UInt64(900 + pattern), aZeroPoint: [0, 128, 255][pattern],
-                                    relu: false, residual: .none, output: .both)
-            var bits = SplitMix64(state: UInt64(31 + pattern))
-            switch pattern {
-            case 0: c.a = c.a.map { _ in 255 }; c.w = c.w.map { _ in 64 }
-            case 1: c.a = c.a.map { _ in 255 }; c.w = c.w.map { _ in -64 }
-            default: c.a = c.a.map { _ in bits.below(2) == 0 ? 0 : 255 }; c.w = c.w.map { _ in bits.below(2) == 0 ? -64 : 64 }
-            }
-            c.multiplier = c.multiplier.map { _ in 1 }   // float output = Float(acc - zp*sum): the exact int32 shows
-            c.bias = nil
-            c.outInvScale = 1e-6
-            let naive = naiveGemm(c)
-            for isa in supportedISAs() {
-                XCTAssertEqual(ck_force_isa(isa), 1)
-                assertSame(runC(c), naive, "\(isaName(isa)) |w| = 64 extreme pattern \(pattern)")
+        let edge = Int8(limit)
+        for K in [4099, 4100, 4101] {   // an odd number of 4-k groups with a partial last one, an even one, an even one with a partial last
+            for pattern in 0..<3 {
+                var c = GemmCase.random(M: 13, N: 33, K: K, seed: extremeSeed + UInt64(pattern), aZeroPoint: [0, 128, 255][pattern],
+                                        relu: false, residual: .none, output: .both)
+                var bits = SplitMix64(state: UInt64(31 + pattern))
+                switch pattern {
+                case 0: c.a = c.a.map { _ in 255 }; c.w = c.w.map { _ in edge }
+                case 1: c.a = c.a.map { _ in 255 }; c.w = c.w.map { _ in -edge }
+                default: c.a = c.a.map { _ in bits.below(2) == 0 ? 0 : 255 }; c.w = c.w.map { _ in bits.below(2) == 0 ? -edge : edge }
+                }
+                c.multiplier = c.multiplier.map { _ in 1 }   // float output = Float(acc - zp*sum): the exact int32 shows
+                c.bias = nil
+                c.outInvScale = 1e-6
+                let naive = naiveGemm(c)
+                for isa in supportedISAs() {
+                    XCTAssertEqual(ck_force_isa(isa), 1)
+                    assertSame(runC(c), naive, "\(isaName(isa)) |w| = \(limit) extreme pattern \(pattern), K \(K)")
+                }
             }
         }
     }
 
-    /// The packed weights carry their range, and on AVX2 the range picks the kernel: ±64 the vpmaddubsw one, 65 the
-    /// widening one (65 would let a pair sum reach 2·255·65 = 33150 and saturate).
+    /// The packed weights carry their range, and on AVX2 the range picks the kernel: ±32 the two-vpmaddubsw one, 33
+    /// and ±64 the vpmaddubsw one, 65 the widening one (33 would let a sum of four products reach 4·255·33 = 33660
+    /// and 65 a pair sum 2·255·65 = 33150, both past the int16 limit).
     func testKernelVariantFollowsTheWeightRange() {
         func packed(limit: Int8) -> CBuffer<UInt8> {
             var values = [Int8](repeating: 0, count: 20 * 9)
@@ -379,7 +400,10 @@ final class CKernelsTests: XCTestCase {
             XCTAssertEqual(ck_qgemm_pack_weights(w.pointer, 20, 9, buffer.pointer), 0)
             return buffer
         }
+        let six = packed(limit: 32), past6 = packed(limit: 33)
         let narrow = packed(limit: 64), wide = packed(limit: 65), full = packed(limit: 127)
+        XCTAssertEqual(ck_qgemm_packed_max_abs_weight(six.pointer), 32)
+        XCTAssertEqual(ck_qgemm_packed_max_abs_weight(past6.pointer), 33)
         XCTAssertEqual(ck_qgemm_packed_max_abs_weight(narrow.pointer), 64)
         XCTAssertEqual(ck_qgemm_packed_max_abs_weight(wide.pointer), 65)
         XCTAssertEqual(ck_qgemm_packed_max_abs_weight(full.pointer), 127)
@@ -391,6 +415,9 @@ final class CKernelsTests: XCTestCase {
         ]
         for (isa, narrowVariant, wideVariant) in expected where ck_isa_supported(isa) == 1 {
             XCTAssertEqual(ck_force_isa(isa), 1)
+            let sixVariant = isa == CK_ISA_AVX2 ? CK_QGEMM_AVX2_MADDUBS2 : narrowVariant
+            XCTAssertEqual(ck_qgemm_variant_for(six.pointer), sixVariant, "\(isaName(isa)), |w| <= 32")
+            XCTAssertEqual(ck_qgemm_variant_for(past6.pointer), narrowVariant, "\(isaName(isa)), |w| = 33")
             XCTAssertEqual(ck_qgemm_variant_for(narrow.pointer), narrowVariant, "\(isaName(isa)), |w| <= 64")
             XCTAssertEqual(ck_qgemm_variant_for(wide.pointer), wideVariant, "\(isaName(isa)), |w| = 65")
             XCTAssertEqual(ck_qgemm_variant_for(full.pointer), wideVariant, "\(isaName(isa)), |w| = 127")
@@ -402,12 +429,12 @@ final class CKernelsTests: XCTestCase {
         let fp32 = ck_peak_fp32_gmacs(0.005)
         XCTAssertTrue(fp32.isFinite && fp32 > 0, "fp32 peak \(fp32)")
         let runnable: [(ck_isa, [ck_qgemm_variant])] = [
-            (CK_ISA_GENERIC, [CK_QGEMM_SCALAR]), (CK_ISA_AVX2, [CK_QGEMM_AVX2_WIDEN, CK_QGEMM_AVX2_MADDUBS]),
+            (CK_ISA_GENERIC, [CK_QGEMM_SCALAR]), (CK_ISA_AVX2, [CK_QGEMM_AVX2_WIDEN, CK_QGEMM_AVX2_MADDUBS, CK_QGEMM_AVX2_MADDUBS2]),
             (CK_ISA_AVX512VNNI, [CK_QGEMM_AVX512_VNNI]), (CK_ISA_NEON, [CK_QGEMM_NEON_SMULL]), (CK_ISA_NEONDOT, [CK_QGEMM_NEON_SDOT]),
         ]
         let supported = Set(runnable.filter { ck_isa_supported($0.0) == 1 }.flatMap { $0.1.map(\.rawValue) })
-        for variant in [CK_QGEMM_SCALAR, CK_QGEMM_AVX2_WIDEN, CK_QGEMM_AVX2_MADDUBS, CK_QGEMM_AVX512_VNNI,
-                        CK_QGEMM_NEON_SMULL, CK_QGEMM_NEON_SDOT] {
+        for variant in [CK_QGEMM_SCALAR, CK_QGEMM_AVX2_WIDEN, CK_QGEMM_AVX2_MADDUBS, CK_QGEMM_AVX2_MADDUBS2,
+                        CK_QGEMM_AVX512_VNNI, CK_QGEMM_NEON_SMULL, CK_QGEMM_NEON_SDOT] {
             let peak = ck_peak_int8_gmacs(variant, 0.005)
             let name = String(cString: ck_qgemm_variant_name(variant))
             if supported.contains(variant.rawValue) {

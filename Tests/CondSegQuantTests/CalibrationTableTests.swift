@@ -74,8 +74,9 @@ final class CalibrationTableTests: XCTestCase {
         XCTAssertEqual(again, parsed)
     }
 
-    /// `# weight_bits: 7` is written and read back; an 8-bit table keeps the text of tables made before the line
-    /// existed, which read as 8; anything but 7 or 8 is an error naming the file; the calibrator records the bits.
+    /// `# weight_bits: 7` and `6` are written and read back; an 8-bit table keeps the text of tables made before the
+    /// line existed, which read as 8; anything but 6, 7 or 8 is an error naming the file; the calibrator records the
+    /// bits.
     func testWeightBitsAreRecordedAndOldTablesMeanEight() throws {
         XCTAssertEqual(table.weightBits, 8)
         XCTAssertFalse(table.text.contains("weight_bits"), "8-bit tables keep the old text")
@@ -86,9 +87,14 @@ final class CalibrationTableTests: XCTestCase {
         XCTAssertEqual(parsed.weightBits, 7)
         XCTAssertEqual(parsed, seven)
         XCTAssertNotEqual(parsed, table)
+        var six = table!
+        six.weightBits = 6
+        XCTAssertTrue(six.text.contains("\n# weight_bits: 6\n"))
+        XCTAssertEqual(try CalibrationTable.parse(six.text, file: "t6"), six)
+        XCTAssertNotEqual(six, seven)
         let explicitEight = table.text.replacingOccurrences(of: "# date:", with: "# weight_bits: 8\n# date:")
         XCTAssertEqual(try CalibrationTable.parse(explicitEight, file: "t8").weightBits, 8)
-        for bad in ["6", "seven", "16"] {
+        for bad in ["5", "9", "seven", "16"] {
             let text = table.text.replacingOccurrences(of: "# date:", with: "# weight_bits: \(bad)\n# date:")
             XCTAssertThrowsError(try CalibrationTable.parse(text, file: "bits.txt")) { error in
                 XCTAssertTrue("\(error)".hasPrefix("bits.txt: ") && "\(error)".contains("weight_bits '\(bad)'"), "\(error)")
@@ -97,6 +103,7 @@ final class CalibrationTableTests: XCTestCase {
         let calibrator = try Calibrator.run(model: model, count: 1, threads: 1, size: 64, input: { self.inputs[$0] },
                                             names: ["image0"])
         XCTAssertEqual(calibrator.table(method: .minmax, model: model, listFile: "", toolVersion: "t", weightBits: 7).weightBits, 7)
+        XCTAssertEqual(calibrator.table(method: .minmax, model: model, listFile: "", toolVersion: "t", weightBits: 6).weightBits, 6)
     }
 
     /// `# input_size: N` round-trips; a table without it (every table made before it existed, the shipped one

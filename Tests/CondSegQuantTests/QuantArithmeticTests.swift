@@ -84,6 +84,32 @@ final class QuantArithmeticTests: XCTestCase {
         XCTAssertEqual(Int8ConvWeights.limit(bits: 7), 63)
     }
 
+    func testSixBitWeightQuantizationUsesPlusMinus31() {
+        // Scales 31/16 / 31 = 1/16 and 31/8 / 31 = 1/8 are exact, so the ties below are exact ties.
+        let weights: [Float] = [1.9375, -0.96875, -0.90625,   -3.875, 0.0625, 0.1875]
+        let q = Int8ConvWeights(quantizing: weights, outChannels: 2, bias: [0, 0], bits: 6)
+        XCTAssertEqual(q.scales[0], 1.0 / 16)
+        XCTAssertEqual(q.values[0], 31)
+        XCTAssertEqual(q.values[1], -16)        // −15.5 → −16 (even)
+        XCTAssertEqual(q.values[2], -14)        // −14.5 → −14 (even)
+        XCTAssertEqual(q.scales[1], 1.0 / 8)
+        XCTAssertEqual(q.values[3], -31)
+        XCTAssertEqual(q.values[4], 0)          // 0.5 → 0 (even)
+        XCTAssertEqual(q.values[5], 2)          // 1.5 → 2 (even)
+        XCTAssertEqual(Int8ConvWeights.limit(bits: 6), 31)
+        XCTAssertEqual(Int8ConvWeights.supportedBits, 6...8)
+        // Whatever the rounding of w / scale, the clamp keeps every value within ±31 (the AVX2 two-vpmaddubsw
+        // kernel needs ±32), and each channel's largest weight lands on ±31.
+        var state: UInt32 = 12345
+        let random = (0..<(64 * 27)).map { _ -> Float in
+            state = state &* 1_664_525 &+ 1_013_904_223
+            return (Float(state >> 8) / Float(1 << 24) - 0.5) * Float(1 + (state >> 28))
+        }
+        let r = Int8ConvWeights(quantizing: random, outChannels: 64, bias: [Float](repeating: 0, count: 64), bits: 6)
+        XCTAssertEqual(r.maxAbsValue, 31)
+        for o in 0..<64 { XCTAssertEqual(r.values[(o * 27)..<(o * 27 + 27)].map { abs(Int($0)) }.max(), 31, "channel \(o)") }
+    }
+
     func testPerChannelWeightQuantization() {
         let weights: [Float] = [0.5, -0.25,   0, 0,   -2.54, 1.27]
         let q = Int8ConvWeights(quantizing: weights, outChannels: 3, bias: [1, 2, 3])

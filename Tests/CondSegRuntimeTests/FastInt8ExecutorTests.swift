@@ -222,7 +222,7 @@ final class FastInt8ExecutorTests: XCTestCase {
     func testInt8StepsMatchTheInt8ReferenceOnTheTinyModelWithEveryKernel() throws {
         let (model, input) = try tinyModelAndInput()
         var table = try calibrate(model, [input], size: 64)
-        for bits in [8, 7] {   // 7-bit weights take the vpmaddubsw kernel on AVX2
+        for bits in [8, 7, 6] {   // 7-bit weights take the vpmaddubsw kernel on AVX2, 6-bit the two-vpmaddubsw one
             table.weightBits = bits
             for isa in [CK_ISA_GENERIC, CK_ISA_AVX2, CK_ISA_AVX512VNNI, CK_ISA_NEON, CK_ISA_NEONDOT] where ck_isa_supported(isa) == 1 {
                 XCTAssertEqual(ck_force_isa(isa), 1)
@@ -235,7 +235,7 @@ final class FastInt8ExecutorTests: XCTestCase {
 
     func testOutputIsBitIdenticalForAnyThreadCountAndKernel() throws {
         let model = try defaultModel()
-        for bits in [8, 7] {
+        for bits in [8, 7, 6] {
             var table = try defaultTable()
             table.weightBits = bits
             try checkBitIdenticalForAnyThreadCountAndKernel(model: model, table: table)

@@ -57,6 +57,44 @@ final class QuantizedModelFileTests: XCTestCase {
                        smaller.sizeWarning ?? "no warning")
     }
 
+    /// A 6-bit table gives a file whose int8 weights stay within ±31 and which says so; it runs the same bits as the
+    /// float model with that table; 7-bit weights relabelled as 6-bit are refused, naming the file and the range.
+    func testSixBitFileRecordsItsRangeAndRunsTheSameBits() throws {
+        let model = try defaultModel()
+        var table = try defaultTable()
+        table.weightBits = 6
+        let input = try kvasirInputs(model.config, size: 64, count: 1)[0]
+        let file = try SafeTensorsFile(bytes: QuantizedModelFile.serialize(model: model, table: table, tableFile: "table"),
+                                       name: "q6.safetensors")
+        XCTAssertEqual(file.metadata["condseg.weight_bits"], "6")
+        XCTAssertEqual(try QuantizedModelFile.summary(of: file).table.weightBits, 6)
+        var largest = 0
+        for name in file.names where file.entries[name]?.dtype == .i8 {
+            largest = max(largest, try file.int8s(name).map { abs(Int($0)) }.max() ?? 0)
+        }
+        XCTAssertEqual(largest, 31, "6-bit weights reach ±31 and no further")
+        let fromFile = try FastInt8Executor(quantizedFile: file, threads: 2)
+        let direct = try FastInt8Executor(model: model, table: table, tableFile: "table", threads: 2)
+        XCTAssertEqual(try fromFile.predict(input: input, height: 64, width: 64),
+                       try direct.predict(input: input, height: 64, width: 64))
+
+        var table7 = table
+        table7.weightBits = 7
+        let wider = try SafeTensorsFile(bytes: QuantizedModelFile.serialize(model: model, table: table7, tableFile: "t"), name: "w7.safetensors")
+        var relabelled = SafeTensorsWriter(metadata: wider.metadata)
+        relabelled.metadata["condseg.weight_bits"] = "6"
+        relabelled.metadata["condseg.calibration"] = table.text
+        for name in wider.names {
+            let entry = wider.entries[name]!
+            if entry.dtype == .i8 { try relabelled.add(name, int8s: try wider.int8s(name), shape: entry.shape) }
+            else { try relabelled.add(name, floats: try wider.floats(name), shape: entry.shape) }
+        }
+        let outside = try SafeTensorsFile(bytes: relabelled.serialize(), name: "outside6.safetensors")
+        XCTAssertThrowsError(try FastInt8Executor(quantizedFile: outside, threads: 1)) { error in
+            XCTAssertTrue("\(error)".contains("outside6.safetensors") && "\(error)".contains("6-bit range ±31"), "\(error)")
+        }
+    }
+
     /// A 7-bit table gives a file whose int8 weights stay within ±63 and which says so; it runs the same bits as the
     /// float model with that table; a file whose metadata contradicts its table, or whose weights leave the range,
     /// is refused naming the file.

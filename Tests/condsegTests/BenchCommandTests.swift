@@ -58,6 +58,23 @@ final class BenchCommandTests: XCTestCase {
         XCTAssertFalse(text.stdout.contains("GEMM ceiling") || text.stdout.contains("sgemm ceiling"), text.stdout)
     }
 
+    /// A 6-bit table is reported as such, with the register peak of the sequence its weights run (on AVX2 the
+    /// two-vpmaddubsw one; elsewhere the same kernel as for any int8 weights).
+    func testSixBitTableReportsItsBitsAndSequence() throws {
+        let folder = try temporaryFolder(self)
+        let shipped = try String(contentsOfFile: "calibration/condseg-r18w64-kvasir.table.txt", encoding: .utf8)
+        XCTAssertTrue(shipped.contains("\n# weight_bits: 7\n"))
+        let path = folder + "/six.table.txt"
+        try shipped.replacingOccurrences(of: "\n# weight_bits: 7\n", with: "\n# weight_bits: 6\n").write(toFile: path, atomically: true, encoding: .utf8)
+        let object = try json(try runCondseg(["bench", "--calibration", path, "--size", "64", "--iterations", "1",
+                                              "--threads", "1", "--json"]))
+        XCTAssertEqual(object["weight_bits"] as? Int, 6)
+        let peaks = try XCTUnwrap(object["register_peaks"] as? [String: Any])
+        let sequence = try XCTUnwrap(peaks["int8_sequence"] as? String)
+        if sequence.hasPrefix("avx2") { XCTAssertEqual(sequence, "avx2 2x vpmaddubsw + vpaddsw") }
+        XCTAssertGreaterThan(try XCTUnwrap(peaks["int8_gmac_per_s"] as? Double), 0)
+    }
+
     func json(_ result: CommandResult, file: StaticString = #filePath, line: UInt = #line) throws -> [String: Any] {
         XCTAssertEqual(result.status, 0, result.stderr, file: file, line: line)
         return try XCTUnwrap(JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any], file: file, line: line)

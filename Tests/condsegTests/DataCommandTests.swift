@@ -24,4 +24,15 @@ final class DataCommandTests: XCTestCase {
         XCTAssertEqual(result.status, 2, result.stderr)
         XCTAssertTrue(result.stderr.hasPrefix("error: \(folder)/small.txt: only 1 image: calibration needs at least 10"), result.stderr)
     }
+
+    /// --weight-bits takes 6, 7 or 8; anything else is a usage error before any image is read, and writes no table.
+    func testCalibrateRefusesWeightBitsOutsideSixToEight() throws {
+        let folder = try temporaryFolder(self)
+        for bits in ["5", "9"] {
+            let result = try runCondseg(["calibrate", "--data", folder + "/none", "--weight-bits", bits, "--out", folder + "/t.txt"])
+            XCTAssertEqual(result.status, 2, result.stderr)
+            XCTAssertTrue(result.stderr.contains("--weight-bits must be 6, 7 or 8"), result.stderr)
+            XCTAssertFalse(FileManager.default.fileExists(atPath: folder + "/t.txt"))
+        }
+    }
 }

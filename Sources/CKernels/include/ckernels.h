@@ -30,7 +30,7 @@ extern "C" {
 /// Instruction sets with a kernel. The numeric order is not a capability order across architectures.
 typedef enum {
     CK_ISA_GENERIC = 0,     ///< portable C, every machine
-    CK_ISA_AVX2 = 1,        ///< x86-64 AVX2 (vpmaddubsw for weights within +-64, else int16 widening + vpmaddwd)
+    CK_ISA_AVX2 = 1,        ///< x86-64 AVX2 (two vpmaddubsw summed for weights within +-32, one within +-64, else int16 widening + vpmaddwd)
     CK_ISA_AVX512VNNI = 2,  ///< x86-64 AVX-512 F/BW/VL + VNNI (vpdpbusd)
     CK_ISA_NEON = 3,        ///< aarch64 Advanced SIMD (every Armv8-A core)
     CK_ISA_NEONDOT = 4,     ///< aarch64 Armv8.2 FEAT_DotProd (sdot)
@@ -50,7 +50,8 @@ const char *ck_isa_name(ck_isa isa);
 
 /// Largest K the kernels accept: with |A - a_zero_point| <= 255 and |B| <= 128 every int32 stays exact.
 /// Any int8 weights are exact on every instruction set; weights within +-64 ("7-bit" tables, quantized to +-63)
-/// also let the AVX2 kernel use vpmaddubsw, twice as fast, with the same bits.
+/// also let the AVX2 kernel use vpmaddubsw, twice as fast, with the same bits; weights within +-32 ("6-bit" tables,
+/// +-31) let it sum two vpmaddubsw in int16 before widening, faster again, with the same bits.
 #define CK_QGEMM_MAX_K 65536
 
 /// Bytes needed by ck_qgemm_pack_weights for N output channels of K weights; 0 if N < 1, K < 1 or
@@ -95,10 +96,12 @@ typedef enum {
     CK_QGEMM_AVX512_VNNI = 3,   ///< AVX-512 vpdpbusd zmm: 64 MACs per step
     CK_QGEMM_NEON_SMULL = 4,    ///< NEON smull + sadalp: 8 MACs per smull
     CK_QGEMM_NEON_SDOT = 5,     ///< NEON sdot: 16 MACs per step
+    CK_QGEMM_AVX2_MADDUBS2 = 6, ///< AVX2 two vpmaddubsw -> vpaddsw -> vpmaddwd(ones) -> vpaddd: 64 MACs per step (|w| <= 32 only)
 } ck_qgemm_variant;
 
 /// The instruction sequence ck_qgemm_u8s8 runs for these packed weights with the active instruction set: on AVX2,
-/// weights within +-64 (7-bit tables) take the vpmaddubsw kernel, wider ones the widening kernel (both exact).
+/// weights within +-32 (6-bit tables) take the two-vpmaddubsw kernel, within +-64 (7-bit tables) the vpmaddubsw
+/// kernel, wider ones the widening kernel (all exact).
 ck_qgemm_variant ck_qgemm_variant_for(const void *packed);
 /// Short description of a variant ("avx2 vpmaddubsw", …).
 const char *ck_qgemm_variant_name(ck_qgemm_variant variant);
