@@ -110,7 +110,8 @@ void ckf_attention_row_scalar(const ckf_attention_args *args, int c0, int c1, in
                               int x_begin, int x_end, const float *a, int portable);
 
 // The NHWC window attention keeps, per head, the softmax of k pixel rows in a ring (row py in slot py mod k): the
-// rows an output row reads, each computed once per call and still in cache when the gather reads it.
+// rows an output row reads, each computed once per call and still in cache when the gather reads it. The rows run
+// outer and the heads inner, so a pixel row's logits, values and outputs pass through the cache once for all heads.
 //
 // Each of a slot's k⁴ weight rows holds the row's W pixels and is ckf_ring_ld(W) floats long: an odd number of cache
 // lines, so the k⁴ rows one gather step reads fall in different L1 sets (with W floats, a power of two, they all
@@ -133,8 +134,9 @@ void ckf_attention_pixel_nhwc_scalar(const ckf_attention_args *args, int c0, int
 typedef void (*ckf_attention_pixel_nhwc_fn)(const ckf_attention_args *args, int c0, int c1, int qy, int qx,
                                             const float *ring);
 
-/// The NHWC window attention's row loop shared by the kernel sets that vectorise only the gather: per head, each
-/// softmax row (scalar, portable exp) computed once into its ring slot (row py at (py mod k)·k⁴·ld) just before the
-/// first output row that needs it, then `pixel` for every output pixel of the row.
+/// The NHWC window attention's row loop shared by the kernel sets that vectorise only the gather: rows outer, heads
+/// inner, each head with its own ring (at scratch + h·k·k⁴·ld); each softmax row (scalar, portable exp) computed once
+/// into its slot (row py at (py mod k)·k⁴·ld) just before the first output row that needs it, then `pixel` for every
+/// output pixel of the row.
 void ckf_window_attention_nhwc_ring(const ckf_attention_args *args, int row_begin, int row_end, float *scratch,
                                     ckf_attention_pixel_nhwc_fn pixel);

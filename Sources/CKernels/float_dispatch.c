@@ -117,11 +117,12 @@ int ckf_window_attention_portable(const ckf_attention_args *args, int row_begin,
 }
 
 size_t ckf_window_attention_nhwc_scratch(const ckf_attention_args *args) {
-    // A ring of k softmax rows (k⁴ weight rows of ckf_ring_ld(W) floats each), then 8 pixels' k⁴ logits for the vector kernels'
-    // transposition.
+    // Per head a ring of k softmax rows (k⁴ weight rows of ckf_ring_ld(W) floats each), then 8 pixels' k⁴ logits for
+    // the vector kernels' transposition.
     if (args == NULL || args->window < 1) return 0;
     const size_t kk = (size_t)args->window * (size_t)args->window;
-    return kk * kk * (size_t)args->window * (size_t)(args->width > 0 ? ckf_ring_ld(args->width) : 0) + 8 * kk * kk;
+    return kk * kk * (size_t)args->window * (size_t)(args->heads > 0 ? args->heads : 0) *
+           (size_t)(args->width > 0 ? ckf_ring_ld(args->width) : 0) + 8 * kk * kk;
 }
 
 int ckf_window_attention_nhwc_portable(const ckf_attention_args *args, int row_begin, int row_end, float *scratch) {

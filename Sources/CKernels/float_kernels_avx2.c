@@ -731,18 +731,25 @@ AVX2_TARGET static void avx2_attention_row_nhwc(const ckf_attention_args *args, 
         avx2_attention_row_chunk_nhwc(args, c, qy, a, a_offset, v_offset, column_shift, value_shift, terms, 1, 1, mask);
 }
 
+// Rows outer, heads inner: each head keeps its own ring of softmax rows, so the logits of a pixel row are read for
+// all heads while they are in cache, and the value rows and output rows an output row needs are brought in once,
+// not once per head (with the heads outer, the whole value and output tensors streamed through the cache per head).
 AVX2_TARGET static void avx2_window_attention_nhwc_portable(const ckf_attention_args *args, int row_begin, int row_end,
                                                             float *scratch) {
     const int k = args->window, half = k / 2, head_dim = args->channels / args->heads, H = args->height;
     const size_t kk2 = (size_t)k * (size_t)k * (size_t)k * (size_t)k, slot = kk2 * (size_t)ckf_ring_ld(args->width);
-    float *staging = scratch + (size_t)k * slot;   // after the ring (see the scratch size)
-    for (int h = 0; h < args->heads; h++) {
-        int next = row_begin - half < 0 ? 0 : row_begin - half;   // the next softmax row to compute
-        for (int qy = row_begin; qy < row_end; qy++) {
-            for (const int need = qy + half + 1 < H ? qy + half + 1 : H; next < need; next++)
-                avx2_softmax_rows_nhwc(args, h, next, next + 1, scratch + (size_t)(next % k) * slot, staging);
-            avx2_attention_row_nhwc(args, h * head_dim, (h + 1) * head_dim, qy, scratch);
+    const size_t ring = (size_t)k * slot;
+    float *staging = scratch + (size_t)args->heads * ring;   // after the rings (see the scratch size)
+    int next = row_begin - half < 0 ? 0 : row_begin - half;   // the next softmax row to compute (every head)
+    for (int qy = row_begin; qy < row_end; qy++) {
+        const int need = qy + half + 1 < H ? qy + half + 1 : H;
+        for (int h = 0; h < args->heads; h++) {
+            for (int row = next; row < need; row++)
+                avx2_softmax_rows_nhwc(args, h, row, row + 1, scratch + (size_t)h * ring + (size_t)(row % k) * slot,
+                                       staging);
+            avx2_attention_row_nhwc(args, h * head_dim, (h + 1) * head_dim, qy, scratch + (size_t)h * ring);
         }
+        if (need > next) next = need;
     }
 }
 

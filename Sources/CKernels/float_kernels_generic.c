@@ -199,13 +199,18 @@ void ckf_window_attention_nhwc_ring(const ckf_attention_args *args, int row_begi
                                     ckf_attention_pixel_nhwc_fn pixel) {
     const int k = args->window, half = k / 2, head_dim = args->channels / args->heads, H = args->height;
     const size_t slot = (size_t)k * (size_t)k * (size_t)k * (size_t)k * (size_t)ckf_ring_ld(args->width);
-    for (int h = 0; h < args->heads; h++) {
-        int next = row_begin - half < 0 ? 0 : row_begin - half;   // the next softmax row to compute
-        for (int qy = row_begin; qy < row_end; qy++) {
-            for (const int need = qy + half + 1 < H ? qy + half + 1 : H; next < need; next++)
-                ckf_softmax_rows_nhwc_scalar(args, h, next, next + 1, 0, args->width, scratch + (size_t)(next % k) * slot);
-            for (int qx = 0; qx < args->width; qx++) pixel(args, h * head_dim, (h + 1) * head_dim, qy, qx, scratch);
+    const size_t ring = (size_t)k * slot;
+    int next = row_begin - half < 0 ? 0 : row_begin - half;   // the next softmax row to compute (every head)
+    for (int qy = row_begin; qy < row_end; qy++) {
+        const int need = qy + half + 1 < H ? qy + half + 1 : H;
+        for (int h = 0; h < args->heads; h++) {
+            float *head_ring = scratch + (size_t)h * ring;
+            for (int row = next; row < need; row++)
+                ckf_softmax_rows_nhwc_scalar(args, h, row, row + 1, 0, args->width, head_ring + (size_t)(row % k) * slot);
+            for (int qx = 0; qx < args->width; qx++)
+                pixel(args, h * head_dim, (h + 1) * head_dim, qy, qx, head_ring);
         }
+        if (need > next) next = need;
     }
 }
 
