@@ -93,3 +93,69 @@ CKF_TARGET static void CKF_NAME(mul_spatial_gate)(float *y, const float *x, cons
         for (size_t i = 0; i < plane; i++) out[i] = in[i] * g[i];
     }
 }
+
+// ckf_quantize_u8 one element at a time (ck_quantize_one). A kernel set with its own vector form defines
+// CKF_QUANTIZE_U8 before including this file; the upsampling and the multiply below quantize through it.
+#ifndef CKF_QUANTIZE_U8
+CKF_TARGET static void CKF_NAME(quantize_u8)(const float *x, uint8_t *q, size_t n, float inv_scale, int32_t zero_point) {
+    for (size_t i = 0; i < n; i++) q[i] = ck_quantize_one(x[i], inv_scale, zero_point);
+}
+#define CKF_QUANTIZE_U8 CKF_NAME(quantize_u8)
+#endif
+
+// ckf_upsample_nhwc: per output pixel, the four source pixels' channels combined in the reference's expression
+// (the compiler vectorises across channels; contraction is off, so every lane has the scalar's bits), then the
+// pixel's uint8 values while its floats are in L1.
+CKF_TARGET static void CKF_NAME(upsample_nhwc)(const ckf_upsample_args *g, int oy_begin, int oy_end) {
+    const ptrdiff_t C = g->channels, row = (ptrdiff_t)g->in_w * C;
+    for (int oy = oy_begin; oy < oy_end; oy++) {
+        const float *r0 = g->x + g->row_first[oy] * row, *r1 = g->x + g->row_second[oy] * row;
+        const float h1 = g->row_weight[oy], h0 = 1.0f - h1;
+        for (int ox = 0; ox < g->out_w; ox++) {
+            const float w1 = g->col_weight[ox], w0 = 1.0f - w1;
+            const ptrdiff_t c0 = g->col_first[ox] * C, c1 = g->col_second[ox] * C;
+            const float *restrict a = r0 + c0, *restrict b = r0 + c1, *restrict d = r1 + c0, *restrict e = r1 + c1;
+            const ptrdiff_t pixel = (ptrdiff_t)oy * g->out_w + ox;
+            float *restrict y = g->y + pixel * g->ldy;
+            for (ptrdiff_t k = 0; k < C; k++) {
+                const float top = w0 * a[k] + w1 * b[k], bottom = w0 * d[k] + w1 * e[k];
+                y[k] = h0 * top + h1 * bottom;
+            }
+            if (g->out_u8) CKF_QUANTIZE_U8(y, g->out_u8 + pixel * g->ld_u8, (size_t)C, g->out_inv_scale, g->out_zero_point);
+        }
+    }
+}
+
+// ckf_mul_nhwc: one multiply per element (vectorised across channels), then the pixel's uint8 values.
+CKF_TARGET static void CKF_NAME(mul_nhwc)(const float *x, const float *gate, int channels, int channel_gate,
+                                          size_t p_begin, size_t p_end, float *y, ptrdiff_t ldy, uint8_t *out_u8,
+                                          ptrdiff_t ld_u8, float inv_scale, int32_t zero_point) {
+    const ptrdiff_t C = channels;
+    for (size_t p = p_begin; p < p_end; p++) {
+        const float *restrict src = x + (ptrdiff_t)p * C;
+        float *restrict dst = y + (ptrdiff_t)p * ldy;
+        if (channel_gate) {
+            const float *restrict g = gate;
+            for (ptrdiff_t k = 0; k < C; k++) dst[k] = src[k] * g[k];
+        } else {
+            const float g = gate[p];
+            for (ptrdiff_t k = 0; k < C; k++) dst[k] = src[k] * g;
+        }
+        if (out_u8) CKF_QUANTIZE_U8(dst, out_u8 + (ptrdiff_t)p * ld_u8, (size_t)C, inv_scale, zero_point);
+    }
+}
+
+// ckf_channel_mean_max_nhwc one pixel at a time (the sums run across channels in order: nothing to vectorise).
+CKF_TARGET static void CKF_NAME(channel_mean_max_nhwc)(const float *x, int channels, size_t p_begin, size_t p_end,
+                                                       float *y) {
+    for (size_t p = p_begin; p < p_end; p++) {
+        const float *src = x + (ptrdiff_t)p * channels;
+        float sum = 0.0f, m = -INFINITY;
+        for (int k = 0; k < channels; k++) {
+            sum = sum + src[k];
+            m = src[k] >= m ? src[k] : m;
+        }
+        y[2 * p] = sum / (float)channels;
+        y[2 * p + 1] = m;
+    }
+}

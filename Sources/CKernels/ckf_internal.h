@@ -30,11 +30,18 @@ typedef struct {
     void (*exp_portable)(const float *, float *, size_t);
     void (*sigmoid_portable)(const float *, float *, size_t);
     void (*window_attention_portable)(const ckf_attention_args *, int, int, float *);
-    void (*gemm_fixed)(const float *, ptrdiff_t, const float *, int, int, int, int, float *, ptrdiff_t);
+    // The fixed-order GEMM; a non-NULL bias is added to each finished element (c = chain + bias[j], one IEEE add:
+    // the first step of the convolution epilogue, done while the tile is in registers).
+    void (*gemm_fixed)(const float *, ptrdiff_t, const float *, int, int, int, int, float *, ptrdiff_t, const float *);
     void (*rows_epilogue)(float *, ptrdiff_t, int, int, const float *, const float *, ptrdiff_t, int);
     void (*global_pool_nhwc)(const float *, size_t, ptrdiff_t, int, int, int, float *);
     void (*conv_direct)(const ckf_direct_args *, int, int);
     void (*window_attention_nhwc_portable)(const ckf_attention_args *, int, int, float *);
+    void (*quantize_u8)(const float *, uint8_t *, size_t, float, int32_t);
+    void (*upsample_nhwc)(const ckf_upsample_args *, int, int);
+    void (*mul_nhwc)(const float *, const float *, int, int, size_t, size_t, float *, ptrdiff_t, uint8_t *, ptrdiff_t,
+                     float, int32_t);
+    void (*channel_mean_max_nhwc)(const float *, int, size_t, size_t, float *);
 } ckf_kernel_set;
 
 extern const ckf_kernel_set ckf_generic_kernels;
@@ -103,16 +110,23 @@ void ckf_attention_row_scalar(const ckf_attention_args *args, int c0, int c1, in
                               int x_begin, int x_end, const float *a, int portable);
 
 // The NHWC window attention keeps, per head, the softmax of k pixel rows in a ring (row py in slot py mod k): the
-// rows an output row reads, each computed once per call and still in cache when the gather reads it.
+// rows an output row reads, each computed once per call and still in cache when the gather reads it. The rows run
+// outer and the heads inner, so a pixel row's logits, values and outputs pass through the cache once for all heads.
+//
+// Each of a slot's k⁴ weight rows holds the row's W pixels and is ckf_ring_ld(W) floats long: an odd number of cache
+// lines, so the k⁴ rows one gather step reads fall in different L1 sets (with W floats, a power of two, they all
+// mapped to the same few sets and evicted one another).
+
+/// Floats between consecutive weight rows of the NHWC attention's softmax ring.
+static inline ptrdiff_t ckf_ring_ld(int width) { return ((ptrdiff_t)width + 15) / 16 * 16 + 16; }
 
 /// Softmax (portable exp) of pixel rows [p0, p1) for head h from NHWC logits, columns [x_begin, x_end), into
-/// a[((py−p0)·k⁴ + i·k² + j)·W + x] (the layout of ckf_softmax_rows_scalar; one row: a ring slot). The scalar's
-/// operations.
+/// a[((py−p0)·k⁴ + i·k² + j)·ld + x], ld = ckf_ring_ld(W) (one row: a ring slot). The scalar's operations.
 void ckf_softmax_rows_nhwc_scalar(const ckf_attention_args *args, int h, int p0, int p1, int x_begin, int x_end,
                                   float *a);
 
 /// Gather of the NHWC window attention for output pixel (qy, qx), channels [c0, c1) of one head, from the ring of
-/// softmax rows at `ring` (row py at ring + (py mod k)·k⁴·W): one fmaf per term in the reference's order.
+/// softmax rows at `ring` (row py at ring + (py mod k)·k⁴·ld): one fmaf per term in the reference's order.
 void ckf_attention_pixel_nhwc_scalar(const ckf_attention_args *args, int c0, int c1, int qy, int qx,
                                      const float *ring);
 
@@ -120,8 +134,9 @@ void ckf_attention_pixel_nhwc_scalar(const ckf_attention_args *args, int c0, int
 typedef void (*ckf_attention_pixel_nhwc_fn)(const ckf_attention_args *args, int c0, int c1, int qy, int qx,
                                             const float *ring);
 
-/// The NHWC window attention's row loop shared by the kernel sets that vectorise only the gather: per head, each
-/// softmax row (scalar, portable exp) computed once into its ring slot (row py at (py mod k)·k⁴·W) just before the
-/// first output row that needs it, then `pixel` for every output pixel of the row.
+/// The NHWC window attention's row loop shared by the kernel sets that vectorise only the gather: rows outer, heads
+/// inner, each head with its own ring (at scratch + h·k·k⁴·ld); each softmax row (scalar, portable exp) computed once
+/// into its slot (row py at (py mod k)·k⁴·ld) just before the first output row that needs it, then `pixel` for every
+/// output pixel of the row.
 void ckf_window_attention_nhwc_ring(const ckf_attention_args *args, int row_begin, int row_end, float *scratch,
                                     ckf_attention_pixel_nhwc_fn pixel);

@@ -117,11 +117,12 @@ int ckf_window_attention_portable(const ckf_attention_args *args, int row_begin,
 }
 
 size_t ckf_window_attention_nhwc_scratch(const ckf_attention_args *args) {
-    // A ring of k softmax rows (k⁴ weights per pixel), then 8 pixels' k⁴ logits for the vector kernels'
-    // transposition.
+    // Per head a ring of k softmax rows (k⁴ weight rows of ckf_ring_ld(W) floats each), then 8 pixels' k⁴ logits for
+    // the vector kernels' transposition.
     if (args == NULL || args->window < 1) return 0;
     const size_t kk = (size_t)args->window * (size_t)args->window;
-    return kk * kk * (size_t)args->window * (size_t)(args->width > 0 ? args->width : 0) + 8 * kk * kk;
+    return kk * kk * (size_t)args->window * (size_t)(args->heads > 0 ? args->heads : 0) *
+           (size_t)(args->width > 0 ? ckf_ring_ld(args->width) : 0) + 8 * kk * kk;
 }
 
 int ckf_window_attention_nhwc_portable(const ckf_attention_args *args, int row_begin, int row_end, float *scratch) {
@@ -152,7 +153,7 @@ void ckf_gemm_pack(const float *w, int n, int k, ptrdiff_t ldw, float *packed) {
 int ckf_gemm_fixed(const float *a, ptrdiff_t lda, const float *packed, int n, int k, int m_begin, int m_end,
                    float *c, ptrdiff_t ldc) {
     if (a == NULL || packed == NULL || c == NULL || n < 1 || k < 1 || lda < k || ldc < n || m_begin < 0) return -1;
-    if (m_begin < m_end) kernels()->gemm_fixed(a, lda, packed, n, k, m_begin, m_end, c, ldc);
+    if (m_begin < m_end) kernels()->gemm_fixed(a, lda, packed, n, k, m_begin, m_end, c, ldc, NULL);
     return 0;
 }
 
@@ -168,14 +169,16 @@ int ckf_conv_fixed(const ckf_conv_args *g, int m_begin, int m_end, float *scratc
         const int rows = m_end - mb < CKF_CONV_BLOCK_ROWS ? m_end - mb : CKF_CONV_BLOCK_ROWS;
         float *c = g->c != NULL ? g->c + (ptrdiff_t)mb * g->ldc : scratch;
         const ptrdiff_t ldc = g->c != NULL ? g->ldc : g->n;
-        set->gemm_fixed(g->a + (ptrdiff_t)mb * g->lda, g->lda, g->packed, g->n, g->k, 0, rows, c, ldc);
-        set->rows_epilogue(c, ldc, rows, g->n, g->bias,
-                           g->residual != NULL ? g->residual + (ptrdiff_t)mb * g->ld_residual : NULL, g->ld_residual,
-                           g->relu);
+        // The bias is added as each tile leaves the registers; the residual and ReLU follow in that order.
+        set->gemm_fixed(g->a + (ptrdiff_t)mb * g->lda, g->lda, g->packed, g->n, g->k, 0, rows, c, ldc, g->bias);
+        if (g->residual != NULL || g->relu)
+            set->rows_epilogue(c, ldc, rows, g->n, NULL,
+                               g->residual != NULL ? g->residual + (ptrdiff_t)mb * g->ld_residual : NULL,
+                               g->ld_residual, g->relu);
         if (g->out_u8 != NULL)
             for (int r = 0; r < rows; r++)
-                ck_quantize_u8(c + (ptrdiff_t)r * ldc, g->out_u8 + (ptrdiff_t)(mb + r) * g->ld_u8, (size_t)g->n,
-                               g->out_inv_scale, g->out_zero_point);
+                set->quantize_u8(c + (ptrdiff_t)r * ldc, g->out_u8 + (ptrdiff_t)(mb + r) * g->ld_u8, (size_t)g->n,
+                                 g->out_inv_scale, g->out_zero_point);
     }
     return 0;
 }
@@ -217,4 +220,34 @@ int ckf_conv_direct_nhwc(const ckf_direct_args *g, int oy_begin, int oy_end) {
         (g->residual != NULL && g->ld_residual < g->n)) return -1;
     if (oy_begin < oy_end) kernels()->conv_direct(g, oy_begin, oy_end);
     return 0;
+}
+
+void ckf_quantize_u8(const float *x, uint8_t *q, size_t n, float inv_scale, int32_t zero_point) {
+    if (x == NULL || q == NULL || n == 0) return;
+    kernels()->quantize_u8(x, q, n, inv_scale, zero_point);
+}
+
+int ckf_upsample_nhwc(const ckf_upsample_args *g, int oy_begin, int oy_end) {
+    if (g == NULL || g->x == NULL || g->y == NULL || g->row_first == NULL || g->row_second == NULL ||
+        g->row_weight == NULL || g->col_first == NULL || g->col_second == NULL || g->col_weight == NULL) return -1;
+    if (g->in_w < 1 || g->channels < 1 || g->out_w < 1 || g->ldy < g->channels || oy_begin < 0) return -1;
+    if (g->out_u8 != NULL && g->ld_u8 < g->channels) return -1;
+    if (oy_begin < oy_end) kernels()->upsample_nhwc(g, oy_begin, oy_end);
+    return 0;
+}
+
+int ckf_mul_nhwc(const float *x, const float *gate, int channels, int channel_gate, size_t p_begin, size_t p_end,
+                 float *y, ptrdiff_t ldy, uint8_t *out_u8, ptrdiff_t ld_u8, float out_inv_scale,
+                 int32_t out_zero_point) {
+    if (x == NULL || gate == NULL || y == NULL || channels < 1 || ldy < channels) return -1;
+    if (out_u8 != NULL && ld_u8 < channels) return -1;
+    if (p_begin < p_end)
+        kernels()->mul_nhwc(x, gate, channels, channel_gate, p_begin, p_end, y, ldy, out_u8, ld_u8, out_inv_scale,
+                            out_zero_point);
+    return 0;
+}
+
+void ckf_channel_mean_max_nhwc(const float *x, int channels, size_t p_begin, size_t p_end, float *y) {
+    if (x == NULL || y == NULL || channels < 1 || p_begin >= p_end) return;
+    kernels()->channel_mean_max_nhwc(x, channels, p_begin, p_end, y);
 }

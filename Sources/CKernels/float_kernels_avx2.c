@@ -11,17 +11,54 @@
 #include <math.h>
 #include <string.h>
 #include "ckf_internal.h"
+#include "ck_internal.h"
 
 #if defined(__x86_64__)
 #include <immintrin.h>
 
 #define AVX2_TARGET __attribute__((target("avx2,fma")))
 
+// ckf_quantize_u8, 32 then 8 values per step: ck_quantize_one's operations per lane (the clamps as compare and
+// blend, `t > low ? t : low`, so NaN gives low; cvtps rounds to nearest even as rintf does in the default rounding
+// mode; the saturating packs clamp to 0…255 as the scalar's clamps do, the int32 being within ±65536 + 255).
+AVX2_TARGET static inline __m256i avx2_quantize8(__m256 v, __m256 inv_scale, __m256i zero_point) {
+    const __m256 low = _mm256_set1_ps(-CK_QUANT_LIMIT), high = _mm256_set1_ps(CK_QUANT_LIMIT);
+    __m256 t = _mm256_mul_ps(v, inv_scale);
+    t = _mm256_blendv_ps(low, t, _mm256_cmp_ps(t, low, _CMP_GT_OQ));
+    t = _mm256_blendv_ps(high, t, _mm256_cmp_ps(t, high, _CMP_LT_OQ));
+    return _mm256_add_epi32(_mm256_cvtps_epi32(t), zero_point);
+}
+
+AVX2_TARGET static void avx2_quantize_u8_vec(const float *x, uint8_t *q, size_t n, float inv_scale, int32_t zero_point) {
+    const __m256 inv = _mm256_set1_ps(inv_scale);
+    const __m256i zp = _mm256_set1_epi32(zero_point);
+    size_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        const __m256i a = avx2_quantize8(_mm256_loadu_ps(x + i), inv, zp);
+        const __m256i b = avx2_quantize8(_mm256_loadu_ps(x + i + 8), inv, zp);
+        const __m256i c = avx2_quantize8(_mm256_loadu_ps(x + i + 16), inv, zp);
+        const __m256i d = avx2_quantize8(_mm256_loadu_ps(x + i + 24), inv, zp);
+        // packs work within 128-bit lanes: the permute puts the 32 bytes back in order.
+        const __m256i words = _mm256_packs_epi32(a, b), words2 = _mm256_packs_epi32(c, d);
+        const __m256i bytes = _mm256_packus_epi16(words, words2);
+        _mm256_storeu_si256((__m256i *)(q + i),
+                            _mm256_permutevar8x32_epi32(bytes, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
+    }
+    for (; i + 8 <= n; i += 8) {
+        const __m256i a = avx2_quantize8(_mm256_loadu_ps(x + i), inv, zp);
+        const __m128i words = _mm_packs_epi32(_mm256_castsi256_si128(a), _mm256_extracti128_si256(a, 1));
+        _mm_storel_epi64((__m128i *)(q + i), _mm_packus_epi16(words, words));
+    }
+    for (; i < n; i++) q[i] = ck_quantize_one(x[i], inv_scale, zero_point);
+}
+
 #define CKF_TARGET AVX2_TARGET
 #define CKF_NAME(x) avx2_##x
+#define CKF_QUANTIZE_U8 avx2_quantize_u8_vec
 #include "ckf_elementwise_impl.h"
 #undef CKF_TARGET
 #undef CKF_NAME
+#undef CKF_QUANTIZE_U8
 
 // The portable exp (ckf_exp_scalar in ckf_internal.h), eight lanes: the same operations in the same order, so every
 // lane gives the scalar's bits. max_ps(x, lo) returns lo for NaN like the scalar's `x > lo ? x : lo`.
@@ -65,16 +102,123 @@ AVX2_TARGET static void avx2_sigmoid(const float *x, float *y, size_t n) {
     }
 }
 
+// Transposes eight rows of eight floats (r[p] = row p) into columns (r[s] = element s of every row).
+AVX2_TARGET static inline void avx2_transpose8(__m256 r[8]) {
+    const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+    const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+    const __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+    const __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+    const __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+    const __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+    const __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+    const __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+    r[0] = _mm256_permute2f128_ps(u0, u4, 0x20); r[1] = _mm256_permute2f128_ps(u1, u5, 0x20);
+    r[2] = _mm256_permute2f128_ps(u2, u6, 0x20); r[3] = _mm256_permute2f128_ps(u3, u7, 0x20);
+    r[4] = _mm256_permute2f128_ps(u0, u4, 0x31); r[5] = _mm256_permute2f128_ps(u1, u5, 0x31);
+    r[6] = _mm256_permute2f128_ps(u2, u6, 0x31); r[7] = _mm256_permute2f128_ps(u3, u7, 0x31);
+}
+
+// The fixed-order GEMM for at most 4 output channels (a 16-channel panel would be mostly padding): 8 rows per
+// vector. Each group of 8 rows × 8 k is loaded and transposed (lane l = row m + l), then every k step is one fused
+// multiply-add per channel with the broadcast weight: each lane the scalar fmaf chain over k in increasing order.
+AVX2_TARGET static void avx2_gemm_fixed_narrow(const float *a, ptrdiff_t lda, const float *packed, int n, int k,
+                                               int m_begin, int m_end, float *c, ptrdiff_t ldc, const float *bias) {
+    int m = m_begin;
+    for (; m + 8 <= m_end; m += 8) {
+        const float *r = a + (ptrdiff_t)m * lda;
+        __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0, acc2 = acc0, acc3 = acc0;
+        int q = 0;
+        for (; q + 8 <= k; q += 8) {
+            __m256 t[8];
+            for (int l = 0; l < 8; l++) t[l] = _mm256_loadu_ps(r + (ptrdiff_t)l * lda + q);
+            avx2_transpose8(t);
+            for (int s = 0; s < 8; s++) {
+                const float *w = packed + (size_t)(q + s) * CKF_GEMM_PANEL;
+                acc0 = _mm256_fmadd_ps(t[s], _mm256_broadcast_ss(w), acc0);
+                if (n > 1) acc1 = _mm256_fmadd_ps(t[s], _mm256_broadcast_ss(w + 1), acc1);
+                if (n > 2) acc2 = _mm256_fmadd_ps(t[s], _mm256_broadcast_ss(w + 2), acc2);
+                if (n > 3) acc3 = _mm256_fmadd_ps(t[s], _mm256_broadcast_ss(w + 3), acc3);
+            }
+        }
+        for (; q < k; q++) {
+            const __m256 x = _mm256_setr_ps(r[q], r[lda + q], r[2 * lda + q], r[3 * lda + q], r[4 * lda + q],
+                                            r[5 * lda + q], r[6 * lda + q], r[7 * lda + q]);
+            const float *w = packed + (size_t)q * CKF_GEMM_PANEL;
+            acc0 = _mm256_fmadd_ps(x, _mm256_broadcast_ss(w), acc0);
+            if (n > 1) acc1 = _mm256_fmadd_ps(x, _mm256_broadcast_ss(w + 1), acc1);
+            if (n > 2) acc2 = _mm256_fmadd_ps(x, _mm256_broadcast_ss(w + 2), acc2);
+            if (n > 3) acc3 = _mm256_fmadd_ps(x, _mm256_broadcast_ss(w + 3), acc3);
+        }
+        float lanes[4][8];
+        _mm256_storeu_ps(lanes[0], acc0); _mm256_storeu_ps(lanes[1], acc1);
+        _mm256_storeu_ps(lanes[2], acc2); _mm256_storeu_ps(lanes[3], acc3);
+        for (int l = 0; l < 8; l++)
+            for (int j = 0; j < n; j++) c[(ptrdiff_t)(m + l) * ldc + j] = bias ? lanes[j][l] + bias[j] : lanes[j][l];
+    }
+    for (; m < m_end; m++) {   // the last rows, one element at a time
+        const float *r = a + (ptrdiff_t)m * lda;
+        for (int j = 0; j < n; j++) {
+            float acc = 0.0f;
+            for (int q = 0; q < k; q++) acc = fmaf(r[q], packed[(size_t)q * CKF_GEMM_PANEL + (size_t)j], acc);
+            c[(ptrdiff_t)m * ldc + j] = bias ? acc + bias[j] : acc;
+        }
+    }
+}
+
+// ckf_channel_mean_max_nhwc, 8 pixels per vector: blocks of 8 pixels × 8 channels transposed (lane l = pixel
+// p + l), then per channel in order one add and one compare-and-blend (`x >= m ? x : m`, as the scalar), so each lane
+// is the scalar's sequence; the last channels and pixels as the scalar.
+AVX2_TARGET static void avx2_channel_mean_max_nhwc_vec(const float *x, int channels, size_t p_begin, size_t p_end,
+                                                       float *y) {
+    const ptrdiff_t C = channels;
+    size_t p = p_begin;
+    for (; p + 8 <= p_end; p += 8) {
+        const float *src = x + (ptrdiff_t)p * C;
+        __m256 sum = _mm256_setzero_ps(), m = _mm256_set1_ps(-INFINITY);
+        int k = 0;
+        for (; k + 8 <= channels; k += 8) {
+            __m256 t[8];
+            for (int l = 0; l < 8; l++) t[l] = _mm256_loadu_ps(src + (ptrdiff_t)l * C + k);
+            avx2_transpose8(t);
+            for (int s = 0; s < 8; s++) {
+                sum = _mm256_add_ps(sum, t[s]);
+                m = _mm256_blendv_ps(m, t[s], _mm256_cmp_ps(t[s], m, _CMP_GE_OQ));
+            }
+        }
+        for (; k < channels; k++) {
+            const __m256 v = _mm256_setr_ps(src[k], src[C + k], src[2 * C + k], src[3 * C + k], src[4 * C + k],
+                                            src[5 * C + k], src[6 * C + k], src[7 * C + k]);
+            sum = _mm256_add_ps(sum, v);
+            m = _mm256_blendv_ps(m, v, _mm256_cmp_ps(v, m, _CMP_GE_OQ));
+        }
+        const __m256 mean = _mm256_div_ps(sum, _mm256_set1_ps((float)channels));
+        // Interleave (mean, max) per pixel: y[2p + 2l] = mean[l], y[2p + 2l + 1] = max[l].
+        const __m256 a = _mm256_unpacklo_ps(mean, m), b = _mm256_unpackhi_ps(mean, m);
+        _mm256_storeu_ps(y + 2 * p, _mm256_permute2f128_ps(a, b, 0x20));
+        _mm256_storeu_ps(y + 2 * p + 8, _mm256_permute2f128_ps(a, b, 0x31));
+    }
+    if (p < p_end) avx2_channel_mean_max_nhwc(x, channels, p, p_end, y);
+}
+
 // Fixed-order GEMM (ckf_gemm_fixed): tiles of 6 rows × 16 channels (12 accumulators, 2 panel loads and 6 broadcasts
-// per k), each lane one C element accumulated over k in increasing order by vfmadd, as the scalar fmaf chain.
+// per k), each lane one C element accumulated over k in increasing order by vfmadd, as the scalar fmaf chain; the
+// bias added as the tile is stored. At most 4 channels: avx2_gemm_fixed_narrow.
 AVX2_TARGET static void avx2_gemm_fixed(const float *a, ptrdiff_t lda, const float *packed, int n, int k, int m_begin,
-                                        int m_end, float *c, ptrdiff_t ldc) {
+                                        int m_end, float *c, ptrdiff_t ldc, const float *bias) {
+    if (n <= 4) {
+        avx2_gemm_fixed_narrow(a, lda, packed, n, k, m_begin, m_end, c, ldc, bias);
+        return;
+    }
     enum { MR = 6, BLOCK = 120 };   // rows per block: the block's A rows stay in L2 while every panel passes
     for (int mb = m_begin; mb < m_end; mb += BLOCK) {
         const int me = m_end - mb < BLOCK ? m_end : mb + BLOCK;
         for (int p = 0; p * CKF_GEMM_PANEL < n; p++) {
             const float *panel = packed + (size_t)p * (size_t)k * CKF_GEMM_PANEL;
             const int width = n - p * CKF_GEMM_PANEL < CKF_GEMM_PANEL ? n - p * CKF_GEMM_PANEL : CKF_GEMM_PANEL;
+            // The panel's bias, zero padded (lanes past `width` are never stored).
+            float bias_panel[CKF_GEMM_PANEL] = {0};
+            if (bias) memcpy(bias_panel, bias + p * CKF_GEMM_PANEL, sizeof(float) * (size_t)width);
+            const __m256 bias0 = _mm256_loadu_ps(bias_panel), bias1 = _mm256_loadu_ps(bias_panel + 8);
             int m = mb;
             for (; m + MR <= me; m += MR) {
                 const float *r0 = a + (ptrdiff_t)m * lda, *r1 = r0 + lda, *r2 = r1 + lda, *r3 = r2 + lda,
@@ -97,8 +241,12 @@ AVX2_TARGET static void avx2_gemm_fixed(const float *a, ptrdiff_t lda, const flo
                     x = _mm256_broadcast_ss(r5 + q);
                     c50 = _mm256_fmadd_ps(x, b0, c50); c51 = _mm256_fmadd_ps(x, b1, c51);
                 }
-                const __m256 tile[MR][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41}, {c50, c51}};
+                __m256 tile[MR][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41}, {c50, c51}};
                 for (int r = 0; r < MR; r++) {
+                    if (bias) {
+                        tile[r][0] = _mm256_add_ps(tile[r][0], bias0);
+                        tile[r][1] = _mm256_add_ps(tile[r][1], bias1);
+                    }
                     float *out = c + (ptrdiff_t)(m + r) * ldc + p * CKF_GEMM_PANEL;
                     if (width == CKF_GEMM_PANEL) {
                         _mm256_storeu_ps(out, tile[r][0]);
@@ -120,6 +268,10 @@ AVX2_TARGET static void avx2_gemm_fixed(const float *a, ptrdiff_t lda, const flo
                     c00 = _mm256_fmadd_ps(x, _mm256_loadu_ps(b), c00);
                     c01 = _mm256_fmadd_ps(x, _mm256_loadu_ps(b + 8), c01);
                 }
+                if (bias) {
+                    c00 = _mm256_add_ps(c00, bias0);
+                    c01 = _mm256_add_ps(c01, bias1);
+                }
                 float t[CKF_GEMM_PANEL];
                 _mm256_storeu_ps(t, c00);
                 _mm256_storeu_ps(t + 8, c01);
@@ -132,8 +284,11 @@ AVX2_TARGET static void avx2_gemm_fixed(const float *a, ptrdiff_t lda, const flo
 // The direct convolution (ckf_conv_direct_nhwc), 8 output pixels of a row per vector: each tap's 8 input values
 // come from a masked gather (lanes outside the image or past the row read +0, as im2col's padding), then one fused
 // multiply-add per output channel: each lane the scalar fmaf chain.
-AVX2_TARGET static void avx2_conv_direct(const ckf_direct_args *g, int oy_begin, int oy_end) {
-    const int n = g->n, C = g->channels, k = g->kernel;
+// The body for a constant channel count n (the accumulators then stay in registers: with a runtime n they lived on
+// the stack and every multiply-add waited for a store and a reload).
+AVX2_TARGET static inline __attribute__((always_inline)) void avx2_conv_direct_n(const ckf_direct_args *g, int oy_begin,
+                                                                                 int oy_end, const int n) {
+    const int C = g->channels, k = g->kernel;
     const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
     for (int oy = oy_begin; oy < oy_end; oy++) {
         for (int ox0 = 0; ox0 < g->out_w; ox0 += 8) {
@@ -158,6 +313,26 @@ AVX2_TARGET static void avx2_conv_direct(const ckf_direct_args *g, int oy_begin,
                 }
                 const float *row = g->x + (ptrdiff_t)iy * g->in_w * C;
                 for (int kx = 0; kx < k; kx++) {
+                    // Stride 1, 1 or 2 channels, all 8 lanes inside the row: the 8 pixels are neighbours, so plain
+                    // loads (and a deinterleave for 2 channels) give what the masked gathers below give.
+                    const int first = ox0 - g->padding + kx * g->dilation;
+                    if (g->stride == 1 && C <= 2 && count == 8 && first >= 0 && first + 8 <= g->in_w) {
+                        const float *src = row + (ptrdiff_t)first * C;
+                        __m256 v[2];
+                        if (C == 1) {
+                            v[0] = _mm256_loadu_ps(src);
+                        } else {
+                            const __m256 lo = _mm256_loadu_ps(src), hi = _mm256_loadu_ps(src + 8);
+                            const __m256i order = _mm256_setr_epi32(0, 1, 4, 5, 2, 3, 6, 7);
+                            v[0] = _mm256_permutevar8x32_ps(_mm256_shuffle_ps(lo, hi, 0x88), order);
+                            v[1] = _mm256_permutevar8x32_ps(_mm256_shuffle_ps(lo, hi, 0xDD), order);
+                        }
+                        for (int c = 0; c < C; c++, q++)
+                            for (int j = 0; j < n; j++)
+                                acc[j] = _mm256_fmadd_ps(v[c], _mm256_set1_ps(g->packed[(size_t)q * CKF_GEMM_PANEL + (size_t)j]),
+                                                         acc[j]);
+                        continue;
+                    }
                     const __m256i ix = _mm256_add_epi32(ix0, _mm256_set1_epi32(kx * g->dilation));
                     const __m256i inside = _mm256_and_si256(
                         valid, _mm256_andnot_si256(_mm256_cmpgt_epi32(_mm256_setzero_si256(), ix),
@@ -177,6 +352,15 @@ AVX2_TARGET static void avx2_conv_direct(const ckf_direct_args *g, int oy_begin,
             for (int l = 0; l < count; l++) for (int j = 0; j < n; j++) out[l * n + j] = lanes[j][l];
             ckf_direct_store(g, oy, ox0, count, out);
         }
+    }
+}
+
+AVX2_TARGET static void avx2_conv_direct(const ckf_direct_args *g, int oy_begin, int oy_end) {
+    switch (g->n) {
+    case 1: avx2_conv_direct_n(g, oy_begin, oy_end, 1); break;
+    case 2: avx2_conv_direct_n(g, oy_begin, oy_end, 2); break;
+    case 3: avx2_conv_direct_n(g, oy_begin, oy_end, 3); break;
+    default: avx2_conv_direct_n(g, oy_begin, oy_end, 4); break;
     }
 }
 
@@ -327,25 +511,9 @@ AVX2_TARGET static void avx2_window_attention_portable(const ckf_attention_args 
 
 // MARK: window attention on NHWC buffers (ckf_window_attention_nhwc_portable)
 
-// Transposes eight rows of eight floats (r[p] = row p) into columns (r[s] = element s of every row).
-AVX2_TARGET static inline void avx2_transpose8(__m256 r[8]) {
-    const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
-    const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
-    const __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
-    const __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
-    const __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
-    const __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
-    const __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
-    const __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
-    r[0] = _mm256_permute2f128_ps(u0, u4, 0x20); r[1] = _mm256_permute2f128_ps(u1, u5, 0x20);
-    r[2] = _mm256_permute2f128_ps(u2, u6, 0x20); r[3] = _mm256_permute2f128_ps(u3, u7, 0x20);
-    r[4] = _mm256_permute2f128_ps(u0, u4, 0x31); r[5] = _mm256_permute2f128_ps(u1, u5, 0x31);
-    r[6] = _mm256_permute2f128_ps(u2, u6, 0x31); r[7] = _mm256_permute2f128_ps(u3, u7, 0x31);
-}
-
 // The softmax over j of one window slot i for 8 pixels: kk transposed logits at si (8 floats each), kk weight rows
 // written at o, one pixel row apart.
-AVX2_TARGET static inline __attribute__((always_inline)) void avx2_softmax_group(const float *si, float *o, int W,
+AVX2_TARGET static inline __attribute__((always_inline)) void avx2_softmax_group(const float *si, float *o, ptrdiff_t ld,
                                                                                  __m256 scale, int kk) {
     __m256 t[CKF_MAX_WINDOW * CKF_MAX_WINDOW];
     __m256 m = _mm256_set1_ps(-INFINITY);
@@ -358,7 +526,28 @@ AVX2_TARGET static inline __attribute__((always_inline)) void avx2_softmax_group
         t[j] = avx2_exp(_mm256_sub_ps(t[j], m));
         sum = _mm256_add_ps(sum, t[j]);
     }
-    for (int j = 0; j < kk; j++) _mm256_storeu_ps(o + (size_t)j * (size_t)W, _mm256_div_ps(t[j], sum));
+    for (int j = 0; j < kk; j++) _mm256_storeu_ps(o + (size_t)j * (size_t)ld, _mm256_div_ps(t[j], sum));
+}
+
+// avx2_softmax_group for k = 3 (nine slots), its loops unrolled: the nine exps interleave instead of running one
+// after another through a loop that kept the values on the stack. The same operations in the same order.
+AVX2_TARGET static inline __attribute__((always_inline)) void avx2_softmax_group9(const float *si, float *o,
+                                                                                  ptrdiff_t ld, __m256 scale) {
+    __m256 t[9];
+    __m256 m = _mm256_set1_ps(-INFINITY);
+    _Pragma("clang loop unroll(full)")
+    for (int j = 0; j < 9; j++) {
+        t[j] = _mm256_mul_ps(_mm256_loadu_ps(si + (size_t)j * 8), scale);
+        m = _mm256_max_ps(t[j], m);
+    }
+    __m256 sum = _mm256_setzero_ps();
+    _Pragma("clang loop unroll(full)")
+    for (int j = 0; j < 9; j++) {
+        t[j] = avx2_exp(_mm256_sub_ps(t[j], m));
+        sum = _mm256_add_ps(sum, t[j]);
+    }
+    _Pragma("clang loop unroll(full)")
+    for (int j = 0; j < 9; j++) _mm256_storeu_ps(o + (size_t)j * (size_t)ld, _mm256_div_ps(t[j], sum));
 }
 
 // Softmax of pixel rows [p0, p1) for head h from NHWC logits, 8 pixels at a time (their k⁴ logits transposed by
@@ -368,7 +557,7 @@ AVX2_TARGET static inline __attribute__((always_inline)) void avx2_softmax_group
 AVX2_TARGET static void avx2_softmax_rows_nhwc(const ckf_attention_args *args, int h, int p0, int p1, float *a,
                                                float *staging) {
     const int k = args->window, kk = k * k, kk2 = kk * kk, W = args->width;
-    const size_t stride = (size_t)args->heads * (size_t)kk2;
+    const size_t stride = (size_t)args->heads * (size_t)kk2, ld = (size_t)ckf_ring_ld(W);
     const __m256 scale = _mm256_set1_ps(args->scale);
     const int vector_end = W / 8 * 8;
     for (int py = p0; py < p1; py++) {
@@ -383,14 +572,14 @@ AVX2_TARGET static void avx2_softmax_rows_nhwc(const ckf_attention_args *args, i
             }
             for (; s < kk2; s++)
                 for (int p = 0; p < 8; p++) staging[(size_t)s * 8 + (size_t)p] = l[(size_t)p * stride + (size_t)s];
-            float *out = a + (size_t)(py - p0) * (size_t)kk2 * (size_t)W + (size_t)x;
+            float *out = a + (size_t)(py - p0) * (size_t)kk2 * ld + (size_t)x;
             for (int i = 0; i < kk; i++) {
                 const float *si = staging + (size_t)i * (size_t)kk * 8;
-                float *o = out + (size_t)i * (size_t)kk * (size_t)W;
+                float *o = out + (size_t)i * (size_t)kk * ld;
                 if (kk == 9)   // k = 3, the model's window: a constant count keeps the nine vectors in registers
-                    avx2_softmax_group(si, o, W, scale, 9);
+                    avx2_softmax_group9(si, o, (ptrdiff_t)ld, scale);
                 else
-                    avx2_softmax_group(si, o, W, scale, kk);
+                    avx2_softmax_group(si, o, (ptrdiff_t)ld, scale, kk);
             }
         }
     }
@@ -407,16 +596,17 @@ AVX2_TARGET static void avx2_softmax_rows_nhwc(const ckf_attention_args *args, i
 // a points at the first pixel's column in the band softmax, v at its first value channel, y at its output.
 AVX2_TARGET static inline __attribute__((always_inline)) void avx2_attention_tile4_nhwc(
     const float *a, const float *v, float *y, const ptrdiff_t *a_offset, const ptrdiff_t *v_offset, int terms,
-    int k, ptrdiff_t W, ptrdiff_t C, int nv, int masked, __m256i mask) {
+    int k, ptrdiff_t ld, ptrdiff_t C, int nv, int masked, __m256i mask) {
     // Named accumulators (an array indexed in a loop may live on the stack).
     __m256 p0l = _mm256_setzero_ps(), p0h = p0l, p1l = p0l, p1h = p0l, p2l = p0l, p2h = p0l, p3l = p0l, p3h = p0l;
     const ptrdiff_t C2 = 2 * C, C3 = 3 * C;
     // The terms come in runs of k (one window row of j): weights one softmax row apart, values one pixel apart.
     for (int t = 0; t < terms; t += k) {
         const float *at = a + a_offset[t], *vt = v + v_offset[t];
-        for (int m = 0; m < k; m++, at += W, vt += C) {
+        for (int m = 0; m < k; m++, at += ld, vt += C) {
             // The four pixels' weights are neighbours: one load, then an in-lane permute each.
-            const __m256 w = _mm256_broadcast_ps((const __m128 *)at);
+            __m256 w = _mm256_broadcast_ps((const __m128 *)at);
+            __asm__("" : "+x"(w));   // keeps one load and four in-register permutes (not four broadcast loads)
             const __m256 w0 = _mm256_permute_ps(w, 0x00), w1 = _mm256_permute_ps(w, 0x55);
             const __m256 w2 = _mm256_permute_ps(w, 0xAA), w3 = _mm256_permute_ps(w, 0xFF);
             if (nv == 2) {
@@ -481,13 +671,17 @@ AVX2_TARGET static inline __attribute__((always_inline)) void avx2_attention_row
     const ptrdiff_t *v_offset, const int *column_shift, const int *value_shift, int terms, int nv, int masked,
     __m256i mask) {
     const int W = args->width, reach = 2 * (args->window / 2);
-    const ptrdiff_t C = args->channels;
+    const ptrdiff_t C = args->channels, ld = ckf_ring_ld(W);
     const float *v = args->values + c;
     float *y = args->output + (ptrdiff_t)qy * W * C + c;
     for (int qx = 0; qx < W;) {
         if (qx >= reach && qx + 4 <= W - reach) {
-            avx2_attention_tile4_nhwc(a + qx, v + qx * C, y + qx * C, a_offset, v_offset, terms, args->window, W, C, nv,
-                                      masked, mask);
+            if (args->window == 3)   // the model's window: the runs of 3 terms unrolled
+                avx2_attention_tile4_nhwc(a + qx, v + qx * C, y + qx * C, a_offset, v_offset, terms, 3, ld, C, nv,
+                                          masked, mask);
+            else
+                avx2_attention_tile4_nhwc(a + qx, v + qx * C, y + qx * C, a_offset, v_offset, terms, args->window, ld,
+                                          C, nv, masked, mask);
             qx += 4;
         } else {
             avx2_attention_pixel_nhwc(a + qx, v + qx * C, y + qx * C, a_offset, v_offset, column_shift, value_shift,
@@ -500,7 +694,7 @@ AVX2_TARGET static inline __attribute__((always_inline)) void avx2_attention_row
 // One output row, channels [c0, c1) of one head, from the ring of softmax rows at a (row py in slot py mod k).
 AVX2_TARGET static void avx2_attention_row_nhwc(const ckf_attention_args *args, int c0, int c1, int qy, const float *a) {
     const int k = args->window, kk = k * k, kk2 = kk * kk, half = k / 2, W = args->width, H = args->height;
-    const ptrdiff_t C = args->channels;
+    const ptrdiff_t C = args->channels, ld = ckf_ring_ld(W);
     // The (i, j) slots whose rows are inside the image, in the reference's order, as offsets from column qx.
     enum { MAX_TERMS = CKF_MAX_WINDOW * CKF_MAX_WINDOW * CKF_MAX_WINDOW * CKF_MAX_WINDOW };
     ptrdiff_t a_offset[MAX_TERMS], v_offset[MAX_TERMS];
@@ -512,7 +706,7 @@ AVX2_TARGET static void avx2_attention_row_nhwc(const ckf_attention_args *args, 
         for (int j = 0; j < kk; j++) {
             const int jy = j / k - half, jx = j % k - half, vy = py + jy;
             if (vy < 0 || vy >= H) continue;
-            a_offset[terms] = ((ptrdiff_t)(py % k) * kk2 + i * kk + j) * W - ix;
+            a_offset[terms] = ((ptrdiff_t)(py % k) * kk2 + i * kk + j) * ld - ix;
             v_offset[terms] = ((ptrdiff_t)vy * W - ix + jx) * C;
             column_shift[terms] = ix;
             value_shift[terms] = jx;
@@ -537,18 +731,25 @@ AVX2_TARGET static void avx2_attention_row_nhwc(const ckf_attention_args *args, 
         avx2_attention_row_chunk_nhwc(args, c, qy, a, a_offset, v_offset, column_shift, value_shift, terms, 1, 1, mask);
 }
 
+// Rows outer, heads inner: each head keeps its own ring of softmax rows, so the logits of a pixel row are read for
+// all heads while they are in cache, and the value rows and output rows an output row needs are brought in once,
+// not once per head (with the heads outer, the whole value and output tensors streamed through the cache per head).
 AVX2_TARGET static void avx2_window_attention_nhwc_portable(const ckf_attention_args *args, int row_begin, int row_end,
                                                             float *scratch) {
     const int k = args->window, half = k / 2, head_dim = args->channels / args->heads, H = args->height;
-    const size_t kk2 = (size_t)k * (size_t)k * (size_t)k * (size_t)k, slot = kk2 * (size_t)args->width;
-    float *staging = scratch + (size_t)k * slot;   // after the ring (see the scratch size)
-    for (int h = 0; h < args->heads; h++) {
-        int next = row_begin - half < 0 ? 0 : row_begin - half;   // the next softmax row to compute
-        for (int qy = row_begin; qy < row_end; qy++) {
-            for (const int need = qy + half + 1 < H ? qy + half + 1 : H; next < need; next++)
-                avx2_softmax_rows_nhwc(args, h, next, next + 1, scratch + (size_t)(next % k) * slot, staging);
-            avx2_attention_row_nhwc(args, h * head_dim, (h + 1) * head_dim, qy, scratch);
+    const size_t kk2 = (size_t)k * (size_t)k * (size_t)k * (size_t)k, slot = kk2 * (size_t)ckf_ring_ld(args->width);
+    const size_t ring = (size_t)k * slot;
+    float *staging = scratch + (size_t)args->heads * ring;   // after the rings (see the scratch size)
+    int next = row_begin - half < 0 ? 0 : row_begin - half;   // the next softmax row to compute (every head)
+    for (int qy = row_begin; qy < row_end; qy++) {
+        const int need = qy + half + 1 < H ? qy + half + 1 : H;
+        for (int h = 0; h < args->heads; h++) {
+            for (int row = next; row < need; row++)
+                avx2_softmax_rows_nhwc(args, h, row, row + 1, scratch + (size_t)h * ring + (size_t)(row % k) * slot,
+                                       staging);
+            avx2_attention_row_nhwc(args, h * head_dim, (h + 1) * head_dim, qy, scratch + (size_t)h * ring);
         }
+        if (need > next) next = need;
     }
 }
 
@@ -556,6 +757,7 @@ AVX2_TARGET static void avx2_window_attention_nhwc_portable(const ckf_attention_
 const ckf_kernel_set ckf_avx2_kernels = {
     avx2_conv_epilogue, avx2_add, avx2_mul_channel_gate, avx2_mul_spatial_gate, avx2_sigmoid, avx2_window_attention,
     avx2_exp_portable, avx2_sigmoid, avx2_window_attention_portable, avx2_gemm_fixed, avx2_rows_epilogue, avx2_global_pool_nhwc, avx2_conv_direct,
-    avx2_window_attention_nhwc_portable,
+    avx2_window_attention_nhwc_portable, avx2_quantize_u8_vec, avx2_upsample_nhwc, avx2_mul_nhwc,
+    avx2_channel_mean_max_nhwc_vec,
 };
 #endif

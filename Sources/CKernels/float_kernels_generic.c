@@ -9,6 +9,7 @@
 #include <math.h>
 #include <string.h>
 #include "ckf_internal.h"
+#include "ck_internal.h"
 #include "ckernels.h"
 
 #define CKF_TARGET
@@ -16,6 +17,7 @@
 #include "ckf_elementwise_impl.h"
 #undef CKF_TARGET
 #undef CKF_NAME
+#undef CKF_QUANTIZE_U8
 
 void ckf_generic_sigmoid(const float *x, float *y, size_t n) {
     for (size_t i = 0; i < n; i++) y[i] = 1.0f / (1.0f + expf(-x[i]));
@@ -31,7 +33,7 @@ static void generic_sigmoid_portable(const float *x, float *y, size_t n) {
 
 // The fixed-order GEMM on packed weights, one element at a time (ckf_gemm_fixed).
 static void generic_gemm_fixed(const float *a, ptrdiff_t lda, const float *packed, int n, int k, int m_begin, int m_end,
-                               float *c, ptrdiff_t ldc) {
+                               float *c, ptrdiff_t ldc, const float *bias) {
     for (int p = 0; p * CKF_GEMM_PANEL < n; p++) {
         const float *panel = packed + (size_t)p * (size_t)k * CKF_GEMM_PANEL;
         const int width = n - p * CKF_GEMM_PANEL < CKF_GEMM_PANEL ? n - p * CKF_GEMM_PANEL : CKF_GEMM_PANEL;
@@ -41,7 +43,7 @@ static void generic_gemm_fixed(const float *a, ptrdiff_t lda, const float *packe
             for (int j = 0; j < width; j++) {
                 float acc = 0.0f;
                 for (int q = 0; q < k; q++) acc = fmaf(row[q], panel[(size_t)q * CKF_GEMM_PANEL + (size_t)j], acc);
-                out[j] = acc;
+                out[j] = bias ? acc + bias[p * CKF_GEMM_PANEL + j] : acc;
             }
         }
     }
@@ -141,15 +143,15 @@ void ckf_generic_window_attention_portable(const ckf_attention_args *args, int r
 void ckf_softmax_rows_nhwc_scalar(const ckf_attention_args *args, int h, int p0, int p1, int x_begin, int x_end,
                                   float *a) {
     const int k = args->window, kk = k * k, W = args->width;
-    const size_t kk2 = (size_t)kk * (size_t)kk, stride = (size_t)args->heads * kk2;
+    const size_t kk2 = (size_t)kk * (size_t)kk, stride = (size_t)args->heads * kk2, ld = (size_t)ckf_ring_ld(W);
     const float scale = args->scale;
     for (int py = p0; py < p1; py++) {
         for (int x = x_begin; x < x_end; x++) {
             const float *l = args->logits + ((size_t)py * (size_t)W + (size_t)x) * stride + (size_t)h * kk2;
-            float *out = a + (size_t)(py - p0) * kk2 * (size_t)W + (size_t)x;
+            float *out = a + (size_t)(py - p0) * kk2 * ld + (size_t)x;
             for (int i = 0; i < kk; i++) {
                 const float *row = l + (size_t)i * (size_t)kk;
-                float *o = out + (size_t)i * (size_t)kk * (size_t)W;
+                float *o = out + (size_t)i * (size_t)kk * ld;
                 float m = -INFINITY;
                 for (int j = 0; j < kk; j++) {
                     const float t = row[j] * scale;
@@ -158,10 +160,10 @@ void ckf_softmax_rows_nhwc_scalar(const ckf_attention_args *args, int h, int p0,
                 float sum = 0.0f;
                 for (int j = 0; j < kk; j++) {
                     const float e = ckf_exp_scalar(row[j] * scale - m);
-                    o[(size_t)j * (size_t)W] = e;
+                    o[(size_t)j * ld] = e;
                     sum = sum + e;
                 }
-                for (int j = 0; j < kk; j++) o[(size_t)j * (size_t)W] = o[(size_t)j * (size_t)W] / sum;
+                for (int j = 0; j < kk; j++) o[(size_t)j * ld] = o[(size_t)j * ld] / sum;
             }
         }
     }
@@ -171,7 +173,7 @@ void ckf_attention_pixel_nhwc_scalar(const ckf_attention_args *args, int c0, int
                                      const float *ring) {
     enum { CHUNK = 16 };
     const int k = args->window, kk = k * k, half = k / 2, W = args->width, H = args->height, C = args->channels;
-    const size_t kk2 = (size_t)kk * (size_t)kk;
+    const size_t kk2 = (size_t)kk * (size_t)kk, ld = (size_t)ckf_ring_ld(W);
     float *y = args->output + ((size_t)qy * (size_t)W + (size_t)qx) * (size_t)C;
     for (int c = c0; c < c1; c += CHUNK) {
         const int n = c1 - c < CHUNK ? c1 - c : CHUNK;
@@ -180,11 +182,11 @@ void ckf_attention_pixel_nhwc_scalar(const ckf_attention_args *args, int c0, int
         for (int i = 0; i < kk; i++) {
             const int py = qy - (i / k - half), px = qx - (i % k - half);
             if (py < 0 || py >= H || px < 0 || px >= W) continue;
-            const float *a_row = ring + ((size_t)(py % k) * kk2 + (size_t)i * (size_t)kk) * (size_t)W + (size_t)px;
+            const float *a_row = ring + ((size_t)(py % k) * kk2 + (size_t)i * (size_t)kk) * ld + (size_t)px;
             for (int j = 0; j < kk; j++) {
                 const int vy = py + (j / k - half), vx = px + (j % k - half);
                 if (vy < 0 || vy >= H || vx < 0 || vx >= W) continue;
-                const float weight = a_row[(size_t)j * (size_t)W];
+                const float weight = a_row[(size_t)j * ld];
                 const float *v = args->values + ((size_t)vy * (size_t)W + (size_t)vx) * (size_t)C + (size_t)c;
                 for (int u = 0; u < n; u++) acc[u] = fmaf(weight, v[u], acc[u]);
             }
@@ -196,14 +198,19 @@ void ckf_attention_pixel_nhwc_scalar(const ckf_attention_args *args, int c0, int
 void ckf_window_attention_nhwc_ring(const ckf_attention_args *args, int row_begin, int row_end, float *scratch,
                                     ckf_attention_pixel_nhwc_fn pixel) {
     const int k = args->window, half = k / 2, head_dim = args->channels / args->heads, H = args->height;
-    const size_t slot = (size_t)k * (size_t)k * (size_t)k * (size_t)k * (size_t)args->width;
-    for (int h = 0; h < args->heads; h++) {
-        int next = row_begin - half < 0 ? 0 : row_begin - half;   // the next softmax row to compute
-        for (int qy = row_begin; qy < row_end; qy++) {
-            for (const int need = qy + half + 1 < H ? qy + half + 1 : H; next < need; next++)
-                ckf_softmax_rows_nhwc_scalar(args, h, next, next + 1, 0, args->width, scratch + (size_t)(next % k) * slot);
-            for (int qx = 0; qx < args->width; qx++) pixel(args, h * head_dim, (h + 1) * head_dim, qy, qx, scratch);
+    const size_t slot = (size_t)k * (size_t)k * (size_t)k * (size_t)k * (size_t)ckf_ring_ld(args->width);
+    const size_t ring = (size_t)k * slot;
+    int next = row_begin - half < 0 ? 0 : row_begin - half;   // the next softmax row to compute (every head)
+    for (int qy = row_begin; qy < row_end; qy++) {
+        const int need = qy + half + 1 < H ? qy + half + 1 : H;
+        for (int h = 0; h < args->heads; h++) {
+            float *head_ring = scratch + (size_t)h * ring;
+            for (int row = next; row < need; row++)
+                ckf_softmax_rows_nhwc_scalar(args, h, row, row + 1, 0, args->width, head_ring + (size_t)(row % k) * slot);
+            for (int qx = 0; qx < args->width; qx++)
+                pixel(args, h * head_dim, (h + 1) * head_dim, qy, qx, head_ring);
         }
+        if (need > next) next = need;
     }
 }
 
@@ -265,7 +272,8 @@ const ckf_kernel_set ckf_generic_kernels = {
     generic_conv_epilogue, generic_add, generic_mul_channel_gate, generic_mul_spatial_gate, ckf_generic_sigmoid,
     ckf_generic_window_attention, generic_exp_portable, generic_sigmoid_portable,
     ckf_generic_window_attention_portable, generic_gemm_fixed, generic_rows_epilogue, generic_global_pool_nhwc, ckf_generic_conv_direct,
-    ckf_generic_window_attention_nhwc_portable,
+    ckf_generic_window_attention_nhwc_portable, generic_quantize_u8, generic_upsample_nhwc, generic_mul_nhwc,
+    generic_channel_mean_max_nhwc,
 };
 
 /// Output columns [*lo, *hi) whose input column ox·stride + off lies inside [0, in_w) (im2col and col2im).

@@ -10,6 +10,7 @@
 #include <math.h>
 #include <string.h>
 #include "ckf_internal.h"
+#include "ck_internal.h"
 
 #if defined(__aarch64__)
 #include <arm_neon.h>
@@ -19,6 +20,7 @@
 #include "ckf_elementwise_impl.h"
 #undef CKF_TARGET
 #undef CKF_NAME
+#undef CKF_QUANTIZE_U8
 
 // ckf_exp_scalar, four lanes. The clamps use compare + select, as vmaxq_f32 would propagate a NaN where the
 // scalar's `x > lo ? x : lo` gives lo.
@@ -59,13 +61,18 @@ static void neon_sigmoid_portable(const float *x, float *y, size_t n) {
 // Fixed-order GEMM: tiles of 6 rows × 16 channels (24 accumulators, 4 panel loads and 6 row loads per k; 32
 // vector registers), each lane one C element accumulated over k in increasing order by vfmaq.
 static void neon_gemm_fixed(const float *a, ptrdiff_t lda, const float *packed, int n, int k, int m_begin, int m_end,
-                            float *c, ptrdiff_t ldc) {
+                            float *c, ptrdiff_t ldc, const float *bias) {
     enum { MR = 6, BLOCK = 120 };
     for (int mb = m_begin; mb < m_end; mb += BLOCK) {
         const int me = m_end - mb < BLOCK ? m_end : mb + BLOCK;
         for (int p = 0; p * CKF_GEMM_PANEL < n; p++) {
             const float *panel = packed + (size_t)p * (size_t)k * CKF_GEMM_PANEL;
             const int width = n - p * CKF_GEMM_PANEL < CKF_GEMM_PANEL ? n - p * CKF_GEMM_PANEL : CKF_GEMM_PANEL;
+            // The panel's bias, zero padded (lanes past `width` are never stored).
+            float bias_panel[CKF_GEMM_PANEL] = {0};
+            if (bias) memcpy(bias_panel, bias + p * CKF_GEMM_PANEL, sizeof(float) * (size_t)width);
+            float32x4_t bv[4];
+            for (int v = 0; v < 4; v++) bv[v] = vld1q_f32(bias_panel + 4 * v);
             int m = mb;
             for (; m + MR <= me; m += MR) {
                 const float *rows[MR];
@@ -86,7 +93,7 @@ static void neon_gemm_fixed(const float *a, ptrdiff_t lda, const float *packed, 
                 }
                 for (int r = 0; r < MR; r++) {
                     float t[CKF_GEMM_PANEL];
-                    for (int v = 0; v < 4; v++) vst1q_f32(t + 4 * v, acc[r][v]);
+                    for (int v = 0; v < 4; v++) vst1q_f32(t + 4 * v, bias ? vaddq_f32(acc[r][v], bv[v]) : acc[r][v]);
                     memcpy(c + (ptrdiff_t)(m + r) * ldc + p * CKF_GEMM_PANEL, t, sizeof(float) * (size_t)width);
                 }
             }
@@ -100,6 +107,10 @@ static void neon_gemm_fixed(const float *a, ptrdiff_t lda, const float *packed, 
                     acc1 = vfmaq_f32(acc1, x, vld1q_f32(b + 4));
                     acc2 = vfmaq_f32(acc2, x, vld1q_f32(b + 8));
                     acc3 = vfmaq_f32(acc3, x, vld1q_f32(b + 12));
+                }
+                if (bias) {
+                    acc0 = vaddq_f32(acc0, bv[0]); acc1 = vaddq_f32(acc1, bv[1]);
+                    acc2 = vaddq_f32(acc2, bv[2]); acc3 = vaddq_f32(acc3, bv[3]);
                 }
                 float t[CKF_GEMM_PANEL];
                 vst1q_f32(t, acc0); vst1q_f32(t + 4, acc1); vst1q_f32(t + 8, acc2); vst1q_f32(t + 12, acc3);
@@ -124,11 +135,11 @@ static void neon_attention_pixel_nhwc(const ckf_attention_args *args, int c0, in
     for (int i = 0; i < kk; i++) {
         const int py = qy - (i / k - half), px = qx - (i % k - half);
         if (py < 0 || py >= H || px < 0 || px >= W) continue;
-        const float *a_row = ring + ((size_t)(py % k) * kk2 + (size_t)i * (size_t)kk) * (size_t)W + (size_t)px;
+        const float *a_row = ring + ((size_t)(py % k) * kk2 + (size_t)i * (size_t)kk) * (size_t)ckf_ring_ld(W) + (size_t)px;
         for (int j = 0; j < kk; j++) {
             const int vy = py + (j / k - half), vx = px + (j % k - half);
             if (vy < 0 || vy >= H || vx < 0 || vx >= W) continue;
-            weight[terms] = a_row[(size_t)j * (size_t)W];
+            weight[terms] = a_row[(size_t)j * (size_t)ckf_ring_ld(W)];
             value[terms] = args->values + ((size_t)vy * (size_t)W + (size_t)vx) * (size_t)C;
             terms++;
         }
@@ -168,6 +179,7 @@ const ckf_kernel_set ckf_neon_kernels = {
     neon_conv_epilogue, neon_add, neon_mul_channel_gate, neon_mul_spatial_gate, ckf_generic_sigmoid,
     ckf_generic_window_attention, neon_exp_portable, neon_sigmoid_portable, ckf_generic_window_attention_portable,
     neon_gemm_fixed, neon_rows_epilogue, neon_global_pool_nhwc, ckf_generic_conv_direct,
-    neon_window_attention_nhwc_portable,
+    neon_window_attention_nhwc_portable, neon_quantize_u8, neon_upsample_nhwc, neon_mul_nhwc,
+    neon_channel_mean_max_nhwc,
 };
 #endif

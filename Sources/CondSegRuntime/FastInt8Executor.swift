@@ -213,8 +213,10 @@ public final class FastInt8Executor: Int8GraphExecutor, @unchecked Sendable {
             } else if case .concat = node.kind {
                 concat(node: node, plan: plan, output: yf, outBytes: yq, quantization: q)
             } else {
-                run(node: node, plan: plan, output: yf!, outStride: fs, shape: out, input: input)
-                if let yq, let q {
+                let bytes = yq.flatMap { yq in q.map { NHWCOps.ByteOutput(bytes: yq, stride: bs, quantization: $0) } }
+                let quantized = run(node: node, plan: plan, output: yf!, outStride: fs, shape: out, input: input,
+                                    bytes: bytes)
+                if !quantized, let yq, let q {
                     NHWCOps.quantize(yf!, floatStride: fs, yq, byteStride: bs, channels: out.c, plane: out.plane,
                                      quantization: q, threads: threads)
                 }
@@ -262,8 +264,11 @@ public final class FastInt8Executor: Int8GraphExecutor, @unchecked Sendable {
         }
     }
 
+    /// Runs a float op into `y`; returns true when it also wrote its uint8 copy `bytes` (mul and upsample quantize
+    /// each pixel while its floats are in cache), false when the caller still has to quantize.
+    @discardableResult
     private func run(node: Node, plan: FastInt8Plan, output y: UnsafeMutablePointer<Float>, outStride: Int,
-                     shape out: ValueShape, input: UnsafePointer<Float>) {
+                     shape out: ValueShape, input: UnsafePointer<Float>, bytes: NHWCOps.ByteOutput?) -> Bool {
         let threads = self.threads
         func x(_ k: Int) -> UnsafeMutablePointer<Float> { floats(plan, node.inputs[k])! }
         func shape(_ k: Int) -> ValueShape { plan.shapes[node.inputs[k]]! }
@@ -280,13 +285,15 @@ public final class FastInt8Executor: Int8GraphExecutor, @unchecked Sendable {
         case .mul:
             let gateNode = graph.nodes[node.inputs[1]]
             NHWCOps.mul(x(0), gate: x(1), y, channels: out.c, plane: out.plane, channelGate: gateNode.stride == 0,
-                        outStride: outStride, threads: threads)
+                        outStride: outStride, bytes: bytes, threads: threads)
+            return bytes != nil
         case .concat:
             preconditionFailure("concats run in concat")
         case .upsample:
             NHWCOps.upsampleAlignCorners(channels: out.c, input: x(0), rows: upsampleTables[SIMD2(shape(0).h, out.h)]!,
                                          columns: upsampleTables[SIMD2(shape(0).w, out.w)]!, inW: shape(0).w, output: y, outW: out.w,
-                                         outStride: outStride, threads: threads)
+                                         outStride: outStride, bytes: bytes, threads: threads)
+            return bytes != nil
         case .globalAvgPool:
             NHWCOps.globalPool(max: false, channels: out.c, input: x(0), plane: shape(0).plane, output: y, threads: threads)
         case .globalMaxPool:
@@ -316,6 +323,7 @@ public final class FastInt8Executor: Int8GraphExecutor, @unchecked Sendable {
                                                        (s.1 + chunk * s.2).assumingMemoryBound(to: Float.self))
             }
         }
+        return false
     }
 
     /// The float residual of a fused add: the single other operand, or the sum of several (in scratch).

@@ -60,21 +60,26 @@ enum NHWCOps {
         }
     }
 
+    /// Where a float op also writes the uint8 copy of its result (quantized from its floats in the same pass, the
+    /// bits `quantize` gives afterwards): the buffer, its pixel stride and the quantization.
+    struct ByteOutput {
+        let bytes: UnsafeMutablePointer<UInt8>
+        let stride: Int
+        let quantization: ActivationQuantization
+    }
+
     /// y = x · gate, the gate per channel (`channelGate`, C values) or per pixel (H·W values); y's pixels are
-    /// `outStride` floats apart (a slice of a concat's buffer when wider than C).
+    /// `outStride` floats apart (a slice of a concat's buffer when wider than C); with `bytes`, also its uint8 copy
+    /// (ckf_mul_nhwc).
     static func mul(_ x: UnsafePointer<Float>, gate: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
-                    channels c: Int, plane: Int, channelGate: Bool, outStride: Int, threads: Int) {
-        parallelChunks(plane, threads: threads, state: (x, gate, y, c, channelGate, outStride)) { s, _, pixels in
-            let (x, gate, y, c, channelGate, outStride) = s
-            for p in pixels {
-                let src = x + p * c, dst = y + p * outStride
-                if channelGate {
-                    for k in 0..<c { dst[k] = src[k] * gate[k] }
-                } else {
-                    let g = gate[p]
-                    for k in 0..<c { dst[k] = src[k] * g }
-                }
-            }
+                    channels c: Int, plane: Int, channelGate: Bool, outStride: Int, bytes: ByteOutput? = nil,
+                    threads: Int) {
+        let inv: Float = bytes.map { 1 / $0.quantization.scale } ?? 1, zp = bytes?.quantization.zeroPoint ?? 0
+        let state = (x, gate, y, c, channelGate, outStride, bytes?.bytes, bytes?.stride ?? c, inv, zp)
+        parallelChunks(plane, threads: threads, state: state) { s, _, pixels in
+            let status = ckf_mul_nhwc(s.0, s.1, Int32(s.3), s.4 ? 1 : 0, pixels.lowerBound, pixels.upperBound, s.2, s.5,
+                                      s.6, s.7, s.8, s.9)
+            precondition(status == 0, "ckf_mul_nhwc rejected its arguments")
         }
     }
 
@@ -88,7 +93,7 @@ enum NHWCOps {
             let (x, c, y, outBytes, stride, inv, zp) = s
             for p in pixels {
                 if let y { (y + p * stride).update(from: x + p * c, count: c) }
-                if let outBytes { ck_quantize_u8(x + p * c, outBytes + p * stride, c, inv, zp) }
+                if let outBytes { ckf_quantize_u8(x + p * c, outBytes + p * stride, c, inv, zp) }
             }
         }
     }
@@ -102,48 +107,58 @@ enum NHWCOps {
             parallelChunks((total + 4095) / 4096, threads: threads, state: (x, q, total, inv, zp)) { s, _, range in
                 let (x, q, total, inv, zp) = s
                 let begin = range.lowerBound * 4096, end = min(total, range.upperBound * 4096)
-                ck_quantize_u8(x + begin, q + begin, end - begin, inv, zp)
+                ckf_quantize_u8(x + begin, q + begin, end - begin, inv, zp)
             }
         } else {
             parallelChunks(plane, threads: threads, state: (x, floatStride, q, byteStride, c, inv, zp)) { s, _, pixels in
                 let (x, floatStride, q, byteStride, c, inv, zp) = s
-                for p in pixels { ck_quantize_u8(x + p * floatStride, q + p * byteStride, c, inv, zp) }
+                for p in pixels { ckf_quantize_u8(x + p * floatStride, q + p * byteStride, c, inv, zp) }
             }
         }
     }
 
-    /// The reference's align-corners source indices and weights for one axis, made once per size.
+    /// The reference's align-corners source indices and weights for one axis, made once per size (as Int32 for
+    /// ckf_upsample_nhwc).
     struct AlignCornersTable {
         let inSize: Int
-        let first: [Int], second: [Int], weight: [Float]
+        let first: [Int32], second: [Int32], weight: [Float]
         init(inSize: Int, outSize: Int) {
             self.inSize = inSize
-            (first, second, weight) = ReferenceOps.alignCornersTable(inSize: inSize, outSize: outSize)
+            let (first, second, weight) = ReferenceOps.alignCornersTable(inSize: inSize, outSize: outSize)
+            self.first = first.map { Int32($0) }
+            self.second = second.map { Int32($0) }
+            self.weight = weight
         }
     }
 
-    /// Bilinear upsampling with align_corners = true, the reference's expression per element.
+    /// Bilinear upsampling with align_corners = true, the reference's expression per element (ckf_upsample_nhwc);
+    /// with `bytes`, also its uint8 copy.
     static func upsampleAlignCorners(channels c: Int, input x: UnsafePointer<Float>, rows: AlignCornersTable,
                                      columns: AlignCornersTable, inW: Int, output y: UnsafeMutablePointer<Float>,
-                                     outW: Int, outStride: Int, threads: Int) {
-        let geometry = (c: c, inW: inW, outW: outW, outStride: outStride)
-        parallelChunks(rows.first.count, threads: threads, state: (x, y, geometry, rows, columns)) { s, _, outRows in
-            let (x, y, c, inW, outW, outStride) = (s.0, s.1, s.2.c, s.2.inW, s.2.outW, s.2.outStride)
-            let (y0, y1, ly) = (s.3.first, s.3.second, s.3.weight)
-            let (x0, x1, lx) = (s.4.first, s.4.second, s.4.weight)
-            for oy in outRows {
-                let r0 = x + y0[oy] * inW * c, r1 = x + y1[oy] * inW * c
-                let h1 = ly[oy], h0 = 1 - h1
-                for ox in 0..<outW {
-                    let w1 = lx[ox], w0 = 1 - w1
-                    let a = r0 + x0[ox] * c, b = r0 + x1[ox] * c, d = r1 + x0[ox] * c, e = r1 + x1[ox] * c
-                    let dst = y + (oy * outW + ox) * outStride
-                    for k in 0..<c {
-                        dst[k] = h0 * (w0 * a[k] + w1 * b[k]) + h1 * (w0 * d[k] + w1 * e[k])
-                    }
-                }
+                                     outW: Int, outStride: Int, bytes: ByteOutput? = nil, threads: Int) {
+        rows.first.withUnsafeBufferPointer { rowFirst in
+        rows.second.withUnsafeBufferPointer { rowSecond in
+        rows.weight.withUnsafeBufferPointer { rowWeight in
+        columns.first.withUnsafeBufferPointer { colFirst in
+        columns.second.withUnsafeBufferPointer { colSecond in
+        columns.weight.withUnsafeBufferPointer { colWeight in
+            var args = ckf_upsample_args()
+            args.x = x; args.in_w = Int32(inW); args.channels = Int32(c); args.out_w = Int32(outW)
+            args.row_first = rowFirst.baseAddress; args.row_second = rowSecond.baseAddress
+            args.row_weight = rowWeight.baseAddress
+            args.col_first = colFirst.baseAddress; args.col_second = colSecond.baseAddress
+            args.col_weight = colWeight.baseAddress
+            args.y = y; args.ldy = outStride
+            if let bytes {
+                args.out_u8 = bytes.bytes; args.ld_u8 = bytes.stride
+                args.out_inv_scale = 1 / bytes.quantization.scale; args.out_zero_point = bytes.quantization.zeroPoint
             }
-        }
+            parallelChunks(rowFirst.count, threads: threads, state: args) { args, _, outRows in
+                var args = args
+                let status = ckf_upsample_nhwc(&args, Int32(outRows.lowerBound), Int32(outRows.upperBound))
+                precondition(status == 0, "ckf_upsample_nhwc rejected its arguments")
+            }
+        }}}}}}
     }
 
     /// Per-channel mean (float64 sum in pixel order, as the reference) or max over all pixels
@@ -163,22 +178,12 @@ enum NHWCOps {
     /// Floats of input from which global pooling splits its channels over threads.
     static let globalPoolParallelFloats = 1 << 20
 
-    /// Per pixel: [mean over channels (float sum in channel order, as the reference), max over channels].
+    /// Per pixel: [mean over channels (float sum in channel order, as the reference), max over channels]
+    /// (ckf_channel_mean_max_nhwc).
     static func channelMeanMax(channels c: Int, input x: UnsafePointer<Float>, plane: Int,
                                output y: UnsafeMutablePointer<Float>, threads: Int) {
-        let inv = Float(c)
-        parallelChunks(plane, threads: threads, state: (x, y, c, inv)) { s, _, pixels in
-            let (x, y, c, inv) = s
-            for p in pixels {
-                let src = x + p * c
-                var sum: Float = 0, m = -Float.infinity
-                for k in 0..<c {
-                    sum += src[k]
-                    m = max(m, src[k])
-                }
-                y[2 * p] = sum / inv
-                y[2 * p + 1] = m
-            }
+        parallelChunks(plane, threads: threads, state: (x, y, c)) { s, _, pixels in
+            ckf_channel_mean_max_nhwc(s.0, Int32(s.2), pixels.lowerBound, pixels.upperBound, s.1)
         }
     }
 

@@ -282,6 +282,98 @@ static void run_float_attention_nhwc_case(int index, ckf_isa isa, int heads, int
     free(values); free(logits); free(values_nhwc); free(logits_nhwc); free(scratch); free(y); free(z);
 }
 
+// The float ops with a fused uint8 output and the per-pixel channel statistics (active set against the portable C
+// set, and the vector quantize against ck_quantize_u8), and the convolution with its bias fused into the GEMM tiles
+// (narrow and panel kernels) against the naive chain plus the bias.
+static void run_float_op_cases(ckf_isa isa) {
+    enum { C = 19, IN_H = 5, IN_W = 7, OUT_H = 10, OUT_W = 14, PIX = OUT_H * OUT_W, LD = C + 3, LQ = C + 5 };
+    float *x = malloc(sizeof(float) * IN_H * IN_W * C), *gate = malloc(sizeof(float) * PIX * C);
+    for (int i = 0; i < IN_H * IN_W * C; i++) x[i] = random_float(1 << 20, 16);
+    for (int i = 0; i < PIX * C; i++) gate[i] = random_float(1 << 20, 20);
+    int32_t r0[OUT_H], r1[OUT_H], c0[OUT_W], c1[OUT_W];
+    float rw[OUT_H], cw[OUT_W];
+    for (int o = 0; o < OUT_H; o++) {
+        const float src = (float)(IN_H - 1) / (float)(OUT_H - 1) * (float)o;
+        const int lo = (int)src < IN_H - 1 ? (int)src : IN_H - 1;
+        r0[o] = lo; r1[o] = lo + (lo < IN_H - 1); rw[o] = src - (float)lo;
+    }
+    for (int o = 0; o < OUT_W; o++) {
+        const float src = (float)(IN_W - 1) / (float)(OUT_W - 1) * (float)o;
+        const int lo = (int)src < IN_W - 1 ? (int)src : IN_W - 1;
+        c0[o] = lo; c1[o] = lo + (lo < IN_W - 1); cw[o] = src - (float)lo;
+    }
+    float *y[2], *m[2], *stats[2];
+    uint8_t *q[2], *mq[2];
+    for (int s = 0; s < 2; s++) {   // s = 0: the active set, 1: portable C
+        y[s] = calloc(PIX * LD, sizeof(float)); m[s] = calloc(PIX * LD, sizeof(float));
+        stats[s] = calloc(2 * PIX, sizeof(float));
+        q[s] = calloc(PIX * LQ, 1); mq[s] = calloc(PIX * LQ, 1);
+        ckf_force_isa(s == 0 ? isa : CKF_ISA_GENERIC);
+        ckf_upsample_args u;
+        memset(&u, 0, sizeof u);
+        u.x = x; u.in_w = IN_W; u.channels = C; u.out_w = OUT_W;
+        u.row_first = r0; u.row_second = r1; u.row_weight = rw; u.col_first = c0; u.col_second = c1; u.col_weight = cw;
+        u.y = y[s]; u.ldy = LD; u.out_u8 = q[s]; u.ld_u8 = LQ; u.out_inv_scale = 7.5f; u.out_zero_point = 100;
+        ckf_upsample_nhwc(&u, 0, 3);
+        ckf_upsample_nhwc(&u, 3, OUT_H);
+        // A channel gate on the upsampled floats' first pixels, then a pixel gate on the rest.
+        float *dense = malloc(sizeof(float) * PIX * C);
+        for (int p = 0; p < PIX; p++) memcpy(dense + p * C, y[s] + p * LD, sizeof(float) * C);
+        ckf_mul_nhwc(dense, gate, C, 1, 0, 50, m[s], LD, mq[s], LQ, 12.0f, 7);
+        ckf_mul_nhwc(dense, gate, C, 0, 50, PIX, m[s], LD, mq[s], LQ, 12.0f, 7);
+        ckf_channel_mean_max_nhwc(dense, C, 0, 61, stats[s]);
+        ckf_channel_mean_max_nhwc(dense, C, 61, PIX, stats[s]);
+        free(dense);
+    }
+    ckf_force_isa(isa);
+    const int same = same_floats(y[0], y[1], PIX * LD) && memcmp(q[0], q[1], PIX * LQ) == 0 &&
+                     same_floats(m[0], m[1], PIX * LD) && memcmp(mq[0], mq[1], PIX * LQ) == 0 &&
+                     same_floats(stats[0], stats[1], 2 * PIX);
+    if (!same) failures++;
+    printf("upsample, gate multiply, channel mean/max (uint8 fused), %s vs generic  %s\n", ckf_isa_name(isa),
+           same ? "ok" : "MISMATCH");
+    hash_bytes(y[0], sizeof(float) * PIX * LD); hash_bytes(q[0], PIX * LQ);
+    hash_bytes(m[0], sizeof(float) * PIX * LD); hash_bytes(mq[0], PIX * LQ); hash_bytes(stats[0], sizeof(float) * 2 * PIX);
+    // The vector quantize against the scalar one, ties and values past both clamps included.
+    enum { QN = 1003 };
+    float *v = malloc(sizeof(float) * QN);
+    for (int i = 0; i < QN; i++) v[i] = random_float(1 << 22, 13);
+    v[0] = NAN; v[1] = INFINITY; v[2] = -INFINITY; v[3] = 2.5f; v[4] = -3.5f; v[5] = 1e8f;
+    uint8_t *qa = malloc(QN), *qb = malloc(QN);
+    ckf_quantize_u8(v, qa, QN, 1.0f, 77);
+    ck_quantize_u8(v, qb, QN, 1.0f, 77);
+    const int same_q = memcmp(qa, qb, QN) == 0;
+    if (!same_q) failures++;
+    printf("quantize %d values, %s vs scalar  %s\n", QN, ckf_isa_name(isa), same_q ? "ok" : "MISMATCH");
+    hash_bytes(qa, QN);
+    // Convolutions with bias: 1 and 3 channels (narrow kernel), 37 (panels with a partial last one).
+    static const int widths[3] = {1, 3, 37};
+    for (int t = 0; t < 3; t++) {
+        const int N = widths[t], K = 29, M = 45;
+        float *a = malloc(sizeof(float) * M * K), *w = malloc(sizeof(float) * N * K), *bias = malloc(sizeof(float) * N);
+        for (int i = 0; i < M * K; i++) a[i] = random_float(1 << 20, 19);
+        for (int i = 0; i < N * K; i++) w[i] = random_float(1 << 20, 21);
+        for (int i = 0; i < N; i++) bias[i] = random_float(1 << 20, 18);
+        float *packed = malloc(sizeof(float) * ckf_gemm_packed_floats(N, K));
+        ckf_gemm_pack(w, N, K, K, packed);
+        float *got = malloc(sizeof(float) * M * N), *want = malloc(sizeof(float) * M * N);
+        ckf_gemm_fixed_reference(a, K, w, K, N, K, 0, M, want, N);
+        for (int i = 0; i < M * N; i++) want[i] = want[i] + bias[i % N];
+        ckf_conv_args g;
+        memset(&g, 0, sizeof g);
+        g.a = a; g.lda = K; g.packed = packed; g.n = N; g.k = K; g.bias = bias; g.c = got; g.ldc = N;
+        ckf_conv_fixed(&g, 0, 20, NULL);
+        ckf_conv_fixed(&g, 20, M, NULL);
+        const int same_c = same_floats(got, want, (size_t)M * N);
+        if (!same_c) failures++;
+        printf("conv-fixed with bias N=%d, %s vs naive  %s\n", N, ckf_isa_name(isa), same_c ? "ok" : "MISMATCH");
+        hash_bytes(got, sizeof(float) * M * N);
+        free(a); free(w); free(bias); free(packed); free(got); free(want);
+    }
+    for (int s = 0; s < 2; s++) { free(y[s]); free(m[s]); free(stats[s]); free(q[s]); free(mq[s]); }
+    free(x); free(gate); free(v); free(qa); free(qb);
+}
+
 static void run_float_cases(void) {
     const ckf_isa isa = ckf_active_isa();
     static const int sizes[] = {1, 2, 5, 6, 7, 13, 16, 17, 31, 33, 64, 121, 324};
@@ -302,6 +394,7 @@ static void run_float_cases(void) {
     run_float_attention_nhwc_case(2, isa, 1, 3, 3, 1, 17);
     run_float_attention_nhwc_case(3, isa, 2, 8, 5, 11, 16);
     run_float_attention_nhwc_case(4, isa, 1, 21, 3, 10, 12);
+    run_float_op_cases(isa);
 }
 
 int main(int argc, char **argv) {

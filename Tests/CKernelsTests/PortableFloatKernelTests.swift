@@ -5,8 +5,10 @@
 // for few output channels equals im2col + that; global pooling equals its definition; the portable exp is within 1.02 ulp
 // of e^x computed in double precision and every kernel set gives the same bits; the sigmoid and the window
 // attention give the same bits on every kernel set and for any row split, and so does its NHWC form, which gives the
-// planar portable C attention's bits element for element. The aarch64 (NEON) sets are compared with these bits by
-// the native self-test under qemu (scripts/test-aarch64.sh).
+// planar portable C attention's bits element for element; the vector quantize, the align-corners upsampling and
+// the gate multiply (each with its fused uint8 output), the per-pixel channel mean/max and the narrow GEMM and wide-
+// row direct convolution paths equal their definitions on every kernel set. The aarch64 (NEON) sets are compared
+// with these bits by the native self-test under qemu (scripts/test-aarch64.sh).
 import CKernels
 import Foundation
 import XCTest
@@ -542,5 +544,236 @@ final class PortableFloatKernelTests: XCTestCase {
         // Equal logits: every weight is 1/9 of its window; with values all 1 each output sums the in-image slots.
         XCTAssertEqual(ckf_window_attention_nhwc_portable(&good, 0, 3, scratch.pointer), 0)
         XCTAssertFalse(output.array.contains(-5))
+    }
+
+    /// ckf_quantize_u8 gives ck_quantize_u8's bytes on every kernel set: every length up to 70 (the vector blocks and
+    /// their tails), rounding ties, values past both clamps, ±∞ and NaN, and any zero point.
+    func testVectorQuantizeEqualsTheScalarQuantizeOnEveryKernelSet() {
+        var random = SplitMix64(state: 12)
+        var specials: [Float] = [0, -0.0, 0.5, 1.5, 2.5, -0.5, -1.5, 127.5, 128.5, -128.5, 1e9, -1e9, 65536.5, -65536.5,
+                                 .infinity, -.infinity, .nan, .greatestFiniteMagnitude, -.leastNonzeroMagnitude]
+        for _ in 0..<200 { specials.append(fullFloat(&random, scale: 300)) }
+        for length in 0...70 {
+            let x = (0..<length).map { i in i % 3 == 0 ? specials[random.below(specials.count)] : fullFloat(&random, scale: 40) }
+            for (inv, zp) in [(Float(1), Int32(0)), (Float(1) / 0.037, Int32(random.below(256))), (Float(0.5), Int32(255))] {
+                var expected = [UInt8](repeating: 0, count: length)
+                for i in 0..<length { var v = x[i]; ck_quantize_u8(&v, &expected[i], 1, inv, zp) }
+                let input = CBuffer(x)
+                for isa in kernelSets {
+                    XCTAssertEqual(ckf_force_isa(isa), 1)
+                    let got = CBuffer<UInt8>(count: length + 3, repeating: 77)
+                    ckf_quantize_u8(input.pointer, got.pointer, length, inv, zp)
+                    let label = "length \(length), zero point \(zp), \(String(cString: ckf_isa_name(isa)))"
+                    XCTAssertEqual(Array(got.array.prefix(length)), expected, label)
+                    XCTAssertEqual(Array(got.array.suffix(3)), [77, 77, 77], "\(label): wrote past the end")
+                }
+            }
+        }
+    }
+
+    /// ckf_upsample_nhwc against the align-corners expression written here (h0·(w0·a + w1·b) + h1·(w0·d + w1·e), one
+    /// rounding per operation), on every kernel set, odd channel counts and sizes, output pixel strides wider than the
+    /// channels (a concat's slice), any split of the rows; its uint8 output is ckf_quantize_u8 of its floats.
+    func testUpsampleEqualsItsDefinitionAndQuantizesItsOwnFloatsOnEveryKernelSet() {
+        var random = SplitMix64(state: 5)
+        func table(_ inSize: Int, _ outSize: Int) -> ([Int32], [Int32], [Float]) {
+            let scale: Float = outSize > 1 ? Float(inSize - 1) / Float(outSize - 1) : 0
+            var first = [Int32](), second = [Int32](), weight = [Float]()
+            for o in 0..<outSize {
+                let src = scale * Float(o)
+                let lo = min(Int(src), inSize - 1)
+                first.append(Int32(lo)); second.append(Int32(lo + (lo < inSize - 1 ? 1 : 0))); weight.append(src - Float(lo))
+            }
+            return (first, second, weight)
+        }
+        for (c, inH, inW, outH, outW) in [(1, 1, 1, 2, 3), (3, 2, 5, 4, 10), (8, 4, 4, 8, 8), (17, 3, 7, 12, 28),
+                                          (64, 5, 6, 10, 12), (33, 8, 3, 31, 5)] {
+            let x = (0..<(inH * inW * c)).map { _ in fullFloat(&random, scale: 6) }
+            let (r0, r1, ly) = table(inH, outH), (c0, c1, lx) = table(inW, outW)
+            let ldy = c + random.below(5), ldq = c + random.below(7)
+            var expected = [Float](repeating: -9, count: outH * outW * ldy)
+            var expectedBytes = [UInt8](repeating: 3, count: outH * outW * ldq)
+            let (inv, zp) = (Float(1) / 0.041, Int32(random.below(256)))
+            for oy in 0..<outH {
+                let h1 = ly[oy], h0 = 1 - h1
+                for ox in 0..<outW {
+                    let w1 = lx[ox], w0 = 1 - w1
+                    for k in 0..<c {
+                        func at(_ row: Int32, _ col: Int32) -> Float { x[(Int(row) * inW + Int(col)) * c + k] }
+                        let top = w0 * at(r0[oy], c0[ox]) + w1 * at(r0[oy], c1[ox])
+                        let bottom = w0 * at(r1[oy], c0[ox]) + w1 * at(r1[oy], c1[ox])
+                        var v = h0 * top + h1 * bottom
+                        expected[(oy * outW + ox) * ldy + k] = v
+                        ck_quantize_u8(&v, &expectedBytes[(oy * outW + ox) * ldq + k], 1, inv, zp)
+                    }
+                }
+            }
+            let input = CBuffer(x), tables = [CBuffer(r0), CBuffer(r1), CBuffer(c0), CBuffer(c1)]
+            let rowWeight = CBuffer(ly), colWeight = CBuffer(lx)
+            for isa in kernelSets {
+                XCTAssertEqual(ckf_force_isa(isa), 1)
+                for (withBytes, split) in [(false, 1), (true, 1), (true, 3)] {
+                    let y = CBuffer<Float>(count: expected.count, repeating: -9)
+                    let bytes = CBuffer<UInt8>(count: expectedBytes.count, repeating: 3)
+                    var args = ckf_upsample_args()
+                    args.x = UnsafePointer(input.pointer); args.in_w = Int32(inW); args.channels = Int32(c)
+                    args.out_w = Int32(outW)
+                    args.row_first = UnsafePointer(tables[0].pointer); args.row_second = UnsafePointer(tables[1].pointer)
+                    args.row_weight = UnsafePointer(rowWeight.pointer)
+                    args.col_first = UnsafePointer(tables[2].pointer); args.col_second = UnsafePointer(tables[3].pointer)
+                    args.col_weight = UnsafePointer(colWeight.pointer)
+                    args.y = y.pointer; args.ldy = ldy
+                    if withBytes { args.out_u8 = bytes.pointer; args.ld_u8 = ldq; args.out_inv_scale = inv; args.out_zero_point = zp }
+                    for part in 0..<split {
+                        XCTAssertEqual(ckf_upsample_nhwc(&args, Int32(outH * part / split), Int32(outH * (part + 1) / split)), 0)
+                    }
+                    let label = "\(c)×\(inH)×\(inW) → \(outH)×\(outW), \(String(cString: ckf_isa_name(isa))), bytes \(withBytes)"
+                    XCTAssertEqual(y.array.map(\.bitPattern), expected.map(\.bitPattern), label)
+                    XCTAssertEqual(bytes.array, withBytes ? expectedBytes : [UInt8](repeating: 3, count: expectedBytes.count), label)
+                }
+            }
+        }
+        var bad = ckf_upsample_args()
+        XCTAssertEqual(ckf_upsample_nhwc(&bad, 0, 1), -1)
+        XCTAssertEqual(ckf_upsample_nhwc(nil, 0, 1), -1)
+    }
+
+    /// ckf_mul_nhwc: one multiply per element with a channel or a pixel gate, wider output strides, pixel ranges,
+    /// and its uint8 output is ckf_quantize_u8 of its floats, on every kernel set; bad arguments write nothing.
+    func testGateMultiplyEqualsItsDefinitionOnEveryKernelSet() {
+        var random = SplitMix64(state: 8)
+        for (c, plane) in [(1, 1), (3, 7), (16, 40), (64, 33), (37, 50)] {
+            for channelGate in [true, false] {
+                let x = (0..<(plane * c)).map { _ in fullFloat(&random, scale: 5) }
+                let gate = (0..<(channelGate ? c : plane)).map { _ in fullFloat(&random, scale: 1) }
+                let ldy = c + random.below(4), ldq = c + random.below(5)
+                let (inv, zp) = (Float(1) / 0.02, Int32(random.below(256)))
+                var expected = [Float](repeating: 4, count: plane * ldy), expectedBytes = [UInt8](repeating: 9, count: plane * ldq)
+                for p in 0..<plane {
+                    for k in 0..<c {
+                        var v = x[p * c + k] * (channelGate ? gate[k] : gate[p])
+                        expected[p * ldy + k] = v
+                        ck_quantize_u8(&v, &expectedBytes[p * ldq + k], 1, inv, zp)
+                    }
+                }
+                let xb = CBuffer(x), gb = CBuffer(gate)
+                for isa in kernelSets {
+                    XCTAssertEqual(ckf_force_isa(isa), 1)
+                    let y = CBuffer<Float>(count: expected.count, repeating: 4)
+                    let q = CBuffer<UInt8>(count: expectedBytes.count, repeating: 9)
+                    let half = plane / 2
+                    for (begin, end) in [(0, half), (half, plane)] {
+                        XCTAssertEqual(ckf_mul_nhwc(xb.pointer, gb.pointer, Int32(c), channelGate ? 1 : 0, begin, end,
+                                                    y.pointer, ldy, q.pointer, ldq, inv, zp), 0)
+                    }
+                    let label = "\(c) channels, \(plane) pixels, channel gate \(channelGate), \(String(cString: ckf_isa_name(isa)))"
+                    XCTAssertEqual(y.array.map(\.bitPattern), expected.map(\.bitPattern), label)
+                    XCTAssertEqual(q.array, expectedBytes, label)
+                }
+            }
+        }
+        let x = CBuffer<Float>(count: 8, repeating: 1), y = CBuffer<Float>(count: 8, repeating: 2)
+        XCTAssertEqual(ckf_mul_nhwc(x.pointer, nil, 4, 1, 0, 2, y.pointer, 4, nil, 0, 1, 0), -1)
+        XCTAssertEqual(ckf_mul_nhwc(x.pointer, x.pointer, 4, 1, 0, 2, y.pointer, 3, nil, 0, 1, 0), -1)
+        XCTAssertEqual(ckf_mul_nhwc(x.pointer, x.pointer, 4, 1, 0, 2, y.pointer, 4, UnsafeMutablePointer<UInt8>(bitPattern: 64), 2, 1, 0), -1)
+        XCTAssertEqual(y.array, [Float](repeating: 2, count: 8))
+    }
+
+    /// The fixed-order GEMM and the convolution for 1…4 output channels (AVX2's narrow kernel: 8 rows per vector,
+    /// transposed 8×8 blocks and a k tail) against the naive chain, with and without bias, every kernel set.
+    func testNarrowGemmAndConvolutionEqualTheNaiveChainOnEveryKernelSet() {
+        var random = SplitMix64(state: 77)
+        for (m, n, k) in [(8, 1, 8), (9, 2, 7), (64, 1, 64), (23, 3, 17), (40, 4, 9), (7, 4, 100), (131, 1, 3)] {
+            let lda = k + random.below(3)
+            let a = (0..<(m * lda)).map { _ in fullFloat(&random, scale: 4) }
+            let w = (0..<(n * k)).map { _ in fullFloat(&random, scale: 0.5) }
+            let bias = (0..<n).map { _ in fullFloat(&random, scale: 2) }
+            let product = naiveGemm(a: a, lda: lda, w: w, m: m, n: n, k: k, ldc: n, fill: 0)
+            let packed = CBuffer<Float>(count: ckf_gemm_packed_floats(Int32(n), Int32(k)), repeating: .nan)
+            let wb = CBuffer(w), ab = CBuffer(a), bb = CBuffer(bias)
+            ckf_gemm_pack(wb.pointer, Int32(n), Int32(k), k, packed.pointer)
+            for isa in kernelSets {
+                XCTAssertEqual(ckf_force_isa(isa), 1)
+                for withBias in [false, true] {
+                    let c = CBuffer<Float>(count: m * n, repeating: -1)
+                    var args = ckf_conv_args()
+                    args.a = UnsafePointer(ab.pointer); args.lda = lda; args.packed = UnsafePointer(packed.pointer)
+                    args.n = Int32(n); args.k = Int32(k); args.bias = withBias ? UnsafePointer(bb.pointer) : nil
+                    args.c = c.pointer; args.ldc = n
+                    XCTAssertEqual(ckf_conv_fixed(&args, 0, Int32(m), nil), 0)
+                    let expected = (0..<(m * n)).map { withBias ? product[$0] + bias[$0 % n] : product[$0] }
+                    XCTAssertEqual(c.array.map(\.bitPattern), expected.map(\.bitPattern),
+                                   "\(m)×\(n)×\(k), bias \(withBias), \(String(cString: ckf_isa_name(isa)))")
+                }
+            }
+        }
+    }
+
+    /// ckf_channel_mean_max_nhwc against its definition written here (float sum in channel order then one division;
+    /// m = x >= m ? x : m from −∞, so −0 after +0 wins and NaN is skipped), every kernel set, odd channel and pixel
+    /// counts, pixel ranges.
+    func testChannelMeanMaxEqualsItsDefinitionOnEveryKernelSet() {
+        var random = SplitMix64(state: 23)
+        for (c, plane) in [(1, 1), (2, 9), (3, 17), (8, 8), (17, 30), (64, 41), (64, 8)] {
+            var x = (0..<(c * plane)).map { _ in fullFloat(&random, scale: 9) }
+            for i in stride(from: 0, to: x.count, by: 11) { x[i] = [Float(0), -0.0, .nan, .infinity][random.below(4)] }
+            var expected = [Float](repeating: 0, count: 2 * plane)
+            for p in 0..<plane {
+                var sum: Float = 0, m = -Float.infinity
+                for k in 0..<c {
+                    let v = x[p * c + k]
+                    sum = sum + v
+                    m = v >= m ? v : m
+                }
+                expected[2 * p] = sum / Float(c)
+                expected[2 * p + 1] = m
+            }
+            let input = CBuffer(x)
+            for isa in kernelSets {
+                XCTAssertEqual(ckf_force_isa(isa), 1)
+                let y = CBuffer<Float>(count: 2 * plane, repeating: 5)
+                let cut = plane / 3
+                ckf_channel_mean_max_nhwc(input.pointer, Int32(c), 0, cut, y.pointer)
+                ckf_channel_mean_max_nhwc(input.pointer, Int32(c), cut, plane, y.pointer)
+                XCTAssertEqual(y.array.map(\.bitPattern), expected.map(\.bitPattern),
+                               "\(c) channels, \(plane) pixels, \(String(cString: ckf_isa_name(isa)))")
+            }
+        }
+    }
+
+    /// The direct convolution's plain-load path (stride 1, 1 or 2 channels, 8 output pixels whose taps are all inside
+    /// the row) and its gather path around it give the bits of im2col + the fixed-order GEMM, every kernel set.
+    func testDirectConvolutionOnWideRowsEqualsIm2colThenTheGemm() {
+        var random = SplitMix64(state: 19)
+        for (h, w, c, k, p, d, n) in [(6, 40, 1, 7, 3, 1, 1), (5, 37, 2, 7, 3, 1, 1), (4, 29, 2, 3, 2, 2, 3),
+                                      (3, 24, 1, 3, 0, 1, 4), (4, 21, 3, 3, 1, 1, 2)] {
+            let outH = h + 2 * p - d * (k - 1), outW = w + 2 * p - d * (k - 1), kk = k * k * c, pixels = outH * outW
+            let x = CBuffer((0..<(h * w * c)).map { _ in fullFloat(&random, scale: 3) })
+            let columns = CBuffer<Float>(count: pixels * kk, repeating: .nan)
+            ckf_im2col_nhwc(x.pointer, Int32(h), Int32(w), Int32(c), Int32(k), 1, Int32(p), Int32(d), Int32(outW), 0,
+                            Int32(outH), columns.pointer)
+            let weights = CBuffer((0..<(n * kk)).map { _ in fullFloat(&random, scale: 0.5) })
+            let packed = CBuffer<Float>(count: ckf_gemm_packed_floats(Int32(n), Int32(kk)), repeating: .nan)
+            ckf_gemm_pack(weights.pointer, Int32(n), Int32(kk), kk, packed.pointer)
+            let bias = CBuffer((0..<n).map { _ in fullFloat(&random, scale: 1) })
+            let want = CBuffer<Float>(count: pixels * n, repeating: -1)
+            var gemm = ckf_conv_args()
+            gemm.a = UnsafePointer(columns.pointer); gemm.lda = kk; gemm.packed = UnsafePointer(packed.pointer)
+            gemm.n = Int32(n); gemm.k = Int32(kk); gemm.bias = UnsafePointer(bias.pointer); gemm.c = want.pointer; gemm.ldc = n
+            XCTAssertEqual(ckf_force_isa(CKF_ISA_GENERIC), 1)
+            XCTAssertEqual(ckf_conv_fixed(&gemm, 0, Int32(pixels), nil), 0)
+            for isa in kernelSets {
+                XCTAssertEqual(ckf_force_isa(isa), 1)
+                let got = CBuffer<Float>(count: pixels * n, repeating: -1)
+                var args = ckf_direct_args()
+                args.x = UnsafePointer(x.pointer); args.in_h = Int32(h); args.in_w = Int32(w); args.channels = Int32(c)
+                args.kernel = Int32(k); args.stride = 1; args.padding = Int32(p); args.dilation = Int32(d)
+                args.out_w = Int32(outW); args.packed = UnsafePointer(packed.pointer); args.n = Int32(n)
+                args.bias = UnsafePointer(bias.pointer); args.c = got.pointer; args.ldc = n
+                XCTAssertEqual(ckf_conv_direct_nhwc(&args, 0, Int32(outH)), 0)
+                XCTAssertEqual(got.array.map(\.bitPattern), want.array.map(\.bitPattern),
+                               "\(h)×\(w)×\(c), \(k)×\(k) pad \(p) dilation \(d), n \(n), \(String(cString: ckf_isa_name(isa)))")
+            }
+        }
     }
 }

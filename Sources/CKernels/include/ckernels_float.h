@@ -211,6 +211,46 @@ typedef struct {
 /// + residual, ReLU, the uint8 quantization). Vector kernels run across 8 output pixels. Returns 0, or -1.
 int ckf_conv_direct_nhwc(const ckf_direct_args *args, int oy_begin, int oy_end);
 
+/// q[i] = clamp(rint(x[i]·inv_scale) + zero_point, 0, 255) for i < n: ck_quantize_u8's operations and bits (the
+/// clamp of x·inv_scale to ±65536 first, NaN giving 0), vectorised per kernel set; the same bits on every set.
+void ckf_quantize_u8(const float *x, uint8_t *q, size_t n, float inv_scale, int32_t zero_point);
+
+/// Bilinear align-corners upsampling of an NHWC image (ckf_upsample_nhwc). Output pixel (oy, ox), channel c:
+/// h0·(w0·x[r0][c0][c] + w1·x[r0][c1][c]) + h1·(w0·x[r1][c0][c] + w1·x[r1][c1][c]) with r0 = row_first[oy],
+/// r1 = row_second[oy], h1 = row_weight[oy], h0 = 1 − h1, c0 = col_first[ox], c1 = col_second[ox],
+/// w1 = col_weight[ox], w0 = 1 − w1: each product and sum one IEEE operation in that order (the reference's).
+typedef struct {
+    const float *x;                 ///< input: rows of in_w pixels of `channels` floats
+    int in_w, channels, out_w;
+    const int32_t *row_first, *row_second;     ///< per output row: the two input rows
+    const float *row_weight;                   ///< per output row: the second row's weight
+    const int32_t *col_first, *col_second;     ///< per output column: the two input columns
+    const float *col_weight;                   ///< per output column: the second column's weight
+    float *y;                       ///< float output, ldy floats per output pixel (≥ channels)
+    ptrdiff_t ldy;
+    uint8_t *out_u8;                ///< uint8 output (ld_u8 per pixel) quantized as ckf_quantize_u8 from y, or NULL
+    ptrdiff_t ld_u8;
+    float out_inv_scale;
+    int32_t out_zero_point;
+} ckf_upsample_args;
+
+/// Output rows [oy_begin, oy_end) of ckf_upsample_args' upsampling, float and (if asked) uint8: the uint8 values
+/// are those ckf_quantize_u8 gives for the float output. Returns 0, or -1 (writing nothing) for invalid arguments.
+int ckf_upsample_nhwc(const ckf_upsample_args *args, int oy_begin, int oy_end);
+
+/// Pixels [p_begin, p_end) of y = x · gate on NHWC buffers (x dense, `channels` floats per pixel): the gate is
+/// per channel (channel_gate ≠ 0, `channels` values) or per pixel (one value per pixel); one IEEE multiply each,
+/// y with ldy floats per pixel; with out_u8, also the uint8 values ckf_quantize_u8 gives for y (ld_u8 per pixel).
+/// Returns 0, or -1 (writing nothing) for invalid arguments.
+int ckf_mul_nhwc(const float *x, const float *gate, int channels, int channel_gate, size_t p_begin, size_t p_end,
+                 float *y, ptrdiff_t ldy, uint8_t *out_u8, ptrdiff_t ld_u8, float out_inv_scale,
+                 int32_t out_zero_point);
+
+/// Pixels [p_begin, p_end) of an NHWC image of `channels` floats per pixel: y[2p] = the mean (a float sum in channel
+/// order from +0, then divided by `channels`) and y[2p + 1] = the maximum (m = x ≥ m ? x : m in channel order from
+/// −∞) of pixel p's channels. The same bits on every kernel set.
+void ckf_channel_mean_max_nhwc(const float *x, int channels, size_t p_begin, size_t p_end, float *y);
+
 /// The naive definition of ckf_gemm_fixed on an unpacked W (N rows, stride ldw): one fmaf per step, k increasing.
 /// For tests.
 void ckf_gemm_fixed_reference(const float *a, ptrdiff_t lda, const float *w, ptrdiff_t ldw, int n, int k,
