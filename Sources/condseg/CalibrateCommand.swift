@@ -58,7 +58,8 @@ struct Calibrate: ParsableCommand {
 
     @Option(name: .long, help: ArgumentHelp(
         "Also calibrate on N camera variants of each image (0...8).",
-        discussion: "A variant is the image as another camera might deliver it: a random tone curve (gamma 0.7...1.4) and white balance (gains 0.85...1.15 per channel), a lower-resolution capture (bilinear down to 0.4...0.8 of the size and back), an unsharp mask on half of them, a JPEG re-encode at quality 35...70. The variants are seeded by image and variant number: the same every run, whatever --threads is. Use it when the int8 model will see other cameras or centres than the calibration images came from: the ranges then cover them too. Calibration takes (1+N) times as long; the table records '# augment: N'. --refine and --max-dice-drop still use the plain images."))
+        discussion: "A variant is the image as another camera might deliver it: a random tone curve (gamma 0.7...1.4) and white balance (gains 0.85...1.15 per channel), a lower-resolution capture (bilinear down to 0.4...0.8 of the size and back), an unsharp mask on half of them, a JPEG re-encode at quality 35...70. The variants are seeded by image and variant number: the same every run, whatever --threads is. Use it when the int8 model will see other cameras or centres than the calibration images came from: the ranges then cover them too. Calibration takes (1+N) times as long; the table records '# augment: N'. --refine and --max-dice-drop still use the plain images.",
+        valueName: "N"))
     var augment: Int = 0
 
     @Option(name: .long, help: "Output table (text). With several methods it must contain {method}.", transform: nonEmptyPath)
