@@ -56,6 +56,12 @@ struct Calibrate: ParsableCommand {
     @Option(name: .long, parsing: .unconditional, help: "Images used by --refine and --max-dice-drop (the first N).")
     var refineImages: Int = 4
 
+    @Option(name: .long, parsing: .unconditional, help: ArgumentHelp(
+        "Also calibrate on N camera variants of each image (0...8).",
+        discussion: "A variant is the image as another camera might deliver it: a random tone curve (gamma 0.7...1.4) and white balance (gains 0.85...1.15 per channel), a lower-resolution capture (bilinear down to 0.4...0.8 of the size and back), an unsharp mask on half of them, a JPEG re-encode at quality 35...70. The variants are seeded by image and variant number: the same every run, whatever --threads is. Use it when the int8 model will see other cameras or centres than the calibration images came from: the ranges then cover them too. Calibration takes (1+N) times as long; the table records '# augment: N'. --refine and --max-dice-drop still use the plain images.",
+        valueName: "N"))
+    var augment: Int = 0
+
     @Option(name: .long, help: "Output table (text). With several methods it must contain {method}.", transform: nonEmptyPath)
     var out: String
 
@@ -86,6 +92,10 @@ struct Calibrate: ParsableCommand {
         if let maxDiceDrop, !(0...1).contains(maxDiceDrop) { throw ValidationError("--max-dice-drop must be between 0 and 1") }
         guard refineImages >= 1 else { throw ValidationError("--refine-images must be at least 1") }
         guard Int8ConvWeights.supportedBits.contains(weightBits) else { throw ValidationError("--weight-bits must be 6, 7 or 8") }
+        guard (0...8).contains(augment) else { throw ValidationError("--augment must be 0...8 (camera variants per image)") }
+        if augment > 0 && fromHistograms != nil {
+            throw ValidationError("--augment runs the network on camera variants; --from-histograms reuses recorded statistics instead (give one of them)")
+        }
 
         var items = try Dataset.items(directory: data, list: list)
         if let count {
@@ -119,15 +129,21 @@ struct Calibrate: ParsableCommand {
         if let fromHistograms {
             calibrator = try Calibrator.readHistograms(path: fromHistograms, graph: try model.graph(), modelSHA256: model.sha256)
         } else {
-            var progress = Progress("calibrate", total: items.count)
+            // Input i is variant i % variants of image i / variants; variant 0 is the image itself.
+            let variants = 1 + augment
+            var progress = Progress("calibrate", total: items.count * variants)
             let lock = NSLock()
-            calibrator = try Calibrator.run(model: model, count: items.count, threads: modelOptions.threads, size: size,
+            let names = items.flatMap { item in (0..<variants).map { $0 == 0 ? item.name : "\(item.name)~camera\($0)" } }
+            calibrator = try Calibrator.run(model: model, count: names.count, threads: modelOptions.threads, size: size,
                                             input: { i in
-                let image = try ImageCodec.decodeRGB(path: items[i].imagePath)
-                if image.width < size || image.height < size { lock.lock(); upsampled += 1; lock.unlock() }
+                var image = try ImageCodec.decodeRGB(path: items[i / variants].imagePath)
+                if i % variants > 0 {
+                    image = try CameraVariation(seed: CameraVariation.calibrationSeed, image: i / variants,
+                                                variant: i % variants).apply(to: image)
+                } else if image.width < size || image.height < size { lock.lock(); upsampled += 1; lock.unlock() }
                 let resized = (image.width == size && image.height == size) ? image : Resize.bilinear(image, width: size, height: size)
                 return ModelInput.planar(resized, bgr: config.channelOrderBGR, scale: config.scale)
-            }, names: items.map(\.name), progress: { done in progress.update(done) })
+            }, names: names, progress: { done in progress.update(done) })
         }
         if let saveHistograms { try calibrator.writeHistograms(to: saveHistograms, modelSHA256: model.sha256) }
         let firstInputs = try items.prefix(refineImages).map { item -> [Float] in
@@ -141,6 +157,12 @@ struct Calibrate: ParsableCommand {
         for m in methods {
             var table = calibrator.table(method: m, policy: policy, model: model, listFile: listName, toolVersion: condsegVersion,
                                          weightBits: weightBits)
+            if augment > 0 {   // the header names the images; '# augment' says how many variants of each also ran
+                table = CalibrationTable(toolVersion: table.toolVersion, modelSHA256: table.modelSHA256, method: table.method,
+                                         imageNames: items.map(\.name), listFile: table.listFile, date: table.date,
+                                         entries: table.entries, notes: table.notes + [("augment", "\(augment)")],
+                                         weightBits: table.weightBits)
+            }
             if refine || maxDiceDrop != nil {
                 let (refined, errors) = try Refinement.refine(model: model, table: table, inputs: firstInputs,
                                                               size: size, threads: modelOptions.threads,
