@@ -178,7 +178,7 @@ struct Calibrate: ParsableCommand {
             let path = tablePath(m)
             try table.write(to: path)
             let int8Count = table.entries.filter { $0.precision == .int8 }.count
-            print("wrote \(path): \(table.entries.count) tensors (\(int8Count) int8, \(table.entries.count - int8Count) float), method \(table.method), \(table.weightBits)-bit weights, \(items.count) images at \(size)×\(size)")
+            print("wrote \(path): \(table.entries.count) tensors (\(int8Count) int8, \(table.entries.count - int8Count) float), method \(table.method), \(table.weightBits)-bit weights, \(items.count) images\(augment > 0 ? " and \(augment) camera variant\(augment == 1 ? "" : "s") of each" : "") at \(size)×\(size)")
         }
     }
 

@@ -20,7 +20,7 @@ final class InspectCommandTests: XCTestCase {
         XCTAssertTrue(text.stdout.contains("format:         int8"), text.stdout)
         XCTAssertTrue(text.stdout.contains("resnet18, width 64, mid 256, heads 4"), text.stdout)
         XCTAssertTrue(text.stdout.contains("quantized from: model with SHA-256 951bc8ffe45a26ad0cfdbcb4f7906dc1dcdc2ca81a73a117aec828547348a080"), text.stdout)
-        XCTAssertTrue(text.stdout.contains("calibration:    minmax, 100 images, 2026-11-26T23:00:01Z"), text.stdout)
+        XCTAssertTrue(text.stdout.contains("calibration:    minmax, 100 images, 2026-12-04T13:51:18Z"), text.stdout)
         XCTAssertTrue(text.stdout.contains("int8 weights:   7 bits (±63 per output channel)"), text.stdout)
         let json = try runCondseg(["inspect", "--json", "--model", quantized])
         XCTAssertEqual(json.status, 0)
