@@ -92,7 +92,7 @@ struct Calibrate: ParsableCommand {
         if let maxDiceDrop, !(0...1).contains(maxDiceDrop) { throw ValidationError("--max-dice-drop must be between 0 and 1") }
         guard refineImages >= 1 else { throw ValidationError("--refine-images must be at least 1") }
         guard Int8ConvWeights.supportedBits.contains(weightBits) else { throw ValidationError("--weight-bits must be 6, 7 or 8") }
-        guard (0...8).contains(augment) else { throw ValidationError("--augment must be 0...8 (camera variants per image)") }
+        guard (0...8).contains(augment) else { throw ValidationError("--augment must be 0...8 camera variants per image (got \(augment))") }
         if augment > 0 && fromHistograms != nil {
             throw ValidationError("--augment runs the network on camera variants; --from-histograms reuses recorded statistics instead (give one of them)")
         }
@@ -154,13 +154,18 @@ struct Calibrate: ParsableCommand {
             printError("warning: \(upsampled) images are smaller than the model input \(size)x\(size) and were upsampled")
         }
         let listName = list.map { URL(fileURLWithPath: $0).lastPathComponent } ?? ""
+        // Histograms recorded by an --augment run name their variants "<image>~cameraK": the table made from them
+        // names the plain images and records the augment count, as the run that recorded them would have.
+        let plainNames = fromHistograms == nil ? items.map(\.name) : calibrator.imageNames.filter { !$0.contains("~camera") }
+        let variantNames = fromHistograms == nil ? 0 : calibrator.imageNames.count - plainNames.count
+        let effectiveAugment = fromHistograms == nil ? augment : (plainNames.isEmpty ? 0 : variantNames / plainNames.count)
         for m in methods {
             var table = calibrator.table(method: m, policy: policy, model: model, listFile: listName, toolVersion: condsegVersion,
                                          weightBits: weightBits)
-            if augment > 0 {   // the header names the images; '# augment' says how many variants of each also ran
+            if effectiveAugment > 0 {   // the header names the images; '# augment' says how many variants of each also ran
                 table = CalibrationTable(toolVersion: table.toolVersion, modelSHA256: table.modelSHA256, method: table.method,
-                                         imageNames: items.map(\.name), listFile: table.listFile, date: table.date,
-                                         entries: table.entries, notes: table.notes + [("augment", "\(augment)")],
+                                         imageNames: plainNames, listFile: table.listFile, date: table.date,
+                                         entries: table.entries, notes: table.notes + [("augment", "\(effectiveAugment)")],
                                          weightBits: table.weightBits)
             }
             if refine || maxDiceDrop != nil {
@@ -178,7 +183,7 @@ struct Calibrate: ParsableCommand {
             let path = tablePath(m)
             try table.write(to: path)
             let int8Count = table.entries.filter { $0.precision == .int8 }.count
-            print("wrote \(path): \(table.entries.count) tensors (\(int8Count) int8, \(table.entries.count - int8Count) float), method \(table.method), \(table.weightBits)-bit weights, \(items.count) images\(augment > 0 ? " and \(augment) camera variant\(augment == 1 ? "" : "s") of each" : "") at \(size)×\(size)")
+            print("wrote \(path): \(table.entries.count) tensors (\(int8Count) int8, \(table.entries.count - int8Count) float), method \(table.method), \(table.weightBits)-bit weights, \(plainNames.count) images\(effectiveAugment > 0 ? " and \(effectiveAugment) camera variant\(effectiveAugment == 1 ? "" : "s") of each" : "") at \(size)×\(size)")
         }
     }
 

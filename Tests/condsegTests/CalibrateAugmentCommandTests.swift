@@ -52,6 +52,27 @@ final class CalibrateAugmentCommandTests: XCTestCase {
         XCTAssertEqual(compared.status, 0, compared.stderr)
     }
 
+    /// A table rebuilt from the histograms an --augment run saved has that run's header: the plain images and
+    /// '# augment: N' (the histogram file lists the variants as images of their own), and the same records.
+    func testATableFromAugmentedHistogramsKeepsTheAugmentHeader() throws {
+        let folder = try temporaryFolder(self)
+        let model = folder + "/tiny.safetensors"
+        let made = try runCondseg(["init", "--encoder", "resnet18", "--width", "16", "--mid", "16", "--size", "64", "--out", model])
+        XCTAssertEqual(made.status, 0, made.stderr)
+        let direct = try calibrate(model: model, out: folder + "/a.txt", ["--augment", "1", "--save-histograms", folder + "/h.txt"])
+        XCTAssertEqual(direct.status, 0, direct.stderr)
+        let rebuilt = try calibrate(model: model, out: folder + "/b.txt", ["--from-histograms", folder + "/h.txt"])
+        XCTAssertEqual(rebuilt.status, 0, rebuilt.stderr)
+        XCTAssertTrue(rebuilt.stdout.contains("3 images and 1 camera variant of each"), rebuilt.stdout)
+        let a = try contentLines(folder + "/a.txt"), b = try contentLines(folder + "/b.txt")
+        XCTAssertTrue(b.contains("# augment: 1"), b.joined(separator: "\n"))
+        XCTAssertTrue(b.contains("# images: 3"), b.joined(separator: "\n"))
+        for key in ["# image_names:", "# images_sha256:"] {
+            XCTAssertEqual(a.filter { $0.hasPrefix(key) }, b.filter { $0.hasPrefix(key) }, key)
+        }
+        XCTAssertEqual(a.filter { !$0.hasPrefix("#") }, b.filter { !$0.hasPrefix("#") })
+    }
+
     func testAugmentOutsideZeroToEightIsAUsageError() throws {
         let folder = try temporaryFolder(self)
         for value in ["9", "-1"] {
