@@ -25,8 +25,9 @@ struct Bench: ParsableCommand {
             the register-only peaks (what the silicon does in an instruction loop with no memory traffic: fp32 FMA \
             and the int8 kernel's instruction sequence) are the machine's ceilings; the sgemm and int8 GEMM figures \
             are what the libraries' own best GEMM reaches, for comparison. A share above 100% of a GEMM figure is \
-            possible: Winograd does fewer multiplies than the nominal MACs, and int8 ops are compared with a float \
-            sgemm in the whole-frame line. In --json the GEMM figures keep their first names, sgemm_ceiling_gflops, \
+            possible: Winograd does fewer multiplies than the nominal MACs, int8 ops are compared with a float \
+            sgemm in the whole-frame line, and the int8 GEMM figure is one fixed shape that the model's larger \
+            convolutions can beat. In --json the GEMM figures keep their first names, sgemm_ceiling_gflops, \
             int8_ceiling_gops and the fraction_of_*_ceiling shares (scripts read them); the peaks are register_peaks.
             --profile adds: time, GMAC and GMAC/s per module group; the convolutions by precision (int8, float) \
             with their share of the register peaks; the other ops (attention, upsampling, pooling, ...) by kind.
@@ -194,9 +195,9 @@ struct Bench: ParsableCommand {
                 print("float32 (fast executor, alternating in the same run): median \(fixed(floatTiming.median, 1)) ms, p90 \(fixed(floatTiming.p90, 1)) ms → int8 is \(fixed(floatTiming.median / timing.median, 2))× the float speed")
             }
             print("work: \(fixed(gmac, 2)) GMAC/frame → \(fixed(gmacPerSecond, 1)) GMAC/s = \(fixed(2 * gmacPerSecond, 1)) GOP/s")
-            print("sgemm for comparison (OpenBLAS, same run, \(threadsText(modelOptions.threads))): \(fixed(ceiling, 1)) GFLOP/s → the whole frame runs at \(fixed(100 * fraction, 1))% of it")
+            print("sgemm for comparison (OpenBLAS, same run, \(threadsText(modelOptions.threads))): \(fixed(ceiling, 1)) GFLOP/s → the whole frame runs at \(fixed(100 * fraction, 1))% of it" + (isInt8 ? " (int8 ops against a float GEMM)" : ""))
             if let int8Ceiling {
-                print("int8 GEMM for comparison (same run, \(threadsText(modelOptions.threads)), \(Benchmark.int8Kernel)): \(fixed(int8Ceiling, 1)) GOP/s")
+                print("int8 GEMM for comparison (same run, \(threadsText(modelOptions.threads)), \(Benchmark.int8Kernel), \(weightBits)-bit weights, one fixed shape): \(fixed(int8Ceiling, 1)) GOP/s")
             }
             print("ceilings, the register-only peaks (same run, \(threadsText(modelOptions.threads)) at once): fp32 FMA \(fixed(peaks.fp32GMACs, 1)) GMAC/s, int8 \(peaks.int8Sequence) \(fixed(peaks.int8GMACs, 1)) GMAC/s" + (isInt8 ? " (\(weightBits)-bit weights)" : ""))
             print("activation memory: \(engine.plannedBytes / 1_000_000) MB (planned once)")
