@@ -248,10 +248,10 @@ struct Live: ParsableCommand {
             throw ValidationError("--threshold must be a probability in [0, 1) (got \(threshold))")
         }
         if let statsInterval, !(statsInterval >= 0.1 && statsInterval.isFinite) {
-            throw ValidationError("--stats-interval must be a number of seconds, at least 0.1 (got \(statsInterval))")
+            throw ValidationError("--stats-interval must be a finite number of seconds, at least 0.1 (got \(statsInterval))")
         }
         if let duration, !(duration > 0 && duration.isFinite) {
-            throw ValidationError("--duration must be a positive number of seconds (got \(duration))")
+            throw ValidationError("--duration must be a positive, finite number of seconds (got \(duration))")
         }
         if let giveUpAfter, !(giveUpAfter >= 0 && giveUpAfter.isFinite) {
             throw ValidationError("--give-up-after must be a number of seconds, 0 or more (got \(giveUpAfter))")

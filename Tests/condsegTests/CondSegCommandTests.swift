@@ -119,8 +119,8 @@ final class CondSegCommandTests: XCTestCase {
         // ArgumentParser takes "-1" for an option unless the option reads its value unconditionally: each of these
         // said "missing value" instead of its rule.
         let cases: [([String], String)] = [
-            (["live", "--source", "samples/images", "--fake-segmenter", "--duration", "-1"], "error: --duration must be a positive number of seconds (got -1.0)"),
-            (["live", "--source", "samples/images", "--fake-segmenter", "--stats-interval", "-1"], "error: --stats-interval must be a number of seconds, at least 0.1 (got -1.0)"),
+            (["live", "--source", "samples/images", "--fake-segmenter", "--duration", "-1"], "error: --duration must be a positive, finite number of seconds (got -1.0)"),
+            (["live", "--source", "samples/images", "--fake-segmenter", "--stats-interval", "-1"], "error: --stats-interval must be a finite number of seconds, at least 0.1 (got -1.0)"),
             (["live", "--source", "samples/images", "--fake-segmenter", "--threshold", "-3"], "error: --threshold must be a probability in [0, 1) (got -3.0)"),
             (["live", "--source", "samples/images", "--fake-segmenter", "--give-up-after", "-2"], "error: --give-up-after must be a number of seconds, 0 or more (got -2.0)"),
             (["live", "--source", "samples/images", "--fake-segmenter", "--timeout-ms", "-5"], "error: --timeout-ms must be at least 10 (got -5)"),

@@ -38,9 +38,9 @@ final class LiveCommandTests: XCTestCase {
     }
 
     func testRunTimeOptionsMustBeSensibleNumbers() throws {
-        for (option, value, message) in [("--stats-interval", "0", "--stats-interval must be a number of seconds, at least 0.1"),
-                                         ("--stats-interval", "nan", "--stats-interval must be a number of seconds, at least 0.1"),
-                                         ("--duration", "-1", "--duration must be a positive number of seconds"),
+        for (option, value, message) in [("--stats-interval", "0", "--stats-interval must be a finite number of seconds, at least 0.1"),
+                                         ("--stats-interval", "nan", "--stats-interval must be a finite number of seconds, at least 0.1"),
+                                         ("--duration", "-1", "--duration must be a positive, finite number of seconds"),
                                          ("--give-up-after", "inf", "--give-up-after must be a number of seconds, 0 or more"),
                                          ("--max-mask-age-ms", "0", "--max-mask-age-ms must be a positive number of milliseconds"),
                                          ("--threshold", "nan", "--threshold must be a probability in [0, 1)"),
