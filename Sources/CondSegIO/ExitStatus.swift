@@ -32,7 +32,7 @@ public enum ExitStatus: Int32, CaseIterable, Sendable {
         case .usage: return "usage error (the command line is wrong)"
         case .device: return "the video device was given up on"
         case .input: return "an input file is missing, unreadable or invalid"
-        case .output: return "an output cannot be written (or would replace an input or another output), or the result on stdout was lost"
+        case .output: return "an output cannot be written or would replace an input, or stdout was lost"
         case .internalError: return "an unexpected internal failure (a bug: please report it)"
         }
     }
