@@ -9,7 +9,9 @@ Not another centre's data (we have none): a stand-in for one. Each image of --li
 Masks are copied unchanged (the geometry is the same). Writes OUT/images, OUT/masks, OUT/list.txt; OUT must be a
 new or empty folder (nothing is written when an input is missing).
 
-Usage (needs `pip install pillow numpy`):
+Needs: pip install pillow numpy
+
+Usage:
   python3 benchmarks/shifted_val.py --data ../shared/data/kvasir-seg --list ../shared/data/kvasir-seg/val.txt --out /tmp/shifted
   condseg compare --calibration TABLE --data /tmp/shifted --list /tmp/shifted/list.txt --float-cache /tmp/shifted-cache --json
 """
