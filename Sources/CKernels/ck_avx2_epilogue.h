@@ -1,5 +1,6 @@
 // Private to CKernels on x86-64: the AVX2 form of ck_epilogue_one (16 channels of one row in two 8-lane halves)
-// and its per-panel constants, shared by the two AVX2 kernels (widening and vpmaddubsw).
+// and its per-panel constants, shared by the AVX2 kernels (widening and the two vpmaddubsw ones), and the
+// vpmaddubsw kernels' A broadcast and tile loop.
 #pragma once
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -95,6 +96,49 @@ AVX2_TARGET static inline void avx2_epilogue_row(const ck_qgemm_args *args, cons
             uint8_t buffer[16];
             _mm_storeu_si128((__m128i *)buffer, bytes);
             memcpy(out, buffer, (size_t)columns);
+        }
+    }
+}
+
+// The 4 bytes of A at p broadcast to every 32-bit lane; `count` < 4 for a partial last group (the rest reads 0).
+// Shared by the vpmaddubsw kernels, whose packed B holds one channel's 4 weights of a k group per 32-bit lane.
+AVX2_TARGET static inline __attribute__((always_inline)) __m256i avx2_broadcast_group(const uint8_t *p, int count) {
+    uint32_t word;
+    if (count == 4) memcpy(&word, p, 4); else word = ck_load_group(p, count);
+    return _mm256_set1_epi32((int32_t)word);
+}
+
+// A kernel's register tile: rows a[0..tile_rows) times the 16-channel panel `b`, then the epilogue of the first
+// `rows` rows (the others repeat the last row; their results are not written).
+typedef void (*avx2_tile_fn)(const ck_qgemm_args *args, const avx2_panel_constants *constants,
+                             const uint8_t *const *a, const int8_t *b, int m0, int rows, int n0, int columns);
+
+#define AVX2_MAX_TILE_ROWS 8
+
+// Rows [m_begin, m_end) of C in blocks of `row_block` rows kept in L2 while every panel of B passes over them,
+// each block in tiles of `tile_rows` rows: the loop every packed-panel AVX2 kernel runs around its tile.
+AVX2_TARGET static inline __attribute__((always_inline)) void avx2_run_tiles(const ck_qgemm_args *args, int m_begin,
+        int m_end, int tile_rows, int row_block, avx2_tile_fn tile) {
+    const ck_packed_header *header = ck_packed_header_of(args->packed_b);
+    const int8_t *panels = ck_packed_panels(args->packed_b);
+    const size_t panel_bytes = (size_t)header->padded_k * CK_PANEL_WIDTH;
+    const int panel_count = header->padded_n / CK_PANEL_WIDTH;
+
+    for (int block = m_begin; block < m_end; block += row_block) {
+        const int block_end = m_end - block < row_block ? m_end : block + row_block;
+        for (int panel = 0; panel < panel_count; panel++) {
+            const int n0 = panel * CK_PANEL_WIDTH;
+            const int columns = args->N - n0 < CK_PANEL_WIDTH ? args->N - n0 : CK_PANEL_WIDTH;
+            avx2_panel_constants constants;
+            avx2_panel_constants_init(&constants, args, n0, columns);
+            const int8_t *b = panels + (size_t)panel * panel_bytes;
+            for (int m0 = block; m0 < block_end; m0 += tile_rows) {
+                const int rows = block_end - m0 < tile_rows ? block_end - m0 : tile_rows;
+                const uint8_t *a_rows[AVX2_MAX_TILE_ROWS];
+                for (int r = 0; r < tile_rows; r++)   // a missing row repeats the last (result unused)
+                    a_rows[r] = args->a + (ptrdiff_t)(m0 + (r < rows ? r : rows - 1)) * args->lda;
+                tile(args, &constants, a_rows, b, m0, rows, n0, columns);
+            }
         }
     }
 }

@@ -24,16 +24,9 @@
 // acc += the int32 sums of the 4 u8 x s8 products in each lane of x (A, broadcast) and w (B).
 #define MADDUBS_STEP(acc, x, w) acc = _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(x, w), ones))
 
-// The 4 bytes of A at p broadcast to every 32-bit lane; `count` < 4 for a partial last group (the rest reads 0).
-AVX2_TARGET static inline __attribute__((always_inline)) __m256i maddubs_broadcast(const uint8_t *p, int count) {
-    uint32_t word;
-    if (count == 4) memcpy(&word, p, 4); else word = ck_load_group(p, count);
-    return _mm256_set1_epi32((int32_t)word);
-}
-
 // Rows a[0..5] times one 16-channel panel `b` over all k groups, then the epilogue of the first `rows` rows.
 AVX2_TARGET static void maddubs_tile(const ck_qgemm_args *args, const avx2_panel_constants *constants,
-                                     const uint8_t *const a[MADDUBS_TILE_ROWS], const int8_t *b, int m0, int rows,
+                                     const uint8_t *const *a, const int8_t *b, int m0, int rows,
                                      int n0, int columns) {
     const __m256i ones = _mm256_set1_epi16(1);
     __m256i c00 = _mm256_setzero_si256(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
@@ -45,17 +38,17 @@ AVX2_TARGET static void maddubs_tile(const ck_qgemm_args *args, const avx2_panel
         const __m256i w0 = _mm256_loadu_si256((const __m256i *)(b + 64 * (size_t)(g))); \
         const __m256i w1 = _mm256_loadu_si256((const __m256i *)(b + 64 * (size_t)(g) + 32)); \
         const size_t k = 4 * (size_t)(g); \
-        __m256i x = maddubs_broadcast(a0 + k, count); \
+        __m256i x = avx2_broadcast_group(a0 + k, count); \
         MADDUBS_STEP(c00, x, w0); MADDUBS_STEP(c01, x, w1); \
-        x = maddubs_broadcast(a1 + k, count); \
+        x = avx2_broadcast_group(a1 + k, count); \
         MADDUBS_STEP(c10, x, w0); MADDUBS_STEP(c11, x, w1); \
-        x = maddubs_broadcast(a2 + k, count); \
+        x = avx2_broadcast_group(a2 + k, count); \
         MADDUBS_STEP(c20, x, w0); MADDUBS_STEP(c21, x, w1); \
-        x = maddubs_broadcast(a3 + k, count); \
+        x = avx2_broadcast_group(a3 + k, count); \
         MADDUBS_STEP(c30, x, w0); MADDUBS_STEP(c31, x, w1); \
-        x = maddubs_broadcast(a4 + k, count); \
+        x = avx2_broadcast_group(a4 + k, count); \
         MADDUBS_STEP(c40, x, w0); MADDUBS_STEP(c41, x, w1); \
-        x = maddubs_broadcast(a5 + k, count); \
+        x = avx2_broadcast_group(a5 + k, count); \
         MADDUBS_STEP(c50, x, w0); MADDUBS_STEP(c51, x, w1); \
     } while (0)
     for (int g = 0; g < full_groups; g++) MADDUBS_GROUP(g, 4);
@@ -66,27 +59,6 @@ AVX2_TARGET static void maddubs_tile(const ck_qgemm_args *args, const avx2_panel
 }
 
 AVX2_TARGET void ck_qgemm_u8s8_avx2_maddubs(const ck_qgemm_args *args, int m_begin, int m_end) {
-    const ck_packed_header *header = ck_packed_header_of(args->packed_b);
-    const int8_t *panels = ck_packed_panels(args->packed_b);
-    const size_t panel_bytes = (size_t)header->padded_k * CK_PANEL_WIDTH;
-    const int panel_count = header->padded_n / CK_PANEL_WIDTH;
-
-    for (int block = m_begin; block < m_end; block += MADDUBS_ROW_BLOCK) {
-        const int block_end = m_end - block < MADDUBS_ROW_BLOCK ? m_end : block + MADDUBS_ROW_BLOCK;
-        for (int panel = 0; panel < panel_count; panel++) {
-            const int n0 = panel * CK_PANEL_WIDTH;
-            const int columns = args->N - n0 < CK_PANEL_WIDTH ? args->N - n0 : CK_PANEL_WIDTH;
-            avx2_panel_constants constants;
-            avx2_panel_constants_init(&constants, args, n0, columns);
-            const int8_t *b = panels + (size_t)panel * panel_bytes;
-            for (int m0 = block; m0 < block_end; m0 += MADDUBS_TILE_ROWS) {
-                const int rows = block_end - m0 < MADDUBS_TILE_ROWS ? block_end - m0 : MADDUBS_TILE_ROWS;
-                const uint8_t *a_rows[MADDUBS_TILE_ROWS];
-                for (int r = 0; r < MADDUBS_TILE_ROWS; r++)   // a missing row repeats the last (result unused)
-                    a_rows[r] = args->a + (ptrdiff_t)(m0 + (r < rows ? r : rows - 1)) * args->lda;
-                maddubs_tile(args, &constants, a_rows, b, m0, rows, n0, columns);
-            }
-        }
-    }
+    avx2_run_tiles(args, m_begin, m_end, MADDUBS_TILE_ROWS, MADDUBS_ROW_BLOCK, maddubs_tile);
 }
 #endif

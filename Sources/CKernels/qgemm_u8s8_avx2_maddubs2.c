@@ -29,13 +29,6 @@
 #define MADDUBS2_TILE_ROWS 4
 #define MADDUBS2_ROW_BLOCK 48   // rows of A kept in L2 while every panel of B passes over them (12 tiles)
 
-// The 4 bytes of A at p broadcast to every 32-bit lane; `count` < 4 for a partial last group (the rest reads 0).
-AVX2_TARGET static inline __attribute__((always_inline)) __m256i maddubs2_broadcast(const uint8_t *p, int count) {
-    uint32_t word;
-    if (count == 4) memcpy(&word, p, 4); else word = ck_load_group(p, count);
-    return _mm256_set1_epi32((int32_t)word);
-}
-
 // acc += per-lane sums of 8 products: 4 of x0 (group g) with w0, 4 of x1 (group g+1) with w1.
 #define MADDUBS2_PAIR(acc, x0, w0, x1, w1) \
     acc = _mm256_add_epi32(acc, _mm256_madd_epi16( \
@@ -45,7 +38,7 @@ AVX2_TARGET static inline __attribute__((always_inline)) __m256i maddubs2_broadc
 
 // Rows a[0..3] times one 16-channel panel `b` over all k groups, then the epilogue of the first `rows` rows.
 AVX2_TARGET static void maddubs2_tile(const ck_qgemm_args *args, const avx2_panel_constants *constants,
-                                      const uint8_t *const a[MADDUBS2_TILE_ROWS], const int8_t *b, int m0, int rows,
+                                      const uint8_t *const *a, const int8_t *b, int m0, int rows,
                                       int n0, int columns) {
     const __m256i ones = _mm256_set1_epi16(1);
     __m256i c00 = _mm256_setzero_si256(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00;
@@ -59,26 +52,26 @@ AVX2_TARGET static void maddubs2_tile(const ck_qgemm_args *args, const avx2_pane
         const __m256i w10 = _mm256_loadu_si256((const __m256i *)(wb + 64)); \
         const __m256i w11 = _mm256_loadu_si256((const __m256i *)(wb + 96)); \
         const size_t k = 4 * (size_t)(g); \
-        __m256i x0 = maddubs2_broadcast(a0 + k, count0), x1 = maddubs2_broadcast(a0 + k + 4, count1); \
+        __m256i x0 = avx2_broadcast_group(a0 + k, count0), x1 = avx2_broadcast_group(a0 + k + 4, count1); \
         MADDUBS2_PAIR(c00, x0, w00, x1, w10); MADDUBS2_PAIR(c01, x0, w01, x1, w11); \
-        x0 = maddubs2_broadcast(a1 + k, count0); x1 = maddubs2_broadcast(a1 + k + 4, count1); \
+        x0 = avx2_broadcast_group(a1 + k, count0); x1 = avx2_broadcast_group(a1 + k + 4, count1); \
         MADDUBS2_PAIR(c10, x0, w00, x1, w10); MADDUBS2_PAIR(c11, x0, w01, x1, w11); \
-        x0 = maddubs2_broadcast(a2 + k, count0); x1 = maddubs2_broadcast(a2 + k + 4, count1); \
+        x0 = avx2_broadcast_group(a2 + k, count0); x1 = avx2_broadcast_group(a2 + k + 4, count1); \
         MADDUBS2_PAIR(c20, x0, w00, x1, w10); MADDUBS2_PAIR(c21, x0, w01, x1, w11); \
-        x0 = maddubs2_broadcast(a3 + k, count0); x1 = maddubs2_broadcast(a3 + k + 4, count1); \
+        x0 = avx2_broadcast_group(a3 + k, count0); x1 = avx2_broadcast_group(a3 + k + 4, count1); \
         MADDUBS2_PAIR(c30, x0, w00, x1, w10); MADDUBS2_PAIR(c31, x0, w01, x1, w11); \
     } while (0)
 #define MADDUBS2_GROUP(g, count) do { \
         const __m256i w0 = _mm256_loadu_si256((const __m256i *)(b + 64 * (size_t)(g))); \
         const __m256i w1 = _mm256_loadu_si256((const __m256i *)(b + 64 * (size_t)(g) + 32)); \
         const size_t k = 4 * (size_t)(g); \
-        __m256i x = maddubs2_broadcast(a0 + k, count); \
+        __m256i x = avx2_broadcast_group(a0 + k, count); \
         MADDUBS2_SINGLE(c00, x, w0); MADDUBS2_SINGLE(c01, x, w1); \
-        x = maddubs2_broadcast(a1 + k, count); \
+        x = avx2_broadcast_group(a1 + k, count); \
         MADDUBS2_SINGLE(c10, x, w0); MADDUBS2_SINGLE(c11, x, w1); \
-        x = maddubs2_broadcast(a2 + k, count); \
+        x = avx2_broadcast_group(a2 + k, count); \
         MADDUBS2_SINGLE(c20, x, w0); MADDUBS2_SINGLE(c21, x, w1); \
-        x = maddubs2_broadcast(a3 + k, count); \
+        x = avx2_broadcast_group(a3 + k, count); \
         MADDUBS2_SINGLE(c30, x, w0); MADDUBS2_SINGLE(c31, x, w1); \
     } while (0)
     const int pairs = full_groups / 2;
@@ -93,27 +86,6 @@ AVX2_TARGET static void maddubs2_tile(const ck_qgemm_args *args, const avx2_pane
 }
 
 AVX2_TARGET void ck_qgemm_u8s8_avx2_maddubs2(const ck_qgemm_args *args, int m_begin, int m_end) {
-    const ck_packed_header *header = ck_packed_header_of(args->packed_b);
-    const int8_t *panels = ck_packed_panels(args->packed_b);
-    const size_t panel_bytes = (size_t)header->padded_k * CK_PANEL_WIDTH;
-    const int panel_count = header->padded_n / CK_PANEL_WIDTH;
-
-    for (int block = m_begin; block < m_end; block += MADDUBS2_ROW_BLOCK) {
-        const int block_end = m_end - block < MADDUBS2_ROW_BLOCK ? m_end : block + MADDUBS2_ROW_BLOCK;
-        for (int panel = 0; panel < panel_count; panel++) {
-            const int n0 = panel * CK_PANEL_WIDTH;
-            const int columns = args->N - n0 < CK_PANEL_WIDTH ? args->N - n0 : CK_PANEL_WIDTH;
-            avx2_panel_constants constants;
-            avx2_panel_constants_init(&constants, args, n0, columns);
-            const int8_t *b = panels + (size_t)panel * panel_bytes;
-            for (int m0 = block; m0 < block_end; m0 += MADDUBS2_TILE_ROWS) {
-                const int rows = block_end - m0 < MADDUBS2_TILE_ROWS ? block_end - m0 : MADDUBS2_TILE_ROWS;
-                const uint8_t *a_rows[MADDUBS2_TILE_ROWS];
-                for (int r = 0; r < MADDUBS2_TILE_ROWS; r++)   // a missing row repeats the last (result unused)
-                    a_rows[r] = args->a + (ptrdiff_t)(m0 + (r < rows ? r : rows - 1)) * args->lda;
-                maddubs2_tile(args, &constants, a_rows, b, m0, rows, n0, columns);
-            }
-        }
-    }
+    avx2_run_tiles(args, m_begin, m_end, MADDUBS2_TILE_ROWS, MADDUBS2_ROW_BLOCK, maddubs2_tile);
 }
 #endif
