@@ -3,7 +3,8 @@
 // convolutions read as uint8 between layers: a convolution's GEMM epilogue (ck_qgemm_u8s8) applies bias, the
 // residual of a fused add, ReLU and the requantization to the next layer's (scale, zero point) and writes uint8
 // (and float32 only where a float op reads the value). 1×1 stride-1 convolutions are plain GEMMs on the NHWC input;
-// the others im2col a block of output rows per thread into an L2-sized buffer. Ops the quantizer keeps in float
+// the others im2col a block of output rows per thread into an L2-sized buffer, except 3×3 stride-1 ones on CPUs where
+// the int8 Winograd F(2×2, 3×3) is faster (ck_qwino_u8s8: same int32 accumulators, same epilogue, same bits). Ops the quantizer keeps in float
 // (sigmoid gates, window attention and its softmax, pooling, upsampling, the float-fallback convolutions) run in
 // float32 NHWC (NHWCOps) and quantize their result in the same step when an int8 convolution reads it. A concat
 // input that only the concat reads is written by its own step straight into its channel slice of the concat's
@@ -18,6 +19,11 @@
 import CKernels
 import CondSegCore
 import Dispatch
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// Runs a ConDSeg graph with the int8 convolutions of a calibration table, NHWC, uint8 between int8 layers.
 public final class FastInt8Executor: Int8GraphExecutor, @unchecked Sendable {
@@ -49,6 +55,16 @@ public final class FastInt8Executor: Int8GraphExecutor, @unchecked Sendable {
     public var im2colBlockBytes = 1 << 17
     /// Floats of float im2col columns per chunk.
     public var floatChunkFloats = 1 << 18
+    /// When true (the default), 3×3 stride-1 int8 convolutions run as int8 Winograd F(2×2, 3×3) where the CPU's
+    /// kernels prefer it (PreparedInt8Conv.winograd); false runs them as im2col + GEMM. Same bits either way.
+    /// `CONDSEG_INT8_WINOGRAD=0` sets the starting value to false, so that the command line can measure both.
+    public var int8Winograd = FastInt8Executor.defaultInt8Winograd
+
+    /// true, unless `CONDSEG_INT8_WINOGRAD` is 0.
+    static var defaultInt8Winograd: Bool {
+        guard let text = getenv("CONDSEG_INT8_WINOGRAD") else { return true }
+        return String(cString: text) != "0"
+    }
     /// When true (the default), concat inputs that only the concat reads are written straight into its buffers
     /// (FastInt8Plan); false copies them. Takes effect at the next `prepare`.
     public var concatInPlace = true
@@ -94,6 +110,22 @@ public final class FastInt8Executor: Int8GraphExecutor, @unchecked Sendable {
 
     public var int8ConvolutionIDs: Set<ValueID> { Set(int8NodeIDs) }
 
+    /// Ids of the int8 convolutions the current plan runs as int8 Winograd F(2×2, 3×3) with the current settings
+    /// and kernels.
+    public var int8WinogradNodeIDs: [ValueID] {
+        guard int8Winograd, ck_qwino_preferred() != 0 else { return [] }
+        return winogradConvolutions.sorted()
+    }
+
+    /// Smallest share of a Winograd tiling's outputs that must lie inside the image for the convolution to run that
+    /// way. A dilated convolution's 2×2 tiles cover rows oy and oy + d, so a small image with a large dilation
+    /// computes many outputs past its edge (dconv4 at 8×8 with d = 18 keeps 1 in 4); Winograd is 1.2–1.5× faster
+    /// than the direct kernels on AVX2 with 7-bit weights, so below about 3 in 4 it loses.
+    static let winogradMinimumUtilisation = 0.75
+
+    /// Int8 convolutions of the current plan that have Winograd weights and a tiling that pays.
+    private var winogradConvolutions: Set<ValueID> = []
+
     public var plannedSize: (height: Int, width: Int)? { plan.map { ($0.height, $0.width) } }
 
     public func execute(input: UnsafePointer<Float>) {
@@ -130,6 +162,7 @@ public final class FastInt8Executor: Int8GraphExecutor, @unchecked Sendable {
         let plan = FastInt8Plan(graph: graph, height: height, width: width, targets: setup.targets, pinned: setup.pinned,
                                     int8Conv: int8Flags, concatInPlace: concatInPlace)
         upsampleTables = [:]
+        winogradConvolutions = []
         var im2colBytes = 0, floatColumns = 0, gemmOut = 0, residual = 0, attentionThread = 0
         for step in plan.steps {
             let node = graph.nodes[step.fusedConv ?? step.node]
@@ -138,6 +171,11 @@ public final class FastInt8Executor: Int8GraphExecutor, @unchecked Sendable {
             case .conv(let spec):
                 if let conv = int8Convs[node.id] {
                     if !spec.isPointwise { im2colBytes = max(im2colBytes, int8BlockRows(conv, out) * out.w * conv.k) }
+                    if conv.winograd != nil && FastInt8Executor.winogradUtilisation(out, dilation: spec.dilation)
+                        >= FastInt8Executor.winogradMinimumUtilisation {
+                        winogradConvolutions.insert(node.id)
+                        im2colBytes = max(im2colBytes, ck_qwino_scratch_size(Int32(spec.inChannels)))
+                    }
                 } else if let conv = floatConvs[node.id] {
                     let rows = floatChunkRows(conv, out)
                     if !spec.isPointwise { floatColumns = max(floatColumns, rows * out.w * conv.k) }
@@ -175,6 +213,13 @@ public final class FastInt8Executor: Int8GraphExecutor, @unchecked Sendable {
         scratch!.initializeMemory(as: UInt8.self, repeating: 0, count: scratchBytes)
         nodeSeconds = [Double](repeating: 0, count: graph.nodes.count)
         self.plan = plan
+    }
+
+    /// Share of the outputs of a Winograd F(2×2, 3×3) tiling of `out` that lie inside it.
+    static func winogradUtilisation(_ out: ValueShape, dilation: Int) -> Double {
+        let rows = Int(ck_qwino_tile_rows(Int32(out.h), Int32(dilation)))
+        let columns = Int(ck_qwino_tile_rows(Int32(out.w), Int32(dilation)))
+        return Double(out.h * out.w) / Double(max(1, 4 * rows * columns))
     }
 
     private func int8BlockRows(_ conv: PreparedInt8Conv, _ out: ValueShape) -> Int {
@@ -356,20 +401,26 @@ public final class FastInt8Executor: Int8GraphExecutor, @unchecked Sendable {
                                 float: outFloat, floatStride: floatStride, bytes: outBytes, byteStride: byteStride,
                                 quantization: outQuantization)
         if let conv = int8Convs[node.id] {
-            convolveInt8(conv, input: bytes(plan, node.inputs[0])!, inShape: inShape, out: out, output: output)
+            convolveInt8(conv, nodeID: node.id, input: bytes(plan, node.inputs[0])!, inShape: inShape, out: out,
+                         output: output)
         } else {
             convolveFloat(floatConvs[node.id]!, input: floats(plan, node.inputs[0])!, inShape: inShape, out: out,
                           output: output)
         }
     }
 
-    private func convolveInt8(_ conv: PreparedInt8Conv, input: UnsafeMutablePointer<UInt8>, inShape: ValueShape,
+    private func convolveInt8(_ conv: PreparedInt8Conv, nodeID: ValueID, input: UnsafeMutablePointer<UInt8>, inShape: ValueShape,
                               out: ValueShape, output: ConvOutput) {
         precondition(output.float == nil || output.bytes == nil || output.floatStride == output.byteStride,
                      "the float and uint8 outputs of \(conv.spec.weight) have different strides")
         let job = Int8ConvJob(conv: conv, blockRows: int8BlockRows(conv, out), scratch: scratch!,
                               perThread: im2colBytesPerThread, input: input, inShape: inShape, out: out, output: output)
-        parallelChunks(out.h, threads: threads, state: job) { job, chunk, rows in job.run(chunk: chunk, rows: rows) }
+        if int8Winograd && winogradConvolutions.contains(nodeID) && ck_qwino_preferred() != 0 {
+            let tileRows = Int(ck_qwino_tile_rows(Int32(out.h), Int32(conv.spec.dilation)))
+            parallelChunks(tileRows, threads: threads, state: job) { job, chunk, rows in job.runWinograd(chunk: chunk, tileRows: rows) }
+        } else {
+            parallelChunks(out.h, threads: threads, state: job) { job, chunk, rows in job.run(chunk: chunk, rows: rows) }
+        }
     }
 
     private func convolveFloat(_ conv: PreparedFloatConv, input: UnsafeMutablePointer<Float>, inShape: ValueShape,
@@ -483,8 +534,34 @@ private struct Int8ConvJob {
     let input: UnsafeMutablePointer<UInt8>, inShape: ValueShape, out: ValueShape
     let output: ConvOutput
 
+    /// Points `a`'s residual and outputs at output row (pixel) `m0` and sets the requantization.
+    private func setOutputs(_ a: inout ck_qgemm_args, from m0: Int) {
+        let cout = conv.spec.outChannels
+        if let residual = output.residual { a.residual_f32 = UnsafePointer(residual + m0 * cout); a.ld_residual = cout }
+        // One row stride for both outputs: they are both the value's own buffers or both the concat's.
+        let ldc = output.float != nil ? output.floatStride : output.bytes != nil ? output.byteStride : cout
+        if let outFloat = output.float { a.out_f32 = outFloat + m0 * ldc }
+        if let outBytes = output.bytes, let q = output.quantization {
+            a.out_u8 = outBytes + m0 * ldc
+            a.out_inv_scale = 1 / q.scale
+            a.out_zero_point = q.zeroPoint
+        }
+        a.ldc = ldc
+    }
+
+    /// Tile rows `tileRows` of the Winograd form (whole output rows, disjoint between chunks).
+    func runWinograd(chunk: Int, tileRows: Range<Int>) {
+        var whole = conv.gemmArguments(m: out.h * out.w, a: UnsafePointer(input), lda: conv.k, relu: output.relu)
+        setOutputs(&whole, from: 0)
+        withUnsafePointer(to: whole) { epilogue in
+            var w = conv.winogradArguments(input: UnsafePointer(input), inShape: inShape, out: out, epilogue: epilogue)!
+            let status = ck_qwino_u8s8(&w, Int32(tileRows.lowerBound), Int32(tileRows.upperBound), scratch + chunk * perThread)
+            precondition(status == 0, "ck_qwino_u8s8 rejected the arguments of \(conv.spec.weight)")
+        }
+    }
+
     func run(chunk: Int, rows: Range<Int>) {
-        let cout = conv.spec.outChannels, k = conv.k, direct = conv.spec.isPointwise
+        let k = conv.k, direct = conv.spec.isPointwise
         let columns = (scratch + chunk * perThread).assumingMemoryBound(to: UInt8.self)
         var oy0 = rows.lowerBound
         while oy0 < rows.upperBound {
@@ -498,16 +575,7 @@ private struct Int8ConvJob {
                 ck_im2col_u8_nhwc(&im, Int32(oy0), Int32(oy0 + count))
                 a = conv.gemmArguments(m: m, a: UnsafePointer(columns), lda: k, relu: output.relu)
             }
-            if let residual = output.residual { a.residual_f32 = UnsafePointer(residual + m0 * cout); a.ld_residual = cout }
-            // One row stride for both outputs: they are both the value's own buffers or both the concat's.
-            let ldc = output.float != nil ? output.floatStride : output.bytes != nil ? output.byteStride : cout
-            if let outFloat = output.float { a.out_f32 = outFloat + m0 * ldc }
-            if let outBytes = output.bytes, let q = output.quantization {
-                a.out_u8 = outBytes + m0 * ldc
-                a.out_inv_scale = 1 / q.scale
-                a.out_zero_point = q.zeroPoint
-            }
-            a.ldc = ldc
+            setOutputs(&a, from: m0)
             let status = ck_qgemm_u8s8(&a, 0, a.M)
             precondition(status == 0, "ck_qgemm_u8s8 rejected the arguments of \(conv.spec.weight)")
             oy0 += count

@@ -79,7 +79,7 @@ public final class Int8Convolutions: ConvolutionOverride {
     /// quantization (tests and the refinement search, which tries several scales). Output NCHW.
     public static func convolve(spec: ConvSpec, weights: Int8ConvWeights, input quantization: ActivationQuantization,
                                 input: [Float], height: Int, width: Int, threads: Int) -> [Float] {
-        let conv = PreparedInt8Conv(spec: spec, weights: weights, input: quantization)
+        let conv = PreparedInt8Conv(spec: spec, weights: weights, input: quantization, winograd: false)
         let inShape = ValueShape(n: 1, c: spec.inChannels, h: height, w: width)
         let outShape = ValueShape(n: 1, c: spec.outChannels, h: spec.outputSize(height), w: spec.outputSize(width))
         var output = [Float](repeating: 0, count: outShape.count)

@@ -1,9 +1,10 @@
 // PreparedConvolutions.swift — convolutions made ready once, at load, for both int8 executors: int8 weights
 // (symmetric per output channel, BatchNorm folded), the choice of which convolutions run in int8 (those whose
 // input tensor the calibration table flags int8; a quantized model file's own int8 weights are used as they are),
-// the weights reordered to (ky, kx, cin) and packed for ck_qgemm_u8s8, the requantization multipliers, and the
-// im2col and GEMM arguments every int8 convolution call starts from. The float-fallback convolutions of the fast
-// int8 executor (NHWC) are prepared here too.
+// the weights reordered to (ky, kx, cin) and packed for ck_qgemm_u8s8 (and, for 3×3 stride-1 convolutions on CPUs
+// where it is faster, for the int8 Winograd ck_qwino_u8s8, which gives the same bits), the requantization
+// multipliers, and the im2col, Winograd and GEMM arguments every int8 convolution call starts from. The
+// float-fallback convolutions of the fast int8 executor (NHWC) are prepared here too.
 //
 // One int8 convolution: uint8 NHWC input with its tensor's (scale, zero point), im2col (padding = zero point),
 // times the int8 weights (the zero point is removed with the packed row sums), then per output channel
@@ -93,8 +94,12 @@ final class PreparedInt8Conv {
     let bias: UnsafeMutablePointer<Float>
     /// Depth of the GEMM: inChannels·k·k.
     let k: Int
+    /// The same weights transformed and packed for the int8 Winograd F(2×2, 3×3) (ck_qwino_pack_weights), for a 3×3
+    /// stride-1 convolution when this CPU's kernels prefer it (ck_qwino_preferred: AVX2 without VNNI); else nil.
+    let winograd: UnsafeMutableRawPointer?
 
-    init(spec: ConvSpec, weights: Int8ConvWeights, input: ActivationQuantization) {
+    /// `winograd: false` leaves out the Winograd packing (the int8 reference executor runs im2col + GEMM only).
+    init(spec: ConvSpec, weights: Int8ConvWeights, input: ActivationQuantization, winograd: Bool = true) {
         self.spec = spec
         self.input = input
         k = spec.inChannels * spec.kernel * spec.kernel
@@ -105,13 +110,28 @@ final class PreparedInt8Conv {
         let status = reordered.withUnsafeBufferPointer { ck_qgemm_pack_weights($0.baseAddress, outs, depth, buffer) }
         packed = buffer
         precondition(status == 0, "weights of \(spec.weight) cannot be packed (K = \(k))")
+        self.winograd = winograd ? PreparedInt8Conv.packWinograd(spec, reordered) : nil
         multipliers = .allocate(capacity: spec.outChannels)
         multipliers.initialize(from: weights.scales.map { input.scale * $0 }, count: spec.outChannels)
         bias = .allocate(capacity: spec.outChannels)
         bias.initialize(from: weights.bias, count: spec.outChannels)
     }
 
+    /// ck_qwino_pack_weights of the (ky, kx, cin) weights when `spec` is a 3×3 stride-1 convolution and the active
+    /// kernels prefer Winograd; nil otherwise or if the weights are too large for its exact int32 range.
+    private static func packWinograd(_ spec: ConvSpec, _ reordered: [Int8]) -> UnsafeMutableRawPointer? {
+        guard spec.kernel == 3, spec.stride == 1, !spec.isLinear, ck_qwino_preferred() != 0 else { return nil }
+        let (outs, ins) = (Int32(spec.outChannels), Int32(spec.inChannels))
+        let size = ck_qwino_packed_size(outs, ins)
+        guard size > 0 else { return nil }
+        let buffer = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 64)
+        let status = reordered.withUnsafeBufferPointer { ck_qwino_pack_weights($0.baseAddress, outs, ins, buffer) }
+        guard status == 0 else { buffer.deallocate(); return nil }
+        return buffer
+    }
+
     deinit {
+        winograd?.deallocate()
         packed.deallocate()
         multipliers.deallocate()
         bias.deallocate()
@@ -129,6 +149,24 @@ final class PreparedInt8Conv {
         args.bias = UnsafePointer(bias)
         args.relu = relu ? 1 : 0
         return args
+    }
+
+    /// Winograd arguments for a uint8 NHWC `input` of `inShape` and an output of `out` (nil without Winograd
+    /// weights); `epilogue` must outlive their use (it is the GEMM epilogue over the whole output).
+    func winogradArguments(input: UnsafePointer<UInt8>, inShape: ValueShape, out: ValueShape,
+                           epilogue: UnsafePointer<ck_qgemm_args>) -> ck_qwino_args? {
+        guard let winograd else { return nil }
+        var w = ck_qwino_args()
+        w.input = input
+        w.height = Int32(inShape.h); w.width = Int32(inShape.w); w.channels = Int32(inShape.c)
+        w.pixel_stride = inShape.c; w.row_stride = inShape.w * inShape.c
+        w.pad_top = Int32(spec.padding); w.pad_left = Int32(spec.padding)
+        w.dilation_h = Int32(spec.dilation); w.dilation_w = Int32(spec.dilation)
+        w.out_height = Int32(out.h); w.out_width = Int32(out.w)
+        w.pad_value = UInt8(self.input.zeroPoint)
+        w.packed_wino = UnsafeRawPointer(winograd)
+        w.epilogue = epilogue
+        return w
     }
 
     /// im2col arguments for a uint8 NHWC `input` of `inShape`, writing rows of k bytes to `rows` (padding reads

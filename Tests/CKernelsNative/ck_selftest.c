@@ -397,6 +397,74 @@ static void run_float_cases(void) {
     run_float_op_cases(isa);
 }
 
+// Int8 Winograd F(2x2, 3x3) against im2col + ck_qgemm_u8s8_reference of the same 3x3 stride-1 convolution: random
+// sizes (odd, a single row or column, channel counts off the 16-lane blocks), dilations 1 to 3, paddings, pixel and
+// row strides wider than the data, the tile rows split in two uneven calls; `extreme` puts every input at 0 or 255
+// and every weight at the limit (the largest transformed values: |V| = 1020, |U'| = 9 * limit).
+static void run_winograd_case(int index, int extreme, int limit) {
+    const int H = 1 + random_below(19), W = 1 + random_below(19), C = 1 + random_below(40) + (random_below(3) == 0 ? 64 : 0);
+    const int N = 1 + random_below(40), d = 1 + random_below(3), pad = random_below(2) ? d : random_below(d + 1);
+    const int out_h = H + 2 * pad - 2 * d, out_w = W + 2 * pad - 2 * d;
+    if (out_h < 1 || out_w < 1) { run_winograd_case(index, extreme, limit); return; }
+    const ptrdiff_t pixel_stride = C + random_below(3), row_stride = W * pixel_stride + random_below(5);
+    uint8_t *input = malloc((size_t)H * row_stride);
+    for (size_t i = 0; i < (size_t)H * row_stride; i++) input[i] = extreme ? (random_below(2) ? 255 : 0) : (uint8_t)random_below(256);
+    const int K = 9 * C;
+    int8_t *w = malloc((size_t)N * K);
+    for (size_t i = 0; i < (size_t)N * K; i++)
+        w[i] = (int8_t)(extreme ? (random_below(2) ? limit : -limit) : -limit + random_below(2 * limit + 1));
+    float *multiplier = malloc(sizeof(float) * N), *bias = malloc(sizeof(float) * N);
+    for (int n = 0; n < N; n++) { multiplier[n] = (float)(1 + random_below(1000)) / (float)(1 << 22); bias[n] = random_float(4000, 10); }
+    const int M = out_h * out_w, ldc = N + random_below(3) * 3;
+    float *residual = malloc(sizeof(float) * (size_t)M * ldc);
+    for (size_t i = 0; i < (size_t)M * ldc; i++) residual[i] = random_float(3000, 9);
+    const size_t out_count = (size_t)M * ldc;
+    float *f_fast = malloc(sizeof(float) * out_count), *f_ref = malloc(sizeof(float) * out_count);
+    uint8_t *q_fast = malloc(out_count), *q_ref = malloc(out_count);
+    for (size_t i = 0; i < out_count; i++) { f_fast[i] = f_ref[i] = -7.25f; q_fast[i] = q_ref[i] = 0xa5; }
+    void *packed = malloc(ck_qgemm_packed_size(N, K)), *packed_wino = malloc(ck_qwino_packed_size(N, C));
+    void *scratch = malloc(ck_qwino_scratch_size(C));
+    int status = ck_qgemm_pack_weights(w, N, K, packed) | ck_qwino_pack_weights(w, N, C, packed_wino);
+
+    ck_im2col_args im;
+    memset(&im, 0, sizeof im);
+    im.input = input; im.height = H; im.width = W; im.channels = C; im.pixel_stride = pixel_stride; im.row_stride = row_stride;
+    im.kernel_h = im.kernel_w = 3; im.stride_h = im.stride_w = 1; im.pad_top = im.pad_left = pad;
+    im.dilation_h = im.dilation_w = d; im.out_width = out_w; im.pad_value = (uint8_t)random_below(256);
+    uint8_t *rows = malloc((size_t)M * K);
+    im.rows = rows; im.ld_rows = K;
+    ck_im2col_u8_nhwc(&im, 0, out_h);
+    ck_qgemm_args args;
+    memset(&args, 0, sizeof args);
+    args.M = M; args.N = N; args.K = K; args.a = rows; args.lda = K; args.packed_b = packed;
+    args.a_zero_point = im.pad_value; args.multiplier = multiplier; args.bias = random_below(4) ? bias : NULL;
+    args.relu = random_below(2); args.ldc = ldc; args.ld_residual = ldc;
+    if (random_below(2)) args.residual_f32 = residual;
+    args.out_inv_scale = (float)(1 + random_below(400)) / 64.0f; args.out_zero_point = random_below(256);
+    const int out_kind = random_below(3);        // 0 uint8, 1 float, 2 both
+    ck_qgemm_args reference = args;
+    if (out_kind != 1) { args.out_u8 = q_fast; reference.out_u8 = q_ref; }
+    if (out_kind != 0) { args.out_f32 = f_fast; reference.out_f32 = f_ref; }
+    ck_qgemm_u8s8_reference(w, &reference, 0, M);
+
+    ck_qwino_args wa;
+    memset(&wa, 0, sizeof wa);
+    wa.input = input; wa.height = H; wa.width = W; wa.channels = C; wa.pixel_stride = pixel_stride; wa.row_stride = row_stride;
+    wa.pad_top = wa.pad_left = pad; wa.dilation_h = wa.dilation_w = d; wa.out_height = out_h; wa.out_width = out_w;
+    wa.pad_value = im.pad_value; wa.packed_wino = packed_wino; wa.epilogue = &args;
+    const int tile_rows = ck_qwino_tile_rows(out_h, d), split = random_below(tile_rows + 1);
+    status |= ck_qwino_u8s8(&wa, 0, split, scratch);
+    status |= ck_qwino_u8s8(&wa, split, tile_rows, scratch);
+    const int same = status == 0 && memcmp(q_fast, q_ref, out_count) == 0 && memcmp(f_fast, f_ref, sizeof(float) * out_count) == 0;
+    if (!same) failures++;
+    printf("winograd %2d H=%2d W=%2d C=%3d N=%2d d=%d pad=%d |w|<=%3d zp=%3d out=%d extreme=%d  %s\n", index, H, W, C, N,
+           d, pad, limit, im.pad_value, out_kind, extreme, same ? "ok" : "MISMATCH");
+    hash_bytes(q_fast, out_count);
+    hash_bytes(f_fast, sizeof(float) * out_count);
+    free(input); free(w); free(multiplier); free(bias); free(residual); free(f_fast); free(f_ref); free(q_fast); free(q_ref);
+    free(packed); free(packed_wino); free(scratch); free(rows);
+}
+
 int main(int argc, char **argv) {
     if (argc > 1) {
         int found = 0;
@@ -449,6 +517,7 @@ int main(int argc, char **argv) {
     for (int i = 0; i < 20; i++) run_im2col_case(i);
     run_quantize_case();
     run_float_cases();
+    for (int i = 0; i < 24; i++) run_winograd_case(i, i % 4 == 3, i % 3 == 0 ? 127 : i % 3 == 1 ? 63 : 31);
     printf("checksum %016llx failures %d\n", (unsigned long long)checksum, failures);
     return failures ? 1 : 0;
 }

@@ -242,6 +242,36 @@ final class FastInt8ExecutorTests: XCTestCase {
         }
     }
 
+    func testInt8WinogradGivesTheBitsOfIm2colAndGemmOnTheDefaultModel() throws {
+        let model = try defaultModel()
+        let graph = try model.graph()
+        let input = try kvasirInputs(model.config, size: 128, count: 1)[0]
+        for bits in [8, 7] {
+            var table = try defaultTable()
+            table.weightBits = bits
+            let executor = try FastInt8Executor(model: model, table: table, tableFile: "table", threads: 2, keepTaps: true)
+            let winograd = try executor.predict(input: input, height: 128, width: 128)
+            if ck_qwino_preferred() != 0 {
+                // Every undilated 3×3 stride-1 int8 convolution of the model (encoder blocks, cdfa, output block)
+                // and the dilated ones whose tiling keeps ≥ 3/4 of its outputs inside the image.
+                func spec(_ id: ValueID) -> ConvSpec? {
+                    if case .conv(let spec) = graph.nodes[id].kind, spec.kernel == 3, spec.stride == 1 { return spec }
+                    return nil
+                }
+                let chosen = executor.int8WinogradNodeIDs
+                XCTAssertTrue(chosen.allSatisfy { spec($0) != nil })
+                XCTAssertTrue(executor.int8NodeIDs.filter { spec($0)?.dilation == 1 }.allSatisfy(chosen.contains))
+                XCTAssertGreaterThan(chosen.count, 20)
+                // dconv4 (4×4 at this size) with dilation 18 keeps 1 output in 4: not Winograd.
+                XCTAssertFalse(chosen.contains { graph.nodes[$0].name.hasPrefix("dconv4.c4") })
+            }
+            executor.int8Winograd = false
+            XCTAssertEqual(executor.int8WinogradNodeIDs, [])
+            let direct = try executor.predict(input: input, height: 128, width: 128)
+            XCTAssertEqual(winograd.map(\.bitPattern), direct.map(\.bitPattern), "\(bits)-bit weights")
+        }
+    }
+
     private func checkBitIdenticalForAnyThreadCountAndKernel(model: ConDSegModel, table: CalibrationTable) throws {
         let input = try kvasirInputs(model.config, size: 128, count: 1)[0]
         var outputs: [[Float]] = []
