@@ -53,9 +53,11 @@ AVX2_TARGET static void input_transform_tile(const ck_qwino_args *a, int oy, int
     }
 }
 
-#define QW_BROADCAST(r) const __m256i x##r = _mm256_set1_epi32(load_pair(a##r + 2 * j));
-#define QW_MADD(r) c##r##0 = _mm256_add_epi32(c##r##0, _mm256_madd_epi16(x##r, b0)); \
-                   c##r##1 = _mm256_add_epi32(c##r##1, _mm256_madd_epi16(x##r, b1));
+// One row of the register tile: its channel pair broadcast, times both halves of the panel. One broadcast live at a
+// time: 12 accumulators + 2 weight vectors + 1 broadcast = 15 of the 16 ymm registers (no spills).
+#define QW_ROW(r) { const __m256i x = _mm256_set1_epi32(load_pair(a##r + 2 * j)); \
+                    c##r##0 = _mm256_add_epi32(c##r##0, _mm256_madd_epi16(x, b0)); \
+                    c##r##1 = _mm256_add_epi32(c##r##1, _mm256_madd_epi16(x, b1)); }
 
 static inline int32_t load_pair(const int16_t *p) {
     int32_t word;
@@ -77,10 +79,7 @@ AVX2_TARGET static void products_6x16(const int16_t *const a_rows[6], size_t poi
         for (int j = 0; j < pairs; j++) {
             const __m256i b0 = _mm256_loadu_si256((const __m256i *)(b + 32 * j));
             const __m256i b1 = _mm256_loadu_si256((const __m256i *)(b + 32 * j + 16));
-            QW_BROADCAST(0) QW_BROADCAST(1) QW_BROADCAST(2)
-            QW_MADD(0) QW_MADD(1) QW_MADD(2)
-            QW_BROADCAST(3) QW_BROADCAST(4) QW_BROADCAST(5)
-            QW_MADD(3) QW_MADD(4) QW_MADD(5)
+            QW_ROW(0) QW_ROW(1) QW_ROW(2) QW_ROW(3) QW_ROW(4) QW_ROW(5)
         }
         int32_t *out = m + (size_t)p * CK_QWINO_TILE_ROWS * 16;
         _mm256_storeu_si256((__m256i *)(out + 0), c00);  _mm256_storeu_si256((__m256i *)(out + 8), c01);
@@ -91,8 +90,7 @@ AVX2_TARGET static void products_6x16(const int16_t *const a_rows[6], size_t poi
         _mm256_storeu_si256((__m256i *)(out + 80), c50); _mm256_storeu_si256((__m256i *)(out + 88), c51);
     }
 }
-#undef QW_BROADCAST
-#undef QW_MADD
+#undef QW_ROW
 
 // Output transform of row r of m (8 channels at lane offset 8h) into the accumulators of the tile's 4 pixels.
 AVX2_TARGET static inline void output_transform(const int32_t *m, int r, int h, __m256i y[4]) {
