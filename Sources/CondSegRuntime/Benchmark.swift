@@ -93,6 +93,21 @@ public enum Benchmark {
         return RegisterPeaks(fp32GMACs: fp32, int8GMACs: int8, int8Sequence: String(cString: ck_qgemm_variant_name(variant)))
     }
 
+    /// Register-only peak of the int8 Winograd products' sequence (AVX2 `vpmaddwd` → `vpaddd`, int16 operands) on
+    /// `threads` threads at once, summed, in GMAC/s; 0 where the CPU cannot run it.
+    public static func winogradPeak(threads: Int, seconds: Double = 0.05) -> Double {
+        let workers = max(1, threads)
+        let results = UnsafeMutableBufferPointer<Double>.allocate(capacity: workers)
+        results.initialize(repeating: 0)
+        defer { results.deallocate() }
+        nonisolated(unsafe) let slots = results
+        DispatchQueue.concurrentPerform(iterations: workers) { slots[$0] = ck_peak_int8_gmacs(CK_QGEMM_AVX2_WIDEN, seconds) }
+        return results.reduce(0, +)
+    }
+
+    /// Name of the int8 Winograd products' instruction sequence ("avx2 vpmaddwd", the widening kernel's).
+    public static var winogradSequence: String { String(cString: ck_qgemm_variant_name(CK_QGEMM_AVX2_WIDEN)) }
+
     /// `gmacPerSecond` as a fraction of `peak` (0 when the peak is not positive).
     public static func share(_ gmacPerSecond: Double, of peak: Double) -> Double { peak > 0 ? gmacPerSecond / peak : 0 }
 

@@ -117,6 +117,15 @@ public final class FastInt8Executor: Int8GraphExecutor, @unchecked Sendable {
         return winogradConvolutions.sorted()
     }
 
+    /// Multiply-adds the Winograd form of convolution `id` does per frame in the current plan: 16 per 2×2 tile per
+    /// input and output channel (tiles past the image edge included); nil if it does not run that way.
+    public func int8WinogradMultiplies(_ id: ValueID) -> Int? {
+        guard int8WinogradNodeIDs.contains(id), let conv = int8Convs[id], let out = plan?.shapes[id] else { return nil }
+        let d = Int32(conv.spec.dilation)
+        let tiles = Int(ck_qwino_tile_rows(Int32(out.h), d)) * Int(ck_qwino_tile_rows(Int32(out.w), d))
+        return tiles * 16 * conv.spec.inChannels * conv.spec.outChannels
+    }
+
     /// Smallest share of a Winograd tiling's outputs that must lie inside the image for the convolution to run that
     /// way. A dilated convolution's 2×2 tiles cover rows oy and oy + d, so a small image with a large dilation
     /// computes many outputs past its edge (dconv4 at 8×8 with d = 18 keeps 1 in 4); Winograd is 1.2–1.5× faster

@@ -30,7 +30,10 @@ struct Bench: ParsableCommand {
             convolutions can beat. In --json the GEMM figures keep their first names, sgemm_ceiling_gflops, \
             int8_ceiling_gops and the fraction_of_*_ceiling shares (scripts read them); the peaks are register_peaks.
             --profile adds: time, GMAC and GMAC/s per module group; the convolutions by precision (int8, float) \
-            with their share of the register peaks; the other ops (attention, upsampling, pooling, ...) by kind.
+            with their share of the register peaks; the other ops (attention, upsampling, pooling, ...) by kind. \
+            On AVX2 without VNNI the int8 3×3 stride-1 convolutions run as exact Winograd F(2×2, 3×3) (same \
+            results, 2.25× fewer multiplies; CONDSEG_INT8_WINOGRAD=0 turns it off to compare): they are listed \
+            apart, with the multiplies they actually do against the register peak of their own instruction sequence.
             """)
 
     @OptionGroup var modelOptions: ModelOptions
@@ -126,10 +129,13 @@ struct Bench: ParsableCommand {
 
         // Profile: per module group, and the convolutions by precision (a fused convolution's time is on its add).
         var groups: [(String, Double, Double)] = []   // name, ms per frame, GMAC
-        var convClasses: [String: (ms: Double, gmac: Double)] = [:]   // "int8", "float", "other"
+        var convClasses: [String: (ms: Double, gmac: Double)] = [:]   // "int8", "int8_winograd", "float", "other"
+        let fastInt8 = engine as? FastInt8Executor
+        var winogradDone = 0.0   // GMAC the Winograd convolutions actually multiply (16 per 2×2 tile per channel pair)
         var otherKinds: [String: Double] = [:]   // the other ops' ms per frame by op kind
         if profile {
             let fused = engine.fusedConvolutionIDs, int8 = engine.int8ConvolutionIDs
+            let winograd = Set(fastInt8?.int8WinogradNodeIDs ?? [])
             for node in engine.graph.nodes where engine.nodeSeconds.indices.contains(node.id) && !fused.contains(node.id) {
                 let ms = engine.nodeSeconds[node.id] * 1000 / Double(iterations)
                 var convID: ValueID?
@@ -141,7 +147,8 @@ struct Bench: ParsableCommand {
                 let g = Double(macs[node.id] + fusedMacs) / 1e9
                 if let i = groups.firstIndex(where: { $0.0 == node.group }) { groups[i].1 += ms; groups[i].2 += g }
                 else { groups.append((node.group, ms, g)) }
-                let cls = convID.map { int8.contains($0) ? "int8" : "float" } ?? "other"
+                let cls = convID.map { winograd.contains($0) ? "int8_winograd" : int8.contains($0) ? "int8" : "float" } ?? "other"
+                if let id = convID, let done = fastInt8?.int8WinogradMultiplies(id) { winogradDone += Double(done) / 1e9 }
                 let convMacs = convID.map { Double(macs[$0]) / 1e9 } ?? 0
                 convClasses[cls, default: (0, 0)].ms += ms
                 convClasses[cls, default: (0, 0)].gmac += convMacs
@@ -149,6 +156,9 @@ struct Bench: ParsableCommand {
             }
         }
         func rate(_ c: (ms: Double, gmac: Double)) -> Double { c.ms > 0 ? c.gmac / (c.ms / 1000) : 0 }
+        // The Winograd convolutions' multiplies run on another instruction sequence: its own register peak.
+        let winogradPeak = convClasses["int8_winograd"] != nil ? Benchmark.winogradPeak(threads: modelOptions.threads) : nil
+        func doneRate(_ c: (ms: Double, gmac: Double)) -> Double { c.ms > 0 ? winogradDone / (c.ms / 1000) : 0 }
         if json {
             var object: [String: Any] = [
                 "model_sha256": loaded.modelSHA256, "engine": loaded.name, "size": side,
@@ -162,6 +172,12 @@ struct Bench: ParsableCommand {
             if let int8Ceiling { object["int8_ceiling_gops"] = int8Ceiling }
             object["register_peaks"] = ["fp32_fma_gmac_per_s": peaks.fp32GMACs, "int8_gmac_per_s": peaks.int8GMACs,
                                         "int8_sequence": peaks.int8Sequence, "threads": modelOptions.threads] as [String: Any]
+            if let winogradPeak {
+                var registerPeaks = object["register_peaks"] as! [String: Any]
+                registerPeaks["winograd_gmac_per_s"] = winogradPeak
+                registerPeaks["winograd_sequence"] = Benchmark.winogradSequence
+                object["register_peaks"] = registerPeaks
+            }
             if isInt8 { object["weight_bits"] = weightBits }
             if let floatTiming {
                 object["float"] = ["median_ms": floatTiming.median, "p90_ms": floatTiming.p90, "min_ms": floatTiming.min]
@@ -178,6 +194,11 @@ struct Bench: ParsableCommand {
                     if cls == "int8" { entry["share_of_int8_peak"] = Benchmark.share(rate(c), of: peaks.int8GMACs) }
                     if cls == "float" { entry["fraction_of_sgemm_ceiling"] = 2 * rate(c) / ceiling }
                     if cls == "float" { entry["share_of_fp32_peak"] = Benchmark.share(rate(c), of: peaks.fp32GMACs) }
+                    if cls == "int8_winograd", let winogradPeak {
+                        entry["gmac_done"] = winogradDone
+                        entry["done_gmac_per_s"] = doneRate(c)
+                        entry["share_of_winograd_peak"] = Benchmark.share(doneRate(c), of: winogradPeak)
+                    }
                     convs[cls] = entry
                 }
                 object["convolutions"] = convs
@@ -207,15 +228,18 @@ struct Bench: ParsableCommand {
                     print("  \(name.padding(toLength: 16, withPad: " ", startingAt: 0)) \(fixed(ms, 1).padding(toLength: 8, withPad: " ", startingAt: 0)) \(fixed(g, 3))  \(ms > 0 ? fixed(g / (ms / 1000), 1) : "-")")
                 }
                 print("by kind (ms/frame, GMAC, GMAC/s, share of the register peak and of the GEMM figure):")
-                for cls in ["int8", "float", "other"] {
+                for cls in ["int8", "int8_winograd", "float", "other"] {
                     guard let c = convClasses[cls] else { continue }
-                    let label = cls == "other" ? "other ops" : "\(cls) convolutions"
+                    let label = cls == "other" ? "other ops" : cls == "int8_winograd" ? "int8 Winograd convs" : "\(cls) convolutions"
                     var share = ""
                     if cls == "int8", let int8Ceiling {
                         share = "  \(fixed(100 * Benchmark.share(rate(c), of: peaks.int8GMACs), 1))% of the int8 register peak, \(fixed(100 * 2 * rate(c) / int8Ceiling, 1))% of the int8 GEMM figure"
                     }
                     if cls == "float" {
                         share = "  \(fixed(100 * Benchmark.share(rate(c), of: peaks.fp32GMACs), 1))% of the fp32 FMA peak, \(fixed(100 * 2 * rate(c) / ceiling, 1))% of the sgemm figure"
+                    }
+                    if cls == "int8_winograd", let winogradPeak {
+                        share = " (nominal: 2.25× fewer multiplies than MACs counted); \(fixed(winogradDone, 3)) GMAC multiplied at \(fixed(doneRate(c), 1)) GMAC/s, \(fixed(100 * Benchmark.share(doneRate(c), of: winogradPeak), 1))% of the \(Benchmark.winogradSequence) register peak (\(fixed(winogradPeak, 1)) GMAC/s)"
                     }
                     print("  \(label.padding(toLength: 20, withPad: " ", startingAt: 0)) \(fixed(c.ms, 1).padding(toLength: 8, withPad: " ", startingAt: 0)) \(fixed(c.gmac, 3))  \(fixed(rate(c), 1))\(share)")
                 }

@@ -1,7 +1,8 @@
 // BenchCommandTests.swift — `condseg bench` states the machine's register-only peaks (fp32 FMA and the int8 kernel's
 // instruction sequence, measured in the same run) and each kind of convolution's share of them; the shares must be
 // the report's own GMAC/s over its own peaks, whatever the timings were (nothing here asserts a speed). The
-// per-group profile counts every convolution's work, also one computed inside the add that reads it, so the groups
+// Winograd convolutions (AVX2) are a class of their own, measured by the multiplies they do against their own sequence's
+// peak. The per-group profile counts every convolution's work, also one computed inside the add that reads it, so the groups
 // add up to the model's MACs as `inspect` counts them; the JSON names the kernels and the table's size. The text
 // calls only the register-only peaks ceilings: the GEMM figures are for comparison.
 
@@ -32,6 +33,21 @@ final class BenchCommandTests: XCTestCase {
         // The rate itself is the convolutions' work over their time.
         let ms = try XCTUnwrap(int8Convs["ms"] as? Double), gmac = try XCTUnwrap(int8Convs["gmac"] as? Double)
         XCTAssertEqual(int8Rate, gmac / (ms / 1000), accuracy: 1e-9 * int8Rate)
+        // On AVX2 without VNNI the 3×3 stride-1 int8 convolutions run as Winograd: their own class, with the multiplies
+        // they do (fewer than the nominal MACs) over their time as a share of their own sequence's register peak.
+        let kernels = try XCTUnwrap(object["kernels"] as? [String: String])
+        if kernels["int8"] == "avx2" {
+            let winograd = try XCTUnwrap(convolutions["int8_winograd"]), peak = try XCTUnwrap(peaks["winograd_gmac_per_s"] as? Double)
+            let done = try XCTUnwrap(winograd["gmac_done"] as? Double), nominal = try XCTUnwrap(winograd["gmac"] as? Double)
+            let wms = try XCTUnwrap(winograd["ms"] as? Double)
+            XCTAssertTrue(peak.isFinite && peak > 0, "Winograd peak \(peak)")
+            XCTAssertGreaterThan(done, nominal / 2.25 * 0.99, "at least 16/36 of the nominal MACs")
+            XCTAssertLessThan(done, nominal / 2.25 * 1.5, "tiles past the edge add less than half")
+            XCTAssertEqual(try XCTUnwrap(winograd["done_gmac_per_s"] as? Double), done / (wms / 1000), accuracy: 1e-9 * done / (wms / 1000))
+            XCTAssertEqual(try XCTUnwrap(winograd["share_of_winograd_peak"] as? Double), done / (wms / 1000) / peak, accuracy: 1e-9)
+        } else {
+            XCTAssertNil(convolutions["int8_winograd"], "Winograd on \(kernels)")
+        }
         // The other ops by kind add up to the "other" class, and this model has each kind below.
         let kinds = try XCTUnwrap(object["other_ops_ms"] as? [String: Double])
         let other = try XCTUnwrap(convolutions["other"]?["ms"] as? Double)
@@ -48,6 +64,7 @@ final class BenchCommandTests: XCTestCase {
         XCTAssertTrue(text.stdout.contains("(7-bit weights)"), text.stdout)
         XCTAssertTrue(text.stdout.contains("% of the int8 register peak"), text.stdout)
         XCTAssertTrue(text.stdout.contains("% of the fp32 FMA peak"), text.stdout)
+        if kernels["int8"] == "avx2" { XCTAssertTrue(text.stdout.contains("  int8 Winograd convs "), text.stdout) }
         XCTAssertTrue(text.stdout.contains("other ops by kind (ms/frame):\n  "), text.stdout)
         XCTAssertTrue(text.stdout.contains("  window attention "), text.stdout)
         // Only the register-only peaks are called ceilings; the GEMM figures are for comparison (as --help says).
