@@ -105,8 +105,8 @@ public enum Benchmark {
         return results.reduce(0, +)
     }
 
-    /// Name of the int8 Winograd products' instruction sequence ("avx2 vpmaddwd", the widening kernel's).
-    public static var winogradSequence: String { String(cString: ck_qgemm_variant_name(CK_QGEMM_AVX2_WIDEN)) }
+    /// Name of the int8 Winograd products' instruction sequence (the loop the widening kernel's peak measures too).
+    public static let winogradSequence = "avx2 vpmaddwd→vpaddd (int16)"
 
     /// `gmacPerSecond` as a fraction of `peak` (0 when the peak is not positive).
     public static func share(_ gmacPerSecond: Double, of peak: Double) -> Double { peak > 0 ? gmacPerSecond / peak : 0 }

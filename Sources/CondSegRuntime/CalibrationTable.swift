@@ -200,7 +200,14 @@ public struct CalibrationTable: Sendable, Equatable {
                     let key = String(body[..<colon]).trimmingCharacters(in: .whitespaces)
                     let value = String(body[body.index(after: colon)...]).trimmingCharacters(in: .whitespaces)
                     if !key.isEmpty, !key.contains(" ") {
-                        if known.contains(key) { header[key] = value; headerLines[key] = index + 1 } else { notes.append((key, value)) }
+                        if known.contains(key) {
+                            // Two lines for one setting (a hand edit that appended a new value): which one counts
+                            // would be a guess, so it is an error naming both lines.
+                            if let first = headerLines[key] {
+                                throw CalibrationTableError(file: file, problem: "line \(index + 1): '# \(key):' appears twice (first on line \(first))")
+                            }
+                            header[key] = value; headerLines[key] = index + 1
+                        } else { notes.append((key, value)) }
                     }
                 }
                 continue

@@ -4,8 +4,8 @@
 // residual of a fused add, ReLU and the requantization to the next layer's (scale, zero point) and writes uint8
 // (and float32 only where a float op reads the value). 1×1 stride-1 convolutions are plain GEMMs on the NHWC input;
 // the others im2col a block of output rows per thread into an L2-sized buffer, except 3×3 stride-1 ones on CPUs where
-// the int8 Winograd F(2×2, 3×3) is faster (ck_qwino_u8s8: same int32 accumulators, same epilogue, same bits). Ops the quantizer keeps in float
-// (sigmoid gates, window attention and its softmax, pooling, upsampling, the float-fallback convolutions) run in
+// the int8 Winograd F(2×2, 3×3) is faster (ck_qwino_u8s8: same int32 accumulators, same epilogue, same bits). Ops
+// the quantizer keeps in float (sigmoid gates, window attention and its softmax, pooling, upsampling, the float-fallback convolutions) run in
 // float32 NHWC (NHWCOps) and quantize their result in the same step when an int8 convolution reads it. A concat
 // input that only the concat reads is written by its own step straight into its channel slice of the concat's
 // buffers (FastInt8Plan), so most concats copy nothing. Those float
@@ -57,7 +57,8 @@ public final class FastInt8Executor: Int8GraphExecutor, @unchecked Sendable {
     public var floatChunkFloats = 1 << 18
     /// When true (the default), 3×3 stride-1 int8 convolutions run as int8 Winograd F(2×2, 3×3) where the CPU's
     /// kernels prefer it (PreparedInt8Conv.winograd); false runs them as im2col + GEMM. Same bits either way.
-    /// `CONDSEG_INT8_WINOGRAD=0` sets the starting value to false, so that the command line can measure both.
+    /// `CONDSEG_INT8_WINOGRAD=0` sets the starting value to false, so that the command line can measure both (the
+    /// CLI warns about values other than 0 and 1, which leave it on).
     public var int8Winograd = FastInt8Executor.defaultInt8Winograd
 
     /// true, unless `CONDSEG_INT8_WINOGRAD` is 0.

@@ -59,7 +59,8 @@ public final class Int8Convolutions: ConvolutionOverride {
     public init(graph: Graph, folded: [FoldedConv?], table: CalibrationTable, threads: Int,
                 weights: [String: Int8ConvWeights] = [:], file: String = "calibration table") throws {
         self.threads = max(1, threads)
-        int8 = try Int8ConvolutionSet(graph: graph, folded: folded, table: table, tableFile: file, weights: weights)
+        int8 = try Int8ConvolutionSet(graph: graph, folded: folded, table: table, tableFile: file, weights: weights,
+                                      winograd: false)
     }
 
     /// Ids of the convolutions that run in int8.

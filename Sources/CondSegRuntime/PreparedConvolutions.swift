@@ -222,9 +222,9 @@ struct Int8ConvolutionSet {
 
     /// Prepares every convolution of `graph` whose input tensor is flagged int8 in `table` (which must cover the
     /// graph). `weights` gives already-quantized weights by weight-tensor name (a quantized model file); the others
-    /// are quantized from `folded` (shared weights once).
+    /// are quantized from `folded` (shared weights once). `winograd: false` leaves out the Winograd packing.
     init(graph: Graph, folded: [FoldedConv?], table: CalibrationTable, tableFile: String,
-         weights: [String: Int8ConvWeights]) throws {
+         weights: [String: Int8ConvWeights], winograd: Bool = true) throws {
         let names = graph.valueNames
         var byName: [String: CalibrationEntry] = [:]
         for e in table.entries { byName[e.name] = e }
@@ -245,7 +245,7 @@ struct Int8ConvolutionSet {
                 w = Int8ConvWeights(folded: f, bits: table.weightBits)
                 cache[spec.weight] = w
             }
-            prepared[node.id] = PreparedInt8Conv(spec: spec, weights: w, input: entry.quantization)
+            prepared[node.id] = PreparedInt8Conv(spec: spec, weights: w, input: entry.quantization, winograd: winograd)
         }
         byNode = prepared
     }

@@ -190,12 +190,13 @@ struct Progress {
 
     mutating func update(_ done: Int, detail: String = "") {
         let percent = total > 0 ? done * 100 / total : 100
+        let suffix = detail.isEmpty ? "" : " \(detail)"   // no trailing space without a detail
         if isTerminal {
-            writeStandardError("\r\(label) \(done)/\(total) (\(percent)%) \(detail)\u{1B}[K")
+            writeStandardError("\r\(label) \(done)/\(total) (\(percent)%)\(suffix)\u{1B}[K")
             if done == total { writeStandardError("\n") }
         } else if percent / 10 != lastDecile || done == total {
             lastDecile = percent / 10
-            writeStandardError("\(label) \(done)/\(total) (\(percent)%) \(detail)\n")
+            writeStandardError("\(label) \(done)/\(total) (\(percent)%)\(suffix)\n")
         }
     }
 }

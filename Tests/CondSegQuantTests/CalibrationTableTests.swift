@@ -212,6 +212,8 @@ final class CalibrationTableTests: XCTestCase {
             ("# model_sha256: zzz\nlayer0 0.1 0 int8\n", "bad.txt: line 1: '# model_sha256: zzz' is not a SHA-256 (64 hexadecimal digits)"),
             ("# condseg calibration table\n\n# model_sha256: zzz\nlayer0 0.1 0 int8\n", "bad.txt: line 3: '# model_sha256: zzz'"),
             ("# model_sha256: \(String(repeating: "g", count: 64))\nlayer0 0.1 0 int8\n", "is not a SHA-256"),
+            // A second line for one setting (a value appended by hand): which one counts would be a guess.
+            (header + "# weight_bits: 7\nlayer0 0.1 0 int8\n# weight_bits: 8\n", "bad.txt: line 4: '# weight_bits:' appears twice (first on line 2)"),
         ]
         for (text, expected) in cases {
             XCTAssertThrowsError(try CalibrationTable.parse(text, file: "bad.txt")) { error in

@@ -38,13 +38,23 @@ final class BenchCommandTests: XCTestCase {
         let kernels = try XCTUnwrap(object["kernels"] as? [String: String])
         if kernels["int8"] == "avx2" {
             let winograd = try XCTUnwrap(convolutions["int8_winograd"]), peak = try XCTUnwrap(peaks["winograd_gmac_per_s"] as? Double)
-            let done = try XCTUnwrap(winograd["gmac_done"] as? Double), nominal = try XCTUnwrap(winograd["gmac"] as? Double)
+            let done = try XCTUnwrap(winograd["done_gmac"] as? Double), nominal = try XCTUnwrap(winograd["gmac"] as? Double)
             let wms = try XCTUnwrap(winograd["ms"] as? Double)
             XCTAssertTrue(peak.isFinite && peak > 0, "Winograd peak \(peak)")
             XCTAssertGreaterThan(done, nominal / 2.25 * 0.99, "at least 16/36 of the nominal MACs")
             XCTAssertLessThan(done, nominal / 2.25 * 1.5, "tiles past the edge add less than half")
             XCTAssertEqual(try XCTUnwrap(winograd["done_gmac_per_s"] as? Double), done / (wms / 1000), accuracy: 1e-9 * done / (wms / 1000))
             XCTAssertEqual(try XCTUnwrap(winograd["share_of_winograd_peak"] as? Double), done / (wms / 1000) / peak, accuracy: 1e-9)
+            // Turned off, those convolutions are direct ones again: no Winograd class, the same nominal work.
+            let off = try runCondseg(["bench", "--calibration", "calibration/condseg-r18w64-kvasir.table.txt", "--size", "64",
+                                      "--iterations", "1", "--threads", "1", "--profile", "--json"],
+                                     environment: ["CONDSEG_INT8_WINOGRAD": "0"])
+            XCTAssertEqual(off.status, 0, off.stderr)
+            let offObject = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(off.stdout.utf8)) as? [String: Any])
+            let offConvs = try XCTUnwrap(offObject["convolutions"] as? [String: [String: Any]])
+            XCTAssertNil(offConvs["int8_winograd"])
+            let direct = try XCTUnwrap(offConvs["int8"]?["gmac"] as? Double), before = try XCTUnwrap(int8Convs["gmac"] as? Double)
+            XCTAssertEqual(direct, before + nominal, accuracy: 1e-9 * direct)
         } else {
             XCTAssertNil(convolutions["int8_winograd"], "Winograd on \(kernels)")
         }

@@ -18,6 +18,19 @@ final class CondSegCommandTests: XCTestCase {
         XCTAssertTrue(generic.stdout.contains("generic"), generic.stdout)
     }
 
+    func testAnUnknownInt8WinogradSettingIsWarnedAbout() throws {
+        for value in ["00", "off", ""] {
+            let result = try runCondseg(["--version"], environment: ["CONDSEG_INT8_WINOGRAD": value])
+            XCTAssertEqual(result.status, 0, result.stderr)
+            XCTAssertEqual(result.errorLines, ["warning: CONDSEG_INT8_WINOGRAD=\(value) is not recognised (the accepted values are 0 and 1); the int8 Winograd stays on"])
+        }
+        for value in ["0", "1"] {
+            let result = try runCondseg(["--version"], environment: ["CONDSEG_INT8_WINOGRAD": value])
+            XCTAssertEqual(result.errorLines, [], value)
+        }
+        XCTAssertTrue(try runCondseg(["--help"]).stdout.contains("CONDSEG_INT8_WINOGRAD=0"))
+    }
+
     func testHelpListsEveryExitStatus() throws {
         let result = try runCondseg(["--help"])
         XCTAssertEqual(result.status, 0)
