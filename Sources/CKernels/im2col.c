@@ -11,6 +11,15 @@ void ck_im2col_u8_nhwc(const ck_im2col_args *args, int oy_begin, int oy_end) {
                 const int y = oy * args->stride_h - args->pad_top + ky * args->dilation_h;
                 const int row_inside = y >= 0 && y < args->height;
                 const uint8_t *src_row = row_inside ? args->input + (ptrdiff_t)y * args->row_stride : NULL;
+                const int x0 = ox * args->stride_w - args->pad_left;
+                // Undilated taps of packed pixels, all inside the row: one copy of kernel_w * C contiguous bytes
+                // (the 7x7 stem's 3-channel taps are 21 bytes, not 7 copies of 3).
+                if (row_inside && args->dilation_w == 1 && args->pixel_stride == C && x0 >= 0
+                    && x0 + args->kernel_w <= args->width) {
+                    memcpy(dst, src_row + (ptrdiff_t)x0 * C, (size_t)args->kernel_w * C);
+                    dst += args->kernel_w * C;
+                    continue;
+                }
                 for (int kx = 0; kx < args->kernel_w; kx++, dst += C) {
                     const int x = ox * args->stride_w - args->pad_left + kx * args->dilation_w;
                     if (row_inside && x >= 0 && x < args->width)
