@@ -151,7 +151,7 @@ void ck_im2col_u8_nhwc(const ck_im2col_args *args, int oy_begin, int oy_end);
 /// Int8 Winograd F(2x2, 3x3) for 3x3 stride-1 convolutions (any dilation) on a uint8 NHWC image: the same int32
 /// accumulators as im2col + ck_qgemm_u8s8 (exact: int16 transforms, int32 products and sums, see
 /// ck_qwino_internal.h), with 4 multiplies per output instead of 9, so the same epilogue writes the same bits.
-/// Worth it where the products run on vpmaddwd as fast as the direct kernel's int8 sequence (AVX2 without VNNI).
+/// Worth it where vpmaddwd on int16 runs near the direct kernel's int8 rate (AVX2 without VNNI: ~0.8x here).
 typedef struct {
     const uint8_t *input;           ///< pixel (y, x) channel c at input[y*row_stride + x*pixel_stride + c]
     int height, width, channels;    ///< input size H, W, C (C = the packed C)
@@ -180,7 +180,7 @@ int ck_qwino_tile_rows(int out_height, int dilation_h);
 /// Scratch bytes one ck_qwino_u8s8 call needs for C input channels (any alignment).
 size_t ck_qwino_scratch_size(int C);
 /// 1 if the active instruction set has a Winograd kernel that beats its direct kernel (AVX2: vpmaddwd on int16
-/// transforms does 2.25x fewer multiplies at the direct vpmaddubsw kernel's rate), else 0. ck_qwino_u8s8 runs on
+/// transforms does 2.25x fewer multiplies at ~0.8x the direct vpmaddubsw sequence's rate), else 0. ck_qwino_u8s8 runs on
 /// every instruction set (plain C where there is no vector form), with the same bits.
 int ck_qwino_preferred(void);
 /// Computes the outputs of tile rows [row_begin, row_end) (clipped to [0, ck_qwino_tile_rows)): whole output rows,
