@@ -79,29 +79,25 @@ public enum Benchmark {
     /// Measures the register-only peaks on `threads` threads at once (each for about `seconds`, best of three) and
     /// sums them: what these cores can do now, with whatever else the machine is running.
     public static func registerPeaks(threads: Int, int8Variant variant: ck_qgemm_variant, seconds: Double = 0.05) -> RegisterPeaks {
-        let workers = max(1, threads)
-        func concurrently(_ measure: @escaping @Sendable () -> Double) -> Double {
-            let results = UnsafeMutableBufferPointer<Double>.allocate(capacity: workers)
-            results.initialize(repeating: 0)
-            defer { results.deallocate() }
-            nonisolated(unsafe) let slots = results
-            DispatchQueue.concurrentPerform(iterations: workers) { slots[$0] = measure() }
-            return results.reduce(0, +)
-        }
-        let fp32 = concurrently { ck_peak_fp32_gmacs(seconds) }
-        let int8 = concurrently { ck_peak_int8_gmacs(variant, seconds) }
+        let fp32 = concurrently(threads) { ck_peak_fp32_gmacs(seconds) }
+        let int8 = concurrently(threads) { ck_peak_int8_gmacs(variant, seconds) }
         return RegisterPeaks(fp32GMACs: fp32, int8GMACs: int8, int8Sequence: String(cString: ck_qgemm_variant_name(variant)))
     }
 
     /// Register-only peak of the int8 Winograd products' sequence (AVX2 `vpmaddwd` → `vpaddd`, int16 operands) on
     /// `threads` threads at once, summed, in GMAC/s; 0 where the CPU cannot run it.
     public static func winogradPeak(threads: Int, seconds: Double = 0.05) -> Double {
+        concurrently(threads) { ck_peak_int8_gmacs(CK_QGEMM_AVX2_WIDEN, seconds) }
+    }
+
+    /// Runs `measure` on `threads` threads at once and sums the results.
+    private static func concurrently(_ threads: Int, _ measure: @escaping @Sendable () -> Double) -> Double {
         let workers = max(1, threads)
         let results = UnsafeMutableBufferPointer<Double>.allocate(capacity: workers)
         results.initialize(repeating: 0)
         defer { results.deallocate() }
         nonisolated(unsafe) let slots = results
-        DispatchQueue.concurrentPerform(iterations: workers) { slots[$0] = ck_peak_int8_gmacs(CK_QGEMM_AVX2_WIDEN, seconds) }
+        DispatchQueue.concurrentPerform(iterations: workers) { slots[$0] = measure() }
         return results.reduce(0, +)
     }
 

@@ -113,18 +113,19 @@ public final class FastInt8Executor: Int8GraphExecutor, @unchecked Sendable {
 
     /// Ids of the int8 convolutions the current plan runs as int8 Winograd F(2×2, 3×3) with the current settings
     /// and kernels.
-    public var int8WinogradNodeIDs: [ValueID] {
-        guard int8Winograd, ck_qwino_preferred() != 0 else { return [] }
-        return winogradConvolutions.sorted()
+    public var int8WinogradNodeIDs: [ValueID] { winogradConvolutions.filter(runsWinograd).sorted() }
+
+    /// Whether convolution `id` runs as Winograd now: chosen by the plan, and allowed by the setting and the kernels.
+    private func runsWinograd(_ id: ValueID) -> Bool {
+        int8Winograd && ck_qwino_preferred() != 0 && winogradConvolutions.contains(id)
     }
 
     /// Multiply-adds the Winograd form of convolution `id` does per frame in the current plan: 16 per 2×2 tile per
     /// input and output channel (tiles past the image edge included); nil if it does not run that way.
     public func int8WinogradMultiplies(_ id: ValueID) -> Int? {
-        guard int8WinogradNodeIDs.contains(id), let conv = int8Convs[id], let out = plan?.shapes[id] else { return nil }
-        let d = Int32(conv.spec.dilation)
-        let tiles = Int(ck_qwino_tile_rows(Int32(out.h), d)) * Int(ck_qwino_tile_rows(Int32(out.w), d))
-        return tiles * 16 * conv.spec.inChannels * conv.spec.outChannels
+        guard runsWinograd(id), let conv = int8Convs[id], let out = plan?.shapes[id] else { return nil }
+        return FastInt8Executor.winogradTiles(out, dilation: conv.spec.dilation) * 16 * conv.spec.inChannels
+            * conv.spec.outChannels
     }
 
     /// Smallest share of a Winograd tiling's outputs that must lie inside the image for the convolution to run that
@@ -225,11 +226,14 @@ public final class FastInt8Executor: Int8GraphExecutor, @unchecked Sendable {
         self.plan = plan
     }
 
+    /// 2×2 tiles of a Winograd F(2×2, 3×3) tiling of `out` with this dilation (some may reach past its edges).
+    static func winogradTiles(_ out: ValueShape, dilation: Int) -> Int {
+        Int(ck_qwino_tile_rows(Int32(out.h), Int32(dilation))) * Int(ck_qwino_tile_rows(Int32(out.w), Int32(dilation)))
+    }
+
     /// Share of the outputs of a Winograd F(2×2, 3×3) tiling of `out` that lie inside it.
     static func winogradUtilisation(_ out: ValueShape, dilation: Int) -> Double {
-        let rows = Int(ck_qwino_tile_rows(Int32(out.h), Int32(dilation)))
-        let columns = Int(ck_qwino_tile_rows(Int32(out.w), Int32(dilation)))
-        return Double(out.h * out.w) / Double(max(1, 4 * rows * columns))
+        Double(out.h * out.w) / Double(max(1, 4 * winogradTiles(out, dilation: dilation)))
     }
 
     private func int8BlockRows(_ conv: PreparedInt8Conv, _ out: ValueShape) -> Int {
@@ -425,7 +429,7 @@ public final class FastInt8Executor: Int8GraphExecutor, @unchecked Sendable {
                      "the float and uint8 outputs of \(conv.spec.weight) have different strides")
         let job = Int8ConvJob(conv: conv, blockRows: int8BlockRows(conv, out), scratch: scratch!,
                               perThread: im2colBytesPerThread, input: input, inShape: inShape, out: out, output: output)
-        if int8Winograd && winogradConvolutions.contains(nodeID) && ck_qwino_preferred() != 0 {
+        if runsWinograd(nodeID) {
             let tileRows = Int(ck_qwino_tile_rows(Int32(out.h), Int32(conv.spec.dilation)))
             parallelChunks(tileRows, threads: threads, state: job) { job, chunk, rows in job.runWinograd(chunk: chunk, tileRows: rows) }
         } else {
