@@ -64,7 +64,7 @@ let package = Package(
         .testTarget(name: "CondSegIOTests", dependencies: ["CondSegIO"]),
         .testTarget(name: "CondSegImageTests", dependencies: ["CondSegImage", "CTurboJPEG", "CondSegTestSupport"]),
         .testTarget(name: "CondSegQuantTests", dependencies: ["CondSegQuant", "CondSegCore", "CondSegRuntime", "CondSegTestSupport"]),
-        .testTarget(name: "CondSegRuntimeTests", dependencies: ["CondSegRuntime", "CondSegCore", "CondSegQuant", "CondSegImage", "CKernels", "CondSegTestSupport"]),
+        .testTarget(name: "CondSegRuntimeTests", dependencies: ["CondSegRuntime", "CondSegCore", "CondSegIO", "CondSegQuant", "CondSegImage", "CKernels", "CondSegTestSupport"]),
         .testTarget(name: "CondSegCaptureTests", dependencies: ["CondSegCapture", "CondSegIO", "CondSegImage", "CondSegTestSupport"]),
         .testTarget(name: "CondSegTrainTests", dependencies: ["CondSegTrain", "CondSegCore", "CondSegIO", "CondSegImage", "CondSegTestSupport"]),
         .testTarget(name: "CondSegInteropTests", dependencies: ["CondSegInterop", "CondSegCore", "CondSegRuntime", "CondSegTestSupport"]),

@@ -143,45 +143,56 @@ func naiveQuantize(_ v: Float, _ invScale: Float, _ zeroPoint: Int32) -> UInt8 {
 /// Which kernel computes the case.
 enum Engine { case active, reference }
 
+/// A case's buffers and its ck_qgemm_args (weights packed; outputs filled with the sentinels), alive as long as
+/// this object: what every test that calls the C API with a GemmCase starts from.
+final class GemmCaseArguments {
+    let a: CBuffer<UInt8>, w: CBuffer<Int8>, multiplier: CBuffer<Float>, bias: CBuffer<Float>?
+    let residualF32: CBuffer<Float>, residualU8: CBuffer<UInt8>
+    let outU8: CBuffer<UInt8>, outF32: CBuffer<Float>, packed: CBuffer<UInt8>
+    var args = ck_qgemm_args()
+
+    /// nil when ck_qgemm_pack_weights refuses the weights.
+    init?(_ c: GemmCase) {
+        a = CBuffer(c.a); w = CBuffer(c.w)
+        multiplier = CBuffer(c.multiplier); bias = c.bias.map { CBuffer($0) }
+        residualF32 = CBuffer(c.residualF32); residualU8 = CBuffer(c.residualU8)
+        outU8 = CBuffer(count: c.M * c.ldc, repeating: sentinelU8)
+        outF32 = CBuffer(count: c.M * c.ldc, repeating: sentinelF32)
+        packed = CBuffer(count: ck_qgemm_packed_size(Int32(c.N), Int32(c.K)), repeating: UInt8(0))
+        guard ck_qgemm_pack_weights(w.pointer, Int32(c.N), Int32(c.K), packed.pointer) == 0 else { return nil }
+        args.M = Int32(c.M); args.N = Int32(c.N); args.K = Int32(c.K)
+        args.a = UnsafePointer(a.pointer); args.lda = c.lda
+        args.packed_b = UnsafeRawPointer(packed.pointer)
+        args.a_zero_point = c.aZeroPoint
+        args.multiplier = UnsafePointer(multiplier.pointer)
+        args.bias = bias.map { UnsafePointer($0.pointer) }
+        args.ld_residual = c.ldResidual
+        if c.residual == .float { args.residual_f32 = UnsafePointer(residualF32.pointer) }
+        if c.residual == .uint8 {
+            args.residual_u8 = UnsafePointer(residualU8.pointer)
+            args.residual_scale = c.residualScale
+            args.residual_zero_point = c.residualZeroPoint
+        }
+        args.relu = c.relu ? 1 : 0
+        if c.output != .float { args.out_u8 = outU8.pointer }
+        if c.output != .uint8 { args.out_f32 = outF32.pointer }
+        args.ldc = c.ldc
+        args.out_inv_scale = c.outInvScale
+        args.out_zero_point = c.outZeroPoint
+    }
+}
+
 /// Runs the case through the C API, computing rows chunk by chunk (possibly on several threads).
 func runC(_ c: GemmCase, engine: Engine = .active, chunks: [Range<Int>]? = nil, concurrent: Bool = false)
     -> (u8: [UInt8], f32: [Float], status: Int32)
 {
-    let a = CBuffer(c.a), w = CBuffer(c.w)
-    let multiplier = CBuffer(c.multiplier), bias = c.bias.map { CBuffer($0) }
-    let residualF32 = CBuffer(c.residualF32), residualU8 = CBuffer(c.residualU8)
-    let outU8 = CBuffer(count: c.M * c.ldc, repeating: sentinelU8)
-    let outF32 = CBuffer(count: c.M * c.ldc, repeating: sentinelF32)
-    let packed = CBuffer(count: ck_qgemm_packed_size(Int32(c.N), Int32(c.K)), repeating: UInt8(0))
-    guard ck_qgemm_pack_weights(w.pointer, Int32(c.N), Int32(c.K), packed.pointer) == 0 else {
-        return ([], [], -100)
-    }
-    var args = ck_qgemm_args()
-    args.M = Int32(c.M); args.N = Int32(c.N); args.K = Int32(c.K)
-    args.a = UnsafePointer(a.pointer); args.lda = c.lda
-    args.packed_b = UnsafeRawPointer(packed.pointer)
-    args.a_zero_point = c.aZeroPoint
-    args.multiplier = UnsafePointer(multiplier.pointer)
-    args.bias = bias.map { UnsafePointer($0.pointer) }
-    args.ld_residual = c.ldResidual
-    if c.residual == .float { args.residual_f32 = UnsafePointer(residualF32.pointer) }
-    if c.residual == .uint8 {
-        args.residual_u8 = UnsafePointer(residualU8.pointer)
-        args.residual_scale = c.residualScale
-        args.residual_zero_point = c.residualZeroPoint
-    }
-    args.relu = c.relu ? 1 : 0
-    if c.output != .float { args.out_u8 = outU8.pointer }
-    if c.output != .uint8 { args.out_f32 = outF32.pointer }
-    args.ldc = c.ldc
-    args.out_inv_scale = c.outInvScale
-    args.out_zero_point = c.outZeroPoint
-
+    guard let buffers = GemmCaseArguments(c) else { return ([], [], -100) }
+    var args = buffers.args
     let ranges = chunks ?? [0..<c.M]
     var status: Int32 = 0
     switch engine {
     case .reference:
-        for r in ranges { ck_qgemm_u8s8_reference(w.pointer, &args, Int32(r.lowerBound), Int32(r.upperBound)) }
+        for r in ranges { ck_qgemm_u8s8_reference(buffers.w.pointer, &args, Int32(r.lowerBound), Int32(r.upperBound)) }
     case .active where concurrent:
         let frozen = args
         let statuses = CBuffer(count: ranges.count, repeating: Int32(0))
@@ -193,7 +204,8 @@ func runC(_ c: GemmCase, engine: Engine = .active, chunks: [Range<Int>]? = nil, 
     case .active:
         for r in ranges { status |= ck_qgemm_u8s8(&args, Int32(r.lowerBound), Int32(r.upperBound)) }
     }
-    return (outU8.array, outF32.array, status)
+    // The buffers' last use: they outlive every call that reads their pointers through args.
+    return (buffers.outU8.array, buffers.outF32.array, status)
 }
 
 /// The instruction sets this CPU can run.

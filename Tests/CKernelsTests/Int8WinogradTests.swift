@@ -73,37 +73,14 @@ final class Int8WinogradTests: XCTestCase {
     /// returns the uint8 and float outputs.
     private func runWinograd(_ x: WinogradCase, splits: [Range<Int>]? = nil) throws -> (u8: [UInt8], f32: [Float]) {
         let g = x.gemm
-        let source = CBuffer(x.input), weights = CBuffer(g.w), multiplier = CBuffer(g.multiplier)
-        let bias = g.bias.map { CBuffer($0) }
-        let residualF32 = CBuffer(g.residualF32), residualU8 = CBuffer(g.residualU8)
-        let outU8 = CBuffer(count: g.M * g.ldc, repeating: sentinelU8)
-        let outF32 = CBuffer(count: g.M * g.ldc, repeating: sentinelF32)
-        let packedSize = ck_qgemm_packed_size(Int32(x.n), Int32(9 * x.c))
+        let buffers = try XCTUnwrap(GemmCaseArguments(g), "ck_qgemm_pack_weights refused \(x)")
+        let source = CBuffer(x.input)
         let winoSize = ck_qwino_packed_size(Int32(x.n), Int32(x.c))
         XCTAssertGreaterThan(winoSize, 0)
-        let packed = CBuffer(count: packedSize, repeating: UInt8(0)), wino = CBuffer(count: winoSize, repeating: UInt8(0))
+        let wino = CBuffer(count: winoSize, repeating: UInt8(0))
         let scratch = CBuffer(count: ck_qwino_scratch_size(Int32(x.c)), repeating: UInt8(0))
-        XCTAssertEqual(ck_qgemm_pack_weights(weights.pointer, Int32(x.n), Int32(9 * x.c), packed.pointer), 0)
-        XCTAssertEqual(ck_qwino_pack_weights(weights.pointer, Int32(x.n), Int32(x.c), wino.pointer), 0)
-        var e = ck_qgemm_args()
-        e.M = Int32(g.M); e.N = Int32(g.N); e.K = Int32(g.K)
-        e.packed_b = UnsafeRawPointer(packed.pointer)
-        e.a_zero_point = g.aZeroPoint
-        e.multiplier = UnsafePointer(multiplier.pointer)
-        e.bias = bias.map { UnsafePointer($0.pointer) }
-        e.ld_residual = g.ldResidual
-        switch g.residual {
-        case .none: break
-        case .float: e.residual_f32 = UnsafePointer(residualF32.pointer)
-        case .uint8:
-            e.residual_u8 = UnsafePointer(residualU8.pointer)
-            e.residual_scale = g.residualScale; e.residual_zero_point = g.residualZeroPoint
-        }
-        e.relu = g.relu ? 1 : 0
-        e.ldc = g.ldc
-        if g.output != .float { e.out_u8 = outU8.pointer }
-        if g.output != .uint8 { e.out_f32 = outF32.pointer }
-        e.out_inv_scale = g.outInvScale; e.out_zero_point = g.outZeroPoint
+        XCTAssertEqual(ck_qwino_pack_weights(buffers.w.pointer, Int32(x.n), Int32(x.c), wino.pointer), 0)
+        let e = buffers.args
         let rows = Int(ck_qwino_tile_rows(Int32(x.outH), Int32(x.dilation)))
         try withUnsafePointer(to: e) { epilogue in
             var a = ck_qwino_args()
@@ -121,7 +98,7 @@ final class Int8WinogradTests: XCTestCase {
                 guard status == 0 else { throw Refused(description: "ck_qwino_u8s8 refused \(x)") }
             }
         }
-        return (outU8.array, outF32.array)
+        return (buffers.outU8.array, buffers.outF32.array)
     }
 
     private func reference(_ x: WinogradCase) -> (u8: [UInt8], f32: [Float]) {

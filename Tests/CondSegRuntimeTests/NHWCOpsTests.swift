@@ -4,11 +4,12 @@
 // threads; their uint8 values are exactly what NHWCOps.quantize gives for those floats afterwards (the unfused path).
 
 import CondSegCore
+import CondSegIO
 @testable import CondSegRuntime
 import XCTest
 
 final class NHWCOpsTests: XCTestCase {
-    private var random = NHWCOpsRandom(state: 31)
+    private var random = SplitMix64(seed: 31)
 
     private func values(_ count: Int, scale: Float) -> [Float] {
         (0..<count).map { _ in Float(Int64(random.next() >> 40) - (1 << 23)) / Float(1 << 23) * scale }
@@ -102,17 +103,5 @@ final class NHWCOpsTests: XCTestCase {
                 }
             }
         }
-    }
-}
-
-/// Deterministic pseudo-random numbers (SplitMix64) for these tests.
-private struct NHWCOpsRandom {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9e37_79b9_7f4a_7c15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
-        z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
-        return z ^ (z >> 31)
     }
 }
