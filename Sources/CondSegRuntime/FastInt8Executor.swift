@@ -4,7 +4,8 @@
 // residual of a fused add, ReLU and the requantization to the next layer's (scale, zero point) and writes uint8
 // (and float32 only where a float op reads the value). 1×1 stride-1 convolutions are plain GEMMs on the NHWC input;
 // the others im2col a block of output rows per thread into an L2-sized buffer, except 3×3 stride-1 ones on CPUs where
-// the int8 Winograd F(2×2, 3×3) is faster (ck_qwino_u8s8: same int32 accumulators, same epilogue, same bits). Ops
+// the int8 Winograd F(4×4, 3×3) or F(2×2, 3×3) is faster (ck_qwino_u8s8: same int32 accumulators, same epilogue,
+// same bits). Ops
 // the quantizer keeps in float (sigmoid gates, window attention and its softmax, pooling, upsampling, the float-fallback convolutions) run in
 // float32 NHWC (NHWCOps) and quantize their result in the same step when an int8 convolution reads it. A concat
 // input that only the concat reads is written by its own step straight into its channel slice of the concat's
@@ -55,16 +56,25 @@ public final class FastInt8Executor: Int8GraphExecutor, @unchecked Sendable {
     public var im2colBlockBytes = 1 << 17
     /// Floats of float im2col columns per chunk.
     public var floatChunkFloats = 1 << 18
-    /// When true (the default), 3×3 stride-1 int8 convolutions run as int8 Winograd F(2×2, 3×3) where the CPU's
-    /// kernels prefer it (PreparedInt8Conv.winograd); false runs them as im2col + GEMM. Same bits either way.
+    /// When true (the default), 3×3 stride-1 int8 convolutions run as int8 Winograd where the CPU's kernels prefer
+    /// it (PreparedInt8Conv.winograd) and the tiling pays; false runs them as im2col + GEMM. Same bits either way.
     /// `CONDSEG_INT8_WINOGRAD=0` sets the starting value to false, so that the command line can measure both (the
-    /// CLI warns about values other than 0 and 1, which leave it on).
+    /// CLI warns about values other than 0, 1 and 2, which leave it on).
     public var int8Winograd = FastInt8Executor.defaultInt8Winograd
+    /// The largest Winograd output tile a plan may choose: 4 (the default: F(4×4, 3×3) where it pays, else F(2×2))
+    /// or 2 (F(2×2, 3×3) only; `CONDSEG_INT8_WINOGRAD=2`). Same bits either way; takes effect at the next `prepare`.
+    public var int8WinogradLargestTile = FastInt8Executor.defaultInt8WinogradLargestTile
 
     /// true, unless `CONDSEG_INT8_WINOGRAD` is 0.
     static var defaultInt8Winograd: Bool {
         guard let text = getenv("CONDSEG_INT8_WINOGRAD") else { return true }
         return String(cString: text) != "0"
+    }
+
+    /// 2 when `CONDSEG_INT8_WINOGRAD` is 2, else 4.
+    static var defaultInt8WinogradLargestTile: Int {
+        guard let text = getenv("CONDSEG_INT8_WINOGRAD") else { return 4 }
+        return String(cString: text) == "2" ? 2 : 4
     }
     /// When true (the default), concat inputs that only the concat reads are written straight into its buffers
     /// (FastInt8Plan); false copies them. Takes effect at the next `prepare`.
@@ -111,21 +121,22 @@ public final class FastInt8Executor: Int8GraphExecutor, @unchecked Sendable {
 
     public var int8ConvolutionIDs: Set<ValueID> { Set(int8NodeIDs) }
 
-    /// Ids of the int8 convolutions the current plan runs as int8 Winograd F(2×2, 3×3) with the current settings
-    /// and kernels.
-    public var int8WinogradNodeIDs: [ValueID] { winogradConvolutions.filter(runsWinograd).sorted() }
+    /// Ids of the int8 convolutions the current plan runs as int8 Winograd with the current settings and kernels.
+    public var int8WinogradNodeIDs: [ValueID] { winogradConvolutions.keys.filter { int8WinogradTile($0) != nil }.sorted() }
 
-    /// Whether convolution `id` runs as Winograd now: chosen by the plan, and allowed by the setting and the kernels.
-    private func runsWinograd(_ id: ValueID) -> Bool {
-        int8Winograd && ck_qwino_preferred() != 0 && winogradConvolutions.contains(id)
+    /// The output tile size (2 or 4) convolution `id` runs with as Winograd now, or nil if it does not: chosen by
+    /// the plan, and allowed by the setting and the kernels.
+    public func int8WinogradTile(_ id: ValueID) -> Int? {
+        guard int8Winograd, ck_qwino_preferred() != 0 else { return nil }
+        return winogradConvolutions[id]
     }
 
-    /// Multiply-adds the Winograd form of convolution `id` does per frame in the current plan: 16 per 2×2 tile per
-    /// input and output channel (tiles past the image edge included); nil if it does not run that way.
+    /// Multiply-adds the Winograd form of convolution `id` does per frame in the current plan: (m+2)² per m×m tile
+    /// per input and output channel (tiles past the image edge included); nil if it does not run that way.
     public func int8WinogradMultiplies(_ id: ValueID) -> Int? {
-        guard runsWinograd(id), let conv = int8Convs[id], let out = plan?.shapes[id] else { return nil }
-        return FastInt8Executor.winogradTiles(out, dilation: conv.spec.dilation) * 16 * conv.spec.inChannels
-            * conv.spec.outChannels
+        guard let tile = int8WinogradTile(id), let conv = int8Convs[id], let out = plan?.shapes[id] else { return nil }
+        return FastInt8Executor.winogradTiles(out, dilation: conv.spec.dilation, tile: tile) * (tile + 2) * (tile + 2)
+            * conv.spec.inChannels * conv.spec.outChannels
     }
 
     /// Smallest share of a Winograd tiling's outputs that must lie inside the image for the convolution to run that
@@ -134,8 +145,14 @@ public final class FastInt8Executor: Int8GraphExecutor, @unchecked Sendable {
     /// than the direct kernels on AVX2 with 7-bit weights, so below about 3 in 4 it loses.
     static let winogradMinimumUtilisation = 0.75
 
-    /// Int8 convolutions of the current plan that have Winograd weights and a tiling that pays.
-    private var winogradConvolutions: Set<ValueID> = []
+    /// Fewest 4×4 tiles for F(4×4, 3×3): below, its weights (36 transformed points per channel pair, re-read for
+    /// every block of tiles) cost more than its fewer multiplies save. Measured standalone (one thread, AVX2, 7-bit
+    /// weights; F(2×2) time / F(4×4) time): 1.5× at 32×32 and larger maps, 1.35× (C = 128) to 0.99× (C = 256) at
+    /// 16×16 (16 tiles), 0.77× at 8×8 with C = 512.
+    static let winogradLargeTileMinimumTiles = 32
+
+    /// Int8 convolutions of the current plan that have Winograd weights and a tiling that pays, with their tile size.
+    private var winogradConvolutions: [ValueID: Int] = [:]
 
     public var plannedSize: (height: Int, width: Int)? { plan.map { ($0.height, $0.width) } }
 
@@ -173,7 +190,7 @@ public final class FastInt8Executor: Int8GraphExecutor, @unchecked Sendable {
         let plan = FastInt8Plan(graph: graph, height: height, width: width, targets: setup.targets, pinned: setup.pinned,
                                     int8Conv: int8Flags, concatInPlace: concatInPlace)
         upsampleTables = [:]
-        winogradConvolutions = []
+        winogradConvolutions = [:]
         var im2colBytes = 0, floatColumns = 0, gemmOut = 0, residual = 0, attentionThread = 0
         for step in plan.steps {
             let node = graph.nodes[step.fusedConv ?? step.node]
@@ -182,10 +199,9 @@ public final class FastInt8Executor: Int8GraphExecutor, @unchecked Sendable {
             case .conv(let spec):
                 if let conv = int8Convs[node.id] {
                     if !spec.isPointwise { im2colBytes = max(im2colBytes, int8BlockRows(conv, out) * out.w * conv.k) }
-                    if conv.winograd != nil && FastInt8Executor.winogradUtilisation(out, dilation: spec.dilation)
-                        >= FastInt8Executor.winogradMinimumUtilisation {
-                        winogradConvolutions.insert(node.id)
-                        im2colBytes = max(im2colBytes, ck_qwino_scratch_size(Int32(spec.inChannels)))
+                    if let tile = winogradTile(conv, out) {
+                        winogradConvolutions[node.id] = tile
+                        im2colBytes = max(im2colBytes, ck_qwino_scratch_size(Int32(tile), Int32(spec.inChannels)))
                     }
                 } else if let conv = floatConvs[node.id] {
                     let rows = floatChunkRows(conv, out)
@@ -226,14 +242,32 @@ public final class FastInt8Executor: Int8GraphExecutor, @unchecked Sendable {
         self.plan = plan
     }
 
-    /// 2×2 tiles of a Winograd F(2×2, 3×3) tiling of `out` with this dilation (some may reach past its edges).
-    static func winogradTiles(_ out: ValueShape, dilation: Int) -> Int {
-        Int(ck_qwino_tile_rows(Int32(out.h), Int32(dilation))) * Int(ck_qwino_tile_rows(Int32(out.w), Int32(dilation)))
+    /// `tile`×`tile` tiles of a Winograd F(tile×tile, 3×3) tiling of `out` with this dilation (some may reach past
+    /// its edges).
+    static func winogradTiles(_ out: ValueShape, dilation: Int, tile: Int) -> Int {
+        let (m, d) = (Int32(tile), Int32(dilation))
+        return Int(ck_qwino_tile_rows(m, Int32(out.h), d)) * Int(ck_qwino_tile_rows(m, Int32(out.w), d))
     }
 
-    /// Share of the outputs of a Winograd F(2×2, 3×3) tiling of `out` that lie inside it.
-    static func winogradUtilisation(_ out: ValueShape, dilation: Int) -> Double {
-        Double(out.h * out.w) / Double(max(1, 4 * winogradTiles(out, dilation: dilation)))
+    /// Share of the outputs of a Winograd F(tile×tile, 3×3) tiling of `out` that lie inside it.
+    static func winogradUtilisation(_ out: ValueShape, dilation: Int, tile: Int) -> Double {
+        Double(out.h * out.w) / Double(max(1, tile * tile * winogradTiles(out, dilation: dilation, tile: tile)))
+    }
+
+    /// The Winograd tile size the plan gives `conv` with output `out`: 4 where allowed, its weights fit the F(4×4)
+    /// range, the tiling keeps enough outputs inside and there are enough tiles; else 2 where the F(2×2) tiling
+    /// keeps enough outputs inside; else nil (im2col + GEMM).
+    private func winogradTile(_ conv: PreparedInt8Conv, _ out: ValueShape) -> Int? {
+        guard conv.winograd != nil else { return nil }
+        let d = conv.spec.dilation
+        if int8WinogradLargestTile >= 4,
+           FastInt8Executor.winogradUtilisation(out, dilation: d, tile: 4) >= FastInt8Executor.winogradMinimumUtilisation,
+           FastInt8Executor.winogradTiles(out, dilation: d, tile: 4) >= FastInt8Executor.winogradLargeTileMinimumTiles,
+           conv.winogradWeights(tile: 4) != nil {
+            return 4
+        }
+        return FastInt8Executor.winogradUtilisation(out, dilation: d, tile: 2) >= FastInt8Executor.winogradMinimumUtilisation
+            ? 2 : nil
     }
 
     private func int8BlockRows(_ conv: PreparedInt8Conv, _ out: ValueShape) -> Int {
@@ -429,9 +463,11 @@ public final class FastInt8Executor: Int8GraphExecutor, @unchecked Sendable {
                      "the float and uint8 outputs of \(conv.spec.weight) have different strides")
         let job = Int8ConvJob(conv: conv, blockRows: int8BlockRows(conv, out), scratch: scratch!,
                               perThread: im2colBytesPerThread, input: input, inShape: inShape, out: out, output: output)
-        if runsWinograd(nodeID) {
-            let tileRows = Int(ck_qwino_tile_rows(Int32(out.h), Int32(conv.spec.dilation)))
-            parallelChunks(tileRows, threads: threads, state: job) { job, chunk, rows in job.runWinograd(chunk: chunk, tileRows: rows) }
+        if let tile = int8WinogradTile(nodeID) {
+            let tileRows = Int(ck_qwino_tile_rows(Int32(tile), Int32(out.h), Int32(conv.spec.dilation)))
+            parallelChunks(tileRows, threads: threads, state: job) { job, chunk, rows in
+                job.runWinograd(tile: tile, chunk: chunk, tileRows: rows)
+            }
         } else {
             parallelChunks(out.h, threads: threads, state: job) { job, chunk, rows in job.run(chunk: chunk, rows: rows) }
         }
@@ -563,12 +599,14 @@ private struct Int8ConvJob {
         a.ldc = ldc
     }
 
-    /// Tile rows `tileRows` of the Winograd form (whole output rows, disjoint between chunks).
-    func runWinograd(chunk: Int, tileRows: Range<Int>) {
+    /// Tile rows `tileRows` of the Winograd form with `tile`×`tile` output tiles (whole output rows, disjoint
+    /// between chunks).
+    func runWinograd(tile: Int, chunk: Int, tileRows: Range<Int>) {
         var whole = conv.gemmArguments(m: out.h * out.w, a: UnsafePointer(input), lda: conv.k, relu: output.relu)
         setOutputs(&whole, from: 0)
         withUnsafePointer(to: whole) { epilogue in
-            var w = conv.winogradArguments(input: UnsafePointer(input), inShape: inShape, out: out, epilogue: epilogue)!
+            var w = conv.winogradArguments(tile: tile, input: UnsafePointer(input), inShape: inShape, out: out,
+                                           epilogue: epilogue)!
             let status = ck_qwino_u8s8(&w, Int32(tileRows.lowerBound), Int32(tileRows.upperBound), scratch + chunk * perThread)
             precondition(status == 0, "ck_qwino_u8s8 rejected the arguments of \(conv.spec.weight)")
         }

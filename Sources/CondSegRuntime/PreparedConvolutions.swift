@@ -2,7 +2,8 @@
 // (symmetric per output channel, BatchNorm folded), the choice of which convolutions run in int8 (those whose
 // input tensor the calibration table flags int8; a quantized model file's own int8 weights are used as they are),
 // the weights reordered to (ky, kx, cin) and packed for ck_qgemm_u8s8 (and, for 3×3 stride-1 convolutions on CPUs
-// where it is faster, for the int8 Winograd ck_qwino_u8s8, which gives the same bits), the requantization
+// where it is faster, for the int8 Winograd ck_qwino_u8s8 F(2×2) and, on request, F(4×4), which give the same
+// bits), the requantization
 // multipliers, and the im2col, Winograd and GEMM arguments every int8 convolution call starts from. The
 // float-fallback convolutions of the fast int8 executor (NHWC) are prepared here too.
 //
@@ -97,6 +98,12 @@ final class PreparedInt8Conv {
     /// The same weights transformed and packed for the int8 Winograd F(2×2, 3×3) (ck_qwino_pack_weights), for a 3×3
     /// stride-1 convolution when this CPU's kernels prefer it (ck_qwino_preferred: AVX2 without VNNI); else nil.
     let winograd: UnsafeMutableRawPointer?
+    /// The F(4×4, 3×3) packing (2.25× the bytes of F(2×2)), made on first request by `winogradWeights(tile: 4)`, so
+    /// that only convolutions a plan runs that way hold it.
+    private var winograd4: UnsafeMutableRawPointer?
+    private var winograd4Tried = false
+    /// The (ky, kx, cin) weights, kept for that packing (empty without Winograd).
+    private let winogradSource: [Int8]
 
     /// `winograd: false` leaves out the Winograd packing (the int8 reference executor runs im2col + GEMM only).
     init(spec: ConvSpec, weights: Int8ConvWeights, input: ActivationQuantization, winograd: Bool = true) {
@@ -110,28 +117,49 @@ final class PreparedInt8Conv {
         let status = reordered.withUnsafeBufferPointer { ck_qgemm_pack_weights($0.baseAddress, outs, depth, buffer) }
         packed = buffer
         precondition(status == 0, "weights of \(spec.weight) cannot be packed (K = \(k))")
-        self.winograd = winograd ? PreparedInt8Conv.packWinograd(spec, reordered) : nil
+        let eligible = winograd && PreparedInt8Conv.hasWinogradForm(spec)
+        self.winograd = eligible ? PreparedInt8Conv.packWinograd(spec, reordered, tile: 2) : nil
+        winogradSource = self.winograd != nil ? reordered : []
         multipliers = .allocate(capacity: spec.outChannels)
         multipliers.initialize(from: weights.scales.map { input.scale * $0 }, count: spec.outChannels)
         bias = .allocate(capacity: spec.outChannels)
         bias.initialize(from: weights.bias, count: spec.outChannels)
     }
 
-    /// ck_qwino_pack_weights of the (ky, kx, cin) weights when `spec` is a 3×3 stride-1 convolution and the active
-    /// kernels prefer Winograd; nil otherwise or if the weights are too large for its exact int32 range.
-    private static func packWinograd(_ spec: ConvSpec, _ reordered: [Int8]) -> UnsafeMutableRawPointer? {
-        guard spec.kernel == 3, spec.stride == 1, !spec.isLinear, ck_qwino_preferred() != 0 else { return nil }
+    /// Whether `spec` is a 3×3 stride-1 convolution and the active kernels prefer Winograd.
+    private static func hasWinogradForm(_ spec: ConvSpec) -> Bool {
+        spec.kernel == 3 && spec.stride == 1 && !spec.isLinear && ck_qwino_preferred() != 0
+    }
+
+    /// ck_qwino_pack_weights of the (ky, kx, cin) weights for tile size `tile`; nil if the weights are too large
+    /// for that transform's exact int32 range.
+    private static func packWinograd(_ spec: ConvSpec, _ reordered: [Int8], tile: Int) -> UnsafeMutableRawPointer? {
         let (outs, ins) = (Int32(spec.outChannels), Int32(spec.inChannels))
-        let size = ck_qwino_packed_size(outs, ins)
+        let size = ck_qwino_packed_size(Int32(tile), outs, ins)
         guard size > 0 else { return nil }
         let buffer = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 64)
-        let status = reordered.withUnsafeBufferPointer { ck_qwino_pack_weights($0.baseAddress, outs, ins, buffer) }
+        let status = reordered.withUnsafeBufferPointer { ck_qwino_pack_weights(Int32(tile), $0.baseAddress, outs, ins, buffer) }
         guard status == 0 else { buffer.deallocate(); return nil }
         return buffer
     }
 
+    /// The Winograd weights for output tiles of `tile`×`tile` (2 or 4): nil where this convolution has no Winograd
+    /// form, or (F(4×4)) its weights are too large for that transform to stay exact. F(4×4) is packed on the first
+    /// request (not thread-safe: executors call it while planning).
+    func winogradWeights(tile: Int) -> UnsafeMutableRawPointer? {
+        guard winograd != nil else { return nil }
+        if tile == 2 { return winograd }
+        guard tile == 4 else { return nil }
+        if !winograd4Tried {
+            winograd4Tried = true
+            winograd4 = PreparedInt8Conv.packWinograd(spec, winogradSource, tile: 4)
+        }
+        return winograd4
+    }
+
     deinit {
         winograd?.deallocate()
+        winograd4?.deallocate()
         packed.deallocate()
         multipliers.deallocate()
         bias.deallocate()
@@ -151,11 +179,12 @@ final class PreparedInt8Conv {
         return args
     }
 
-    /// Winograd arguments for a uint8 NHWC `input` of `inShape` and an output of `out` (nil without Winograd
-    /// weights); `epilogue` must outlive their use (it is the GEMM epilogue over the whole output).
-    func winogradArguments(input: UnsafePointer<UInt8>, inShape: ValueShape, out: ValueShape,
+    /// Winograd arguments with `tile`×`tile` output tiles for a uint8 NHWC `input` of `inShape` and an output of
+    /// `out` (nil without Winograd weights of that tile size); `epilogue` must outlive their use (it is the GEMM
+    /// epilogue over the whole output).
+    func winogradArguments(tile: Int, input: UnsafePointer<UInt8>, inShape: ValueShape, out: ValueShape,
                            epilogue: UnsafePointer<ck_qgemm_args>) -> ck_qwino_args? {
-        guard let winograd else { return nil }
+        guard let winograd = winogradWeights(tile: tile) else { return nil }
         var w = ck_qwino_args()
         w.input = input
         w.height = Int32(inShape.h); w.width = Int32(inShape.w); w.channels = Int32(inShape.c)

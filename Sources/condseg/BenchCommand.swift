@@ -31,9 +31,10 @@ struct Bench: ParsableCommand {
             int8_ceiling_gops and the fraction_of_*_ceiling shares (scripts read them); the peaks are register_peaks.
             --profile adds: time, GMAC and GMAC/s per module group; the convolutions by precision (int8, float) \
             with their share of the register peaks; the other ops (attention, upsampling, pooling, ...) by kind. \
-            On AVX2 without VNNI the int8 3×3 stride-1 convolutions run as exact Winograd F(2×2, 3×3) (same \
-            results, up to 2.25× fewer multiplies; CONDSEG_INT8_WINOGRAD=0 turns it off to compare): they are listed \
-            apart, with the multiplies they actually do against the register peak of their own instruction sequence.
+            On AVX2 without VNNI the int8 3×3 stride-1 convolutions run as exact Winograd F(4×4, 3×3) on maps \
+            with at least 32 tiles, else F(2×2, 3×3) (same results, up to 4× or 2.25× fewer multiplies; \
+            CONDSEG_INT8_WINOGRAD=0 turns it off, =2 keeps it to F(2×2), to compare): they are listed apart, \
+            with the multiplies they actually do against the register peak of their own instruction sequence.
             """)
 
     @OptionGroup var modelOptions: ModelOptions
@@ -131,7 +132,7 @@ struct Bench: ParsableCommand {
         var groups: [(String, Double, Double)] = []   // name, ms per frame, GMAC
         var convClasses: [String: (ms: Double, gmac: Double)] = [:]   // "int8", "int8_winograd", "float", "other"
         let fastInt8 = engine as? FastInt8Executor
-        var winogradDone = 0.0   // GMAC the Winograd convolutions actually multiply (16 per 2×2 tile per channel pair)
+        var winogradDone = 0.0   // GMAC the Winograd convolutions actually multiply ((m+2)² per m×m tile per channel pair)
         var otherKinds: [String: Double] = [:]   // the other ops' ms per frame by op kind
         if profile {
             let fused = engine.fusedConvolutionIDs, int8 = engine.int8ConvolutionIDs

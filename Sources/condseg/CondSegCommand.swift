@@ -19,7 +19,8 @@ struct CondSeg: ParsableCommand {
         (models/condseg-r18w64-kvasir.safetensors, ResNet-18 encoder, trained on Kvasir-SEG). \
         Set CONDSEG_MODEL to change the default; CONDSEG_KERNELS=generic runs the portable C kernels instead of \
         the vector kernels this CPU selects (a cross-check); CONDSEG_INT8_WINOGRAD=0 runs the int8 3×3 \
-        convolutions without the exact int8 Winograd that AVX2 CPUs use (same results; to compare speed).
+        convolutions without the exact int8 Winograd that AVX2 CPUs use, CONDSEG_INT8_WINOGRAD=2 with its small \
+        2×2 tiles only (same results either way; to compare speed).
 
         Exit status (every problem is one "error: FILE: what is wrong" line on stderr):
         \(ExitStatus.table)
@@ -46,9 +47,10 @@ struct CondSeg: ParsableCommand {
                 printError("warning: CONDSEG_KERNELS=\(kernels) is not recognised (the accepted value is generic); using the kernels this CPU selects")
             }
         }
-        // CONDSEG_INT8_WINOGRAD=0 turns the int8 Winograd off (FastInt8Executor reads it); 1 or unset leaves it on.
-        if let winograd = ProcessInfo.processInfo.environment["CONDSEG_INT8_WINOGRAD"], winograd != "0", winograd != "1" {
-            printError("warning: CONDSEG_INT8_WINOGRAD=\(winograd) is not recognised (the accepted values are 0 and 1); the int8 Winograd stays on")
+        // CONDSEG_INT8_WINOGRAD=0 turns the int8 Winograd off, 2 keeps it to F(2×2) tiles (FastInt8Executor reads
+        // it); 1 or unset leaves it on with the tiles that pay.
+        if let winograd = ProcessInfo.processInfo.environment["CONDSEG_INT8_WINOGRAD"], !["0", "1", "2"].contains(winograd) {
+            printError("warning: CONDSEG_INT8_WINOGRAD=\(winograd) is not recognised (the accepted values are 0, 1 and 2); the int8 Winograd stays on")
         }
         var command: ParsableCommand
         do {

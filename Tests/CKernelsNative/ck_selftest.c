@@ -397,15 +397,16 @@ static void run_float_cases(void) {
     run_float_op_cases(isa);
 }
 
-// Int8 Winograd F(2x2, 3x3) against im2col + ck_qgemm_u8s8_reference of the same 3x3 stride-1 convolution: random
-// sizes (odd, a single row or column, channel counts off the 16-lane blocks), dilations 1 to 3, paddings, pixel and
-// row strides wider than the data, the tile rows split in two uneven calls; `extreme` puts every input at 0 or 255
-// and every weight at the limit (the largest transformed values: |V| = 1020, |U'| = 9 * limit).
-static void run_winograd_case(int index, int extreme, int limit) {
+// Int8 Winograd F(m x m, 3x3) (m = 2 or 4) against im2col + ck_qgemm_u8s8_reference of the same 3x3 stride-1
+// convolution: random sizes (odd, a single row or column, channel counts off the 16-lane blocks), dilations 1 to 3,
+// paddings, pixel and row strides wider than the data, the tile rows split in two uneven calls; `extreme` puts every
+// input at 0 or 255 and every weight at the limit (the largest transformed values: |V| = 1020 or 25500, |U'| = 9 or
+// 49 times the limit).
+static void run_winograd_case(int index, int m, int extreme, int limit) {
     const int H = 1 + random_below(19), W = 1 + random_below(19), C = 1 + random_below(40) + (random_below(3) == 0 ? 64 : 0);
     const int N = 1 + random_below(40), d = 1 + random_below(3), pad = random_below(2) ? d : random_below(d + 1);
     const int out_h = H + 2 * pad - 2 * d, out_w = W + 2 * pad - 2 * d;
-    if (out_h < 1 || out_w < 1) { run_winograd_case(index, extreme, limit); return; }
+    if (out_h < 1 || out_w < 1) { run_winograd_case(index, m, extreme, limit); return; }
     const ptrdiff_t pixel_stride = C + random_below(3), row_stride = W * pixel_stride + random_below(5);
     uint8_t *input = malloc((size_t)H * row_stride);
     for (size_t i = 0; i < (size_t)H * row_stride; i++) input[i] = extreme ? (random_below(2) ? 255 : 0) : (uint8_t)random_below(256);
@@ -422,9 +423,9 @@ static void run_winograd_case(int index, int extreme, int limit) {
     float *f_fast = malloc(sizeof(float) * out_count), *f_ref = malloc(sizeof(float) * out_count);
     uint8_t *q_fast = malloc(out_count), *q_ref = malloc(out_count);
     for (size_t i = 0; i < out_count; i++) { f_fast[i] = f_ref[i] = -7.25f; q_fast[i] = q_ref[i] = 0xa5; }
-    void *packed = malloc(ck_qgemm_packed_size(N, K)), *packed_wino = malloc(ck_qwino_packed_size(N, C));
-    void *scratch = malloc(ck_qwino_scratch_size(C));
-    int status = ck_qgemm_pack_weights(w, N, K, packed) | ck_qwino_pack_weights(w, N, C, packed_wino);
+    void *packed = malloc(ck_qgemm_packed_size(N, K)), *packed_wino = malloc(ck_qwino_packed_size(m, N, C));
+    void *scratch = malloc(ck_qwino_scratch_size(m, C));
+    int status = ck_qgemm_pack_weights(w, N, K, packed) | ck_qwino_pack_weights(m, w, N, C, packed_wino);
 
     ck_im2col_args im;
     memset(&im, 0, sizeof im);
@@ -452,13 +453,13 @@ static void run_winograd_case(int index, int extreme, int limit) {
     wa.input = input; wa.height = H; wa.width = W; wa.channels = C; wa.pixel_stride = pixel_stride; wa.row_stride = row_stride;
     wa.pad_top = wa.pad_left = pad; wa.dilation_h = wa.dilation_w = d; wa.out_height = out_h; wa.out_width = out_w;
     wa.pad_value = im.pad_value; wa.packed_wino = packed_wino; wa.epilogue = &args;
-    const int tile_rows = ck_qwino_tile_rows(out_h, d), split = random_below(tile_rows + 1);
+    const int tile_rows = ck_qwino_tile_rows(m, out_h, d), split = random_below(tile_rows + 1);
     status |= ck_qwino_u8s8(&wa, 0, split, scratch);
     status |= ck_qwino_u8s8(&wa, split, tile_rows, scratch);
     const int same = status == 0 && memcmp(q_fast, q_ref, out_count) == 0 && memcmp(f_fast, f_ref, sizeof(float) * out_count) == 0;
     if (!same) failures++;
-    printf("winograd %2d H=%2d W=%2d C=%3d N=%2d d=%d pad=%d |w|<=%3d zp=%3d out=%d extreme=%d  %s\n", index, H, W, C, N,
-           d, pad, limit, im.pad_value, out_kind, extreme, same ? "ok" : "MISMATCH");
+    printf("winograd F(%d) %2d H=%2d W=%2d C=%3d N=%2d d=%d pad=%d |w|<=%3d zp=%3d out=%d extreme=%d  %s\n", m, index, H, W,
+           C, N, d, pad, limit, im.pad_value, out_kind, extreme, same ? "ok" : "MISMATCH");
     hash_bytes(q_fast, out_count);
     hash_bytes(f_fast, sizeof(float) * out_count);
     free(input); free(w); free(multiplier); free(bias); free(residual); free(f_fast); free(f_ref); free(q_fast); free(q_ref);
@@ -517,7 +518,7 @@ int main(int argc, char **argv) {
     for (int i = 0; i < 20; i++) run_im2col_case(i);
     run_quantize_case();
     run_float_cases();
-    for (int i = 0; i < 24; i++) run_winograd_case(i, i % 4 == 3, i % 3 == 0 ? 127 : i % 3 == 1 ? 63 : 31);
+    for (int i = 0; i < 48; i++) run_winograd_case(i % 24, i < 24 ? 2 : 4, i % 4 == 3, i % 3 == 0 ? 127 : i % 3 == 1 ? 63 : 31);
     printf("checksum %016llx failures %d\n", (unsigned long long)checksum, failures);
     return failures ? 1 : 0;
 }

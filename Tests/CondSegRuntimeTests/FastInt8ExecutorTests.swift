@@ -264,11 +264,28 @@ final class FastInt8ExecutorTests: XCTestCase {
                 XCTAssertGreaterThan(chosen.count, 20)
                 // dconv4 (4×4 at this size) with dilation 18 keeps 1 output in 4: not Winograd.
                 XCTAssertFalse(chosen.contains { graph.nodes[$0].name.hasPrefix("dconv4.c4") })
+                // F(4×4) on the maps with at least 32 of its tiles (output block, cdfa1 at 128² and 32²), F(2×2) on
+                // the smaller ones (the encoder's 8² and 4² blocks).
+                let tiles = Dictionary(grouping: chosen) { executor.int8WinogradTile($0)! }
+                XCTAssertEqual(Set(tiles.keys), [2, 4])
+                for id in tiles[4]! where spec(id)!.dilation == 1 {
+                    let out = try XCTUnwrap(executor.shape(id))
+                    XCTAssertGreaterThanOrEqual(((out.h + 3) / 4) * ((out.w + 3) / 4), 32, graph.nodes[id].name)
+                }
+                XCTAssertTrue(tiles[4]!.contains { graph.nodes[$0].name.hasPrefix("output_block.c1") })
             }
+            var outputs = [("Winograd", winograd)]
+            // F(2×2) only, then no Winograd: the same bits.
+            executor.int8WinogradLargestTile = 2
+            executor.prepare(height: 128, width: 128)
+            XCTAssertTrue(executor.int8WinogradNodeIDs.allSatisfy { executor.int8WinogradTile($0) == 2 })
+            outputs.append(("F(2×2) only", try executor.predict(input: input, height: 128, width: 128)))
             executor.int8Winograd = false
             XCTAssertEqual(executor.int8WinogradNodeIDs, [])
-            let direct = try executor.predict(input: input, height: 128, width: 128)
-            XCTAssertEqual(winograd.map(\.bitPattern), direct.map(\.bitPattern), "\(bits)-bit weights")
+            outputs.append(("im2col + GEMM", try executor.predict(input: input, height: 128, width: 128)))
+            for (name, output) in outputs.dropFirst() {
+                XCTAssertEqual(winograd.map(\.bitPattern), output.map(\.bitPattern), "\(bits)-bit weights, \(name)")
+            }
         }
     }
 

@@ -41,8 +41,19 @@ final class BenchCommandTests: XCTestCase {
             let done = try XCTUnwrap(winograd["done_gmac"] as? Double), nominal = try XCTUnwrap(winograd["gmac"] as? Double)
             let wms = try XCTUnwrap(winograd["ms"] as? Double)
             XCTAssertTrue(peak.isFinite && peak > 0, "Winograd peak \(peak)")
-            XCTAssertGreaterThan(done, nominal / 2.25 * 0.99, "at least 16/36 of the nominal MACs")
-            XCTAssertLessThan(done, nominal / 2.25 * 1.5, "tiles past the edge add less than half")
+            XCTAssertGreaterThan(done, nominal / 4 * 0.99, "at least 36/144 of the nominal MACs (F(4×4))")
+            XCTAssertLessThan(done, nominal / 2.25 * 1.5, "at most 16/36 (F(2×2)), tiles past the edge adding less than half")
+            // With F(2×2) tiles only, every Winograd convolution does 16/36 of its nominal MACs or more.
+            let small = try runCondseg(["bench", "--calibration", "calibration/condseg-r18w64-kvasir.table.txt", "--size", "64",
+                                        "--iterations", "1", "--threads", "1", "--profile", "--json"],
+                                       environment: ["CONDSEG_INT8_WINOGRAD": "2"])
+            XCTAssertEqual(small.status, 0, small.stderr)
+            let smallObject = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(small.stdout.utf8)) as? [String: Any])
+            let smallWinograd = try XCTUnwrap((smallObject["convolutions"] as? [String: [String: Any]])?["int8_winograd"])
+            XCTAssertEqual(try XCTUnwrap(smallWinograd["gmac"] as? Double), nominal, accuracy: 1e-9 * nominal)
+            let smallDone = try XCTUnwrap(smallWinograd["done_gmac"] as? Double)
+            XCTAssertGreaterThan(smallDone, nominal / 2.25 * 0.99, "F(2×2): at least 16/36 of the nominal MACs")
+            XCTAssertGreaterThan(smallDone, done * 1.2, "F(4×4) does fewer multiplies where it runs")
             XCTAssertEqual(try XCTUnwrap(winograd["done_gmac_per_s"] as? Double), done / (wms / 1000), accuracy: 1e-9 * done / (wms / 1000))
             XCTAssertEqual(try XCTUnwrap(winograd["share_of_winograd_peak"] as? Double), done / (wms / 1000) / peak, accuracy: 1e-9)
             // Turned off, those convolutions are direct ones again: no Winograd class, the same nominal work.

@@ -22,13 +22,14 @@ final class CondSegCommandTests: XCTestCase {
         for value in ["00", "off", ""] {
             let result = try runCondseg(["--version"], environment: ["CONDSEG_INT8_WINOGRAD": value])
             XCTAssertEqual(result.status, 0, result.stderr)
-            XCTAssertEqual(result.errorLines, ["warning: CONDSEG_INT8_WINOGRAD=\(value) is not recognised (the accepted values are 0 and 1); the int8 Winograd stays on"])
+            XCTAssertEqual(result.errorLines, ["warning: CONDSEG_INT8_WINOGRAD=\(value) is not recognised (the accepted values are 0, 1 and 2); the int8 Winograd stays on"])
         }
-        for value in ["0", "1"] {
+        for value in ["0", "1", "2"] {
             let result = try runCondseg(["--version"], environment: ["CONDSEG_INT8_WINOGRAD": value])
             XCTAssertEqual(result.errorLines, [], value)
         }
-        XCTAssertTrue(try runCondseg(["--help"]).stdout.contains("CONDSEG_INT8_WINOGRAD=0"))
+        let help = try runCondseg(["--help"]).stdout
+        XCTAssertTrue(help.contains("CONDSEG_INT8_WINOGRAD=0") && help.contains("CONDSEG_INT8_WINOGRAD=2"), help)
     }
 
     func testHelpListsEveryExitStatus() throws {

@@ -148,10 +148,11 @@ typedef struct {
 /// with lda = pixel_stride.)
 void ck_im2col_u8_nhwc(const ck_im2col_args *args, int oy_begin, int oy_end);
 
-/// Int8 Winograd F(2x2, 3x3) for 3x3 stride-1 convolutions (any dilation) on a uint8 NHWC image: the same int32
-/// accumulators as im2col + ck_qgemm_u8s8 (exact: int16 transforms, int32 products and sums, see
-/// ck_qwino_internal.h), with 4 multiplies per output instead of 9, so the same epilogue writes the same bits.
-/// Worth it where vpmaddwd on int16 runs near the direct kernel's int8 rate (AVX2 without VNNI: ~0.8x here).
+/// Int8 Winograd F(m x m, 3x3), m = 2 or 4, for 3x3 stride-1 convolutions (any dilation) on a uint8 NHWC image: the
+/// same int32 accumulators as im2col + ck_qgemm_u8s8 (exact: integer transforms in int16, int32 products, sums modulo
+/// 2^32 and an exact recovery, see ck_qwino_internal.h), with 4 (m = 2) or 2.25 (m = 4) multiplies per output
+/// instead of 9, so the same epilogue writes the same bits. Worth it where vpmaddwd on int16 runs near the direct
+/// kernel's int8 rate (AVX2 without VNNI: ~0.8x here). The tile size is chosen when packing.
 typedef struct {
     const uint8_t *input;           ///< pixel (y, x) channel c at input[y*row_stride + x*pixel_stride + c]
     int height, width, channels;    ///< input size H, W, C (C = the packed C)
@@ -161,27 +162,29 @@ typedef struct {
     int dilation_h, dilation_w;     ///< dilation (>= 1)
     int out_height, out_width;      ///< output size
     uint8_t pad_value;              ///< value read for taps outside the image: the input zero point
-    const void *packed_wino;        ///< weights packed by ck_qwino_pack_weights
+    const void *packed_wino;        ///< weights packed by ck_qwino_pack_weights (which records m)
     /// The epilogue, as for ck_qgemm_u8s8 over the whole output: output pixel (oy, ox) is row m = oy*out_width + ox
     /// of out_f32/out_u8/residuals; N, packed_b (ck_qgemm_pack_weights of the same weights: its column sums remove
     /// the zero point), a_zero_point, multiplier, bias, relu and the output fields are read; M, K, a, lda are not.
     const ck_qgemm_args *epilogue;
 } ck_qwino_args;
 
-/// Bytes needed by ck_qwino_pack_weights for N output channels of C input channels; 0 if N or C < 1 or
-/// C > CK_QGEMM_MAX_K / 9.
-size_t ck_qwino_packed_size(int N, int C);
-/// Transforms and packs 3x3 int8 weights `w` (N rows of 9*C, order ky, kx, c: as for ck_qgemm_pack_weights).
-/// Returns 0 on success, -1 (nothing useful written) if N/C are out of range, a pointer is NULL, or the weights are
-/// too large for the transform to stay exact (36 * C * 255 * max|w| must stay below 2^31).
-int ck_qwino_pack_weights(const int8_t *w, int N, int C, void *packed);
-/// Tile rows of an output `out_height` high with this dilation: the range ck_qwino_u8s8 splits among threads.
-int ck_qwino_tile_rows(int out_height, int dilation_h);
-/// Scratch bytes one ck_qwino_u8s8 call needs for C input channels (any alignment).
-size_t ck_qwino_scratch_size(int C);
+/// Bytes needed by ck_qwino_pack_weights for tile size m (2 or 4), N output channels of C input channels; 0 if m is
+/// not 2 or 4, N or C < 1 or C > CK_QGEMM_MAX_K / 9.
+size_t ck_qwino_packed_size(int m, int N, int C);
+/// Transforms and packs 3x3 int8 weights `w` (N rows of 9*C, order ky, kx, c: as for ck_qgemm_pack_weights) for tile
+/// size m. Returns 0 on success, -1 (nothing useful written) if m, N or C are out of range, a pointer is NULL, or the
+/// weights are too large for the transform to stay exact: for m = 2, 36 * C * 255 * max|w| must stay below 2^31; for
+/// m = 4, 255 * (sum of |w| over an output channel's 9*C weights) below 2^25 for every channel.
+int ck_qwino_pack_weights(int m, const int8_t *w, int N, int C, void *packed);
+/// Tile rows of an output `out_height` high with this dilation and tile size m: the range ck_qwino_u8s8 splits among
+/// threads (0 if m is not 2 or 4).
+int ck_qwino_tile_rows(int m, int out_height, int dilation_h);
+/// Scratch bytes one ck_qwino_u8s8 call needs for tile size m and C input channels (any alignment).
+size_t ck_qwino_scratch_size(int m, int C);
 /// 1 if the active instruction set has a Winograd kernel that beats its direct kernel (AVX2: vpmaddwd on int16
-/// transforms does 2.25x fewer multiplies at ~0.8x the direct vpmaddubsw sequence's rate), else 0. ck_qwino_u8s8 runs on
-/// every instruction set (plain C where there is no vector form), with the same bits.
+/// transforms does 2.25x (m = 2) or 4x (m = 4) fewer multiplies at ~0.8x the direct vpmaddubsw sequence's rate),
+/// else 0. ck_qwino_u8s8 runs on every instruction set (plain C where there is no vector form), with the same bits.
 int ck_qwino_preferred(void);
 /// Computes the outputs of tile rows [row_begin, row_end) (clipped to [0, ck_qwino_tile_rows)): whole output rows,
 /// disjoint between tile rows, so threads may split the range; the result does not depend on the split. Returns 0,
