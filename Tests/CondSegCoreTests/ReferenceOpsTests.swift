@@ -105,6 +105,54 @@ final class ReferenceOpsTests: XCTestCase {
         }
     }
 
+    /// The separable computation keeps PyTorch's float arithmetic bit for bit: every output equals
+    /// (1−λh)((1−λw)v00 + λw v01) + λh((1−λw)v10 + λw v11) evaluated in Float, for up-, down- and odd-factor sizes.
+    func testUpsampleAlignCornersIsTheFloatFormulaBitForBit() {
+        for (h, w, oh, ow) in [(5, 7, 10, 14), (4, 9, 9, 4), (6, 6, 3, 2), (1, 3, 2, 7), (3, 1, 5, 1), (16, 16, 32, 32)] {
+            let c = 4
+            let x = randomValues(c * h * w, seed: 13).map { $0 * 37 - 11 }
+            var y = [Float](repeating: .nan, count: c * oh * ow)
+            ReferenceOps.upsampleAlignCorners(channels: c, input: x, inH: h, inW: w, output: &y, outH: oh, outW: ow, threads: 3)
+            let (y0, y1, ly) = ReferenceOps.alignCornersTable(inSize: h, outSize: oh)
+            let (x0, x1, lx) = ReferenceOps.alignCornersTable(inSize: w, outSize: ow)
+            var mismatches = 0
+            for ch in 0..<c {
+                for oy in 0..<oh {
+                    for ox in 0..<ow {
+                        func v(_ yy: Int, _ xx: Int) -> Float { x[(ch * h + yy) * w + xx] }
+                        let w1 = lx[ox], w0 = 1 - w1, h1 = ly[oy], h0 = 1 - h1
+                        let top = w0 * v(y0[oy], x0[ox]) + w1 * v(y0[oy], x1[ox])
+                        let bottom = w0 * v(y1[oy], x0[ox]) + w1 * v(y1[oy], x1[ox])
+                        let expected = h0 * top + h1 * bottom
+                        if y[(ch * oh + oy) * ow + ox].bitPattern != expected.bitPattern { mismatches += 1 }
+                    }
+                }
+            }
+            XCTAssertEqual(mismatches, 0, "\(h)×\(w) → \(oh)×\(ow)")
+        }
+    }
+
+    /// Global max over every plane length (the four running maxima and the tail), with the maximum placed at every
+    /// position, NaN values skipped; the mean is the in-order Double sum over the plane.
+    func testGlobalPoolIsTheMeanAndTheMaxOfEachChannel() {
+        for plane in [1, 2, 3, 4, 5, 7, 8, 9, 13, 4099] {
+            for peak in Set([0, plane / 2, plane - 1]) {
+                var x = randomValues(2 * plane, seed: UInt64(plane)).map { $0 - 2 }   // all below 0: -inf start matters
+                x[peak] = 3.5
+                x[plane + peak] = -0.25
+                if plane > 2 { x[(peak + 1) % plane] = .nan }
+                var y = [Float](repeating: 0, count: 2)
+                ReferenceOps.globalPool(max: true, channels: 2, input: x, plane: plane, output: &y)
+                XCTAssertEqual(y[0], 3.5, "plane \(plane), peak at \(peak)")
+                let second = x[plane..<(2 * plane)].filter { !$0.isNaN }.max()!
+                XCTAssertEqual(y[1], second, "plane \(plane), peak at \(peak)")
+                ReferenceOps.globalPool(max: false, channels: 2, input: x, plane: plane, output: &y)
+                let sum = x[plane..<(2 * plane)].reduce(0.0) { $0 + Double($1) }
+                XCTAssertEqual(y[1], Float(sum / Double(plane)), "plane \(plane)")
+            }
+        }
+    }
+
     func testMaxPoolPaddingIsNegativeInfinity() {
         let c = 2, h = 7, w = 5
         let x = randomValues(c * h * w, seed: 4).map { $0 - 5 }   // all negative: zero padding would win

@@ -117,20 +117,33 @@ public enum ReferenceOps {
 
     /// Bilinear upsampling with align_corners = true, in PyTorch's arithmetic:
     /// src = dst·(in−1)/(out−1) in float; y = (1−λh)((1−λw)v00 + λw v01) + λh((1−λw)v10 + λw v11).
+    /// Computed separably with the same roundings: each input row's horizontal interpolations (1−λw)v0 + λw v1 once,
+    /// then every output row as (1−λh)·row0 + λh·row1 (so no output row repeats a horizontal pass).
     public static func upsampleAlignCorners(channels: Int, input x: UnsafePointer<Float>, inH: Int, inW: Int,
                                             output y: UnsafeMutablePointer<Float>, outH: Int, outW: Int, threads: Int) {
         let (y0, y1, ly) = alignCornersTable(inSize: inH, outSize: outH)
         let (x0, x1, lx) = alignCornersTable(inSize: inW, outSize: outW)
         parallelChunks(channels, threads: threads) { range in
-            for c in range {
-                let src = x + c * inH * inW, dst = y + c * outH * outW
-                for oy in 0..<outH {
-                    let r0 = src + y0[oy] * inW, r1 = src + y1[oy] * inW
-                    let h1 = ly[oy], h0 = 1 - h1
-                    for ox in 0..<outW {
-                        let w1 = lx[ox], w0 = 1 - w1
-                        dst[oy * outW + ox] = h0 * (w0 * r0[x0[ox]] + w1 * r0[x1[ox]])
-                            + h1 * (w0 * r1[x0[ox]] + w1 * r1[x1[ox]])
+            let rows = UnsafeMutablePointer<Float>.allocate(capacity: inH * outW)
+            defer { rows.deallocate() }
+            x0.withUnsafeBufferPointer { x0 in
+                x1.withUnsafeBufferPointer { x1 in
+                    lx.withUnsafeBufferPointer { lx in
+                        for c in range {
+                            let src = x + c * inH * inW, dst = y + c * outH * outW
+                            for iy in 0..<inH {
+                                let r = src + iy * inW, h = rows + iy * outW
+                                for ox in 0..<outW {
+                                    let w1 = lx[ox], w0 = 1 - w1
+                                    h[ox] = w0 * r[x0[ox]] + w1 * r[x1[ox]]
+                                }
+                            }
+                            for oy in 0..<outH {
+                                let r0 = rows + y0[oy] * outW, r1 = rows + y1[oy] * outW, d = dst + oy * outW
+                                let h1 = ly[oy], h0 = 1 - h1
+                                for ox in 0..<outW { d[ox] = h0 * r0[ox] + h1 * r1[ox] }
+                            }
+                        }
                     }
                 }
             }
@@ -152,15 +165,23 @@ public enum ReferenceOps {
         return (i0, i1, lambda)
     }
 
-    /// Mean and max over H×W of each channel (global pools).
+    /// Mean and max over H×W of each channel (global pools). The mean sums in Double, in order; the max keeps four
+    /// running maxima (every 4th value each; NaN is skipped as by one running max) and takes the largest, so it
+    /// does not wait on one chain of compares (the value is the same; only which of equal +0/−0 maxima comes
+    /// out may differ from a single running max).
     public static func globalPool(max useMax: Bool, channels: Int, input x: UnsafePointer<Float>, plane: Int,
                                   output y: UnsafeMutablePointer<Float>) {
         for c in 0..<channels {
             let src = x + c * plane
             if useMax {
-                var m = -Float.infinity
-                for i in 0..<plane { m = max(m, src[i]) }
-                y[c] = m
+                var m0 = -Float.infinity, m1 = m0, m2 = m0, m3 = m0
+                var i = 0
+                while i + 4 <= plane {
+                    m0 = max(m0, src[i]); m1 = max(m1, src[i + 1]); m2 = max(m2, src[i + 2]); m3 = max(m3, src[i + 3])
+                    i += 4
+                }
+                while i < plane { m0 = max(m0, src[i]); i += 1 }
+                y[c] = max(max(m0, m1), max(m2, m3))
             } else {
                 var s: Double = 0
                 for i in 0..<plane { s += Double(src[i]) }
