@@ -5,11 +5,10 @@
 // (and float32 only where a float op reads the value). 1×1 stride-1 convolutions are plain GEMMs on the NHWC input;
 // the others im2col a block of output rows per thread into an L2-sized buffer, except 3×3 stride-1 ones on CPUs where
 // the int8 Winograd F(4×4, 3×3) or F(2×2, 3×3) is faster (ck_qwino_u8s8: same int32 accumulators, same epilogue,
-// same bits). Ops
-// the quantizer keeps in float (sigmoid gates, window attention and its softmax, pooling, upsampling, the float-fallback convolutions) run in
-// float32 NHWC (NHWCOps) and quantize their result in the same step when an int8 convolution reads it. A concat
-// input that only the concat reads is written by its own step straight into its channel slice of the concat's
-// buffers (FastInt8Plan), so most concats copy nothing. Those float
+// same bits). Ops the quantizer keeps in float (sigmoid gates, window attention and its softmax, pooling,
+// upsampling, the float-fallback convolutions) run in float32 NHWC (NHWCOps) and quantize their result in the same
+// step when an int8 convolution reads it. A concat input that only the concat reads is written by its own step
+// straight into its channel slice of the concat's buffers (FastInt8Plan), so most concats copy nothing. Those float
 // ops use the portable arithmetic of CKernels (ckf_gemm_fixed for the float convolutions, ckf_sigmoid_portable,
 // ckf_window_attention_nhwc_portable), so a frame gives the same bits on x86-64 and aarch64 and for any thread count.
 // The convolutions are prepared as for the int8 reference (PreparedConvolutions.swift) and the int8 arithmetic is

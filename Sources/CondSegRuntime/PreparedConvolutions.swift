@@ -3,9 +3,8 @@
 // input tensor the calibration table flags int8; a quantized model file's own int8 weights are used as they are),
 // the weights reordered to (ky, kx, cin) and packed for ck_qgemm_u8s8 (and, for 3×3 stride-1 convolutions on CPUs
 // where it is faster, for the int8 Winograd ck_qwino_u8s8 F(2×2) and, on request, F(4×4), which give the same
-// bits), the requantization
-// multipliers, and the im2col, Winograd and GEMM arguments every int8 convolution call starts from. The
-// float-fallback convolutions of the fast int8 executor (NHWC) are prepared here too.
+// bits), the requantization multipliers, and the im2col, Winograd and GEMM arguments every int8 convolution call
+// starts from. The float-fallback convolutions of the fast int8 executor (NHWC) are prepared here too.
 //
 // One int8 convolution: uint8 NHWC input with its tensor's (scale, zero point), im2col (padding = zero point),
 // times the int8 weights (the zero point is removed with the packed row sums), then per output channel
