@@ -1,6 +1,9 @@
 // AtomicFile.swift — the one way condseg writes a file: into a temporary file in the same folder, flushed, then
 // renamed over the destination, so a reader (or a crash) never sees a half-written file and a failed write leaves
-// the destination as it was. Failures are `OutputError`s naming the path and the reason in a few words.
+// the destination as it was. A symbolic link is written through (its target is replaced, the link stays); an
+// existing destination that is not a regular file (a device such as /dev/null, a pipe, a socket) is refused, since
+// the rename would replace it with a regular file. Failures are `OutputError`s naming the path and the reason in a
+// few words.
 
 #if canImport(Glibc)
 import Glibc
@@ -12,15 +15,13 @@ import Darwin
 
 /// Atomic whole-file writes and output-folder creation.
 public enum AtomicFile {
-    /// Writes `bytes` to `path` atomically. Throws `OutputError` when the folder is missing, not a folder or not
-    /// writable, when `path` is a folder, or when the disk refuses; `path` is then untouched and no temporary
+    /// Writes `bytes` to `path` atomically (through a symbolic link: the file it points to is replaced). Throws
+    /// `OutputError` when the folder is missing, not a folder or not writable, when `path` is a folder, a device,
+    /// a pipe, a socket or a link to nothing, or when the disk refuses; `path` is then untouched and no temporary
     /// file is left behind.
     public static func write(_ bytes: [UInt8], to path: String) throws(OutputError) {
-        let (folder, name) = split(path)
-        guard !name.isEmpty, name != ".", name != ".." else {
-            throw OutputError(path: path, problem: "names a folder; a file name is expected")
-        }
-        try checkWritable(path)
+        let target = try checkWritable(path)
+        let (folder, name) = split(target)
         let temporary = (folder == "/" ? "/" : folder + "/") + ".\(name).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         let descriptor = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
         if descriptor < 0 { throw OutputError(path: path, problem: reason(errno, folder: folder)) }
@@ -39,7 +40,7 @@ public enum AtomicFile {
         }
         if failure == 0 && fsync(descriptor) != 0 { failure = errno }
         if close(descriptor) != 0 && failure == 0 { failure = errno }
-        if failure == 0 && rename(temporary, path) != 0 { failure = errno }
+        if failure == 0 && rename(temporary, target) != 0 { failure = errno }
         if failure != 0 {
             unlink(temporary)
             throw OutputError(path: path, problem: reason(failure, folder: folder))
@@ -51,18 +52,45 @@ public enum AtomicFile {
         try write(Array(text.utf8), to: path)
     }
 
-    /// Throws unless a file could be written at `path` now: its folder exists, is a folder and is writable, and
-    /// `path` itself is not a folder. Commands call this before long work so that a bad --out fails at once.
-    public static func checkWritable(_ path: String) throws(OutputError) {
-        let (folder, name) = split(path)
+    /// Throws unless a file could be written at `path` now: `path` is new or a regular file (or a symbolic link to
+    /// one), not a folder, device, pipe or socket, and the folder it is written in exists, is a folder and is
+    /// writable. Returns the file a write replaces (`path`, or a link's target). Commands call this before long
+    /// work so that a bad --out fails at once.
+    @discardableResult
+    public static func checkWritable(_ path: String) throws(OutputError) -> String {
+        let (_, name) = split(path)
         guard !name.isEmpty, name != ".", name != ".." else {
             throw OutputError(path: path, problem: "names a folder; a file name is expected")
         }
+        let target = try destination(path)
+        try checkFolder(split(target).folder, for: path)
+        return target
+    }
+
+    /// The file a write to `path` replaces: `path` itself when it is new or a regular file, the file a symbolic link
+    /// points to (which must exist and be a regular file). Anything else is refused: the rename would put a
+    /// regular file in the place of a device or pipe instead of writing to it.
+    static func destination(_ path: String) throws(OutputError) -> String {
         var status = stat()
-        if stat(path, &status) == 0, (status.st_mode & S_IFMT) == S_IFDIR {
-            throw OutputError(path: path, problem: "is a folder; a file name is expected")
+        guard lstat(path, &status) == 0 else { return path }
+        var target = path
+        if (status.st_mode & S_IFMT) == S_IFLNK {
+            guard let resolved = realpath(path, nil) else {
+                let text = String(cString: strerror(errno))
+                throw OutputError(path: path, problem: "is a symbolic link that does not lead to a file (\(text.prefix(1).lowercased() + text.dropFirst()))")
+            }
+            target = String(cString: resolved)
+            free(resolved)
+            guard stat(target, &status) == 0 else {
+                throw OutputError(path: path, problem: "is a symbolic link to \(target), which cannot be used")
+            }
         }
-        try checkFolder(folder, for: path)
+        switch status.st_mode & S_IFMT {
+        case S_IFREG: return target
+        case S_IFDIR: throw OutputError(path: path, problem: "is a folder; a file name is expected")
+        default:
+            throw OutputError(path: path, problem: "exists and is not a regular file (a device, pipe or socket); condseg writes whole files and would replace it, so give a file name")
+        }
     }
 
     /// Creates `folder` and its missing parents (like `mkdir -p`) and returns the folders it created, outermost

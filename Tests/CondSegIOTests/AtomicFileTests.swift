@@ -46,6 +46,47 @@ final class AtomicFileTests: XCTestCase {
         XCTAssertTrue(FileManager.default.fileExists(atPath: folder + "/sub", isDirectory: &isDirectory) && isDirectory.boolValue)
     }
 
+    /// A pipe (like a device such as /dev/null) would be replaced by a regular file by the rename: refused, and it
+    /// stays a pipe; so is a symbolic link to one, or to nothing.
+    func testADestinationThatIsNotARegularFileIsRefusedAndKept() throws {
+        let folder = try makeFolder()
+        let fifo = folder + "/fifo", toFifo = folder + "/to-fifo", dangling = folder + "/dangling"
+        XCTAssertEqual(mkfifo(fifo, 0o600), 0)
+        try FileManager.default.createSymbolicLink(atPath: toFifo, withDestinationPath: "fifo")
+        try FileManager.default.createSymbolicLink(atPath: dangling, withDestinationPath: "nowhere/file")
+        for path in [fifo, toFifo, dangling] {
+            XCTAssertThrowsError(try AtomicFile.checkWritable(path), path)
+            XCTAssertThrowsError(try AtomicFile.write([1, 2], to: path)) { error in
+                XCTAssertEqual(ErrorReport.status(for: error), .output)
+                XCTAssertTrue("\(error)".hasPrefix(path + ": "), "\(error)")
+                XCTAssertTrue("\(error)".contains(path == dangling ? "symbolic link" : "not a regular file"), "\(error)")
+            }
+        }
+        var status = stat()
+        XCTAssertEqual(lstat(fifo, &status), 0)
+        XCTAssertEqual(status.st_mode & S_IFMT, S_IFIFO, "still a pipe")
+        for link in [toFifo, dangling] {
+            XCTAssertEqual(lstat(link, &status), 0)
+            XCTAssertEqual(status.st_mode & S_IFMT, S_IFLNK, "still a link")
+        }
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: folder).sorted(), ["dangling", "fifo", "to-fifo"])
+    }
+
+    /// Through a symbolic link the file it points to is replaced (atomically, in its own folder); the link stays.
+    func testASymbolicLinkIsWrittenThrough() throws {
+        let folder = try makeFolder()
+        try FileManager.default.createDirectory(atPath: folder + "/real", withIntermediateDirectories: false)
+        try AtomicFile.write("old", to: folder + "/real/target.txt")
+        try FileManager.default.createSymbolicLink(atPath: folder + "/link.txt", withDestinationPath: "real/target.txt")
+        XCTAssertEqual(try AtomicFile.checkWritable(folder + "/link.txt"),
+                       URL(fileURLWithPath: folder + "/real/target.txt").resolvingSymlinksInPath().path)
+        try AtomicFile.write("new", to: folder + "/link.txt")
+        XCTAssertEqual(FileManager.default.contents(atPath: folder + "/real/target.txt"), Data("new".utf8))
+        XCTAssertEqual(try FileManager.default.destinationOfSymbolicLink(atPath: folder + "/link.txt"), "real/target.txt")
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: folder).sorted(), ["link.txt", "real"])
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: folder + "/real"), ["target.txt"])
+    }
+
     func testAFileUsedAsAFolder() throws {
         let folder = try makeFolder()
         try AtomicFile.write([7], to: folder + "/plain")
