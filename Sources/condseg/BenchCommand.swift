@@ -32,7 +32,8 @@ struct Bench: ParsableCommand {
             --profile adds: time, GMAC and GMAC/s per module group; the convolutions by precision (int8, float) \
             with their share of the register peaks; the other ops (attention, upsampling, pooling, ...) by kind. \
             On AVX2 without VNNI the int8 3×3 stride-1 convolutions run as exact Winograd F(4×4, 3×3) on maps \
-            with at least 32 tiles, else F(2×2, 3×3) (same results, up to 4× or 2.25× fewer multiplies; \
+            with at least 32 tiles, else F(2×2, 3×3), where the tiling keeps at least 3/4 of the outputs inside \
+            the map (same results, up to 4× or 2.25× fewer multiplies; \
             CONDSEG_INT8_WINOGRAD=0 turns it off, =2 keeps it to F(2×2), to compare): they are listed apart, \
             with the multiplies they actually do against the register peak of their own instruction sequence.
             """)

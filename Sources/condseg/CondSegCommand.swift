@@ -19,8 +19,8 @@ struct CondSeg: ParsableCommand {
         (models/condseg-r18w64-kvasir.safetensors, ResNet-18 encoder, trained on Kvasir-SEG). \
         Set CONDSEG_MODEL to change the default; CONDSEG_KERNELS=generic runs the portable C kernels instead of \
         the vector kernels this CPU selects (a cross-check); CONDSEG_INT8_WINOGRAD=0 runs the int8 3×3 \
-        convolutions without the exact int8 Winograd that AVX2 CPUs use, CONDSEG_INT8_WINOGRAD=2 with its small \
-        2×2 tiles only (same results either way; to compare speed).
+        convolutions without the exact int8 Winograd that AVX2 CPUs without VNNI use, CONDSEG_INT8_WINOGRAD=2 \
+        with its small 2×2 tiles only, 1 (or unset) as chosen (same results every way; to compare speed).
 
         Exit status (every problem is one "error: FILE: what is wrong" line on stderr):
         \(ExitStatus.table)
