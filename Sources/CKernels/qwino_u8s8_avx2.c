@@ -7,6 +7,16 @@
 #if defined(__x86_64__)
 #include "ck_avx2_epilogue.h"
 
+// The 16 channels at c0 (`valid` of them inside C) of input pixel (y, x) widened to int16; channels past C read 0
+// (their U' is 0, so any value would do).
+AVX2_TARGET static inline __m256i load_pixel16(const ck_qwino_args *a, int y, int x, int c0, int valid) {
+    const uint8_t *p = a->input + (ptrdiff_t)y * a->row_stride + (ptrdiff_t)x * a->pixel_stride + c0;
+    if (valid == 16) return _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)p));
+    uint8_t buffer[16] = {0};
+    memcpy(buffer, p, (size_t)valid);
+    return _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)buffer));
+}
+
 // V = B^T d B for the 16 channels at c0 of the tile at (oy, ox); point p goes to v + p*point_stride.
 AVX2_TARGET static void input_transform_tile(const ck_qwino_args *a, int oy, int ox, int16_t *v, size_t point_stride,
                                              int padded_c) {
@@ -18,22 +28,12 @@ AVX2_TARGET static void input_transform_tile(const ck_qwino_args *a, int oy, int
         inside_x[i] = x0 + i * a->dilation_w >= 0 && x0 + i * a->dilation_w < a->width;
     }
     for (int c0 = 0; c0 < padded_c; c0 += 16) {
-        const int valid = a->channels - c0 >= 16 ? 16 : a->channels - c0;   // channels past C: any value (U' is 0)
+        const int valid = a->channels - c0 >= 16 ? 16 : a->channels - c0;
         __m256i d[4][4];
         for (int i = 0; i < 4; i++) {
             for (int j = 0; j < 4; j++) {
-                if (!inside_y[i] || !inside_x[j] || valid <= 0) { d[i][j] = pad; continue; }
-                const uint8_t *p = a->input + (ptrdiff_t)(y0 + i * a->dilation_h) * a->row_stride
-                                 + (ptrdiff_t)(x0 + j * a->dilation_w) * a->pixel_stride + c0;
-                __m128i bytes;
-                if (valid == 16) {
-                    bytes = _mm_loadu_si128((const __m128i *)p);
-                } else {
-                    uint8_t buffer[16] = {0};
-                    memcpy(buffer, p, (size_t)valid);
-                    bytes = _mm_loadu_si128((const __m128i *)buffer);
-                }
-                d[i][j] = _mm256_cvtepu8_epi16(bytes);
+                d[i][j] = !inside_y[i] || !inside_x[j] || valid <= 0
+                    ? pad : load_pixel16(a, y0 + i * a->dilation_h, x0 + j * a->dilation_w, c0, valid);
             }
         }
         __m256i e[4][4];
@@ -76,23 +76,13 @@ AVX2_TARGET static void input_transform_tile4(const ck_qwino_args *a, int oy, in
         inside_x[i] = x0 + i * a->dilation_w >= 0 && x0 + i * a->dilation_w < a->width;
     }
     for (int c0 = 0; c0 < padded_c; c0 += 16) {
-        const int valid = a->channels - c0 >= 16 ? 16 : a->channels - c0;   // channels past C: any value (U' is 0)
+        const int valid = a->channels - c0 >= 16 ? 16 : a->channels - c0;
         __m256i e[6][6];
         for (int j = 0; j < 6; j++) {
             __m256i d[6];
             for (int i = 0; i < 6; i++) {
-                if (!inside_y[i] || !inside_x[j] || valid <= 0) { d[i] = pad; continue; }
-                const uint8_t *p = a->input + (ptrdiff_t)(y0 + i * a->dilation_h) * a->row_stride
-                                 + (ptrdiff_t)(x0 + j * a->dilation_w) * a->pixel_stride + c0;
-                __m128i bytes;
-                if (valid == 16) {
-                    bytes = _mm_loadu_si128((const __m128i *)p);
-                } else {
-                    uint8_t buffer[16] = {0};
-                    memcpy(buffer, p, (size_t)valid);
-                    bytes = _mm_loadu_si128((const __m128i *)buffer);
-                }
-                d[i] = _mm256_cvtepu8_epi16(bytes);
+                d[i] = !inside_y[i] || !inside_x[j] || valid <= 0
+                    ? pad : load_pixel16(a, y0 + i * a->dilation_h, x0 + j * a->dilation_w, c0, valid);
             }
             __m256i r[6];
             bt6(d, r);
