@@ -68,7 +68,7 @@ let package = Package(
         .testTarget(name: "CondSegCaptureTests", dependencies: ["CondSegCapture", "CondSegIO", "CondSegImage", "CondSegTestSupport"]),
         .testTarget(name: "CondSegTrainTests", dependencies: ["CondSegTrain", "CondSegCore", "CondSegIO", "CondSegImage", "CondSegTestSupport"]),
         .testTarget(name: "CondSegInteropTests", dependencies: ["CondSegInterop", "CondSegCore", "CondSegRuntime", "CondSegTestSupport"]),
-        .testTarget(name: "CKernelsTests", dependencies: ["CKernels", "CondSegTestSupport"]),
+        .testTarget(name: "CKernelsTests", dependencies: ["CKernels", "CondSegIO", "CondSegTestSupport"]),
         // Runs the built `condseg` binary: exit statuses, stderr lines, files left untouched, the installed
         // layout, --version.
         .testTarget(name: "CondSegFuzzHarnessTests", dependencies: ["CondSegFuzzHarness", "CondSegTestSupport"]),

@@ -5,6 +5,7 @@
 // kernel choice by the packed range; the register-only peak
 // loops; and the cross-architecture script (aarch64 under qemu) that compares checksums of the native self-test.
 import CKernels
+import CondSegIO
 import Foundation
 import XCTest
 
@@ -28,16 +29,9 @@ final class CBuffer<Element> {
     var array: [Element] { Array(UnsafeBufferPointer(start: pointer, count: count)) }
 }
 
-/// Deterministic pseudo-random numbers (SplitMix64).
-struct SplitMix64 {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9e37_79b9_7f4a_7c15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
-        z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
-        return z ^ (z >> 31)
-    }
+/// Deterministic pseudo-random numbers for the kernel tests: the project's SplitMix64 (CondSegIO) with helpers.
+extension SplitMix64 {
+    init(state: UInt64) { self.init(seed: state) }
     mutating func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }
     mutating func byte() -> UInt8 { UInt8(truncatingIfNeeded: next()) }
     mutating func weight() -> Int8 { Int8(truncatingIfNeeded: next()) }

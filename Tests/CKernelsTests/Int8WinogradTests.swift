@@ -5,6 +5,7 @@
 // F(4×4): accumulators at ±(2^25 − 2)), and any split of the tile rows; the packing refuses weights whose transform
 // would not stay exact; bad arguments are refused without writing.
 import CKernels
+import CondSegIO
 import XCTest
 
 /// One 3×3 stride-1 convolution on a uint8 NHWC image with its GEMM epilogue, in plain Swift arrays.

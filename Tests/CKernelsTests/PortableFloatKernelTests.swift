@@ -10,6 +10,7 @@
 // row direct convolution paths equal their definitions on every kernel set. The aarch64 (NEON) sets are compared
 // with these bits by the native self-test under qemu (scripts/test-aarch64.sh).
 import CKernels
+import CondSegIO
 import Foundation
 import XCTest
 

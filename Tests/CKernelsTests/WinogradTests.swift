@@ -4,6 +4,7 @@
 // here in double, for every float kernel set this CPU runs; every output pixel is written; splitting the tiles into
 // blocks changes no bit; bad sizes are refused.
 import CKernels
+import CondSegIO
 import CondSegTestSupport
 import Foundation
 import XCTest

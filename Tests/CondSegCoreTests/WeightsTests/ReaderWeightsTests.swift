@@ -3,6 +3,7 @@
 // WeightsError naming the file and the tensor, never a crash.
 
 import CondSegCore
+import CondSegIO
 import Foundation
 import XCTest
 
@@ -371,7 +372,7 @@ final class ReaderWeightsTests: XCTestCase {
         }
         XCTAssertEqual(accepted, 0, "a strict prefix of a file cannot tile its data section")
 
-        var generator = WeightsTestRandom(state: 42)
+        var generator = SplitMix64(seed: 42)
         var rejected = 0
         for _ in 0..<3000 {
             var mutated = original

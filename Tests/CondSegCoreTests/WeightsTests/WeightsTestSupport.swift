@@ -74,18 +74,6 @@ func assertWeightsError(_ error: WeightsError, file name: String, tensor: String
     }
 }
 
-/// Small deterministic pseudo-random generator (WeightsTestRandom) so mutation tests repeat exactly.
-struct WeightsTestRandom: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 /// A fresh empty temporary directory, removed when the test ends.
 func makeWeightsTestDirectory(for testCase: XCTestCase) throws -> URL {
     let url = FileManager.default.temporaryDirectory

@@ -28,7 +28,7 @@ final class WriterWeightsTests: XCTestCase {
     }
 
     func testRoundTripOfEveryDtype() throws {
-        var generator = WeightsTestRandom(state: 7)
+        var generator = SplitMix64(seed: 7)
         let floats = (0..<24).map { _ in Float.random(in: -1000...1000, using: &generator) } + [0, -0.0, .leastNonzeroMagnitude, .greatestFiniteMagnitude]
         let int8s = (0..<10).map { _ in Int8.random(in: .min ... .max, using: &generator) } + [.min, .max]
         let int32s = (0..<6).map { _ in Int32.random(in: .min ... .max, using: &generator) } + [.min, .max]
