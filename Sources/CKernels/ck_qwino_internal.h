@@ -25,8 +25,6 @@
 #include "ck_internal.h"
 
 #define CK_QWINO_MAGIC 0x43515731u   /* "CQW1" */
-// Transformed points of the largest tile, F(4x4, 3x3): 6 x 6.
-#define CK_QWINO_MAX_POINTS 36
 // The inverse of 9 modulo 2^32 (9 * 0x38E38E39 = 2^33 + 1).
 #define CK_QWINO_INVERSE_9 0x38E38E39u
 // Tiles of one register tile (rows of the transformed-domain GEMM).

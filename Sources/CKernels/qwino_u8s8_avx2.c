@@ -17,22 +17,27 @@ AVX2_TARGET static inline __m256i load_pixel16(const ck_qwino_args *a, int y, in
     return _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)buffer));
 }
 
+// Which of the n window rows from y0 and columns from x0 (dilation apart) lie inside the image.
+static inline void window_inside(const ck_qwino_args *a, int y0, int x0, int n, int *inside_y, int *inside_x) {
+    for (int i = 0; i < n; i++) {
+        inside_y[i] = y0 + i * a->dilation_h >= 0 && y0 + i * a->dilation_h < a->height;
+        inside_x[i] = x0 + i * a->dilation_w >= 0 && x0 + i * a->dilation_w < a->width;
+    }
+}
+
 // V = B^T d B for the 16 channels at c0 of the tile at (oy, ox); point p goes to v + p*point_stride.
 AVX2_TARGET static void input_transform_tile(const ck_qwino_args *a, int oy, int ox, int16_t *v, size_t point_stride,
                                              int padded_c) {
     const int y0 = oy - a->pad_top, x0 = ox - a->pad_left;
     const __m256i pad = _mm256_set1_epi16((short)a->pad_value);
     int inside_y[4], inside_x[4];
-    for (int i = 0; i < 4; i++) {
-        inside_y[i] = y0 + i * a->dilation_h >= 0 && y0 + i * a->dilation_h < a->height;
-        inside_x[i] = x0 + i * a->dilation_w >= 0 && x0 + i * a->dilation_w < a->width;
-    }
-    for (int c0 = 0; c0 < padded_c; c0 += 16) {
+    window_inside(a, y0, x0, 4, inside_y, inside_x);
+    for (int c0 = 0; c0 < padded_c; c0 += 16) {   // padded_c = C rounded up to 16: valid >= 1
         const int valid = a->channels - c0 >= 16 ? 16 : a->channels - c0;
         __m256i d[4][4];
         for (int i = 0; i < 4; i++) {
             for (int j = 0; j < 4; j++) {
-                d[i][j] = !inside_y[i] || !inside_x[j] || valid <= 0
+                d[i][j] = !inside_y[i] || !inside_x[j]
                     ? pad : load_pixel16(a, y0 + i * a->dilation_h, x0 + j * a->dilation_w, c0, valid);
             }
         }
@@ -71,17 +76,14 @@ AVX2_TARGET static void input_transform_tile4(const ck_qwino_args *a, int oy, in
     const int y0 = oy - a->pad_top, x0 = ox - a->pad_left;
     const __m256i pad = _mm256_set1_epi16((short)a->pad_value);
     int inside_y[6], inside_x[6];
-    for (int i = 0; i < 6; i++) {
-        inside_y[i] = y0 + i * a->dilation_h >= 0 && y0 + i * a->dilation_h < a->height;
-        inside_x[i] = x0 + i * a->dilation_w >= 0 && x0 + i * a->dilation_w < a->width;
-    }
-    for (int c0 = 0; c0 < padded_c; c0 += 16) {
+    window_inside(a, y0, x0, 6, inside_y, inside_x);
+    for (int c0 = 0; c0 < padded_c; c0 += 16) {   // padded_c = C rounded up to 16: valid >= 1
         const int valid = a->channels - c0 >= 16 ? 16 : a->channels - c0;
         __m256i e[6][6];
         for (int j = 0; j < 6; j++) {
             __m256i d[6];
             for (int i = 0; i < 6; i++) {
-                d[i] = !inside_y[i] || !inside_x[j] || valid <= 0
+                d[i] = !inside_y[i] || !inside_x[j]
                     ? pad : load_pixel16(a, y0 + i * a->dilation_h, x0 + j * a->dilation_w, c0, valid);
             }
             __m256i r[6];

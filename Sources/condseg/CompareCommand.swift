@@ -142,7 +142,8 @@ struct Compare: ParsableCommand {
             print("agreement (mean Dice of int8 mask vs float mask): \(fixed(result.agreement, 4))")
             print("worst: " + result.worst.map { "\($0.name) (\(fixed($0.agreement, 3)))" }.joined(separator: ", "))
             let sorted = result.layers.sorted { $0.cosine < $1.cosine }
-            print("per-layer (int8 conv outputs vs float, \(min(layerImages, items.count)) image\(min(layerImages, items.count) == 1 ? "" : "s")), lowest cosine first:")
+            let layerCount = min(layerImages, items.count)
+            print("per-layer (int8 conv outputs vs float, \(layerCount) image\(layerCount == 1 ? "" : "s")), lowest cosine first:")
             for l in sorted.prefix(10) {
                 print("  \(l.name.padding(toLength: 34, withPad: " ", startingAt: 0)) cosine \(fixed(l.cosine, 5))  SQNR \(l.sqnrDB.isFinite ? fixed(l.sqnrDB, 1) : "inf") dB")
             }
