@@ -49,6 +49,12 @@ func parseInputSize(_ size: String, option: String = "--size", meaning: String, 
         throw ValidationError("\(option) takes one number N (\(meaning)), not \"\(size)\"\(hint)")
     }
     guard let value = Int(text) else {
+        // A run of digits too long for an Int is a number, only far too large: say so, with the rule.
+        let digits = text.hasPrefix("-") || text.hasPrefix("+") ? text.dropFirst() : Substring(text)
+        if !digits.isEmpty, digits.allSatisfy({ $0.isASCII && $0.isNumber }) {
+            let problem = ModelConfig.inputSizeProblem(text.hasPrefix("-") ? -1 : Int.max) ?? "is out of range"
+            throw ValidationError("\(option) \(text) \(problem)")
+        }
         throw ValidationError("\(option) must be a whole number N (\(meaning)), not \"\(size)\"")
     }
     if let problem = ModelConfig.inputSizeProblem(value) { throw ValidationError("\(option) \(value) \(problem)") }

@@ -44,13 +44,14 @@ struct CondSeg: ParsableCommand {
                 _ = ck_force_isa(CK_ISA_GENERIC)
                 _ = ckf_force_isa(CKF_ISA_GENERIC)
             } else {
-                printError("warning: CONDSEG_KERNELS=\(kernels) is not recognised (the accepted value is generic); using the kernels this CPU selects")
+                printError("warning: CONDSEG_KERNELS=\"\(kernels)\" is not recognised (the accepted value is generic); using the kernels this CPU selects")
             }
         }
         // CONDSEG_INT8_WINOGRAD=0 turns the int8 Winograd off, 2 keeps it to F(2×2) tiles (FastInt8Executor reads
-        // it); 1 or unset leaves it on with the tiles that pay.
-        if let winograd = ProcessInfo.processInfo.environment["CONDSEG_INT8_WINOGRAD"], !["0", "1", "2"].contains(winograd) {
-            printError("warning: CONDSEG_INT8_WINOGRAD=\(winograd) is not recognised (the accepted values are 0, 1 and 2); the int8 Winograd stays on")
+        // it); 1, empty or unset leaves it as chosen (on where it pays, with the tiles that pay).
+        if let winograd = ProcessInfo.processInfo.environment["CONDSEG_INT8_WINOGRAD"], !winograd.isEmpty,
+           !["0", "1", "2"].contains(winograd) {
+            printError("warning: CONDSEG_INT8_WINOGRAD=\"\(winograd)\" is not recognised (the accepted values are 0, 1 and 2); using the default, 1")
         }
         var command: ParsableCommand
         do {

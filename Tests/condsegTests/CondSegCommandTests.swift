@@ -11,7 +11,7 @@ final class CondSegCommandTests: XCTestCase {
     func testAnUnknownKernelChoiceIsWarnedAboutOnce() throws {
         let bogus = try runCondseg(["--version"], environment: ["CONDSEG_KERNELS": "bogus"])
         XCTAssertEqual(bogus.status, 0, bogus.stderr)
-        XCTAssertEqual(bogus.errorLines, ["warning: CONDSEG_KERNELS=bogus is not recognised (the accepted value is generic); using the kernels this CPU selects"])
+        XCTAssertEqual(bogus.errorLines, ["warning: CONDSEG_KERNELS=\"bogus\" is not recognised (the accepted value is generic); using the kernels this CPU selects"])
         let generic = try runCondseg(["--version"], environment: ["CONDSEG_KERNELS": "generic"])
         XCTAssertEqual(generic.status, 0, generic.stderr)
         XCTAssertEqual(generic.errorLines, [])
@@ -19,12 +19,12 @@ final class CondSegCommandTests: XCTestCase {
     }
 
     func testAnUnknownInt8WinogradSettingIsWarnedAbout() throws {
-        for value in ["00", "off", ""] {
+        for value in ["00", "off", " 1"] {
             let result = try runCondseg(["--version"], environment: ["CONDSEG_INT8_WINOGRAD": value])
             XCTAssertEqual(result.status, 0, result.stderr)
-            XCTAssertEqual(result.errorLines, ["warning: CONDSEG_INT8_WINOGRAD=\(value) is not recognised (the accepted values are 0, 1 and 2); the int8 Winograd stays on"])
+            XCTAssertEqual(result.errorLines, ["warning: CONDSEG_INT8_WINOGRAD=\"\(value)\" is not recognised (the accepted values are 0, 1 and 2); using the default, 1"])
         }
-        for value in ["0", "1", "2"] {
+        for value in ["0", "1", "2", ""] {   // empty is unset, as for CONDSEG_KERNELS
             let result = try runCondseg(["--version"], environment: ["CONDSEG_INT8_WINOGRAD": value])
             XCTAssertEqual(result.errorLines, [], value)
         }

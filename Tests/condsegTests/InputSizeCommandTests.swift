@@ -41,7 +41,7 @@ final class InputSizeCommandTests: XCTestCase {
         let model = try tinyModel(in: folder)
         let rule = "must be a positive multiple of 16 (the network's stride) and at most 4096"
         for (command, arguments) in minimalArguments(folder: folder, model: model) {
-            for value in ["100", "0", "-32", "4112"] {
+            for value in ["100", "0", "-32", "4112", "99999999999999999999", "-99999999999999999999"] {
                 // As typed: `--size -32` must reach the rule, not ArgumentParser's "missing value".
                 let result = try runCondseg([command] + arguments + ["--size", value])
                 XCTAssertEqual(result.status, 2, "\(command) --size \(value): \(result.stderr)")
