@@ -28,14 +28,18 @@ struct Bench: ParsableCommand {
             possible: Winograd does fewer multiplies than the nominal MACs, int8 ops are compared with a float \
             sgemm in the whole-frame line, and the int8 GEMM figure is one fixed shape that the model's larger \
             convolutions can beat. In --json the GEMM figures keep their first names, sgemm_ceiling_gflops, \
-            int8_ceiling_gops and the fraction_of_*_ceiling shares (scripts read them); the peaks are register_peaks.
+            int8_ceiling_gops and the fraction_of_*_ceiling shares (scripts read them); the peaks are register_peaks; \
+            samples_ms lists every timed frame; int8_winograd says which setting ran and how many convolutions ran \
+            each tile size.
             --profile adds: time, GMAC and GMAC/s per module group; the convolutions by precision (int8, float) \
             with their share of the register peaks; the other ops (attention, upsampling, pooling, ...) by kind. \
             On AVX2 without VNNI the int8 3×3 stride-1 convolutions run as exact Winograd F(4×4, 3×3) on maps \
             with at least 32 tiles, else F(2×2, 3×3), where the tiling keeps at least 3/4 of the outputs inside \
             the map (same results, up to 4× or 2.25× fewer multiplies; \
             CONDSEG_INT8_WINOGRAD=0 turns it off, =2 keeps it to F(2×2), to compare): they are listed apart, \
-            with the multiplies they actually do against the register peak of their own instruction sequence.
+            with the multiplies they actually do against the register peak of their own instruction sequence, \
+            and all int8 convolutions together by their nominal MACs against the int8 register peak \
+            (int8_convolutions_all in --json).
             """)
 
     @OptionGroup var modelOptions: ModelOptions
@@ -161,16 +165,30 @@ struct Bench: ParsableCommand {
         // The Winograd convolutions' multiplies run on another instruction sequence: its own register peak.
         let winogradPeak = convClasses["int8_winograd"] != nil ? Benchmark.winogradPeak(threads: modelOptions.threads) : nil
         func doneRate(_ c: (ms: Double, gmac: Double)) -> Double { c.ms > 0 ? winogradDone / (c.ms / 1000) : 0 }
+        // Every int8 convolution together, by its nominal MACs (what the layer computes, however it is computed),
+        // against the int8 register peak: the model-level figure.
+        let allInt8: (ms: Double, gmac: Double)? = convClasses["int8"] == nil && convClasses["int8_winograd"] == nil ? nil
+            : ((convClasses["int8"]?.ms ?? 0) + (convClasses["int8_winograd"]?.ms ?? 0),
+               (convClasses["int8"]?.gmac ?? 0) + (convClasses["int8_winograd"]?.gmac ?? 0))
         if json {
             var object: [String: Any] = [
                 "model_sha256": loaded.modelSHA256, "engine": loaded.name, "size": side,
                 "trained_input_size": loaded.trainedInputSize, "threads": modelOptions.threads,
                 "iterations": iterations, "median_ms": timing.median, "p90_ms": timing.p90, "min_ms": timing.min,
-                "fps": 1000 / timing.median, "gmac_per_frame": gmac, "gmac_per_s": gmacPerSecond,
+                "samples_ms": samples, "fps": 1000 / timing.median, "gmac_per_frame": gmac, "gmac_per_s": gmacPerSecond,
                 "sgemm_ceiling_gflops": ceiling, "fraction_of_sgemm_ceiling": fraction,
                 "peak_activation_bytes": engine.plannedBytes, "kernels": activeKernels,
             ]
             if let calibrated = loaded.calibratedInputSize { object["calibrated_input_size"] = calibrated }
+            if let fastInt8 {
+                // What the int8 Winograd did in this run: the setting in effect (CONDSEG_INT8_WINOGRAD as the executor
+                // read it) and how many convolutions ran each tile size (none where the kernels do not use it).
+                let tiles = fastInt8.int8WinogradNodeIDs.compactMap { fastInt8.int8WinogradTile($0) }
+                object["int8_winograd"] = [
+                    "setting": !fastInt8.int8Winograd ? "0" : fastInt8.int8WinogradLargestTile == 2 ? "2" : "1",
+                    "f4x4_convolutions": tiles.filter { $0 == 4 }.count, "f2x2_convolutions": tiles.filter { $0 == 2 }.count,
+                ] as [String: Any]
+            }
             if let int8Ceiling { object["int8_ceiling_gops"] = int8Ceiling }
             object["register_peaks"] = ["fp32_fma_gmac_per_s": peaks.fp32GMACs, "int8_gmac_per_s": peaks.int8GMACs,
                                         "int8_sequence": peaks.int8Sequence, "threads": modelOptions.threads] as [String: Any]
@@ -204,6 +222,10 @@ struct Bench: ParsableCommand {
                     convs[cls] = entry
                 }
                 object["convolutions"] = convs
+                if let allInt8 {
+                    object["int8_convolutions_all"] = ["ms": allInt8.ms, "gmac": allInt8.gmac, "gmac_per_s": rate(allInt8),
+                                                       "share_of_int8_peak": Benchmark.share(rate(allInt8), of: peaks.int8GMACs)]
+                }
                 object["other_ops_ms"] = otherKinds
             }
             try printJSON(object)
@@ -244,6 +266,9 @@ struct Bench: ParsableCommand {
                         share = " (nominal); \(fixed(winogradDone, 3)) GMAC multiplied (\(fixed(c.gmac / max(winogradDone, 1e-12), 2))× fewer) at \(fixed(doneRate(c), 1)) GMAC/s, \(fixed(100 * Benchmark.share(doneRate(c), of: winogradPeak), 1))% of the \(Benchmark.winogradSequence) register peak (\(fixed(winogradPeak, 1)) GMAC/s)"
                     }
                     print("  \(label.padding(toLength: 20, withPad: " ", startingAt: 0)) \(fixed(c.ms, 1).padding(toLength: 8, withPad: " ", startingAt: 0)) \(fixed(c.gmac, 3))  \(fixed(rate(c), 1))\(share)")
+                }
+                if let allInt8, convClasses["int8_winograd"] != nil {
+                    print("  \("all int8 convs".padding(toLength: 20, withPad: " ", startingAt: 0)) \(fixed(allInt8.ms, 1).padding(toLength: 8, withPad: " ", startingAt: 0)) \(fixed(allInt8.gmac, 3))  \(fixed(rate(allInt8), 1))  (nominal) \(fixed(100 * Benchmark.share(rate(allInt8), of: peaks.int8GMACs), 1))% of the int8 register peak")
                 }
                 print("other ops by kind (ms/frame):")
                 for (kind, ms) in otherKinds.sorted(by: { $0.value > $1.value }) {

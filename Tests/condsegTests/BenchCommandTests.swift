@@ -17,6 +17,7 @@ final class BenchCommandTests: XCTestCase {
         XCTAssertEqual(result.status, 0, result.stderr)
         let object = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
         XCTAssertEqual(object["weight_bits"] as? Int, 7, "the shipped table has 7-bit weights")
+        XCTAssertEqual((object["samples_ms"] as? [Double])?.count, 1, "one timed frame, each recorded")
         let peaks = try XCTUnwrap(object["register_peaks"] as? [String: Any])
         let fp32 = try XCTUnwrap(peaks["fp32_fma_gmac_per_s"] as? Double)
         let int8 = try XCTUnwrap(peaks["int8_gmac_per_s"] as? Double)
@@ -54,8 +55,25 @@ final class BenchCommandTests: XCTestCase {
             let smallDone = try XCTUnwrap(smallWinograd["done_gmac"] as? Double)
             XCTAssertGreaterThan(smallDone, nominal / 2.25 * 0.99, "F(2×2): at least 16/36 of the nominal MACs")
             XCTAssertGreaterThan(smallDone, done * 1.2, "F(4×4) does fewer multiplies where it runs")
+            // The JSON says which setting ran and how many convolutions ran each tile size.
+            func tileCounts(_ object: [String: Any]) throws -> (String, Int, Int) {
+                let w = try XCTUnwrap(object["int8_winograd"] as? [String: Any])
+                return (try XCTUnwrap(w["setting"] as? String), try XCTUnwrap(w["f4x4_convolutions"] as? Int),
+                        try XCTUnwrap(w["f2x2_convolutions"] as? Int))
+            }
+            let (setting, f4, f2) = try tileCounts(object), (smallSetting, smallF4, smallF2) = try tileCounts(smallObject)
+            XCTAssertEqual(setting, "1")
+            XCTAssertGreaterThan(f4, 0, "F(4×4) on the 64×64 maps")
+            XCTAssertEqual(smallSetting, "2")
+            XCTAssertEqual(smallF4, 0)
+            XCTAssertEqual(smallF2, f4 + f2, "the same convolutions, all F(2×2)")
             XCTAssertEqual(try XCTUnwrap(winograd["done_gmac_per_s"] as? Double), done / (wms / 1000), accuracy: 1e-9 * done / (wms / 1000))
             XCTAssertEqual(try XCTUnwrap(winograd["share_of_winograd_peak"] as? Double), done / (wms / 1000) / peak, accuracy: 1e-9)
+            // All int8 convolutions together: both classes' nominal work over both classes' time, over the int8 peak.
+            let all = try XCTUnwrap(object["int8_convolutions_all"] as? [String: Double])
+            XCTAssertEqual(try XCTUnwrap(all["gmac"]), gmac + nominal, accuracy: 1e-9 * (gmac + nominal))
+            XCTAssertEqual(try XCTUnwrap(all["ms"]), ms + wms, accuracy: 1e-9 * (ms + wms))
+            XCTAssertEqual(try XCTUnwrap(all["share_of_int8_peak"]), (gmac + nominal) / ((ms + wms) / 1000) / int8, accuracy: 1e-9)
             // Turned off, those convolutions are direct ones again: no Winograd class, the same nominal work.
             let off = try runCondseg(["bench", "--calibration", "calibration/condseg-r18w64-kvasir.table.txt", "--size", "64",
                                       "--iterations", "1", "--threads", "1", "--profile", "--json"],
@@ -64,6 +82,8 @@ final class BenchCommandTests: XCTestCase {
             let offObject = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(off.stdout.utf8)) as? [String: Any])
             let offConvs = try XCTUnwrap(offObject["convolutions"] as? [String: [String: Any]])
             XCTAssertNil(offConvs["int8_winograd"])
+            let (offSetting, offF4, offF2) = try tileCounts(offObject)
+            XCTAssertEqual([offSetting, "\(offF4)", "\(offF2)"], ["0", "0", "0"])
             let direct = try XCTUnwrap(offConvs["int8"]?["gmac"] as? Double), before = try XCTUnwrap(int8Convs["gmac"] as? Double)
             XCTAssertEqual(direct, before + nominal, accuracy: 1e-9 * direct)
         } else {
