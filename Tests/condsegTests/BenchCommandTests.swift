@@ -3,8 +3,10 @@
 // the report's own GMAC/s over its own peaks, whatever the timings were (nothing here asserts a speed). The
 // Winograd convolutions (AVX2) are a class of their own, measured by the multiplies they do against their own sequence's
 // peak. The per-group profile counts every convolution's work, also one computed inside the add that reads it, so the groups
-// add up to the model's MACs as `inspect` counts them; the JSON names the kernels and the table's size. The text
-// calls only the register-only peaks ceilings: the GEMM figures are for comparison.
+// add up to the model's MACs as `inspect` counts them; the JSON names the kernels and the table's size, lists every
+// timed frame, says which Winograd setting ran and how many convolutions ran each tile size, and adds up all int8
+// convolutions against the int8 peak. The text calls only the register-only peaks ceilings: the GEMM figures are for
+// comparison.
 
 import CondSegTestSupport
 import Foundation
