@@ -29,8 +29,9 @@ struct Bench: ParsableCommand {
             sgemm in the whole-frame line, and the int8 GEMM figure is one fixed shape that the model's larger \
             convolutions can beat. In --json the GEMM figures keep their first names, sgemm_ceiling_gflops, \
             int8_ceiling_gops and the fraction_of_*_ceiling shares (scripts read them); the peaks are register_peaks; \
-            samples_ms lists every timed frame; int8_winograd says which setting ran and how many convolutions ran \
-            each tile size.
+            samples_ms lists every timed frame (float.samples_ms those of --compare-float); for the fast int8 \
+            executor, int8_winograd says which setting ran and how many convolutions ran each tile size (0 where \
+            the kernels do not use Winograd).
             --profile adds: time, GMAC and GMAC/s per module group; the convolutions by precision (int8, float) \
             with their share of the register peaks; the other ops (attention, upsampling, pooling, ...) by kind. \
             On AVX2 without VNNI the int8 3×3 stride-1 convolutions run as exact Winograd F(4×4, 3×3) on maps \
@@ -200,7 +201,8 @@ struct Bench: ParsableCommand {
             }
             if isInt8 { object["weight_bits"] = weightBits }
             if let floatTiming {
-                object["float"] = ["median_ms": floatTiming.median, "p90_ms": floatTiming.p90, "min_ms": floatTiming.min]
+                object["float"] = ["median_ms": floatTiming.median, "p90_ms": floatTiming.p90, "min_ms": floatTiming.min,
+                                   "samples_ms": floatSamples] as [String: Any]
                 object["speedup_over_float"] = floatTiming.median / timing.median
             }
             if profile {
@@ -267,7 +269,7 @@ struct Bench: ParsableCommand {
                     }
                     print("  \(label.padding(toLength: 20, withPad: " ", startingAt: 0)) \(fixed(c.ms, 1).padding(toLength: 8, withPad: " ", startingAt: 0)) \(fixed(c.gmac, 3))  \(fixed(rate(c), 1))\(share)")
                 }
-                if let allInt8, convClasses["int8_winograd"] != nil {
+                if let allInt8 {
                     print("  \("all int8 convs".padding(toLength: 20, withPad: " ", startingAt: 0)) \(fixed(allInt8.ms, 1).padding(toLength: 8, withPad: " ", startingAt: 0)) \(fixed(allInt8.gmac, 3))  \(fixed(rate(allInt8), 1))  (nominal) \(fixed(100 * Benchmark.share(rate(allInt8), of: peaks.int8GMACs), 1))% of the int8 register peak")
                 }
                 print("other ops by kind (ms/frame):")

@@ -120,6 +120,24 @@ final class BenchCommandTests: XCTestCase {
 
     /// A 6-bit table is reported as such, with the register peak of the sequence its weights run (on AVX2 the
     /// two-vpmaddubsw one; elsewhere the same kernel as for any int8 weights).
+    /// `--compare-float` times the float path alternating with the int8 one: both lists of frames are in the JSON,
+    /// and the speed-up is the ratio of their medians.
+    func testCompareFloatRecordsBothPathsFrames() throws {
+        let result = try runCondseg(["bench", "--calibration", "calibration/condseg-r18w64-kvasir.table.txt", "--size", "64",
+                                     "--iterations", "3", "--threads", "1", "--compare-float", "--json"])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let object = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
+        let int8Samples = try XCTUnwrap(object["samples_ms"] as? [Double])
+        let float = try XCTUnwrap(object["float"] as? [String: Any])
+        let floatSamples = try XCTUnwrap(float["samples_ms"] as? [Double])
+        XCTAssertEqual(int8Samples.count, 3)
+        XCTAssertEqual(floatSamples.count, 3)
+        XCTAssertEqual(try XCTUnwrap(object["median_ms"] as? Double), int8Samples.sorted()[1])
+        XCTAssertEqual(try XCTUnwrap(float["median_ms"] as? Double), floatSamples.sorted()[1])
+        XCTAssertEqual(try XCTUnwrap(object["speedup_over_float"] as? Double), floatSamples.sorted()[1] / int8Samples.sorted()[1],
+                       accuracy: 1e-12)
+    }
+
     func testSixBitTableReportsItsBitsAndSequence() throws {
         let folder = try temporaryFolder(self)
         let shipped = try String(contentsOfFile: "calibration/condseg-r18w64-kvasir.table.txt", encoding: .utf8)
