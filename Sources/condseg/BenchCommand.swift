@@ -168,9 +168,9 @@ struct Bench: ParsableCommand {
         func doneRate(_ c: (ms: Double, gmac: Double)) -> Double { c.ms > 0 ? winogradDone / (c.ms / 1000) : 0 }
         // Every int8 convolution together, by its nominal MACs (what the layer computes, however it is computed),
         // against the int8 register peak: the model-level figure.
-        let allInt8: (ms: Double, gmac: Double)? = convClasses["int8"] == nil && convClasses["int8_winograd"] == nil ? nil
-            : ((convClasses["int8"]?.ms ?? 0) + (convClasses["int8_winograd"]?.ms ?? 0),
-               (convClasses["int8"]?.gmac ?? 0) + (convClasses["int8_winograd"]?.gmac ?? 0))
+        let int8Classes = ["int8", "int8_winograd"].compactMap { convClasses[$0] }
+        let allInt8: (ms: Double, gmac: Double)? = int8Classes.isEmpty ? nil
+            : (int8Classes.map(\.ms).reduce(0, +), int8Classes.map(\.gmac).reduce(0, +))
         if json {
             var object: [String: Any] = [
                 "model_sha256": loaded.modelSHA256, "engine": loaded.name, "size": side,
@@ -254,6 +254,9 @@ struct Bench: ParsableCommand {
                     print("  \(name.padding(toLength: 16, withPad: " ", startingAt: 0)) \(fixed(ms, 1).padding(toLength: 8, withPad: " ", startingAt: 0)) \(fixed(g, 3))  \(ms > 0 ? fixed(g / (ms / 1000), 1) : "-")")
                 }
                 print("by kind (ms/frame, GMAC, GMAC/s, share of the register peak and of the GEMM figure):")
+                func kindRow(_ label: String, _ c: (ms: Double, gmac: Double), _ share: String) {
+                    print("  \(label.padding(toLength: 20, withPad: " ", startingAt: 0)) \(fixed(c.ms, 1).padding(toLength: 8, withPad: " ", startingAt: 0)) \(fixed(c.gmac, 3))  \(fixed(rate(c), 1))\(share)")
+                }
                 for cls in ["int8", "int8_winograd", "float", "other"] {
                     guard let c = convClasses[cls] else { continue }
                     let label = cls == "other" ? "other ops" : cls == "int8_winograd" ? "int8 Winograd convs" : "\(cls) convolutions"
@@ -267,10 +270,10 @@ struct Bench: ParsableCommand {
                     if cls == "int8_winograd", let winogradPeak {
                         share = " (nominal); \(fixed(winogradDone, 3)) GMAC multiplied (\(fixed(c.gmac / max(winogradDone, 1e-12), 2))× fewer) at \(fixed(doneRate(c), 1)) GMAC/s, \(fixed(100 * Benchmark.share(doneRate(c), of: winogradPeak), 1))% of the \(Benchmark.winogradSequence) register peak (\(fixed(winogradPeak, 1)) GMAC/s)"
                     }
-                    print("  \(label.padding(toLength: 20, withPad: " ", startingAt: 0)) \(fixed(c.ms, 1).padding(toLength: 8, withPad: " ", startingAt: 0)) \(fixed(c.gmac, 3))  \(fixed(rate(c), 1))\(share)")
+                    kindRow(label, c, share)
                 }
                 if let allInt8 {
-                    print("  \("all int8 convs".padding(toLength: 20, withPad: " ", startingAt: 0)) \(fixed(allInt8.ms, 1).padding(toLength: 8, withPad: " ", startingAt: 0)) \(fixed(allInt8.gmac, 3))  \(fixed(rate(allInt8), 1))  (nominal) \(fixed(100 * Benchmark.share(rate(allInt8), of: peaks.int8GMACs), 1))% of the int8 register peak")
+                    kindRow("all int8 convs", allInt8, "  (nominal) \(fixed(100 * Benchmark.share(rate(allInt8), of: peaks.int8GMACs), 1))% of the int8 register peak")
                 }
                 print("other ops by kind (ms/frame):")
                 for (kind, ms) in otherKinds.sorted(by: { $0.value > $1.value }) {
